@@ -1,0 +1,240 @@
+// Package ir is edgeway's own small model of what to serve: the output of the
+// Gateway API translation and the input of the xDS translation. It is plain data
+// with yaml tags; every list is in a deterministic order (see each field), so the
+// same Snapshot always yields byte-identical YAML.
+package ir
+
+// IR is everything one data plane serves.
+type IR struct {
+	// Listeners are the bound sockets, sorted by Name.
+	Listeners []*Listener `yaml:"listeners,omitempty"`
+	// RouteTables are HTTP route tables referenced by listeners, sorted by Name.
+	RouteTables []*RouteTable `yaml:"routeTables,omitempty"`
+	// Clusters are upstream backends referenced by routes, sorted by Name.
+	Clusters []*Cluster `yaml:"clusters,omitempty"`
+	// Secrets are certificates referenced by TLS chains, sorted by Name.
+	Secrets []*Secret `yaml:"secrets,omitempty"`
+}
+
+// Listener is one bound socket: an address and port. Gateway listeners of several
+// Gateways or several Gateway listeners that share address and port are merged
+// into one Listener (for TLS: one chain per SNI set).
+// Exactly one of HTTP, TLS, TCP is set.
+type Listener struct {
+	// Name is "<address>:<port>", e.g. "0.0.0.0:8080".
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	Port    uint32 `yaml:"port"`
+	// Gateways lists the "<namespace>/<name>" of every Gateway contributing to
+	// this socket, sorted. Used to split the IR per data plane.
+	Gateways []string `yaml:"gateways"`
+
+	// HTTP is plaintext HTTP: one route table for the whole socket.
+	HTTP *HTTPChain `yaml:"http,omitempty"`
+	// TLS are SNI-dispatched chains: HTTPS termination or TLS passthrough.
+	// Sorted by Name. At most one chain has empty ServerNames (the default).
+	TLS []*TLSChain `yaml:"tls,omitempty"`
+	// TCP is plaintext TCP proxying.
+	TCP *TCPChain `yaml:"tcp,omitempty"`
+}
+
+// HTTPChain serves HTTP with the named route table.
+type HTTPChain struct {
+	// RouteTable is the Name of a RouteTable in IR.RouteTables.
+	RouteTable string `yaml:"routeTable"`
+}
+
+// TLSChain is selected by the client's SNI. Exactly one of Terminate and
+// Passthrough is set.
+type TLSChain struct {
+	// Name is unique within the listener, e.g. "https/foo.example.com" or "passthrough/bar.example.com".
+	Name string `yaml:"name"`
+	// ServerNames are SNI matches: exact ("foo.example.com") or wildcard
+	// ("*.example.com"). Empty means "any SNI, including none". Sorted.
+	ServerNames []string `yaml:"serverNames,omitempty"`
+
+	Terminate   *TLSTerminate `yaml:"terminate,omitempty"`
+	Passthrough *TCPChain     `yaml:"passthrough,omitempty"`
+}
+
+// TLSTerminate terminates TLS with the given certificates and serves HTTP.
+type TLSTerminate struct {
+	// Certificates are Names of Secrets in IR.Secrets, in listener certificateRefs order.
+	Certificates []string `yaml:"certificates"`
+	// HTTP is the route table served on the decrypted stream.
+	HTTP *HTTPChain `yaml:"http"`
+}
+
+// TCPChain proxies a byte stream to one of the weighted backends.
+type TCPChain struct {
+	// Backends, in route order. A weight of 0 never receives traffic.
+	Backends []WeightedCluster `yaml:"backends"`
+}
+
+// RouteTable is what an HTTP chain routes by: virtual hosts selected by the
+// Host header, then routes in order, first match wins.
+type RouteTable struct {
+	Name string `yaml:"name"`
+	// VirtualHosts sorted by Name. Domains do not repeat across virtual hosts.
+	VirtualHosts []*VirtualHost `yaml:"virtualHosts,omitempty"`
+}
+
+// VirtualHost groups routes for a set of domains.
+type VirtualHost struct {
+	Name string `yaml:"name"`
+	// Domains: exact ("foo.example.com"), wildcard ("*.example.com") or "*". Sorted.
+	Domains []string `yaml:"domains"`
+	// Routes in precedence order: the first route whose Match matches wins
+	// (Gateway API precedence already applied by the translator).
+	Routes []*Route `yaml:"routes,omitempty"`
+}
+
+// Route is one (rule, match) pair of an HTTPRoute. Exactly one of Forward,
+// Redirect and DirectResponse is set.
+type Route struct {
+	// Name is "<namespace>/<route>/rule/<i>/match/<j>".
+	Name  string     `yaml:"name"`
+	Match RouteMatch `yaml:"match"`
+
+	Forward        *Forward        `yaml:"forward,omitempty"`
+	Redirect       *Redirect       `yaml:"redirect,omitempty"`
+	DirectResponse *DirectResponse `yaml:"directResponse,omitempty"`
+
+	// RequestHeaders modify the request before it is forwarded.
+	RequestHeaders *HeaderModifier `yaml:"requestHeaders,omitempty"`
+	// ResponseHeaders modify the response before it is returned.
+	ResponseHeaders *HeaderModifier `yaml:"responseHeaders,omitempty"`
+}
+
+// PathMatchType mirrors Gateway API path match types.
+type PathMatchType string
+
+const (
+	PathExact  PathMatchType = "Exact"
+	PathPrefix PathMatchType = "PathPrefix" // segment-aware: "/foo" matches "/foo", "/foo/", "/foo/bar", not "/foobar"
+	PathRegex  PathMatchType = "RegularExpression"
+)
+
+// StringMatchType is how a header or query value is compared.
+type StringMatchType string
+
+const (
+	MatchExact StringMatchType = "Exact"
+	MatchRegex StringMatchType = "RegularExpression" // RE2, full match
+)
+
+// RouteMatch: all set conditions must hold.
+type RouteMatch struct {
+	// Path is nil only if the route matches every path (never emitted by the
+	// translator: it uses PathPrefix "/" as Gateway API defaults).
+	Path        *PathMatch     `yaml:"path,omitempty"`
+	Headers     []StringMatch  `yaml:"headers,omitempty"`     // names are lower-case
+	QueryParams []StringMatch  `yaml:"queryParams,omitempty"` // names are case-sensitive
+	Method      string         `yaml:"method,omitempty"`
+}
+
+type PathMatch struct {
+	Type  PathMatchType `yaml:"type"`
+	Value string        `yaml:"value"`
+}
+
+type StringMatch struct {
+	Name  string          `yaml:"name"`
+	Type  StringMatchType `yaml:"type"`
+	Value string          `yaml:"value"`
+}
+
+// Forward sends the request to one of the weighted backends.
+type Forward struct {
+	// Backends in route order. If every weight is 0 the translator emits a
+	// DirectResponse 500 instead.
+	Backends []WeightedCluster `yaml:"backends"`
+	// Rewrite is applied to the forwarded request.
+	Rewrite *URLRewrite `yaml:"rewrite,omitempty"`
+}
+
+// WeightedCluster names a Cluster in IR.Clusters and its share of traffic.
+type WeightedCluster struct {
+	Cluster string `yaml:"cluster"`
+	Weight  uint32 `yaml:"weight"`
+}
+
+// URLRewrite is Gateway API's URLRewrite filter.
+type URLRewrite struct {
+	// Hostname replaces the Host header.
+	Hostname string `yaml:"hostname,omitempty"`
+	// FullPath replaces the whole path (query string kept).
+	FullPath *string `yaml:"fullPath,omitempty"`
+	// PrefixMatch: replace the matched path prefix (Route.Match.Path, which is
+	// then a PathPrefix) with this value, Gateway API ReplacePrefixMatch semantics.
+	ReplacePrefixMatch *string `yaml:"replacePrefixMatch,omitempty"`
+}
+
+// Redirect is Gateway API's RequestRedirect filter. Empty fields keep the
+// request's value.
+type Redirect struct {
+	Scheme   string  `yaml:"scheme,omitempty"`
+	Hostname string  `yaml:"hostname,omitempty"`
+	Port     *uint32 `yaml:"port,omitempty"`
+	// FullPath / ReplacePrefixMatch as in URLRewrite.
+	FullPath           *string `yaml:"fullPath,omitempty"`
+	ReplacePrefixMatch *string `yaml:"replacePrefixMatch,omitempty"`
+	StatusCode         int     `yaml:"statusCode"` // 301 or 302 (Gateway API also allows 303, 307, 308)
+}
+
+// DirectResponse answers without an upstream (e.g. 500 for a rule whose
+// backends are all invalid, as Gateway API requires).
+type DirectResponse struct {
+	StatusCode int    `yaml:"statusCode"`
+	Body       string `yaml:"body,omitempty"`
+}
+
+// HeaderModifier is Gateway API's HTTPHeaderFilter.
+type HeaderModifier struct {
+	Set    []Header `yaml:"set,omitempty"`
+	Add    []Header `yaml:"add,omitempty"`
+	Remove []string `yaml:"remove,omitempty"`
+}
+
+type Header struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+// DiscoveryType says how a cluster's endpoints are found.
+type DiscoveryType string
+
+const (
+	// DiscoveryEDS: Endpoints are IP addresses, published over EDS.
+	DiscoveryEDS DiscoveryType = "EDS"
+	// DiscoveryDNS: Endpoints are hostnames the data plane resolves and
+	// re-resolves (every resolved address is an endpoint).
+	DiscoveryDNS DiscoveryType = "DNS"
+)
+
+// Cluster is one upstream: a (backend object, port) pair.
+type Cluster struct {
+	// Name is "<kind>/<namespace>/<name>/<port>", kind lower-case:
+	// "service/default/echo/8080", "serviceentry/default/ext/443".
+	Name      string        `yaml:"name"`
+	Discovery DiscoveryType `yaml:"discovery"`
+	// Endpoints sorted by Address, then Port. May be empty (no ready endpoints:
+	// the data plane answers 503).
+	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
+	// ConnectTimeoutMillis for upstream connections; 0 means the default (5000).
+	ConnectTimeoutMillis uint32 `yaml:"connectTimeoutMillis,omitempty"`
+}
+
+type Endpoint struct {
+	Address string `yaml:"address"` // IP for EDS, hostname for DNS
+	Port    uint32 `yaml:"port"`
+	Weight  uint32 `yaml:"weight,omitempty"` // 0 means 1
+}
+
+// Secret is a TLS certificate and key, in PEM.
+type Secret struct {
+	// Name is "<namespace>/<name>" of the Kubernetes Secret.
+	Name       string `yaml:"name"`
+	CertChain  string `yaml:"certChain"`
+	PrivateKey string `yaml:"privateKey"`
+}

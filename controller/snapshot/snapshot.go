@@ -1,0 +1,72 @@
+// Package snapshot holds the Snapshot: every input object the translation needs,
+// deep-copied and sorted. Kubernetes mode and file mode build the same type, so
+// everything after it (translation, IR, xDS) cannot tell the two apart.
+package snapshot
+
+import (
+	"sort"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// DefaultControllerName is the GatewayClass spec.controllerName edgeway owns.
+const DefaultControllerName = "edgeway.dev/gateway-controller"
+
+// Snapshot is the complete, immutable input of one translation. Objects are
+// sorted by namespace then name (see Sort) so that translation is deterministic.
+type Snapshot struct {
+	// ControllerName selects the GatewayClasses this instance serves.
+	ControllerName string
+
+	GatewayClasses     []*gwv1.GatewayClass
+	Gateways           []*gwv1.Gateway
+	HTTPRoutes         []*gwv1.HTTPRoute
+	GRPCRoutes         []*gwv1.GRPCRoute
+	TLSRoutes          []*gwv1.TLSRoute
+	TCPRoutes          []*gwv1.TCPRoute
+	UDPRoutes          []*gwv1.UDPRoute
+	ReferenceGrants    []*gwv1.ReferenceGrant
+	BackendTLSPolicies []*gwv1.BackendTLSPolicy
+	ListenerSets       []*gwv1.ListenerSet
+
+	Services       []*corev1.Service
+	EndpointSlices []*discoveryv1.EndpointSlice
+	Secrets        []*corev1.Secret
+	ConfigMaps     []*corev1.ConfigMap
+	Namespaces     []*corev1.Namespace
+
+	ServiceEntries []*istionet.ServiceEntry
+}
+
+// Sort orders every list by namespace, then name. Translation relies on it.
+func (s *Snapshot) Sort() {
+	sortObjects(s.GatewayClasses)
+	sortObjects(s.Gateways)
+	sortObjects(s.HTTPRoutes)
+	sortObjects(s.GRPCRoutes)
+	sortObjects(s.TLSRoutes)
+	sortObjects(s.TCPRoutes)
+	sortObjects(s.UDPRoutes)
+	sortObjects(s.ReferenceGrants)
+	sortObjects(s.BackendTLSPolicies)
+	sortObjects(s.ListenerSets)
+	sortObjects(s.Services)
+	sortObjects(s.EndpointSlices)
+	sortObjects(s.Secrets)
+	sortObjects(s.ConfigMaps)
+	sortObjects(s.Namespaces)
+	sortObjects(s.ServiceEntries)
+}
+
+func sortObjects[T metav1.Object](objs []T) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		if objs[i].GetNamespace() != objs[j].GetNamespace() {
+			return objs[i].GetNamespace() < objs[j].GetNamespace()
+		}
+		return objs[i].GetName() < objs[j].GetName()
+	})
+}

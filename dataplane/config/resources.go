@@ -1,0 +1,33 @@
+// Package config turns the xDS resources the data plane accepted into
+// validated, immutable runtime tables (see docs/xds-contract.md).
+package config
+
+import (
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+)
+
+// Resources is the complete set of xDS resources the data plane holds at one
+// moment, keyed by resource name. The xDS client owns and replaces these maps;
+// consumers must treat them as read-only.
+type Resources struct {
+	Listeners map[string]*listenerv3.Listener
+	Routes    map[string]*routev3.RouteConfiguration
+	Clusters  map[string]*clusterv3.Cluster
+	Endpoints map[string]*endpointv3.ClusterLoadAssignment
+	Secrets   map[string]*tlsv3.Secret
+}
+
+// Handler receives configuration from the xDS client.
+type Handler interface {
+	// Apply is called with the complete candidate state after a response of
+	// typeURL was decoded. A non-nil error NACKs that response: the error text
+	// becomes error_detail, and the client keeps its previous resources of that
+	// type. A candidate whose references are not all present yet is not an
+	// error: the handler keeps serving its current config and returns nil (see
+	// "Transport" in docs/xds-contract.md).
+	Apply(typeURL string, candidate *Resources) error
+}
