@@ -1,0 +1,165 @@
+package snapshot
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"sigs.k8s.io/yaml"
+)
+
+// crdFiles are the CRDs of the pinned gateway-api and istio.io/api versions,
+// copied by hack/sync-crds.sh. File mode applies exactly what the API server
+// would: the CRD's defaults, then its OpenAPI and CEL validation.
+//
+//go:embed crds/*.yaml
+var crdFiles embed.FS
+
+// crdVersion is the schema of one served version of one CRD.
+type crdVersion struct {
+	structural *structuralschema.Structural
+	validator  validation.SchemaValidator
+	cel        *cel.Validator // nil when the schema has no x-kubernetes-validations
+}
+
+type crdSet struct {
+	// byKind maps "group/Kind" to the CRD's served versions.
+	byKind map[string]map[string]*crdVersion
+}
+
+var (
+	crdsOnce sync.Once
+	crds     *crdSet
+	crdsErr  error
+)
+
+func loadCRDs() (*crdSet, error) {
+	crdsOnce.Do(func() { crds, crdsErr = parseCRDs(crdFiles) })
+	return crds, crdsErr
+}
+
+func parseCRDs(fsys fs.FS) (*crdSet, error) {
+	set := &crdSet{byKind: map[string]map[string]*crdVersion{}}
+	files, err := fs.Glob(fsys, "crds/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range files {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range splitDocuments(data) {
+			if strings.TrimSpace(string(doc.text)) == "" {
+				continue
+			}
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := yaml.Unmarshal(doc.text, &crd); err != nil {
+				return nil, fmt.Errorf("embedded CRD %s: %w", name, err)
+			}
+			if crd.Kind != "CustomResourceDefinition" {
+				continue
+			}
+			versions := map[string]*crdVersion{}
+			for _, v := range crd.Spec.Versions {
+				if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+					continue
+				}
+				cv, err := compileVersion(v.Schema.OpenAPIV3Schema)
+				if err != nil {
+					return nil, fmt.Errorf("embedded CRD %s version %s: %w", crd.Name, v.Name, err)
+				}
+				versions[v.Name] = cv
+			}
+			set.byKind[crd.Spec.Group+"/"+crd.Spec.Names.Kind] = versions
+		}
+	}
+	return set, nil
+}
+
+func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*crdVersion, error) {
+	internal := &apiextensions.JSONSchemaProps{}
+	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v1schema, internal, nil); err != nil {
+		return nil, err
+	}
+	structural, err := structuralschema.NewStructural(internal)
+	if err != nil {
+		return nil, err
+	}
+	validator, _, err := validation.NewSchemaValidator(internal)
+	if err != nil {
+		return nil, err
+	}
+	return &crdVersion{
+		structural: structural,
+		validator:  validator,
+		cel:        cel.NewValidator(structural, true, celconfig.PerCallLimit),
+	}, nil
+}
+
+// applySchema defaults and validates a custom resource given as JSON against
+// its CRD, returning the defaulted JSON. Kinds without a CRD (core kinds) are
+// returned unchanged. ok reports whether a CRD was found for group/kind.
+func applySchema(apiVersion, kind string, raw []byte) ([]byte, error) {
+	set, err := loadCRDs()
+	if err != nil {
+		return nil, err
+	}
+	group, version := splitAPIVersion(apiVersion)
+	versions, ok := set.byKind[group+"/"+kind]
+	if !ok {
+		return raw, nil
+	}
+	cv, ok := versions[version]
+	if !ok {
+		served := make([]string, 0, len(versions))
+		for v := range versions {
+			served = append(served, group+"/"+v)
+		}
+		return nil, &FieldError{Field: "apiVersion", Reason: fmt.Sprintf("%s is not served for %s by the CRDs edgeway ships; use one of %s", apiVersion, kind, strings.Join(sortedStrings(served), ", "))}
+	}
+	var obj map[string]any
+	if err := utiljson.Unmarshal(raw, &obj); err != nil {
+		return nil, err
+	}
+	defaulting.Default(obj, cv.structural)
+	errs := validation.ValidateCustomResource(nil, obj, cv.validator)
+	if cv.cel != nil {
+		celErrs, _ := cv.cel.Validate(context.Background(), nil, cv.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+		errs = append(errs, celErrs...)
+	}
+	if len(errs) > 0 {
+		return nil, fieldErrors(errs)
+	}
+	return json.Marshal(obj)
+}
+
+// fieldErrors keeps the first error's field (for the line lookup) and every
+// error's text, as the API server prints them.
+func fieldErrors(errs field.ErrorList) error {
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	return &FieldError{Field: errs[0].Field, Reason: strings.Join(msgs, "; "), fullMessage: true}
+}
+
+func splitAPIVersion(apiVersion string) (group, version string) {
+	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+		return apiVersion[:i], apiVersion[i+1:]
+	}
+	return "", apiVersion
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Copies the CRDs of the pinned sigs.k8s.io/gateway-api and istio.io/api module
+# versions (go.mod) into the repository. File mode validates objects against
+# them (controller/snapshot/crds), and the Helm chart installs them.
+# Run after changing either module version; the result is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gw=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
+istio=$(go list -m -f '{{.Dir}}' istio.io/api)
+out=controller/snapshot/crds
+rm -rf "$out" && mkdir -p "$out"
+for f in "$gw"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+  case "$f" in *vap_*) continue ;; esac   # a ValidatingAdmissionPolicy, not a CRD
+  cp "$f" "$out/"
+done
+# Only the ServiceEntry CRD of Istio's 15.
+awk 'BEGIN{RS="\n---\n"; ORS=""} /name: serviceentries.networking.istio.io/ {print "---\n" $0 "\n"}' \
+  "$istio"/kubernetes/customresourcedefinitions.gen.yaml > "$out/networking.istio.io_serviceentries.yaml"
+chmod 644 "$out"/*.yaml
+echo "CRDs of $(go list -m sigs.k8s.io/gateway-api) and $(go list -m istio.io/api) -> $out"
