@@ -12,8 +12,8 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 )
 
 // LoadDir reads every *.yaml, *.yml and *.json file below dir (recursively,
@@ -241,7 +241,7 @@ func objectName(tm typeMeta) string {
 type kind struct {
 	namespaced bool
 	decode     func(raw []byte) (any, error)
-	add    func(s *Snapshot, obj any)
+	add        func(s *Snapshot, obj any)
 }
 
 func kindKey(apiVersion, kind string) string {
