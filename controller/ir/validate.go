@@ -1,0 +1,526 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// Validate checks the structural invariants the xDS translator relies on:
+// unique names, every referenced route table, cluster and secret exists,
+// exactly-one-of fields, ports, weights, status codes and regular expressions.
+// It does not check the sort orders documented on the types (the translator
+// sorts its output itself).
+//
+// Every problem is reported, not just the first: the returned error joins one
+// error per problem, each naming the object and the field, e.g.
+//
+//	listeners["0.0.0.0:80"].http.routeTable: route table "x" does not exist
+//
+// A failing IR is a bug in whatever produced it (the Gateway API translator
+// turns invalid input into conditions, never into invalid IR), so the caller
+// should keep serving the previous IR and surface the error.
+func (x *IR) Validate() error {
+	if x == nil {
+		return errors.New("ir: nil IR")
+	}
+	v := &validator{
+		routeTables: map[string]bool{},
+		clusters:    map[string]bool{},
+		secrets:     map[string]bool{},
+	}
+	// Index the referenced objects first so listeners and routes can be
+	// checked against them regardless of order.
+	for i, c := range x.Clusters {
+		v.cluster(i, c)
+	}
+	for i, s := range x.Secrets {
+		v.secret(i, s)
+	}
+	for i, rt := range x.RouteTables {
+		if rt == nil {
+			v.addf("routeTables[%d]: nil route table", i)
+			continue
+		}
+		if rt.Name == "" {
+			v.addf("routeTables[%d].name: must not be empty", i)
+			continue
+		}
+		if v.routeTables[rt.Name] {
+			v.addf("routeTables[%q].name: duplicate route table name", rt.Name)
+		}
+		v.routeTables[rt.Name] = true
+	}
+	for _, rt := range x.RouteTables {
+		if rt != nil && rt.Name != "" {
+			v.routeTable(rt)
+		}
+	}
+	sockets := map[string]string{}
+	names := map[string]bool{}
+	for i, l := range x.Listeners {
+		if l == nil {
+			v.addf("listeners[%d]: nil listener", i)
+			continue
+		}
+		if l.Name == "" {
+			v.addf("listeners[%d].name: must not be empty", i)
+			continue
+		}
+		if names[l.Name] {
+			v.addf("listeners[%q].name: duplicate listener name", l.Name)
+		}
+		names[l.Name] = true
+		socket := fmt.Sprintf("%s:%d", l.Address, l.Port)
+		if other, ok := sockets[socket]; ok && other != l.Name {
+			v.addf("listeners[%q]: address %s and port %d already used by listener %q", l.Name, l.Address, l.Port, other)
+		}
+		sockets[socket] = l.Name
+		v.listener(l)
+	}
+	return errors.Join(v.errs...)
+}
+
+// validator accumulates problems and the name sets of referenced objects.
+type validator struct {
+	errs        []error
+	routeTables map[string]bool
+	clusters    map[string]bool
+	secrets     map[string]bool
+}
+
+func (v *validator) addf(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(format, args...))
+}
+
+func (v *validator) listener(l *Listener) {
+	at := fmt.Sprintf("listeners[%q]", l.Name)
+	if _, err := netip.ParseAddr(l.Address); err != nil {
+		v.addf("%s.address: %q is not an IP address", at, l.Address)
+	}
+	v.port(at+".port", l.Port)
+
+	set := 0
+	if l.HTTP != nil {
+		set++
+		v.httpChain(at+".http", l.HTTP)
+	}
+	if len(l.TLS) > 0 {
+		set++
+		v.tlsChains(at, l.TLS)
+	}
+	if l.TCP != nil {
+		set++
+		v.weighted(at+".tcp.backends", l.TCP.Backends)
+	}
+	if set != 1 {
+		v.addf("%s: exactly one of http, tls, tcp must be set, found %d", at, set)
+	}
+}
+
+func (v *validator) httpChain(at string, h *HTTPChain) {
+	if h == nil {
+		v.addf("%s: must be set", at)
+		return
+	}
+	if !v.routeTables[h.RouteTable] {
+		v.addf("%s.routeTable: route table %q does not exist", at, h.RouteTable)
+	}
+}
+
+func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
+	names := map[string]bool{}
+	// sni maps each server name to the chain using it: a name on two chains
+	// (or two chains without names) would make SNI dispatch ambiguous, which
+	// Envoy rejects as duplicate filter chain matches.
+	sni := map[string]string{}
+	for i, c := range chains {
+		if c == nil {
+			v.addf("%s.tls[%d]: nil chain", listenerAt, i)
+			continue
+		}
+		at := fmt.Sprintf("%s.tls[%q]", listenerAt, c.Name)
+		if c.Name == "" {
+			at = fmt.Sprintf("%s.tls[%d]", listenerAt, i)
+			v.addf("%s.name: must not be empty", at)
+		} else if names[c.Name] {
+			v.addf("%s.name: duplicate chain name", at)
+		}
+		names[c.Name] = true
+
+		keys := c.ServerNames
+		if len(keys) == 0 {
+			keys = []string{""} // the default chain
+		}
+		for _, sn := range keys {
+			if sn != "" && !validServerName(sn) {
+				v.addf("%s.serverNames: %q is not a host name or a *.suffix wildcard", at, sn)
+			}
+			if other, ok := sni[sn]; ok {
+				if sn == "" {
+					v.addf("%s.serverNames: chain %q already is the default chain (empty serverNames)", at, other)
+				} else {
+					v.addf("%s.serverNames: %q already used by chain %q", at, sn, other)
+				}
+				continue
+			}
+			sni[sn] = c.Name
+		}
+
+		switch {
+		case c.Terminate != nil && c.Passthrough != nil:
+			v.addf("%s: exactly one of terminate, passthrough must be set, found both", at)
+		case c.Terminate != nil:
+			v.terminate(at+".terminate", c.Terminate)
+		case c.Passthrough != nil:
+			v.weighted(at+".passthrough.backends", c.Passthrough.Backends)
+		default:
+			v.addf("%s: exactly one of terminate, passthrough must be set, found none", at)
+		}
+	}
+}
+
+func (v *validator) terminate(at string, t *TLSTerminate) {
+	if len(t.Certificates) == 0 {
+		v.addf("%s.certificates: at least one certificate is required", at)
+	}
+	seen := map[string]bool{}
+	for _, name := range t.Certificates {
+		if !v.secrets[name] {
+			v.addf("%s.certificates: secret %q does not exist", at, name)
+		}
+		if seen[name] {
+			v.addf("%s.certificates: secret %q listed twice", at, name)
+		}
+		seen[name] = true
+	}
+	v.httpChain(at+".http", t.HTTP)
+}
+
+// weighted checks a backend list: every cluster exists and at least one
+// weight is positive (an all-zero list must have been turned into a 500 by
+// the translator; there is nothing to proxy to).
+func (v *validator) weighted(at string, backends []WeightedCluster) {
+	if len(backends) == 0 {
+		v.addf("%s: at least one backend is required", at)
+		return
+	}
+	var total uint64
+	for i, b := range backends {
+		if !v.clusters[b.Cluster] {
+			v.addf("%s[%d].cluster: cluster %q does not exist", at, i, b.Cluster)
+		}
+		total += uint64(b.Weight)
+	}
+	if total == 0 {
+		v.addf("%s: every weight is 0; use a directResponse instead", at)
+	} else if total > 1<<32-1 {
+		v.addf("%s: the sum of the weights %d exceeds %d", at, total, uint64(1<<32-1))
+	}
+}
+
+func (v *validator) routeTable(rt *RouteTable) {
+	at := fmt.Sprintf("routeTables[%q]", rt.Name)
+	vhosts := map[string]bool{}
+	domains := map[string]string{}
+	for i, vh := range rt.VirtualHosts {
+		if vh == nil {
+			v.addf("%s.virtualHosts[%d]: nil virtual host", at, i)
+			continue
+		}
+		vat := fmt.Sprintf("%s.virtualHosts[%q]", at, vh.Name)
+		if vh.Name == "" {
+			vat = fmt.Sprintf("%s.virtualHosts[%d]", at, i)
+			v.addf("%s.name: must not be empty", vat)
+		} else if vhosts[vh.Name] {
+			v.addf("%s.name: duplicate virtual host name", vat)
+		}
+		vhosts[vh.Name] = true
+		if len(vh.Domains) == 0 {
+			v.addf("%s.domains: at least one domain is required", vat)
+		}
+		for _, d := range vh.Domains {
+			if d != "*" && !validServerName(d) {
+				v.addf("%s.domains: %q is not a host name, a *.suffix wildcard or *", vat, d)
+			}
+			// Envoy rejects a route configuration in which two virtual hosts
+			// claim the same domain.
+			if other, ok := domains[d]; ok {
+				v.addf("%s.domains: %q already used by virtual host %q", vat, d, other)
+				continue
+			}
+			domains[d] = vh.Name
+		}
+		for j, r := range vh.Routes {
+			if r == nil {
+				v.addf("%s.routes[%d]: nil route", vat, j)
+				continue
+			}
+			v.route(fmt.Sprintf("%s.routes[%d]", vat, j), r)
+		}
+	}
+}
+
+func (v *validator) route(at string, r *Route) {
+	v.match(at+".match", &r.Match)
+	set := 0
+	if r.Forward != nil {
+		set++
+		v.weighted(at+".forward.backends", r.Forward.Backends)
+		if rw := r.Forward.Rewrite; rw != nil {
+			v.pathModifier(at+".forward.rewrite", r.Match.Path, rw.FullPath, rw.ReplacePrefixMatch)
+			if rw.Hostname != "" && !validHostname(rw.Hostname) {
+				v.addf("%s.forward.rewrite.hostname: %q is not a host name", at, rw.Hostname)
+			}
+		}
+	}
+	if r.Redirect != nil {
+		set++
+		v.redirect(at+".redirect", r)
+	}
+	if r.DirectResponse != nil {
+		set++
+		if c := r.DirectResponse.StatusCode; c < 200 || c > 599 {
+			v.addf("%s.directResponse.statusCode: %d is not in 200-599", at, c)
+		}
+	}
+	if set != 1 {
+		v.addf("%s: exactly one of forward, redirect, directResponse must be set, found %d", at, set)
+	}
+	v.headerModifier(at+".requestHeaders", r.RequestHeaders)
+	v.headerModifier(at+".responseHeaders", r.ResponseHeaders)
+}
+
+func (v *validator) match(at string, m *RouteMatch) {
+	if p := m.Path; p != nil {
+		switch p.Type {
+		case PathExact, PathPrefix:
+			if !strings.HasPrefix(p.Value, "/") {
+				v.addf("%s.path.value: %q must start with /", at, p.Value)
+			}
+			if strings.ContainsAny(p.Value, "?#") {
+				v.addf("%s.path.value: %q must not contain ? or #", at, p.Value)
+			}
+		case PathRegex:
+			v.regex(at+".path.value", p.Value)
+		default:
+			v.addf("%s.path.type: unknown path match type %q (want %s, %s or %s)", at, p.Type, PathExact, PathPrefix, PathRegex)
+		}
+	}
+	for i, h := range m.Headers {
+		hat := fmt.Sprintf("%s.headers[%d]", at, i)
+		if !validHeaderName(h.Name) {
+			v.addf("%s.name: %q is not a valid header name", hat, h.Name)
+		} else if h.Name != strings.ToLower(h.Name) {
+			v.addf("%s.name: %q must be lower-case", hat, h.Name)
+		}
+		v.stringMatch(hat, h)
+	}
+	for i, q := range m.QueryParams {
+		qat := fmt.Sprintf("%s.queryParams[%d]", at, i)
+		if q.Name == "" {
+			v.addf("%s.name: must not be empty", qat)
+		}
+		v.stringMatch(qat, q)
+	}
+	if m.Method != "" && !validToken(m.Method) {
+		v.addf("%s.method: %q is not an HTTP method token", at, m.Method)
+	}
+}
+
+func (v *validator) stringMatch(at string, s StringMatch) {
+	switch s.Type {
+	case MatchExact:
+	case MatchRegex:
+		v.regex(at+".value", s.Value)
+	default:
+		v.addf("%s.type: unknown match type %q (want %s or %s)", at, s.Type, MatchExact, MatchRegex)
+	}
+}
+
+// regex checks that the expression compiles as RE2, the syntax Envoy's
+// safe_regex and the data plane both use (Go's regexp is RE2).
+func (v *validator) regex(at, expr string) {
+	if expr == "" {
+		v.addf("%s: regular expression must not be empty", at)
+		return
+	}
+	if _, err := regexp.Compile(expr); err != nil {
+		v.addf("%s: invalid regular expression: %v", at, err)
+	}
+}
+
+// pathModifier checks the FullPath / ReplacePrefixMatch pair shared by
+// URLRewrite and Redirect.
+func (v *validator) pathModifier(at string, path *PathMatch, fullPath, replacePrefix *string) {
+	if fullPath != nil && replacePrefix != nil {
+		v.addf("%s: at most one of fullPath, replacePrefixMatch may be set", at)
+	}
+	if fullPath != nil && (!strings.HasPrefix(*fullPath, "/") || strings.ContainsAny(*fullPath, "?#")) {
+		v.addf("%s.fullPath: %q must start with / and contain no ? or #", at, *fullPath)
+	}
+	if replacePrefix != nil {
+		// Empty means "/" (Gateway API: the matched prefix is removed).
+		if *replacePrefix != "" && (!strings.HasPrefix(*replacePrefix, "/") || strings.ContainsAny(*replacePrefix, "?#")) {
+			v.addf("%s.replacePrefixMatch: %q must be empty or start with / and contain no ? or #", at, *replacePrefix)
+		}
+		if path == nil || path.Type != PathPrefix {
+			v.addf("%s.replacePrefixMatch: requires a PathPrefix path match", at)
+		}
+	}
+}
+
+func (v *validator) redirect(at string, r *Route) {
+	rd := r.Redirect
+	switch rd.StatusCode {
+	case 301, 302, 303, 307, 308:
+	default:
+		v.addf("%s.statusCode: %d is not one of 301, 302, 303, 307, 308", at, rd.StatusCode)
+	}
+	switch rd.Scheme {
+	case "", "http", "https":
+	default:
+		v.addf("%s.scheme: %q is not http or https", at, rd.Scheme)
+	}
+	if rd.Hostname != "" && !validHostname(rd.Hostname) {
+		v.addf("%s.hostname: %q is not a host name", at, rd.Hostname)
+	}
+	if rd.Port != nil {
+		v.port(at+".port", *rd.Port)
+	}
+	v.pathModifier(at, r.Match.Path, rd.FullPath, rd.ReplacePrefixMatch)
+}
+
+func (v *validator) headerModifier(at string, h *HeaderModifier) {
+	if h == nil {
+		return
+	}
+	check := func(field, name string) {
+		if !validHeaderName(name) {
+			v.addf("%s.%s: %q is not a valid header name", at, field, name)
+		}
+	}
+	for _, s := range h.Set {
+		check("set", s.Name)
+	}
+	for _, a := range h.Add {
+		check("add", a.Name)
+	}
+	for _, r := range h.Remove {
+		check("remove", r)
+	}
+}
+
+func (v *validator) cluster(i int, c *Cluster) {
+	if c == nil {
+		v.addf("clusters[%d]: nil cluster", i)
+		return
+	}
+	if c.Name == "" {
+		v.addf("clusters[%d].name: must not be empty", i)
+		return
+	}
+	at := fmt.Sprintf("clusters[%q]", c.Name)
+	if v.clusters[c.Name] {
+		v.addf("%s.name: duplicate cluster name", at)
+	}
+	v.clusters[c.Name] = true
+	switch c.Discovery {
+	case DiscoveryEDS, DiscoveryDNS:
+	default:
+		v.addf("%s.discovery: unknown discovery type %q (want %s or %s)", at, c.Discovery, DiscoveryEDS, DiscoveryDNS)
+	}
+	for j, e := range c.Endpoints {
+		eat := fmt.Sprintf("%s.endpoints[%d]", at, j)
+		switch c.Discovery {
+		case DiscoveryEDS:
+			if _, err := netip.ParseAddr(e.Address); err != nil {
+				v.addf("%s.address: %q is not an IP address (EDS clusters take IPs; use discovery DNS for host names)", eat, e.Address)
+			}
+		case DiscoveryDNS:
+			if !validHostname(e.Address) {
+				if _, err := netip.ParseAddr(e.Address); err != nil {
+					v.addf("%s.address: %q is neither a host name nor an IP address", eat, e.Address)
+				}
+			}
+		}
+		v.port(eat+".port", e.Port)
+	}
+}
+
+func (v *validator) secret(i int, s *Secret) {
+	if s == nil {
+		v.addf("secrets[%d]: nil secret", i)
+		return
+	}
+	if s.Name == "" {
+		v.addf("secrets[%d].name: must not be empty", i)
+		return
+	}
+	at := fmt.Sprintf("secrets[%q]", s.Name)
+	if v.secrets[s.Name] {
+		v.addf("%s.name: duplicate secret name", at)
+	}
+	v.secrets[s.Name] = true
+	if strings.TrimSpace(s.CertChain) == "" {
+		v.addf("%s.certChain: must not be empty", at)
+	}
+	if strings.TrimSpace(s.PrivateKey) == "" {
+		v.addf("%s.privateKey: must not be empty", at)
+	}
+}
+
+func (v *validator) port(at string, p uint32) {
+	if p < 1 || p > 65535 {
+		v.addf("%s: %d is not in 1-65535", at, p)
+	}
+}
+
+// validHostname accepts DNS names made of letters, digits, '-' and '.'
+// (labels 1-63 characters), the form Gateway API hostnames take.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validServerName accepts a host name or a "*."-prefixed wildcard host name.
+func validServerName(s string) bool {
+	return validHostname(strings.TrimPrefix(s, "*."))
+}
+
+// validToken reports whether s is an RFC 9110 token (header names, methods).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName is a token; pseudo-headers (":path") are not allowed since
+// they cannot be matched or modified through Gateway API.
+func validHeaderName(s string) bool {
+	return validToken(s)
+}
