@@ -1,0 +1,263 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+
+	networking "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/ir"
+)
+
+// istioGroup is the API group of Istio's ServiceEntry.
+const istioGroup = "networking.istio.io"
+
+// backend is one resolved backendRef: a cluster name and its weight.
+type backend struct {
+	cluster string
+	weight  uint32
+}
+
+// weightOf is the Gateway API weight: default 1, negative treated as 0 (never chosen).
+func weightOf(w *int32) uint32 {
+	if w == nil {
+		return 1
+	}
+	if *w < 0 {
+		return 0
+	}
+	return uint32(*w)
+}
+
+// resolveBackend resolves a backendRef of a route (from) into an IR cluster.
+// The problem's reason is a RouteConditionReason for ResolvedRefs=False.
+func (t *translator) resolveBackend(from objRef, ref gwv1.BackendObjectReference, field string) (string, problem) {
+	group, kind := "", "Service"
+	if ref.Group != nil {
+		group = coreGroup(string(*ref.Group))
+	}
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	ns := from.namespace
+	if ref.Namespace != nil && *ref.Namespace != "" {
+		ns = string(*ref.Namespace)
+	}
+	name := string(ref.Name)
+	isService := group == "" && kind == "Service"
+	isServiceEntry := group == istioGroup && kind == "ServiceEntry"
+	if !isService && !isServiceEntry {
+		return "", problem{string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("%s: backend kind %s/%s is not supported; use a core Service or a %s ServiceEntry", field, group, kind, istioGroup)}
+	}
+	if !t.refAllowed(from, objRef{group, kind, ns, name}) {
+		return "", problem{string(gwv1.RouteReasonRefNotPermitted), fmt.Sprintf("%s: %s %s/%s is in another namespace and no ReferenceGrant in %s allows %ss from %s to reference it", field, kind, ns, name, ns, from.kind, from.namespace)}
+	}
+	if ref.Port == nil {
+		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: a port is required for a %s backend", field, kind)}
+	}
+	port := *ref.Port
+	if isService {
+		return t.serviceCluster(ns, name, port, field)
+	}
+	return t.serviceEntryCluster(from.namespace, ns, name, port, field)
+}
+
+// serviceCluster builds "service/<ns>/<name>/<port>" from the Service and its
+// EndpointSlices (label kubernetes.io/service-name).
+func (t *translator) serviceCluster(ns, name string, port int32, field string) (string, problem) {
+	svc := t.services[key(ns, name)]
+	if svc == nil {
+		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s: Service %s/%s not found", field, ns, name)}
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == port {
+			sp = &svc.Spec.Ports[i]
+			break
+		}
+	}
+	if sp == nil {
+		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: Service %s/%s has no port %d", field, ns, name, port)}
+	}
+	cname := fmt.Sprintf("service/%s/%s/%d", ns, name, port)
+	if _, ok := t.clusters[cname]; ok {
+		return cname, problem{}
+	}
+	c := &ir.Cluster{Name: cname, Discovery: ir.DiscoveryEDS}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// An ExternalName Service is a DNS alias: resolve it like a DNS ServiceEntry.
+		c.Discovery = ir.DiscoveryDNS
+		if svc.Spec.ExternalName != "" {
+			c.Endpoints = []ir.Endpoint{{Address: svc.Spec.ExternalName, Port: targetPortNumber(sp)}}
+		}
+	} else {
+		c.Endpoints = t.sliceEndpoints(key(ns, name), sp)
+	}
+	t.clusters[cname] = c
+	return cname, problem{}
+}
+
+// targetPortNumber is the numeric targetPort, or the service port if unset.
+// A named targetPort cannot be resolved without Pods: 0.
+func targetPortNumber(sp *corev1.ServicePort) uint32 {
+	if sp.TargetPort.IntVal > 0 {
+		return uint32(sp.TargetPort.IntVal)
+	}
+	if sp.TargetPort.StrVal == "" {
+		return uint32(sp.Port)
+	}
+	return 0
+}
+
+// sliceEndpoints collects the ready endpoints of a Service port. The slice
+// port is the one named like the Service port (the EndpointSlice controller's
+// contract); hand-written slices without ports fall back to the numeric
+// targetPort. Ready nil counts as ready (the API's "unknown" means ready).
+func (t *translator) sliceEndpoints(svcKey string, sp *corev1.ServicePort) []ir.Endpoint {
+	seen := map[string]bool{}
+	eps := []ir.Endpoint{}
+	for _, es := range t.slices[svcKey] {
+		if es.AddressType == "FQDN" {
+			continue
+		}
+		var port uint32
+		if len(es.Ports) == 0 {
+			port = targetPortNumber(sp)
+		}
+		for _, p := range es.Ports {
+			pname := ""
+			if p.Name != nil {
+				pname = *p.Name
+			}
+			if pname == sp.Name && p.Port != nil && *p.Port > 0 {
+				port = uint32(*p.Port)
+				break
+			}
+		}
+		if port == 0 || port > 65535 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if net.ParseIP(a) == nil {
+					continue
+				}
+				k := net.JoinHostPort(a, strconv.Itoa(int(port)))
+				if !seen[k] {
+					seen[k] = true
+					eps = append(eps, ir.Endpoint{Address: a, Port: port})
+				}
+			}
+		}
+	}
+	sortEndpoints(eps)
+	return eps
+}
+
+func sortEndpoints(eps []ir.Endpoint) {
+	sort.SliceStable(eps, func(i, j int) bool {
+		if eps[i].Address != eps[j].Address {
+			return eps[i].Address < eps[j].Address
+		}
+		return eps[i].Port < eps[j].Port
+	})
+}
+
+// exportedTo implements ServiceEntry exportTo: empty exports everywhere, "*"
+// everywhere, "." the ServiceEntry's own namespace, else listed namespaces.
+func exportedTo(exportTo []string, seNamespace, routeNamespace string) bool {
+	if len(exportTo) == 0 {
+		return true
+	}
+	for _, e := range exportTo {
+		if e == "*" || e == routeNamespace || (e == "." && seNamespace == routeNamespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceEntryCluster builds "serviceentry/<ns>/<name>/<port>". STATIC
+// resolution publishes spec.endpoints over EDS; DNS (and DNS_ROUND_ROBIN)
+// lets the data plane resolve the endpoints' addresses, or spec.hosts if
+// there are no endpoints. NONE cannot be routed to: there is nothing to
+// resolve.
+func (t *translator) serviceEntryCluster(routeNS, ns, name string, port int32, field string) (string, problem) {
+	se := t.serviceEntries[key(ns, name)]
+	if se == nil || !exportedTo(se.Spec.ExportTo, ns, routeNS) {
+		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s: ServiceEntry %s/%s not found (or not exported to namespace %s)", field, ns, name, routeNS)}
+	}
+	spec := &se.Spec
+	var sp *networking.ServicePort
+	for _, p := range spec.Ports {
+		if p != nil && int64(p.Number) == int64(port) {
+			sp = p
+			break
+		}
+	}
+	if sp == nil {
+		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: ServiceEntry %s/%s has no port %d", field, ns, name, port)}
+	}
+	defaultPort := sp.Number
+	if sp.TargetPort != 0 {
+		defaultPort = sp.TargetPort
+	}
+	cname := fmt.Sprintf("serviceentry/%s/%s/%d", ns, name, port)
+	if _, ok := t.clusters[cname]; ok {
+		return cname, problem{}
+	}
+	c := &ir.Cluster{Name: cname}
+	switch spec.Resolution {
+	case networking.ServiceEntry_STATIC:
+		c.Discovery = ir.DiscoveryEDS
+		c.Endpoints = workloadEndpoints(spec.Endpoints, sp.Name, defaultPort, func(a string) bool { return net.ParseIP(a) != nil })
+	case networking.ServiceEntry_DNS, networking.ServiceEntry_DNS_ROUND_ROBIN:
+		c.Discovery = ir.DiscoveryDNS
+		c.Endpoints = workloadEndpoints(spec.Endpoints, sp.Name, defaultPort, func(a string) bool { return a != "" && !isUnixAddress(a) })
+		if len(spec.Endpoints) == 0 {
+			for _, h := range spec.Hosts {
+				if h != "" && !isWildcard(h) && h != anyHost {
+					c.Endpoints = append(c.Endpoints, ir.Endpoint{Address: h, Port: defaultPort})
+				}
+			}
+			sortEndpoints(c.Endpoints)
+		}
+	default:
+		return "", problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s: ServiceEntry %s/%s has resolution %s, which cannot be routed to; use STATIC or DNS", field, ns, name, spec.Resolution)}
+	}
+	t.clusters[cname] = c
+	return cname, problem{}
+}
+
+func isUnixAddress(a string) bool { return len(a) >= 7 && a[:7] == "unix://" }
+
+// workloadEndpoints turns ServiceEntry endpoints into IR endpoints. An
+// endpoint's ports map (by ServiceEntry port name) overrides the target port.
+func workloadEndpoints(wes []*networking.WorkloadEntry, portName string, defaultPort uint32, valid func(string) bool) []ir.Endpoint {
+	seen := map[string]bool{}
+	eps := []ir.Endpoint{}
+	for _, we := range wes {
+		if we == nil || !valid(we.Address) {
+			continue
+		}
+		port := defaultPort
+		if p, ok := we.Ports[portName]; ok && p != 0 {
+			port = p
+		}
+		k := net.JoinHostPort(we.Address, strconv.Itoa(int(port)))
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		eps = append(eps, ir.Endpoint{Address: we.Address, Port: port, Weight: we.Weight})
+	}
+	sortEndpoints(eps)
+	return eps
+}

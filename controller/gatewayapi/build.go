@@ -1,0 +1,285 @@
+package gatewayapi
+
+import (
+	"sort"
+
+	"github.com/edgeway/edgeway/controller/ir"
+)
+
+// Naming scheme (deterministic, documented for the xDS translator and ops):
+//
+//	ir.Listener.Name                 "<address>:<port>"                   e.g. "0.0.0.0:80", "[::1]:80"
+//	route table of a plain HTTP socket "<address>:<port>"                 (one per socket)
+//	route table of an HTTPS chain    "<address>:<port>/https/<hostname>"  hostname "*" for a listener without hostname
+//	TLS chain (HTTPS termination)    "https/<hostname>"
+//	TLS chain (TLS passthrough)      "passthrough/<sni>"                  sni: the route/listener hostname intersection, "*" = any
+//	virtual host                     "<domain>"                           one domain per virtual host, "*" = any
+//	route                            "<ns>/<route>/rule/<i>/match/<j>"
+//	cluster                          "service/<ns>/<name>/<port>", "serviceentry/<ns>/<name>/<port>"
+//	secret                           "<ns>/<name>"
+
+// buildIR emits the sockets with everything they reference. Clusters and
+// secrets are emitted only if some emitted route or chain references them.
+func (t *translator) buildIR() *ir.IR {
+	out := &ir.IR{}
+	usedClusters := map[string]bool{}
+	usedSecrets := map[string]bool{}
+	names := make([]string, 0, len(t.sockets))
+	for n := range t.sockets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := t.sockets[n]
+		if len(s.listeners) == 0 {
+			continue
+		}
+		l := &ir.Listener{Name: s.name, Address: s.address, Port: s.port, Gateways: s.gateways()}
+		switch s.kind {
+		case socketHTTP:
+			rt := buildRouteTable(s.name, s.listeners)
+			out.RouteTables = append(out.RouteTables, rt)
+			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name}
+		case socketTLS:
+			for _, ls := range s.listeners {
+				if ls.passthrough {
+					continue
+				}
+				rt := buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
+				out.RouteTables = append(out.RouteTables, rt)
+				l.TLS = append(l.TLS, &ir.TLSChain{
+					Name:        "https/" + pattern(ls.hostname),
+					ServerNames: serverNames(pattern(ls.hostname)),
+					Terminate:   &ir.TLSTerminate{Certificates: append([]string(nil), ls.certificates...), HTTP: &ir.HTTPChain{RouteTable: rt.Name}},
+				})
+				for _, c := range ls.certificates {
+					usedSecrets[c] = true
+				}
+			}
+			l.TLS = append(l.TLS, passthroughChains(s.listeners)...)
+			sort.SliceStable(l.TLS, func(i, j int) bool { return l.TLS[i].Name < l.TLS[j].Name })
+			if len(l.TLS) == 0 {
+				continue
+			}
+		case socketTCP:
+			chain := tcpChain(s.listeners)
+			if chain == nil {
+				// No usable route: nothing to proxy to, so do not bind.
+				continue
+			}
+			l.TCP = chain
+		}
+		out.Listeners = append(out.Listeners, l)
+		markClusters(l, out.RouteTables, usedClusters)
+	}
+	sort.SliceStable(out.RouteTables, func(i, j int) bool { return out.RouteTables[i].Name < out.RouteTables[j].Name })
+	for _, c := range sortedKeys(usedClusters) {
+		if cl := t.clusters[c]; cl != nil {
+			out.Clusters = append(out.Clusters, cl)
+		}
+	}
+	for _, s := range sortedKeys(usedSecrets) {
+		if sec := t.certs[s]; sec != nil {
+			out.Secrets = append(out.Secrets, sec)
+		}
+	}
+	return out
+}
+
+func (s *socket) gateways() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range s.listeners {
+		if !seen[l.gw.key] {
+			seen[l.gw.key] = true
+			out = append(out, l.gw.key)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func serverNames(sni string) []string {
+	if sni == anyHost {
+		return nil
+	}
+	return []string{sni}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// markClusters records the clusters referenced by a listener's chains and by
+// the route tables it uses.
+func markClusters(l *ir.Listener, tables []*ir.RouteTable, used map[string]bool) {
+	tableNames := map[string]bool{}
+	if l.HTTP != nil {
+		tableNames[l.HTTP.RouteTable] = true
+	}
+	for _, c := range l.TLS {
+		if c.Terminate != nil && c.Terminate.HTTP != nil {
+			tableNames[c.Terminate.HTTP.RouteTable] = true
+		}
+		if c.Passthrough != nil {
+			for _, b := range c.Passthrough.Backends {
+				used[b.Cluster] = true
+			}
+		}
+	}
+	if l.TCP != nil {
+		for _, b := range l.TCP.Backends {
+			used[b.Cluster] = true
+		}
+	}
+	for _, rt := range tables {
+		if !tableNames[rt.Name] {
+			continue
+		}
+		for _, vh := range rt.VirtualHosts {
+			for _, r := range vh.Routes {
+				if r.Forward != nil {
+					for _, b := range r.Forward.Backends {
+						used[b.Cluster] = true
+					}
+				}
+			}
+		}
+	}
+}
+
+// owner is the listener pattern a host pattern d belongs to: the most
+// specific listener hostname that covers it (listener isolation: a request
+// is served only by the routes of the most specific matching listener).
+// Returns "" if no listener covers d.
+func owner(patterns []string, d string) string {
+	best := ""
+	for _, p := range patterns {
+		if covers(p, d) && (best == "" || moreSpecific(p, best)) {
+			best = p
+		}
+	}
+	return best
+}
+
+// buildRouteTable builds the virtual hosts of HTTP listeners sharing one
+// route table. Every listener hostname and every route domain gets its own
+// virtual host, so that the data plane's domain selection (exact, longest
+// wildcard, "*") picks the virtual host of the right listener. A virtual host
+// holds the routes of its owner listener(s) whose domain covers it: the most
+// specific domain first, then Gateway API precedence.
+func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
+	rt := &ir.RouteTable{Name: name}
+	var patterns []string
+	domains := map[string]bool{}
+	for _, l := range listeners {
+		p := pattern(l.hostname)
+		patterns = append(patterns, p)
+		domains[p] = true
+		for _, a := range l.http {
+			domains[a.domain] = true
+		}
+	}
+	for _, d := range sortedKeys(domains) {
+		own := owner(patterns, d)
+		type entry struct {
+			domain string
+			m      *httpMatch
+		}
+		var entries []entry
+		seen := map[string]bool{}
+		for _, l := range listeners {
+			if pattern(l.hostname) != own {
+				continue
+			}
+			for _, a := range l.http {
+				k := key(a.route.Namespace, a.route.Name) + "@" + a.domain
+				if !covers(a.domain, d) || seen[k] {
+					continue
+				}
+				seen[k] = true
+				for _, m := range a.matches {
+					entries = append(entries, entry{a.domain, m})
+				}
+			}
+		}
+		sort.SliceStable(entries, func(i, j int) bool {
+			if entries[i].domain != entries[j].domain {
+				return moreSpecific(entries[i].domain, entries[j].domain)
+			}
+			return httpPrecedence(entries[i].m, entries[j].m)
+		})
+		vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
+		for _, e := range entries {
+			vh.Routes = append(vh.Routes, cloneRoute(e.m.ir))
+		}
+		rt.VirtualHosts = append(rt.VirtualHosts, vh)
+	}
+	return rt
+}
+
+// passthroughChains builds one chain per SNI domain of the TLSRoutes on the
+// socket's Passthrough listeners. A domain owned by an HTTPS listener (its
+// hostname is more specific) gets no passthrough chain: those clients belong
+// to the terminating listener. Among the routes covering a domain, the most
+// specific domain wins, then the oldest route.
+func passthroughChains(listeners []*listenerCtx) []*ir.TLSChain {
+	var patterns []string
+	byPattern := map[string]*listenerCtx{}
+	domains := map[string]bool{}
+	for _, l := range listeners {
+		p := pattern(l.hostname)
+		patterns = append(patterns, p)
+		byPattern[p] = l
+		for _, a := range l.tls {
+			domains[a.domain] = true
+		}
+	}
+	var out []*ir.TLSChain
+	for _, d := range sortedKeys(domains) {
+		own := byPattern[owner(patterns, d)]
+		if own == nil || !own.passthrough {
+			continue
+		}
+		var best *tlsAttachment
+		for _, a := range own.tls {
+			if !covers(a.domain, d) {
+				continue
+			}
+			if best == nil || moreSpecific(a.domain, best.domain) || (a.domain == best.domain && olderFirst(a.route, best.route)) {
+				best = a
+			}
+		}
+		if best == nil || !anyWeight(best.backends) {
+			continue
+		}
+		out = append(out, &ir.TLSChain{
+			Name:        "passthrough/" + d,
+			ServerNames: serverNames(d),
+			Passthrough: &ir.TCPChain{Backends: append([]ir.WeightedCluster(nil), best.backends...)},
+		})
+	}
+	return out
+}
+
+// tcpChain proxies to the backends of the oldest TCPRoute on the socket's
+// (single) TCP listener; TCP has no criteria to tell several routes apart.
+func tcpChain(listeners []*listenerCtx) *ir.TCPChain {
+	var best *tcpAttachment
+	for _, l := range listeners {
+		for _, a := range l.tcp {
+			if best == nil || olderFirst(a.route, best.route) {
+				best = a
+			}
+		}
+	}
+	if best == nil || !anyWeight(best.backends) {
+		return nil
+	}
+	return &ir.TCPChain{Backends: append([]ir.WeightedCluster(nil), best.backends...)}
+}

@@ -1,0 +1,143 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// defaultAddress is where a Gateway without an IPAddress in spec.addresses binds.
+const defaultAddress = "0.0.0.0"
+
+// gatewayCtx is one of our Gateways during translation.
+type gatewayCtx struct {
+	obj     *gwv1.Gateway
+	key     string // "<ns>/<name>"
+	address string // bind address of every listener
+	// addressProblem rejects the whole Gateway (UnsupportedAddress).
+	addressProblem problem
+	listeners      []*listenerCtx
+}
+
+// olderFirst orders objects by creationTimestamp, then namespace/name: the
+// Gateway API tie-breaker for conflicts and precedence.
+func olderFirst(a, b metav1.Object) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	if a.GetNamespace() != b.GetNamespace() {
+		return a.GetNamespace() < b.GetNamespace()
+	}
+	return a.GetName() < b.GetName()
+}
+
+// translateGateways validates every Gateway of our classes and its listeners.
+func (t *translator) translateGateways() {
+	for _, gw := range t.snap.Gateways {
+		if gw == nil || !t.classes[string(gw.Spec.GatewayClassName)] {
+			continue
+		}
+		g := &gatewayCtx{obj: gw, key: key(gw.Namespace, gw.Name)}
+		g.address, g.addressProblem = gatewayAddress(gw)
+		for i := range gw.Spec.Listeners {
+			g.listeners = append(g.listeners, t.newListener(g, i))
+		}
+		markGatewayConflicts(g.listeners)
+		t.gateways = append(t.gateways, g)
+		t.byKey[g.key] = g
+	}
+	sort.SliceStable(t.gateways, func(i, j int) bool { return olderFirst(t.gateways[i].obj, t.gateways[j].obj) })
+}
+
+// gatewayAddress picks the bind address: spec.addresses[0] if it is an IP
+// address (the type defaults to IPAddress), else 0.0.0.0. Hostname and
+// implementation-specific address types cannot be bound by the data plane.
+func gatewayAddress(gw *gwv1.Gateway) (string, problem) {
+	if len(gw.Spec.Addresses) == 0 {
+		return defaultAddress, problem{}
+	}
+	a := gw.Spec.Addresses[0]
+	if a.Type != nil && *a.Type != gwv1.IPAddressType {
+		return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
+			fmt.Sprintf("spec.addresses[0].type: address type %q is not supported; only IPAddress is", *a.Type)}
+	}
+	ip := net.ParseIP(a.Value)
+	if ip == nil {
+		return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
+			fmt.Sprintf("spec.addresses[0].value: %q is not an IP address", a.Value)}
+	}
+	return ip.String(), problem{}
+}
+
+// gatewayStatuses writes the Gateway and listener statuses once routes are
+// attached (attachedRoutes) and sockets are assigned (conflicts across Gateways).
+func (t *translator) gatewayStatuses() {
+	for _, g := range t.gateways {
+		gen := g.obj.Generation
+		st := gwv1.GatewayStatus{}
+		accepted, programmed := 0, 0
+		for _, l := range g.listeners {
+			ls := l.status()
+			st.Listeners = append(st.Listeners, ls)
+			if l.accepted.ok() && l.conflicted.ok() {
+				accepted++
+			}
+			if l.programmed() {
+				programmed++
+			}
+		}
+		switch {
+		case !g.addressProblem.ok():
+			st.Conditions = append(st.Conditions,
+				cond(gwv1.GatewayConditionAccepted, false, g.addressProblem.reason, g.addressProblem.message, gen),
+				cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonInvalid, "Gateway is not accepted: "+g.addressProblem.message, gen))
+		case accepted == 0:
+			st.Conditions = append(st.Conditions,
+				cond(gwv1.GatewayConditionAccepted, false, gwv1.GatewayReasonListenersNotValid, "no listener is valid: "+invalidListeners(g), gen))
+		case accepted < len(g.listeners):
+			// The spec requires ListenersNotValid whenever a listener is
+			// invalid or conflicted; the valid ones are still served.
+			st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonListenersNotValid, invalidListeners(g), gen))
+		default:
+			st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonAccepted, "Gateway is accepted", gen))
+		}
+		if g.addressProblem.ok() {
+			if programmed > 0 {
+				msg := "Gateway is programmed"
+				if programmed < len(g.listeners) {
+					msg = fmt.Sprintf("%d of %d listeners are programmed", programmed, len(g.listeners))
+				}
+				st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionProgrammed, true, gwv1.GatewayReasonProgrammed, msg, gen))
+			} else {
+				st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonInvalid, "no listener is programmed", gen))
+			}
+			// An explicitly requested IP is the address clients use; without
+			// one, the Kubernetes source fills addresses from the load balancer.
+			if len(g.obj.Spec.Addresses) > 0 {
+				ipType := gwv1.IPAddressType
+				st.Addresses = []gwv1.GatewayStatusAddress{{Type: &ipType, Value: g.address}}
+			}
+		}
+		t.statuses.Gateways = append(t.statuses.Gateways, GatewayStatus{Namespace: g.obj.Namespace, Name: g.obj.Name, Status: st})
+	}
+}
+
+// invalidListeners names the invalid and conflicted listeners, for the
+// Gateway's ListenersNotValid message.
+func invalidListeners(g *gatewayCtx) string {
+	var parts []string
+	for _, l := range g.listeners {
+		switch {
+		case !l.accepted.ok():
+			parts = append(parts, fmt.Sprintf("listener %q is invalid (%s)", l.spec.Name, l.accepted.reason))
+		case !l.conflicted.ok():
+			parts = append(parts, fmt.Sprintf("listener %q is conflicted (%s)", l.spec.Name, l.conflicted.reason))
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,230 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/ir"
+)
+
+// httpMatch is one (rule, match) of an HTTPRoute, compiled to an IR route
+// template, plus what precedence sorting needs.
+type httpMatch struct {
+	route *gwv1.HTTPRoute
+	rule  int
+	match int
+	ir    *ir.Route
+}
+
+// httpAttachment is an HTTPRoute attached to a listener for one domain.
+type httpAttachment struct {
+	route   *gwv1.HTTPRoute
+	domain  string
+	matches []*httpMatch
+}
+
+// defaultRule is the API server's default for an HTTPRoute without rules
+// (match PathPrefix "/", no backends: every request gets 500).
+var defaultRule = []gwv1.HTTPRouteRule{{}}
+
+func (t *translator) attachHTTPRoutes() {
+	for _, r := range t.snap.HTTPRoutes {
+		if r == nil {
+			continue
+		}
+		info := routeInfo{kind: "HTTPRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
+		parents := t.attach(info)
+		if len(parents) == 0 {
+			continue
+		}
+		matches, rep := t.compileHTTPRoute(info, r)
+		for _, p := range parents {
+			if !p.problem.ok() {
+				continue
+			}
+			for _, a := range p.attachments {
+				for _, d := range a.domains {
+					a.listener.http = append(a.listener.http, &httpAttachment{route: r, domain: d, matches: matches})
+				}
+			}
+		}
+		t.routeStatus(info, parents, rep)
+	}
+}
+
+// compileHTTPRoute compiles every valid rule. Invalid rules (unsupported
+// filters, invalid matches) are dropped and reported; invalid backendRefs only
+// lose their share (ResolvedRefs=False), see httpAction.
+func (t *translator) compileHTTPRoute(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
+	rules := r.Spec.Rules
+	if len(rules) == 0 {
+		rules = defaultRule
+	}
+	rep := &ruleReport{rules: len(rules)}
+	var out []*httpMatch
+	for i := range rules {
+		ms, p := t.compileHTTPRule(info, r, i, &rules[i], rep)
+		if !p.ok() {
+			rep.dropped = append(rep.dropped, p)
+			continue
+		}
+		out = append(out, ms...)
+	}
+	return out, rep
+}
+
+func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule, rep *ruleReport) ([]*httpMatch, problem) {
+	field := fmt.Sprintf("spec.rules[%d]", i)
+	f, p := compileFilters(field, rule.Filters)
+	if !p.ok() {
+		return nil, p
+	}
+	matches := rule.Matches
+	if len(matches) == 0 {
+		matches = []gwv1.HTTPRouteMatch{{}}
+	}
+	var irMatches []ir.RouteMatch
+	for j := range matches {
+		m, p := compileMatch(fmt.Sprintf("%s.matches[%d]", field, j), &matches[j])
+		if !p.ok() {
+			return nil, p
+		}
+		if f.needsPrefixMatch != "" && m.Path.Type != ir.PathPrefix {
+			return nil, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s: ReplacePrefixMatch requires every match of the rule to use a PathPrefix path match, but %s.matches[%d].path is %s", f.needsPrefixMatch, field, j, m.Path.Type)}
+		}
+		irMatches = append(irMatches, m)
+	}
+	// backendRefs are resolved even for redirect rules: ResolvedRefs reports them.
+	var backends []ir.WeightedCluster
+	for j, br := range rule.BackendRefs {
+		bf := fmt.Sprintf("%s.backendRefs[%d]", field, j)
+		if len(br.Filters) > 0 {
+			return nil, problem{string(gwv1.RouteReasonUnsupportedValue), bf + ".filters: per-backend filters are not supported; move them to " + field + ".filters"}
+		}
+		c, p := t.resolveBackend(info.ref(), br.BackendObjectReference, bf)
+		if !p.ok() {
+			rep.refProblem(p)
+			continue
+		}
+		backends = append(backends, ir.WeightedCluster{Cluster: c, Weight: weightOf(br.Weight)})
+	}
+	var out []*httpMatch
+	for j, m := range irMatches {
+		route := &ir.Route{
+			Name:            fmt.Sprintf("%s/%s/rule/%d/match/%d", r.Namespace, r.Name, i, j),
+			Match:           m,
+			RequestHeaders:  f.request,
+			ResponseHeaders: f.response,
+		}
+		switch {
+		case f.redirect != nil:
+			route.Redirect = f.redirect
+		case anyWeight(backends):
+			route.Forward = &ir.Forward{Backends: backends, Rewrite: f.rewrite}
+		default:
+			// No usable backend: the spec requires a 500 for the rule's traffic.
+			route.DirectResponse = &ir.DirectResponse{StatusCode: 500}
+		}
+		out = append(out, &httpMatch{route: r, rule: i, match: j, ir: route})
+	}
+	return out, problem{}
+}
+
+func anyWeight(bs []ir.WeightedCluster) bool {
+	for _, b := range bs {
+		if b.Weight > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// compileMatch applies the API defaults (PathPrefix "/", Exact) and validates
+// values. Repeated header names (case-insensitive) and query names
+// (case-sensitive) keep only the first entry, as the spec requires.
+func compileMatch(field string, m *gwv1.HTTPRouteMatch) (ir.RouteMatch, problem) {
+	out := ir.RouteMatch{Path: &ir.PathMatch{Type: ir.PathPrefix, Value: "/"}}
+	if m.Path != nil {
+		typ := gwv1.PathMatchPathPrefix
+		if m.Path.Type != nil {
+			typ = *m.Path.Type
+		}
+		value := "/"
+		if m.Path.Value != nil {
+			value = *m.Path.Value
+		}
+		switch typ {
+		case gwv1.PathMatchExact, gwv1.PathMatchPathPrefix:
+			if !strings.HasPrefix(value, "/") {
+				return out, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s.path.value: %q must start with \"/\"", field, value)}
+			}
+			if typ == gwv1.PathMatchExact {
+				out.Path = &ir.PathMatch{Type: ir.PathExact, Value: value}
+			} else {
+				// A trailing slash is ignored: "/abc/" and "/abc" match the same paths.
+				v := strings.TrimRight(value, "/")
+				if v == "" {
+					v = "/"
+				}
+				out.Path = &ir.PathMatch{Type: ir.PathPrefix, Value: v}
+			}
+		case gwv1.PathMatchRegularExpression:
+			if _, err := regexp.Compile(value); err != nil {
+				return out, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s.path.value: invalid RE2 regular expression: %v", field, err)}
+			}
+			out.Path = &ir.PathMatch{Type: ir.PathRegex, Value: value}
+		default:
+			return out, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s.path.type: unsupported value %q", field, typ)}
+		}
+	}
+	seen := map[string]bool{}
+	for k, h := range m.Headers {
+		name := strings.ToLower(string(h.Name))
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		sm, p := stringMatch(fmt.Sprintf("%s.headers[%d]", field, k), name, (*string)(h.Type), h.Value)
+		if !p.ok() {
+			return out, p
+		}
+		out.Headers = append(out.Headers, sm)
+	}
+	seen = map[string]bool{}
+	for k, q := range m.QueryParams {
+		name := string(q.Name)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		sm, p := stringMatch(fmt.Sprintf("%s.queryParams[%d]", field, k), name, (*string)(q.Type), q.Value)
+		if !p.ok() {
+			return out, p
+		}
+		out.QueryParams = append(out.QueryParams, sm)
+	}
+	if m.Method != nil {
+		out.Method = string(*m.Method)
+	}
+	return out, problem{}
+}
+
+func stringMatch(field, name string, typ *string, value string) (ir.StringMatch, problem) {
+	t := "Exact"
+	if typ != nil && *typ != "" {
+		t = *typ
+	}
+	switch t {
+	case "Exact":
+		return ir.StringMatch{Name: name, Type: ir.MatchExact, Value: value}, problem{}
+	case "RegularExpression":
+		if _, err := regexp.Compile(value); err != nil {
+			return ir.StringMatch{}, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s.value: invalid RE2 regular expression: %v", field, err)}
+		}
+		return ir.StringMatch{Name: name, Type: ir.MatchRegex, Value: value}, problem{}
+	}
+	return ir.StringMatch{}, problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s.type: unsupported value %q", field, t)}
+}

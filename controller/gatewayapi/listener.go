@@ -1,0 +1,258 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"strings"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// socketKind is what a listener needs from its socket. Listeners of different
+// kinds cannot share an address:port: HTTP is plaintext, HTTPS and TLS
+// passthrough are both dispatched by SNI (so they can share), TCP takes the
+// whole socket.
+type socketKind string
+
+const (
+	socketHTTP socketKind = "http"
+	socketTLS  socketKind = "tls"
+	socketTCP  socketKind = "tcp"
+)
+
+// listenerCtx is one Gateway listener during translation.
+type listenerCtx struct {
+	gw       *gatewayCtx
+	index    int
+	spec     *gwv1.Listener
+	field    string // "spec.listeners[i]"
+	hostname string // lower-case; "" matches any host
+	port     uint32
+	kind     socketKind
+	// passthrough: a TLS listener in Passthrough mode (TLSRoute); otherwise a
+	// socketTLS listener terminates HTTPS.
+	passthrough bool
+
+	accepted     problem // Accepted=False: unsupported protocol/value
+	certProblem  problem // ResolvedRefs=False on certificateRefs: not programmed
+	kindsProblem problem // ResolvedRefs=False InvalidRouteKinds: still serves the supported kinds
+	conflicted   problem // Conflicted=True: not programmed
+
+	supportedKinds []gwv1.RouteGroupKind
+	certificates   []string // IR secret names, certificateRefs order
+
+	attached map[string]bool // route keys counted in attachedRoutes
+	http     []*httpAttachment
+	tls      []*tlsAttachment
+	tcp      []*tcpAttachment
+}
+
+// protocolKinds are the route kinds each supported protocol serves.
+var protocolKinds = map[gwv1.ProtocolType][]gwv1.Kind{
+	gwv1.HTTPProtocolType:  {"HTTPRoute"},
+	gwv1.HTTPSProtocolType: {"HTTPRoute"},
+	gwv1.TLSProtocolType:   {"TLSRoute"},
+	gwv1.TCPProtocolType:   {"TCPRoute"},
+}
+
+func (t *translator) newListener(g *gatewayCtx, i int) *listenerCtx {
+	spec := &g.obj.Spec.Listeners[i]
+	l := &listenerCtx{
+		gw:       g,
+		index:    i,
+		spec:     spec,
+		field:    fmt.Sprintf("spec.listeners[%d]", i),
+		attached: map[string]bool{},
+	}
+	if spec.Hostname != nil {
+		l.hostname = strings.ToLower(string(*spec.Hostname))
+	}
+	if spec.Port < 1 || spec.Port > 65535 {
+		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.port: %d is not a valid port", l.field, spec.Port)}
+		return l
+	}
+	l.port = uint32(spec.Port)
+
+	mode := gwv1.TLSModeTerminate // the API default
+	if spec.TLS != nil && spec.TLS.Mode != nil && *spec.TLS.Mode != "" {
+		mode = *spec.TLS.Mode
+	}
+	switch spec.Protocol {
+	case gwv1.HTTPProtocolType:
+		l.kind = socketHTTP
+	case gwv1.HTTPSProtocolType:
+		l.kind = socketTLS
+		if mode != gwv1.TLSModeTerminate {
+			l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.tls.mode: HTTPS listeners must use Terminate, not %q", l.field, mode)}
+		} else {
+			t.resolveCertificates(l)
+		}
+	case gwv1.TLSProtocolType:
+		l.kind = socketTLS
+		l.passthrough = true
+		if mode != gwv1.TLSModePassthrough {
+			l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.tls.mode: TLS listeners support only Passthrough for now; use protocol HTTPS to terminate TLS", l.field)}
+		}
+	case gwv1.TCPProtocolType:
+		l.kind = socketTCP
+		// TCP listeners have no hostname (CEL forbids it); ignore a stray one.
+		l.hostname = ""
+	default:
+		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("%s.protocol: protocol %q is not supported (supported: HTTP, HTTPS, TLS, TCP)", l.field, spec.Protocol)}
+		return l
+	}
+	l.supportedKinds, l.kindsProblem = listenerKinds(l.field, spec)
+	return l
+}
+
+// listenerKinds intersects allowedRoutes.kinds with what the protocol serves.
+// An empty kinds list means every kind the protocol serves.
+func listenerKinds(field string, spec *gwv1.Listener) ([]gwv1.RouteGroupKind, problem) {
+	supported := protocolKinds[spec.Protocol]
+	group := gwv1.Group(gatewayGroup)
+	if spec.AllowedRoutes == nil || len(spec.AllowedRoutes.Kinds) == 0 {
+		var out []gwv1.RouteGroupKind
+		for _, k := range supported {
+			g := group
+			out = append(out, gwv1.RouteGroupKind{Group: &g, Kind: k})
+		}
+		return out, problem{}
+	}
+	out := []gwv1.RouteGroupKind{}
+	var p problem
+	for j, rk := range spec.AllowedRoutes.Kinds {
+		g := group
+		if rk.Group != nil {
+			g = *rk.Group
+		}
+		ok := false
+		if g == group {
+			for _, k := range supported {
+				ok = ok || k == rk.Kind
+			}
+		}
+		if !ok {
+			if p.ok() {
+				p = problem{string(gwv1.ListenerReasonInvalidRouteKinds), fmt.Sprintf("%s.allowedRoutes.kinds[%d]: %s/%s is not supported on a %s listener", field, j, g, rk.Kind, spec.Protocol)}
+			}
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || (*o.Group == g && o.Kind == rk.Kind)
+		}
+		if !dup {
+			out = append(out, gwv1.RouteGroupKind{Group: &g, Kind: rk.Kind})
+		}
+	}
+	return out, p
+}
+
+// allowsKind reports whether a route kind may attach to this listener.
+func (l *listenerCtx) allowsKind(kind string) bool {
+	for _, k := range l.supportedKinds {
+		if string(k.Kind) == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// markGatewayConflicts marks indistinct listeners of one Gateway. The spec
+// forbids picking a winner: every listener of an indistinct pair is Conflicted
+// and not served. Different socket kinds on one port are a ProtocolConflict;
+// the same kind with the same hostname (TCP: any two) a HostnameConflict.
+func markGatewayConflicts(ls []*listenerCtx) {
+	conflicts := make([]problem, len(ls))
+	for i, a := range ls {
+		if !a.accepted.ok() {
+			continue
+		}
+		for j, b := range ls {
+			if i == j || !b.accepted.ok() || a.port != b.port {
+				continue
+			}
+			var p problem
+			switch {
+			case a.kind != b.kind:
+				p = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by listener %q with protocol %s", a.field, a.port, b.spec.Name, b.spec.Protocol)}
+			case a.kind == socketTCP || a.hostname == b.hostname:
+				p = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: listener %q on port %d has the same hostname %q", a.field, b.spec.Name, a.port, a.hostname)}
+			default:
+				continue
+			}
+			// ProtocolConflict wins over HostnameConflict: it is the more basic problem.
+			if conflicts[i].ok() || (p.reason == string(gwv1.ListenerReasonProtocolConflict) && conflicts[i].reason != p.reason) {
+				conflicts[i] = p
+			}
+		}
+	}
+	for i, p := range conflicts {
+		ls[i].conflicted = p
+	}
+}
+
+// servable: the listener is valid on its own and may get a socket.
+func (l *listenerCtx) servable() bool {
+	return l.gw.addressProblem.ok() && l.accepted.ok() && l.conflicted.ok() && l.certProblem.ok() && len(l.supportedKinds) > 0
+}
+
+// programmed: servable and not pushed out by another Gateway on the same socket
+// (assignSockets sets conflicted then).
+func (l *listenerCtx) programmed() bool { return l.servable() }
+
+// status renders the listener status. Conditions always come in the order
+// Accepted, Programmed, ResolvedRefs, Conflicted.
+func (l *listenerCtx) status() gwv1.ListenerStatus {
+	gen := l.gw.obj.Generation
+	st := gwv1.ListenerStatus{
+		Name:           l.spec.Name,
+		SupportedKinds: l.supportedKinds,
+		AttachedRoutes: int32(len(l.attached)),
+	}
+	if st.SupportedKinds == nil {
+		st.SupportedKinds = []gwv1.RouteGroupKind{}
+	}
+	switch {
+	case !l.accepted.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionAccepted, false, l.accepted.reason, l.accepted.message, gen))
+	case !l.conflicted.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionAccepted, false, l.conflicted.reason, l.conflicted.message, gen))
+	default:
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionAccepted, true, gwv1.ListenerReasonAccepted, "Listener is accepted", gen))
+	}
+	if l.programmed() {
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionProgrammed, true, gwv1.ListenerReasonProgrammed, "Listener is programmed", gen))
+	} else {
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionProgrammed, false, gwv1.ListenerReasonInvalid, "Listener is not programmed: "+l.notProgrammedWhy(), gen))
+	}
+	switch {
+	case !l.certProblem.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.certProblem.reason, l.certProblem.message, gen))
+	case !l.kindsProblem.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.kindsProblem.reason, l.kindsProblem.message, gen))
+	default:
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, true, gwv1.ListenerReasonResolvedRefs, "All references are resolved", gen))
+	}
+	if l.conflicted.ok() {
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionConflicted, false, gwv1.ListenerReasonNoConflicts, "No conflicts", gen))
+	} else {
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionConflicted, true, l.conflicted.reason, l.conflicted.message, gen))
+	}
+	return st
+}
+
+func (l *listenerCtx) notProgrammedWhy() string {
+	switch {
+	case !l.gw.addressProblem.ok():
+		return l.gw.addressProblem.message
+	case !l.accepted.ok():
+		return l.accepted.message
+	case !l.conflicted.ok():
+		return l.conflicted.message
+	case !l.certProblem.ok():
+		return l.certProblem.message
+	case !l.kindsProblem.ok():
+		return l.kindsProblem.message
+	}
+	return l.field + ": no supported route kinds"
+}

@@ -1,0 +1,63 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// socket is one address:port and the servable listeners (of possibly several
+// Gateways) merged onto it, in precedence order: oldest Gateway first, then
+// listener order.
+type socket struct {
+	name      string // "<address>:<port>" (IPv6: "[addr]:port")
+	address   string
+	port      uint32
+	kind      socketKind
+	listeners []*listenerCtx
+}
+
+// assignSockets merges listeners of all Gateways by address:port. A listener
+// incompatible with what older Gateways already put on the socket is
+// Conflicted and not served: a different socket kind (ProtocolConflict), or
+// the same SNI hostname on a TLS socket / a second TCP listener
+// (HostnameConflict). Plain HTTP listeners always merge; their routes share
+// one route table, virtual hosts merged by domain.
+func (t *translator) assignSockets() {
+	t.sockets = map[string]*socket{}
+	for _, g := range t.gateways {
+		for _, l := range g.listeners {
+			if !l.servable() {
+				continue
+			}
+			name := net.JoinHostPort(g.address, strconv.Itoa(int(l.port)))
+			s := t.sockets[name]
+			if s == nil {
+				s = &socket{name: name, address: g.address, port: l.port, kind: l.kind}
+				t.sockets[name] = s
+			}
+			if p := s.conflict(l); !p.ok() {
+				l.conflicted = p
+				continue
+			}
+			s.listeners = append(s.listeners, l)
+		}
+	}
+}
+
+func (s *socket) conflict(l *listenerCtx) problem {
+	for _, o := range s.listeners {
+		other := fmt.Sprintf("listener %q of Gateway %s", o.spec.Name, o.gw.key)
+		switch {
+		case o.kind != l.kind:
+			return problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: %s already serves %s on %s", l.field, other, o.spec.Protocol, s.name)}
+		case l.kind == socketTCP:
+			return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves TCP on %s", l.field, other, s.name)}
+		case l.kind == socketTLS && o.hostname == l.hostname:
+			return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves hostname %q on %s", l.field, other, pattern(l.hostname), s.name)}
+		}
+	}
+	return problem{}
+}

@@ -1,0 +1,61 @@
+package gatewayapi
+
+import (
+	"sort"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Statuses is the status half of a translation: one entry per object this
+// controller owns a status for. The status writer merges these into the live
+// objects, touching only its own entries (routes: only RouteParentStatus
+// entries whose controllerName is ours).
+type Statuses struct {
+	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty" yaml:"gatewayClasses,omitempty"` // sorted by name
+	Gateways       []GatewayStatus      `json:"gateways,omitempty" yaml:"gateways,omitempty"`             // sorted by namespace, name
+	Routes         []RouteStatus        `json:"routes,omitempty" yaml:"routes,omitempty"`                 // sorted by kind, namespace, name
+}
+
+// GatewayClassStatus is the status of one GatewayClass whose controllerName is ours.
+type GatewayClassStatus struct {
+	Name   string                  `json:"name" yaml:"name"`
+	Status gwv1.GatewayClassStatus `json:"status" yaml:"status"`
+}
+
+// GatewayStatus is the status of one Gateway of one of our GatewayClasses.
+type GatewayStatus struct {
+	Namespace string             `json:"namespace" yaml:"namespace"`
+	Name      string             `json:"name" yaml:"name"`
+	Status    gwv1.GatewayStatus `json:"status" yaml:"status"`
+}
+
+// RouteStatus holds the RouteParentStatus entries for the parentRefs of one
+// route that point at our Gateways (in parentRefs order). Kind is HTTPRoute,
+// TLSRoute or TCPRoute.
+type RouteStatus struct {
+	Kind      string           `json:"kind" yaml:"kind"`
+	Namespace string           `json:"namespace" yaml:"namespace"`
+	Name      string           `json:"name" yaml:"name"`
+	Status    gwv1.RouteStatus `json:"status" yaml:"status"`
+}
+
+func (s *Statuses) sort() {
+	sort.SliceStable(s.GatewayClasses, func(i, j int) bool { return s.GatewayClasses[i].Name < s.GatewayClasses[j].Name })
+	sort.SliceStable(s.Gateways, func(i, j int) bool {
+		a, b := s.Gateways[i], s.Gateways[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	sort.SliceStable(s.Routes, func(i, j int) bool {
+		a, b := s.Routes[i], s.Routes[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+}
