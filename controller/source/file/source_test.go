@@ -93,7 +93,7 @@ func TestWatchReloadsAndKeepsLastGoodOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let the watcher add the new directory
-	if err := os.WriteFile(filepath.Join(dir, "sub", "gw.yaml"), []byte(strings.ReplaceAll(gateway, "%s", "one")), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "sub", "gw.yaml"), []byte(strings.ReplaceAll(gateway, "%s", "two")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("duplicate in subdirectory refused", func() bool { return strings.Contains(src.State().LastError, "more than once") })
