@@ -1,0 +1,193 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// xDS type URLs of the five resource types the data plane subscribes to.
+const (
+	TypeListener = "type.googleapis.com/envoy.config.listener.v3.Listener"
+	TypeRoute    = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	TypeCluster  = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+	TypeEndpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+	TypeSecret   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+)
+
+// Validate checks every resource of one type on its own: supported fields
+// only, valid values. It ignores references to other resources, so its
+// error is always a reason to NACK that type. An unknown typeURL is an
+// error.
+func Validate(typeURL string, r *Resources) error {
+	if r == nil {
+		return nil
+	}
+	var err error
+	switch typeURL {
+	case TypeListener:
+		err = eachSorted(r.Listeners, func(n string, v any) error { _, e := compileListener(n, r.Listeners[n]); return e })
+	case TypeRoute:
+		err = eachSorted(r.Routes, func(n string, v any) error { _, e := compileRoute(n, r.Routes[n]); return e })
+	case TypeCluster:
+		err = eachSorted(r.Clusters, func(n string, v any) error { _, e := compileCluster(n, r.Clusters[n]); return e })
+	case TypeEndpoint:
+		err = eachSorted(r.Endpoints, func(n string, v any) error { _, e := compileLoadAssignment(n, r.Endpoints[n]); return e })
+	case TypeSecret:
+		err = eachSorted(r.Secrets, func(n string, v any) error { _, e := compileSecret(n, r.Secrets[n]); return e })
+	default:
+		err = fmt.Errorf("unsupported resource type %q", typeURL)
+	}
+	return err
+}
+
+// Compile validates all resources and links them into one immutable Config.
+// An invalid resource yields a *FieldError; a missing reference (route
+// configuration, cluster, endpoints, secret) yields an error matching
+// ErrIncomplete. Invalid beats incomplete: every resource is validated
+// before any reference is followed. Resources are visited in name order so
+// that the error for a given input is always the same.
+func Compile(r *Resources) (*Config, error) {
+	if r == nil {
+		r = &Resources{}
+	}
+	cfg := &Config{Listeners: map[string]*Listener{}, Routes: map[string]*RouteTable{}, Clusters: map[string]*Cluster{}}
+	certs := map[string]*tls.Certificate{}
+	endpoints := map[string][]Endpoint{}
+	listeners := map[string]*compiledListener{}
+
+	for _, n := range slices.Sorted(maps.Keys(r.Secrets)) {
+		c, err := compileSecret(n, r.Secrets[n])
+		if err != nil {
+			return nil, err
+		}
+		certs[n] = c
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.Endpoints)) {
+		eps, err := compileLoadAssignment(n, r.Endpoints[n])
+		if err != nil {
+			return nil, err
+		}
+		endpoints[n] = eps
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.Clusters)) {
+		c, err := compileCluster(n, r.Clusters[n])
+		if err != nil {
+			return nil, err
+		}
+		cfg.Clusters[n] = c
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
+		t, err := compileRoute(n, r.Routes[n])
+		if err != nil {
+			return nil, err
+		}
+		cfg.Routes[n] = t
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.Listeners)) {
+		l, err := compileListener(n, r.Listeners[n])
+		if err != nil {
+			return nil, err
+		}
+		listeners[n] = l
+	}
+	if err := link(cfg, listeners, certs, endpoints); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// link resolves names to the compiled objects. Clusters and CLAs first, so
+// that a route pointing at a cluster always sees its endpoints.
+func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]*tls.Certificate, endpoints map[string][]Endpoint) error {
+	for _, n := range slices.Sorted(maps.Keys(cfg.Clusters)) {
+		c := cfg.Clusters[n]
+		if c.Type != ClusterEDS {
+			continue
+		}
+		eps, ok := endpoints[n]
+		if !ok {
+			return incomplete("cluster", n, "eds_cluster_config", "cluster load assignment %q not present", n)
+		}
+		c.Endpoints = eps
+	}
+	for _, n := range slices.Sorted(maps.Keys(cfg.Routes)) {
+		rep := reporter{kind: "route configuration", name: n}
+		for i, vh := range cfg.Routes[n].VirtualHosts {
+			for j, rt := range vh.Routes {
+				if rt.Forward == nil {
+					continue
+				}
+				loc := fmt.Sprintf("virtual_hosts[%d].routes[%d].route", i, j)
+				if err := linkClusters(rep, loc, &rt.Forward.Clusters, cfg.Clusters); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(listeners)) {
+		l := listeners[n]
+		rep := reporter{kind: "listener", name: n}
+		for i, fc := range l.Chains {
+			loc := fmt.Sprintf("filter_chains[%d]", i)
+			if fc.HTTP != nil {
+				rt, ok := cfg.Routes[fc.HTTP.RouteConfigName]
+				if !ok {
+					return rep.missing(loc+".filters[0].typed_config.rds", "route configuration %q not present", fc.HTTP.RouteConfigName)
+				}
+				fc.HTTP.Routes = rt
+			}
+			if fc.TCP != nil {
+				if err := linkClusters(rep, loc+".filters[0].typed_config", &fc.TCP.Clusters, cfg.Clusters); err != nil {
+					return err
+				}
+			}
+			if ct, ok := l.tls[fc]; ok {
+				tc, err := chainTLSConfig(rep, loc, ct, certs)
+				if err != nil {
+					return err
+				}
+				fc.TLS = tc
+			}
+		}
+		cfg.Listeners[n] = l.Listener
+	}
+	return nil
+}
+
+func linkClusters(rep reporter, loc string, wc *WeightedClusters, clusters map[string]*Cluster) error {
+	for i := range wc.Entries {
+		e := &wc.Entries[i]
+		c, ok := clusters[e.Name]
+		if !ok {
+			return rep.missing(loc, "cluster %q not present", e.Name)
+		}
+		e.Cluster = c
+	}
+	return nil
+}
+
+// chainTLSConfig builds the server TLS config of a terminating chain. With
+// several certificates crypto/tls serves the first one the ClientHello
+// supports (signature schemes, and the SNI when it is set).
+func chainTLSConfig(rep reporter, loc string, ct chainTLS, certs map[string]*tls.Certificate) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: ct.alpn}
+	for _, s := range ct.secrets {
+		c, ok := certs[s]
+		if !ok {
+			return nil, rep.missing(loc+".transport_socket", "secret %q not present", s)
+		}
+		tc.Certificates = append(tc.Certificates, *c)
+	}
+	return tc, nil
+}
+
+func eachSorted[V any](m map[string]V, f func(string, any) error) error {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		if err := f(n, m[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

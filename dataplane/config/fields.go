@@ -1,0 +1,104 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// checkFields walks every set field of m (protoreflect Range visits exactly
+// the populated fields) and reports the first one outside the allowlist of
+// docs/xds-contract.md. Any values are unpacked into the types the contract
+// allows at that path and walked with their own allowlist, so a field set
+// inside a typed_config is caught as well. This is what makes the data plane
+// NACK instead of silently ignoring configuration it does not implement.
+func checkFields(rep reporter, m proto.Message) error {
+	root := m.ProtoReflect()
+	return walkFields(rep, root, root.Descriptor().FullName(), "", "")
+}
+
+func walkFields(rep reporter, m protoreflect.Message, root protoreflect.FullName, rel, loc string) error {
+	if unk := m.GetUnknown(); len(unk) > 0 {
+		return rep.errf(loc, "unknown field (%d bytes not in the Envoy v3 API this data plane was built with)", len(unk))
+	}
+	allowed := allowlists[root]
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := string(fd.Name())
+		relPath := joinPath(rel, name)
+		if !allowed[relPath] {
+			err = rep.errf(loc, "unsupported field %q", name)
+			return false
+		}
+		if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+			return true
+		}
+		if fd.IsMap() {
+			err = rep.errf(loc, "unsupported field %q", name)
+			return false
+		}
+		if fd.IsList() {
+			list := v.List()
+			for i := range list.Len() {
+				elemLoc := joinPath(loc, name) + "[" + strconv.Itoa(i) + "]"
+				if err = walkValue(rep, list.Get(i).Message(), root, relPath, elemLoc); err != nil {
+					return false
+				}
+			}
+			return true
+		}
+		err = walkValue(rep, v.Message(), root, relPath, joinPath(loc, name))
+		return err == nil
+	})
+	return err
+}
+
+func walkValue(rep reporter, m protoreflect.Message, root protoreflect.FullName, rel, loc string) error {
+	name := m.Descriptor().FullName()
+	if name == "google.protobuf.Any" {
+		a, ok := m.Interface().(*anypb.Any)
+		if !ok {
+			return rep.errf(loc, "malformed Any")
+		}
+		inner, err := unpackAllowed(root, rel, a)
+		if err != nil {
+			return rep.errf(loc, "%v", err)
+		}
+		ir := inner.ProtoReflect()
+		return walkFields(rep, ir, ir.Descriptor().FullName(), "", loc)
+	}
+	// Well-known wrappers and Duration are leaves: their single value field
+	// is the setting itself.
+	if strings.HasPrefix(string(name), "google.protobuf.") {
+		return nil
+	}
+	return walkFields(rep, m, root, rel, loc)
+}
+
+// unpackAllowed decodes a into the message type the contract allows at this
+// path. It never consults the global registry, so only the listed types can
+// ever be instantiated from a typed_config.
+func unpackAllowed(root protoreflect.FullName, rel string, a *anypb.Any) (proto.Message, error) {
+	for _, candidate := range anyTypes[root][rel] {
+		fn := fullName(candidate)
+		if a.MessageName() == fn {
+			m := candidate.ProtoReflect().New().Interface()
+			if err := proto.Unmarshal(a.GetValue(), m); err != nil {
+				return nil, fmt.Errorf("invalid %s: %v", fn, err)
+			}
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("unsupported type %q", a.GetTypeUrl())
+}
+
+func joinPath(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}

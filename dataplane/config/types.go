@@ -1,0 +1,167 @@
+package config
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// Config is one compiled, immutable configuration. The proxy swaps whole
+// Configs atomically; a request or connection that loaded one keeps using it
+// to the end, so nothing in here may ever be mutated after Compile returns.
+type Config struct {
+	Listeners map[string]*Listener   // by listener name
+	Routes    map[string]*RouteTable // by route configuration name
+	Clusters  map[string]*Cluster    // by cluster name
+}
+
+// Listener is one socket and its filter chains.
+type Listener struct {
+	Name    string
+	Address string // host:port for net.Listen
+	// Inspect is true when the listener has the tls_inspector: the proxy
+	// peeks at a ClientHello to learn the SNI before picking a chain.
+	Inspect bool
+	Chains  []*FilterChain
+	sni     hostTable[*FilterChain]
+}
+
+// Chain selects the filter chain for a connection with the given SNI (empty
+// for plain text or a ClientHello without server_name): exact server name,
+// then the longest "*.suffix", then the chain without server names. Nil when
+// nothing matches: the connection is closed.
+func (l *Listener) Chain(serverName string) *FilterChain {
+	c, _ := l.sni.lookup(lowerASCII(serverName))
+	return c
+}
+
+// FilterChain is one filter_chains entry. Exactly one of HTTP and TCP is set.
+type FilterChain struct {
+	Name        string
+	ServerNames []string
+	// TLS is set when the chain terminates TLS (a DownstreamTlsContext
+	// transport socket). Certificates are the SDS secrets resolved at
+	// compile time, so a certificate renewal is a new Config, not a rebind.
+	TLS  *tls.Config
+	HTTP *HTTPManager
+	TCP  *TCPProxy
+}
+
+// HTTPManager is a compiled http_connection_manager.
+type HTTPManager struct {
+	StatPrefix            string
+	RouteConfigName       string
+	Routes                *RouteTable
+	IdleTimeout           time.Duration // 0: not set
+	RequestHeadersTimeout time.Duration // 0: not set
+	StreamIdleTimeout     time.Duration // 0: not set
+	UseRemoteAddress      bool
+	NormalizePath         bool
+	MergeSlashes          bool
+	EscapedSlashes        EscapedSlashesAction
+}
+
+// EscapedSlashesAction mirrors path_with_escaped_slashes_action.
+type EscapedSlashesAction int
+
+const (
+	EscapedSlashesKeep EscapedSlashesAction = iota
+	EscapedSlashesReject
+	EscapedSlashesUnescapeAndRedirect
+	EscapedSlashesUnescapeAndForward
+)
+
+// TCPProxy is a compiled tcp_proxy.
+type TCPProxy struct {
+	StatPrefix string
+	Clusters   WeightedClusters
+}
+
+// WeightedClusters picks a cluster in proportion to its weight. A single
+// cluster is a one-entry table with weight 1.
+type WeightedClusters struct {
+	Entries []WeightedCluster
+	total   uint64
+}
+
+// WeightedCluster is one entry of a WeightedClusters table.
+type WeightedCluster struct {
+	Name    string
+	Cluster *Cluster
+	Weight  uint32
+}
+
+// Pick returns the cluster for the random number r (any uint64, e.g. from
+// math/rand/v2). Entries with weight 0 are never picked.
+func (w *WeightedClusters) Pick(r uint64) *WeightedCluster {
+	if len(w.Entries) == 1 {
+		return &w.Entries[0]
+	}
+	if w.total == 0 {
+		return nil
+	}
+	n := r % w.total
+	for i := range w.Entries {
+		e := &w.Entries[i]
+		if n < uint64(e.Weight) {
+			return e
+		}
+		n -= uint64(e.Weight)
+	}
+	return nil
+}
+
+// ClusterType is the service discovery type of a cluster.
+type ClusterType int
+
+const (
+	ClusterEDS ClusterType = iota
+	ClusterStrictDNS
+)
+
+// DNSFamily mirrors dns_lookup_family.
+type DNSFamily int
+
+const (
+	DNSAuto DNSFamily = iota // IPv6 preferred, as in Envoy
+	DNSV4Only
+	DNSV6Only
+	DNSV4Preferred
+	DNSAll
+)
+
+// Cluster is a compiled upstream cluster. Equal clusters let the proxy keep
+// its connection pools and DNS state across configuration changes.
+type Cluster struct {
+	Name           string
+	Type           ClusterType
+	ConnectTimeout time.Duration
+	// Endpoints are IP addresses for EDS clusters and host names (or IP
+	// literals) to resolve for STRICT_DNS clusters.
+	Endpoints      []Endpoint
+	DNSRefreshRate time.Duration
+	DNSFamily      DNSFamily
+}
+
+// Endpoint is one lb_endpoint.
+type Endpoint struct {
+	Host   string
+	Port   uint32
+	Weight uint32 // load_balancing_weight, 1 when unset
+}
+
+// Equal reports whether two clusters would behave identically.
+func (c *Cluster) Equal(o *Cluster) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	if c.Name != o.Name || c.Type != o.Type || c.ConnectTimeout != o.ConnectTimeout ||
+		c.DNSRefreshRate != o.DNSRefreshRate || c.DNSFamily != o.DNSFamily || len(c.Endpoints) != len(o.Endpoints) {
+		return false
+	}
+	for i := range c.Endpoints {
+		if c.Endpoints[i] != o.Endpoints[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/edgeway/edgeway/dataplane/config"
+)
+
+// forward proxies the request to an endpoint of the route's cluster.
+func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, req *config.Request, w http.ResponseWriter, r *http.Request) {
+	f := rt.Forward
+	wc := f.Clusters.Pick(rand.Uint64())
+	var u *upstream
+	if wc != nil {
+		u = st.upstreams[wc.Name]
+	}
+	if u == nil {
+		p.localReply(rt, w, http.StatusServiceUnavailable, "no healthy upstream")
+		return
+	}
+	addr, ok := u.pick()
+	if !ok {
+		p.localReply(rt, w, http.StatusServiceUnavailable, "no healthy upstream")
+		return
+	}
+	upPath := f.RewritePath(&rt.Match, req.Path)
+	scheme := req.Scheme
+	rp := &httputil.ReverseProxy{
+		Transport: u.transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			out := pr.Out
+			out.URL.Scheme = "http"
+			out.URL.Host = addr
+			setPath(out.URL, upPath)
+			if f.HostRewrite != "" {
+				out.Host = f.HostRewrite
+			}
+			setForwardedHeaders(pr.In, out.Header, hcm.UseRemoteAddress, scheme)
+			rt.RequestHeaders.Apply(out.Header)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			rt.ResponseHeaders.Apply(resp.Header)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status, msg := upstreamErrorStatus(r, err)
+			if status == 0 {
+				return // the client went away; nobody to answer
+			}
+			p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
+			p.localReply(rt, w, status, msg)
+		},
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	// The route timeout covers the whole exchange. Upgraded connections
+	// (WebSocket) are long-lived streams and are not bounded by it.
+	if f.Timeout > 0 && r.Header.Get("Upgrade") == "" {
+		ctx, cancel := context.WithTimeout(r.Context(), f.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	rp.ServeHTTP(w, r)
+}
+
+// localReply answers from the proxy itself, still applying the route's
+// response header mutation.
+func (p *Proxy) localReply(rt *config.Route, w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	rt.ResponseHeaders.Apply(h)
+	h.Set("Content-Type", "text/plain")
+	w.WriteHeader(status)
+	w.Write([]byte(body))
+}
+
+// upstreamErrorStatus maps a failed upstream exchange to the status the
+// client gets: connect failures are 503 (the contract), the route timeout
+// 504, anything else after the connection was made 502. 0: client gone.
+func upstreamErrorStatus(r *http.Request, err error) (int, string) {
+	if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		return http.StatusGatewayTimeout, "upstream request timeout"
+	}
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return 0, ""
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return http.StatusServiceUnavailable, "upstream connect error"
+	}
+	return http.StatusBadGateway, "upstream error"
+}
+
+// setPath sets an already escaped path on u, keeping its escaping exactly.
+func setPath(u *url.URL, escaped string) {
+	if p, err := url.PathUnescape(escaped); err == nil {
+		u.Path, u.RawPath = p, escaped
+		if u.EscapedPath() != escaped {
+			// Not a canonical escaping: send it verbatim.
+			u.Path, u.RawPath, u.Opaque = "", "", escaped
+		}
+		return
+	}
+	u.Path, u.RawPath, u.Opaque = "", "", escaped
+}
+
+// setForwardedHeaders restores and completes the forwarding headers that
+// httputil.ReverseProxy strips before Rewrite. X-Forwarded-For gets the
+// client address appended when use_remote_address is set (Envoy's edge
+// mode) and is only added when absent otherwise; X-Forwarded-Proto and
+// X-Request-Id are added when absent.
+func setForwardedHeaders(in *http.Request, out http.Header, useRemote bool, scheme string) {
+	clientIP, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		clientIP = in.RemoteAddr
+	}
+	prior := in.Header["X-Forwarded-For"]
+	switch {
+	case len(prior) == 0:
+		out["X-Forwarded-For"] = []string{clientIP}
+	case useRemote:
+		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+	default:
+		out["X-Forwarded-For"] = prior
+	}
+	if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && !useRemote {
+		out["X-Forwarded-Proto"] = v
+	} else {
+		out["X-Forwarded-Proto"] = []string{scheme}
+	}
+	if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
+		out["X-Forwarded-Host"] = v
+	}
+	if v := in.Header["Forwarded"]; len(v) > 0 {
+		out["Forwarded"] = v
+	}
+	if out.Get("X-Request-Id") == "" {
+		out["X-Request-Id"] = []string{newRequestID()}
+	}
+}
+
+// newRequestID returns a random UUID (version 4).
+func newRequestID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

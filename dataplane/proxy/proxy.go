@@ -1,0 +1,291 @@
+// Package proxy is edgeway's data plane: it serves the compiled xDS
+// configuration of dataplane/config on real sockets (HTTP/1.1, HTTPS with
+// SNI, TLS passthrough, TCP) and swaps configurations atomically.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeway/edgeway/dataplane/config"
+)
+
+// Proxy implements config.Handler.
+type Proxy struct {
+	log      *slog.Logger
+	resolver *net.Resolver
+
+	state atomic.Pointer[state] // what every new request and connection reads
+
+	mu         sync.Mutex // serialises Apply, Shutdown and socket bookkeeping
+	closed     bool
+	sockets    map[string]*socket // by bound address (host:port as configured)
+	transports map[string]*clusterTransport
+
+	tcpMu    sync.Mutex
+	tcpConns map[net.Conn]struct{}
+	tcpWG    sync.WaitGroup
+
+	drainWG sync.WaitGroup // removed sockets still finishing requests
+}
+
+// state is one configuration plus the runtime objects serving it.
+type state struct {
+	cfg       *config.Config
+	byAddr    map[string]*config.Listener
+	upstreams map[string]*upstream
+}
+
+// clusterTransport lets a changed cluster keep its pool when the connect
+// timeout (the only pool setting from xDS) is unchanged.
+type clusterTransport struct {
+	timeout   time.Duration
+	dialer    *net.Dialer
+	transport *http.Transport
+}
+
+var _ config.Handler = (*Proxy)(nil)
+
+// New returns a proxy with no listeners; configurations arrive via Apply.
+func New(log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Proxy{
+		log:        log,
+		resolver:   net.DefaultResolver,
+		sockets:    map[string]*socket{},
+		transports: map[string]*clusterTransport{},
+		tcpConns:   map[net.Conn]struct{}{},
+	}
+	p.state.Store(&state{cfg: &config.Config{}, byAddr: map[string]*config.Listener{}, upstreams: map[string]*upstream{}})
+	return p
+}
+
+// Apply validates the resources of typeURL (an error NACKs them), compiles
+// the whole candidate and, when it is complete, swaps it in. An incomplete
+// candidate keeps the current configuration and is not an error.
+func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
+	if err := config.Validate(typeURL, candidate); err != nil {
+		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		return err
+	}
+	cfg, err := config.Compile(candidate)
+	if errors.Is(err, config.ErrIncomplete) {
+		p.log.Info("configuration incomplete, keeping the current one", "type", typeURL, "reason", err)
+		return nil
+	}
+	if err != nil {
+		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		return err
+	}
+	if err := p.swap(cfg); err != nil {
+		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		return err
+	}
+	p.log.Info("configuration applied", "type", typeURL, "listeners", len(cfg.Listeners), "routes", len(cfg.Routes), "clusters", len(cfg.Clusters))
+	return nil
+}
+
+// swap binds new sockets, builds upstreams and publishes the new state.
+// Sockets whose address is unchanged are kept: only what they serve changes,
+// so no connection on them is disturbed.
+func (p *Proxy) swap(cfg *config.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("proxy is shut down")
+	}
+	byAddr := map[string]*config.Listener{}
+	for _, n := range slices.Sorted(maps.Keys(cfg.Listeners)) {
+		l := cfg.Listeners[n]
+		if other, dup := byAddr[l.Address]; dup {
+			return fmt.Errorf("listener %q: address %s is already used by listener %q", n, l.Address, other.Name)
+		}
+		byAddr[l.Address] = l
+	}
+	var fresh []*socket
+	for _, addr := range slices.Sorted(maps.Keys(byAddr)) {
+		if _, ok := p.sockets[addr]; ok {
+			continue
+		}
+		s, err := p.bind(byAddr[addr])
+		if err != nil {
+			for _, f := range fresh {
+				f.ln.Close()
+			}
+			return err
+		}
+		fresh = append(fresh, s)
+	}
+
+	old := p.state.Load()
+	st := &state{cfg: cfg, byAddr: byAddr, upstreams: p.buildUpstreams(old, cfg)}
+	p.state.Store(st)
+
+	for _, s := range fresh {
+		p.sockets[s.addr] = s
+		s.start()
+	}
+	for addr, s := range p.sockets {
+		if _, keep := byAddr[addr]; !keep {
+			delete(p.sockets, addr)
+			p.drainWG.Add(1)
+			go func() {
+				defer p.drainWG.Done()
+				s.drain(context.Background())
+			}()
+		}
+	}
+	for name, u := range old.upstreams {
+		if st.upstreams[name] != u {
+			u.close()
+		}
+	}
+	for name, ct := range p.transports {
+		if _, ok := cfg.Clusters[name]; !ok {
+			ct.transport.CloseIdleConnections()
+			delete(p.transports, name)
+		}
+	}
+	return nil
+}
+
+// buildUpstreams reuses the upstream of every unchanged cluster and creates
+// the others; new STRICT_DNS clusters are resolved once before the swap
+// (in parallel, bounded) so that they do not start empty.
+func (p *Proxy) buildUpstreams(old *state, cfg *config.Config) map[string]*upstream {
+	ups := make(map[string]*upstream, len(cfg.Clusters))
+	var wg sync.WaitGroup
+	for name, c := range cfg.Clusters {
+		if u, ok := old.upstreams[name]; ok && u.cluster.Equal(c) {
+			ups[name] = u
+			continue
+		}
+		ct := p.transports[name]
+		if ct == nil || ct.timeout != c.ConnectTimeout {
+			if ct != nil {
+				ct.transport.CloseIdleConnections()
+			}
+			d := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
+			ct = &clusterTransport{timeout: c.ConnectTimeout, dialer: d, transport: newTransport(d)}
+			p.transports[name] = ct
+		}
+		u := &upstream{cluster: c, transport: ct.transport, dialer: ct.dialer}
+		ups[name] = u
+		if c.Type == config.ClusterEDS {
+			u.eps.Store(newEndpointSet(staticEndpoints(c)))
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		u.stop = cancel
+		d := &dnsResolver{log: p.log, resolver: p.resolver, cluster: c, u: u, last: map[string][]netip.Addr{}}
+		if prev, ok := old.upstreams[name]; ok {
+			// Start from the previous addresses until the first lookup.
+			u.eps.Store(prev.eps.Load())
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.refresh(ctx)
+			go d.run(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		p.log.Warn("initial DNS resolution still running; affected clusters answer 503 until it completes")
+	}
+	return ups
+}
+
+// ListenerAddr returns the address a listener is bound to (useful with port
+// 0), or nil when no such listener is served.
+func (p *Proxy) ListenerAddr(name string) net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.state.Load().cfg.Listeners[name]
+	if l == nil {
+		return nil
+	}
+	if s := p.sockets[l.Address]; s != nil {
+		return s.ln.Addr()
+	}
+	return nil
+}
+
+// Shutdown stops accepting, lets in-flight HTTP requests and TCP
+// connections finish until ctx ends, then closes what is left.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	sockets := slices.Collect(maps.Values(p.sockets))
+	p.sockets = map[string]*socket{}
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range sockets {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.drain(ctx) }()
+	}
+	wg.Wait()
+	tcpDone := make(chan struct{})
+	go func() { p.tcpWG.Wait(); p.drainWG.Wait(); close(tcpDone) }()
+	var err error
+	select {
+	case <-tcpDone:
+	case <-ctx.Done():
+		err = ctx.Err()
+		p.tcpMu.Lock()
+		for c := range p.tcpConns {
+			c.Close()
+		}
+		p.tcpMu.Unlock()
+	}
+	for _, u := range p.state.Load().upstreams {
+		u.close()
+	}
+	p.mu.Lock()
+	for _, ct := range p.transports {
+		ct.transport.CloseIdleConnections()
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// Close shuts down immediately, cutting in-flight requests.
+func (p *Proxy) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := p.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (p *Proxy) trackTCP(c net.Conn, add bool) {
+	p.tcpMu.Lock()
+	if add {
+		p.tcpConns[c] = struct{}{}
+	} else {
+		delete(p.tcpConns, c)
+	}
+	p.tcpMu.Unlock()
+}
