@@ -1,0 +1,54 @@
+# edgeway: the two commands a new user needs are `make run` and `make test`.
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X main.version=$(VERSION)
+PKGS     ?= ./...
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-unit test-e2e vet golden crds fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/edgeway ./cmd/edgeway
+	$(GO) build -o $(BIN)/demo-backends ./examples/backends
+
+## run: the gateway in standalone mode on examples/quickstart, with its demo backends.
+run: build
+	./examples/quickstart/run.sh $(BIN)
+
+## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests.
+test: vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-unit: quick iteration, no end-to-end tests.
+test-unit:
+	$(GO) test -short $(PKGS)
+
+## test-e2e: only the end-to-end tests (real binary, real sockets).
+test-e2e:
+	$(GO) test -count=1 -v ./test/e2e/...
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## golden: regenerate every golden file (review the diff!).
+golden:
+	$(GO) test ./controller/gatewayapi/... ./controller/xds/... -update
+
+## crds: re-copy the CRDs of the pinned gateway-api / istio.io/api versions.
+crds:
+	./hack/sync-crds.sh
+
+## fuzz: run each fuzz target for FUZZTIME.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)
