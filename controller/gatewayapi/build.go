@@ -215,7 +215,14 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 			return httpPrecedence(entries[i].m, entries[j].m)
 		})
 		vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
+		emitted := map[*httpMatch]bool{}
 		for _, e := range entries {
+			// A route reaching d through several of its hostnames counts once,
+			// at its most specific hostname.
+			if emitted[e.m] {
+				continue
+			}
+			emitted[e.m] = true
 			vh.Routes = append(vh.Routes, cloneRoute(e.m.ir))
 		}
 		rt.VirtualHosts = append(rt.VirtualHosts, vh)
