@@ -91,6 +91,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		virtual_hosts.routes.redirect.port_redirect
 		virtual_hosts.routes.redirect.path_redirect
 		virtual_hosts.routes.redirect.prefix_rewrite
+		virtual_hosts.routes.redirect.regex_rewrite.pattern.regex
+		virtual_hosts.routes.redirect.regex_rewrite.substitution
 		virtual_hosts.routes.redirect.response_code
 		virtual_hosts.routes.direct_response.status
 		virtual_hosts.routes.direct_response.body.inline_string

@@ -197,11 +197,11 @@ func compileForward(rep reporter, loc string, a *routev3.RouteAction, m *RouteMa
 		if f.HasPrefixRewrite {
 			return nil, rep.errf(loc+".regex_rewrite", "cannot be combined with prefix_rewrite")
 		}
-		re, err := regexp.Compile(rr.GetPattern().GetRegex())
-		if err != nil || rr.GetPattern().GetRegex() == "" {
-			return nil, rep.errf(loc+".regex_rewrite.pattern.regex", "invalid regex %q", rr.GetPattern().GetRegex())
+		re, sub, err := compileRegexRewrite(rep, loc+".regex_rewrite", rr)
+		if err != nil {
+			return nil, err
 		}
-		f.RegexRewrite, f.RegexSubstitution = re, re2Substitution(rr.GetSubstitution())
+		f.RegexRewrite, f.RegexSubstitution = re, sub
 	}
 	if h := a.GetHostRewriteLiteral(); h != "" {
 		if !validHeaderValue(h) {
@@ -232,11 +232,18 @@ func compileRedirect(rep reporter, loc string, a *routev3.RedirectAction, m *Rou
 	if r.Path != "" && !strings.HasPrefix(r.Path, "/") {
 		return nil, rep.errf(loc+".path_redirect", "%q must start with '/'", r.Path)
 	}
-	if pr, ok := a.GetPathRewriteSpecifier().(*routev3.RedirectAction_PrefixRewrite); ok {
+	switch pr := a.GetPathRewriteSpecifier().(type) {
+	case *routev3.RedirectAction_PrefixRewrite:
 		if m.Kind == PathRegex {
 			return nil, rep.errf(loc+".prefix_rewrite", "prefix_rewrite cannot be used with a safe_regex match")
 		}
 		r.PrefixRewrite, r.HasPrefixRewrite = pr.PrefixRewrite, true
+	case *routev3.RedirectAction_RegexRewrite:
+		re, sub, err := compileRegexRewrite(rep, loc+".regex_rewrite", pr.RegexRewrite)
+		if err != nil {
+			return nil, err
+		}
+		r.RegexRewrite, r.RegexSubstitution = re, sub
 	}
 	if !validHeaderValue(r.Host) || strings.ContainsAny(r.Host, "/?#@") {
 		return nil, rep.errf(loc+".host_redirect", "invalid host %q", r.Host)
@@ -327,4 +334,17 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+func compileRegexRewrite(rep reporter, loc string, rr *matcherv3.RegexMatchAndSubstitute) (*regexp.Regexp, string, error) {
+	expr := rr.GetPattern().GetRegex()
+	re, err := regexp.Compile(expr)
+	if err != nil || expr == "" {
+		return nil, "", rep.errf(loc+".pattern.regex", "invalid regex %q", expr)
+	}
+	sub := rr.GetSubstitution()
+	if !validHeaderValue(sub) {
+		return nil, "", rep.errf(loc+".substitution", "invalid substitution")
+	}
+	return re, re2Substitution(sub), nil
 }

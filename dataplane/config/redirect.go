@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -15,7 +16,11 @@ type Redirect struct {
 	Path             string // path_redirect
 	PrefixRewrite    string
 	HasPrefixRewrite bool
-	Code             int
+	// RegexRewrite and RegexSubstitution (Go Expand syntax) rewrite the
+	// request path, as for Forward.
+	RegexRewrite      *regexp.Regexp
+	RegexSubstitution string
+	Code              int
 }
 
 // Location builds the Location header for req, which matched m. The query
@@ -50,6 +55,8 @@ func (r *Redirect) Location(req *Request, m *RouteMatch) string {
 		}
 	case r.HasPrefixRewrite:
 		path = rewritePrefix(m, req.Path, r.PrefixRewrite)
+	case r.RegexRewrite != nil:
+		path = r.RegexRewrite.ReplaceAllString(req.Path, r.RegexSubstitution)
 	}
 	var b strings.Builder
 	b.Grow(len(scheme) + len(host) + len(port) + len(path) + len(query) + 6)

@@ -28,19 +28,19 @@ const (
 // per connection and per request.
 type socket struct {
 	p     *Proxy
-	addr  string
+	addr  string // socketKey: the key of this socket in state.byAddr
 	ln    net.Listener
 	srv   *http.Server
 	queue *connQueue
 	done  chan struct{} // closed when the accept loop ended
 }
 
-func (p *Proxy) bind(l *config.Listener) (*socket, error) {
+func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: cannot bind %s: %w", l.Name, l.Address, err)
 	}
-	s := &socket{p: p, addr: l.Address, ln: ln, queue: newConnQueue(ln.Addr()), done: make(chan struct{})}
+	s := &socket{p: p, addr: key, ln: ln, queue: newConnQueue(ln.Addr()), done: make(chan struct{})}
 	// Server-wide timeouts come from the first HTTP chain at bind time:
 	// net/http cannot change them on a running server.
 	readHeader, idle := defaultReadHeaderTimeout, defaultIdleTimeout

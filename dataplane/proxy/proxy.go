@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,7 @@ type Proxy struct {
 // state is one configuration plus the runtime objects serving it.
 type state struct {
 	cfg       *config.Config
-	byAddr    map[string]*config.Listener
+	byAddr    map[string]*config.Listener // by socketKey
 	upstreams map[string]*upstream
 }
 
@@ -109,17 +110,18 @@ func (p *Proxy) swap(cfg *config.Config) error {
 	byAddr := map[string]*config.Listener{}
 	for _, n := range slices.Sorted(maps.Keys(cfg.Listeners)) {
 		l := cfg.Listeners[n]
-		if other, dup := byAddr[l.Address]; dup {
+		key := socketKey(l)
+		if other, dup := byAddr[key]; dup {
 			return fmt.Errorf("listener %q: address %s is already used by listener %q", n, l.Address, other.Name)
 		}
-		byAddr[l.Address] = l
+		byAddr[key] = l
 	}
 	var fresh []*socket
 	for _, addr := range slices.Sorted(maps.Keys(byAddr)) {
 		if _, ok := p.sockets[addr]; ok {
 			continue
 		}
-		s, err := p.bind(byAddr[addr])
+		s, err := p.bind(addr, byAddr[addr])
 		if err != nil {
 			for _, f := range fresh {
 				f.ln.Close()
@@ -220,7 +222,7 @@ func (p *Proxy) ListenerAddr(name string) net.Addr {
 	if l == nil {
 		return nil
 	}
-	if s := p.sockets[l.Address]; s != nil {
+	if s := p.sockets[socketKey(l)]; s != nil {
 		return s.ln.Addr()
 	}
 	return nil
@@ -288,4 +290,13 @@ func (p *Proxy) trackTCP(c net.Conn, add bool) {
 		delete(p.tcpConns, c)
 	}
 	p.tcpMu.Unlock()
+}
+
+// socketKey identifies a socket: its address, except that ephemeral ports
+// (port 0, used by tests and tools) are distinct per listener name.
+func socketKey(l *config.Listener) string {
+	if strings.HasSuffix(l.Address, ":0") {
+		return l.Address + "#" + l.Name
+	}
+	return l.Address
 }
