@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -60,7 +59,8 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 			p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
 			p.localReply(rt, w, status, msg)
 		},
-		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ErrorLog:   p.errLog,
+		BufferPool: &p.bufPool,
 	}
 	// The route timeout covers the whole exchange. Upgraded connections
 	// (WebSocket) are long-lived streams and are not bounded by it.

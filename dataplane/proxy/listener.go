@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -62,7 +61,7 @@ func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		// A non-nil empty map turns HTTP/2 off: ALPN offers http/1.1 only.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-		ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ErrorLog:     p.errLog,
 	}
 	return s, nil
 }

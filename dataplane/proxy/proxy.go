@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"maps"
 	"net"
@@ -24,6 +25,8 @@ import (
 // Proxy implements config.Handler.
 type Proxy struct {
 	log      *slog.Logger
+	errLog   *log.Logger // net/http and httputil diagnostics, at debug level
+	bufPool  bufferPool  // copy buffers shared by all forwarded requests
 	resolver *net.Resolver
 
 	state atomic.Pointer[state] // what every new request and connection reads
@@ -58,12 +61,13 @@ type clusterTransport struct {
 var _ config.Handler = (*Proxy)(nil)
 
 // New returns a proxy with no listeners; configurations arrive via Apply.
-func New(log *slog.Logger) *Proxy {
-	if log == nil {
-		log = slog.Default()
+func New(logger *slog.Logger) *Proxy {
+	if logger == nil {
+		logger = slog.Default()
 	}
 	p := &Proxy{
-		log:        log,
+		log:        logger,
+		errLog:     slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		resolver:   net.DefaultResolver,
 		sockets:    map[string]*socket{},
 		transports: map[string]*clusterTransport{},
@@ -300,3 +304,16 @@ func socketKey(l *config.Listener) string {
 	}
 	return l.Address
 }
+
+// bufferPool recycles the 32 KiB buffers httputil.ReverseProxy copies
+// bodies with, instead of allocating one per request.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

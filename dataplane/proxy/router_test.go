@@ -8,8 +8,10 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // routingTable exercises every match and action of the contract.
@@ -191,4 +193,39 @@ func TestRouting(t *testing.T) {
 		}
 	})
 	_ = http.StatusOK
+}
+
+// TestPathNormalization: normalize_path, merge_slashes and the escaped
+// slash actions change the path used for routing and forwarding.
+func TestPathNormalization(t *testing.T) {
+	a := startBackend(t, "a")
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "a", backendAddr(a))
+	res.Routes["main"] = routeConfig("main", vhost("all", []string{"*"}, toCluster(sepPrefixMatch("/api"), "a")))
+	norm := hcm(t, "main")
+	norm.NormalizePath = wrapperspb.Bool(true)
+	norm.MergeSlashes = true
+	norm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD
+	reject := hcm(t, "main")
+	reject.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_REJECT_REQUEST
+	res.Listeners["norm"] = listener(t, "norm", 0, false, chain("http", nil, nil, hcmFilter(t, norm)))
+	res.Listeners["reject"] = listener(t, "reject", 0, false, chain("http", nil, nil, hcmFilter(t, reject)))
+	applyAll(t, p, res)
+	cl := client()
+	normBase := "http://" + p.ListenerAddr("norm").String()
+	for in, want := range map[string]string{
+		"/x/../api/v1":     "/api/v1",
+		"//api///v1?q=a//": "/api/v1?q=a//",
+		"/api%2Fv1":        "/api/v1",
+		"/api/./v1/.":      "/api/v1/",
+	} {
+		r := do(t, cl, "GET", normBase+in, "x", nil)
+		if r.status != 200 || r.echo.URI != want {
+			t.Errorf("%s: status %d, upstream %q, want %q", in, r.status, r.echo.URI, want)
+		}
+	}
+	if r := do(t, cl, "GET", "http://"+p.ListenerAddr("reject").String()+"/api%2fv1", "x", nil); r.status != 400 {
+		t.Errorf("escaped slash with REJECT_REQUEST: %d", r.status)
+	}
 }
