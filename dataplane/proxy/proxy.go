@@ -36,9 +36,10 @@ type Proxy struct {
 	sockets    map[string]*socket // by bound address (host:port as configured)
 	transports map[string]*clusterTransport
 
-	tcpMu    sync.Mutex
-	tcpConns map[net.Conn]struct{}
-	tcpWG    sync.WaitGroup
+	tcpMu     sync.Mutex
+	tcpClosed bool
+	tcpConns  map[net.Conn]struct{}
+	tcpWG     sync.WaitGroup
 
 	drainWG sync.WaitGroup // removed sockets still finishing requests
 }
@@ -251,6 +252,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		go func() { defer wg.Done(); s.drain(ctx) }()
 	}
 	wg.Wait()
+	p.tcpMu.Lock()
+	p.tcpClosed = true
+	p.tcpMu.Unlock()
 	tcpDone := make(chan struct{})
 	go func() { p.tcpWG.Wait(); p.drainWG.Wait(); close(tcpDone) }()
 	var err error
@@ -286,7 +290,28 @@ func (p *Proxy) Close() error {
 	return err
 }
 
-func (p *Proxy) trackTCP(c net.Conn, add bool) {
+// startTCP registers a proxied connection; false once Shutdown has begun
+// waiting, so that WaitGroup.Add never races with Wait.
+func (p *Proxy) startTCP(c net.Conn) bool {
+	p.tcpMu.Lock()
+	defer p.tcpMu.Unlock()
+	if p.tcpClosed {
+		return false
+	}
+	p.tcpWG.Add(1)
+	p.tcpConns[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) endTCP(c net.Conn) {
+	p.tcpMu.Lock()
+	delete(p.tcpConns, c)
+	p.tcpMu.Unlock()
+	p.tcpWG.Done()
+}
+
+// trackUpstream records the upstream side so a forced shutdown closes it.
+func (p *Proxy) trackUpstream(c net.Conn, add bool) {
 	p.tcpMu.Lock()
 	if add {
 		p.tcpConns[c] = struct{}{}

@@ -15,11 +15,11 @@ import (
 // copies both ways. Each direction ends with a half-close, so a client that
 // shuts down its sending side still gets the rest of the response.
 func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChain, conn net.Conn) {
-	p.tcpWG.Add(1)
-	defer p.tcpWG.Done()
-	p.trackTCP(conn, true)
-	defer p.trackTCP(conn, false)
 	defer conn.Close()
+	if !p.startTCP(conn) {
+		return
+	}
+	defer p.endTCP(conn)
 
 	wc := chain.TCP.Clusters.Pick(rand.Uint64())
 	var u *upstream
@@ -39,8 +39,8 @@ func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChai
 		p.log.Debug("tcp proxy: connect failed", "listener", l.Name, "cluster", wc.Name, "endpoint", addr, "error", err)
 		return
 	}
-	p.trackTCP(up, true)
-	defer p.trackTCP(up, false)
+	p.trackUpstream(up, true)
+	defer p.trackUpstream(up, false)
 	defer up.Close()
 
 	var wg sync.WaitGroup
