@@ -1,6 +1,3 @@
-// Package proxy is edgeway's data plane: it serves the compiled xDS
-// configuration of dataplane/config on real sockets (HTTP/1.1, HTTPS with
-// SNI, TLS passthrough, TCP) and swaps configurations atomically.
 package proxy
 
 import (

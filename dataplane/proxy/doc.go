@@ -1,0 +1,37 @@
+// Package proxy is edgeway's data plane: it serves the compiled xDS
+// configuration of dataplane/config on real sockets (HTTP/1.1, HTTPS with
+// SNI, TLS passthrough, TCP) and swaps configurations atomically.
+//
+// Decisions worth knowing:
+//
+//   - One atomic pointer holds the whole runtime state (compiled Config,
+//     listeners by socket, upstreams). A connection reads it when accepted,
+//     an HTTP request when it starts, and uses that snapshot to the end.
+//   - Sockets are keyed by address (port 0: by address and listener name).
+//     A listener whose address is unchanged is never rebound; its chains,
+//     routes and certificates change under it. New sockets are bound before
+//     the swap, so a bind failure NACKs with nothing changed. Removed sockets
+//     stop accepting at once and close after in-flight requests finish.
+//   - Filter chain selection: with a tls_inspector (or any server_names) the
+//     ClientHello is peeked without consuming it. HTTPS-terminating and
+//     passthrough chains on one port share a single SNI table with Envoy's
+//     precedence: exact name, then the longest "*.suffix", then the chain
+//     without server names. Kind does not matter: an exact passthrough name
+//     beats a terminating wildcard and vice versa. Duplicate names are
+//     rejected at compile time, so the choice is always unambiguous. A
+//     ClientHello matching no chain is closed.
+//   - Keep-alive HTTP connections choose their chain again on each request
+//     (by the TLS SNI), so route changes reach them; a request that now
+//     lands on a non-HTTP chain gets 421 and the connection closes.
+//   - Upstreams (pools, round-robin position, DNS state) survive swaps when
+//     their cluster is unchanged; a changed cluster keeps its pool when the
+//     connect timeout is the same.
+//   - Local replies: no virtual host or route 404, no endpoints or connect
+//     failure 503, route timeout 504, other upstream failures 502, a
+//     recovered panic 500.
+//
+// Not (yet) implemented: HTTP/2 (h2, h2c), stream_idle_timeout, retries,
+// access logs and metrics. HTTP server timeouts (request_headers_timeout,
+// idle_timeout) are taken from the first HTTP chain when a socket is bound
+// and only change when it is rebound.
+package proxy
