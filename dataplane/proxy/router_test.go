@@ -63,6 +63,8 @@ func routingTable() *routev3.RouteConfiguration {
 			redirect(exactMatch("/r/port"), &routev3.RedirectAction{HostRedirect: "other.test", PortRedirect: 9443, ResponseCode: routev3.RedirectAction_FOUND}),
 			redirect(exactMatch("/r/path"), &routev3.RedirectAction{PathRewriteSpecifier: &routev3.RedirectAction_PathRedirect{PathRedirect: "/elsewhere"}, ResponseCode: routev3.RedirectAction_PERMANENT_REDIRECT}),
 			redirect(sepPrefixMatch("/r/prefix"), &routev3.RedirectAction{PathRewriteSpecifier: &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: "/moved"}, ResponseCode: routev3.RedirectAction_SEE_OTHER}),
+			redirect(sepPrefixMatch("/r/rx"), &routev3.RedirectAction{PathRewriteSpecifier: &routev3.RedirectAction_RegexRewrite{RegexRewrite: &matcherv3.RegexMatchAndSubstitute{
+				Pattern: &matcherv3.RegexMatcher{Regex: "^/r/rx/*"}, Substitution: "/"}}}),
 			redirect(exactMatch("/r/tmp"), &routev3.RedirectAction{ResponseCode: routev3.RedirectAction_TEMPORARY_REDIRECT, SchemeRewriteSpecifier: &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: "http"}}),
 		),
 		vhost("default", []string{"*"}, toCluster(exactMatch("/only"), "a")),
@@ -114,6 +116,8 @@ func TestRouting(t *testing.T) {
 		{name: "redirect host and port", path: "/r/port", host: "routes.test:8080", status: 302, location: "http://other.test:9443/r/port"},
 		{name: "redirect path keeps port and query", path: "/r/path?a=1", host: "routes.test:8080", status: 308, location: "http://routes.test:8080/elsewhere?a=1"},
 		{name: "redirect prefix", path: "/r/prefix/deep?z", host: "routes.test", status: 303, location: "http://routes.test/moved/deep?z"},
+		{name: "redirect regex rewrite", path: "/r/rx/deep?q", host: "routes.test", status: 301, location: "http://routes.test/deep?q"},
+		{name: "redirect regex rewrite bare", path: "/r/rx", host: "routes.test", status: 301, location: "http://routes.test/"},
 		{name: "redirect same scheme keeps port", path: "/r/tmp", host: "routes.test:8080", status: 307, location: "http://routes.test:8080/r/tmp"},
 		{name: "direct response", path: "/direct", host: "routes.test", status: 418},
 		{name: "no endpoints", path: "/empty", host: "routes.test", status: 503},
