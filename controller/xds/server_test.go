@@ -253,3 +253,33 @@ func TestServerKeepsPreviousSnapshotOnError(t *testing.T) {
 		t.Error("empty node id accepted")
 	}
 }
+
+// TestServerServesDeltaADS: the same snapshot is served over Delta ADS.
+func TestServerServesDeltaADS(t *testing.T) {
+	s := NewServer(slog.New(slog.DiscardHandler))
+	if err := s.Update(testNode, testIR(t)); err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, s)
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: testNode}, TypeUrl: resource.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetResources()) != 1 || resp.GetResources()[0].GetName() != "[::]:443" {
+		t.Fatalf("delta response %v, want the one listener", resp.GetResources())
+	}
+}
