@@ -45,7 +45,31 @@ func (es LoadErrors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+var (
+	yamlLineRE      = regexp.MustCompile(`line (\d+)`)
+	yamlLeadingLine = regexp.MustCompile(`^line (\d+): `)
+)
+
+// yamlErrorLine splits a YAML parser message into its document-relative line
+// (1 when it names none) and the rest. yaml.v3 prints parser errors ("did not
+// find expected ...") with a 0-based line and scanner errors with a 1-based
+// one; both come out 1-based here.
+func yamlErrorLine(msg string) (int, string) {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	m := yamlLeadingLine.FindStringSubmatch(msg)
+	if m == nil {
+		return 1, msg
+	}
+	n, _ := strconv.Atoi(m[1])
+	rest := msg[len(m[0]):]
+	if strings.HasPrefix(rest, "did not find expected") {
+		n++
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n, rest
+}
 
 // shiftYAMLError rewrites "line N" in a YAML parser message from
 // document-relative to file-relative.

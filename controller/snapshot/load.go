@@ -145,7 +145,8 @@ type typeMeta struct {
 func decodeDocument(snap *Snapshot, filename string, doc document) *LoadError {
 	var root yamlv3.Node
 	if err := yamlv3.Unmarshal(doc.text, &root); err != nil {
-		return &LoadError{File: filename, Line: doc.startLine, Reason: "not valid YAML: " + shiftYAMLError(err.Error(), doc.startLine-1)}
+		line, msg := yamlErrorLine(err.Error())
+		return &LoadError{File: filename, Line: doc.startLine + line - 1, Reason: "not valid YAML: " + msg}
 	}
 	if root.Kind == 0 || (root.Kind == yamlv3.DocumentNode && len(root.Content) == 0) {
 		return nil // empty document, e.g. a trailing "---"

@@ -101,8 +101,13 @@ func TestParseErrorsNameFileLineObjectAndReason(t *testing.T) {
 	}{
 		{
 			name: "not yaml",
-			doc:  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n   bad: [\n",
-			want: []string{"bad.yaml:", "not valid YAML"},
+			doc:  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n\tbad: 1\n",
+			want: []string{"bad.yaml:", "not valid YAML: found a tab character"},
+		},
+		{
+			name: "not yaml, second document",
+			doc:  "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: [oops\n",
+			want: []string{"bad.yaml:9: not valid YAML: did not find expected"},
 		},
 		{
 			name: "unknown field",

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -18,11 +19,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 var edgewayBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped in -short mode")
 		os.Exit(0)
@@ -144,6 +148,32 @@ func (g *gateway) status() string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// report is the parsed admin /api/status.
+type report struct {
+	Config struct {
+		Generation int    `json:"generation"`
+		LastError  string `json:"lastError"`
+	} `json:"config"`
+	Dataplane struct {
+		Connected bool   `json:"connected"`
+		InSync    bool   `json:"inSync"`
+		NACKs     int    `json:"nacks"`
+		LastError string `json:"lastError"`
+	} `json:"dataplane"`
+	raw string
+}
+
+func (g *gateway) report() report {
+	g.t.Helper()
+	raw := g.status()
+	var r report
+	if err := sigsyaml.Unmarshal([]byte(raw), &r); err != nil {
+		g.t.Fatalf("status is not YAML: %v\n%s", err, raw)
+	}
+	r.raw = raw
+	return r
 }
 
 // eventually retries f until it returns nil or the timeout passes.
@@ -293,4 +323,35 @@ func seRef(name string, weight int) string {
       port: 80
       weight: %d
 `, name, weight)
+}
+
+// failingConditions lists the conditions in a status YAML document that report
+// a problem: any condition False, except Conflicted (False is the good value).
+func failingConditions(t *testing.T, statusYAML string) []string {
+	t.Helper()
+	var doc any
+	if err := sigsyaml.Unmarshal([]byte(statusYAML), &doc); err != nil {
+		t.Fatalf("status is not YAML: %v", err)
+	}
+	var bad []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case map[string]any:
+			if typ, ok := x["type"].(string); ok {
+				if st, ok := x["status"].(string); ok && st == "False" && typ != "Conflicted" {
+					bad = append(bad, fmt.Sprintf("%s: %s=False %v: %v", path, typ, x["reason"], x["message"]))
+				}
+			}
+			for k, c := range x {
+				walk(c, path+"."+k)
+			}
+		case []any:
+			for i, c := range x {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc, "")
+	return bad
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,16 +14,23 @@ import (
 	"time"
 )
 
-var generationRE = regexp.MustCompile(`(?m)^  generation: (\d+)`)
-
 // generation is the number of configurations the running gateway accepted.
-func (g *gateway) generation() int {
-	m := generationRE.FindStringSubmatch(g.status())
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+func (g *gateway) generation() int { return g.report().Config.Generation }
+
+// waitApplied waits until the gateway accepted a configuration newer than
+// generation before and the data plane ACKed all of it.
+func (g *gateway) waitApplied(before int, what string) {
+	g.t.Helper()
+	eventually(g.t, 10*time.Second, what, func() error {
+		r := g.report()
+		if r.Config.Generation <= before {
+			return fmt.Errorf("generation still %d (last error %q)", r.Config.Generation, r.Config.LastError)
+		}
+		if !r.Dataplane.InSync {
+			return fmt.Errorf("data plane not in sync: %+v", r.Dataplane)
+		}
+		return nil
+	})
 }
 
 // TestLiveEditsUnderLoad keeps HTTP and HTTPS load running through 100
@@ -143,23 +148,12 @@ spec:
 			b := 10 + (i*37)%81 // 10..90
 			g.write("canary.yaml", canary(b, 100-b))
 		}
-		eventually(t, 10*time.Second, fmt.Sprintf("edit %d accepted", i), func() error {
-			if g.generation() <= before {
-				return fmt.Errorf("generation still %d; state:\n%s", before, g.status())
-			}
-			return nil
-		})
+		g.waitApplied(before, fmt.Sprintf("edit %d applied", i))
 	}
 	// The last edit: 30/70.
 	before := g.generation()
 	g.write("canary.yaml", canary(30, 70))
-	eventually(t, 10*time.Second, "last edit accepted", func() error {
-		if g.generation() <= before {
-			return fmt.Errorf("generation still %d", before)
-		}
-		return nil
-	})
-	time.Sleep(300 * time.Millisecond) // xDS delivery after the controller accepted it
+	g.waitApplied(before, "last edit applied")
 	stopLoad()
 	wg.Wait()
 

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+	filesource "github.com/edgeway/edgeway/controller/source/file"
+	"github.com/edgeway/edgeway/controller/xds"
+	"github.com/edgeway/edgeway/dataplane/xdsclient"
+)
+
+// standaloneState is what the admin endpoint shows.
+type standaloneState struct {
+	source    *filesource.Source
+	client    *xdsclient.Client
+	xdsServer *xds.Server
+
+	mu       sync.Mutex
+	statuses *gatewayapi.Statuses
+	draining atomic.Bool
+}
+
+func (s *standaloneState) setStatuses(st *gatewayapi.Statuses) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses = st
+}
+
+func (s *standaloneState) setDraining() { s.draining.Store(true) }
+
+// statusReport is the body of GET /api/status: where the configuration came
+// from, whether the last load was refused, and the status of every object, in
+// the shape `kubectl get -o yaml` shows.
+type statusReport struct {
+	Config    filesource.State `json:"config"`
+	Dataplane dataplaneState   `json:"dataplane"`
+	Objects   []statusObject   `json:"objects"`
+}
+
+// dataplaneState says whether the data plane serves what the controller
+// published: InSync is true once it has ACKed the published version of every
+// resource type.
+type dataplaneState struct {
+	Connected bool   `json:"connected"`
+	InSync    bool   `json:"inSync"`
+	Accepted  uint64 `json:"accepted"`
+	NACKs     uint64 `json:"nacks"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+func (s *standaloneState) dataplane() dataplaneState {
+	st := s.client.Stats()
+	published := s.xdsServer.Versions(StandaloneNodeID)
+	inSync := st.Connected && len(published) > 0
+	for typ, v := range published {
+		if st.Versions[typ] != v {
+			inSync = false
+		}
+	}
+	return dataplaneState{Connected: st.Connected, InSync: inSync, Accepted: st.Accepted, NACKs: st.NACKs, LastError: st.LastError}
+}
+
+type statusObject struct {
+	APIVersion string         `json:"apiVersion"`
+	Kind       string         `json:"kind"`
+	Metadata   statusMetadata `json:"metadata"`
+	Status     any            `json:"status"`
+}
+
+type statusMetadata struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+const gatewayAPIVersion = "gateway.networking.k8s.io/v1"
+
+func statusObjects(st *gatewayapi.Statuses) []statusObject {
+	if st == nil {
+		return nil
+	}
+	var out []statusObject
+	for _, c := range st.GatewayClasses {
+		out = append(out, statusObject{gatewayAPIVersion, "GatewayClass", statusMetadata{Name: c.Name}, c.Status})
+	}
+	for _, g := range st.Gateways {
+		out = append(out, statusObject{gatewayAPIVersion, "Gateway", statusMetadata{Name: g.Name, Namespace: g.Namespace}, g.Status})
+	}
+	for _, r := range st.Routes {
+		out = append(out, statusObject{gatewayAPIVersion, r.Kind, statusMetadata{Name: r.Name, Namespace: r.Namespace}, r.Status})
+	}
+	return out
+}
+
+func (s *standaloneState) report() statusReport {
+	s.mu.Lock()
+	st := s.statuses
+	s.mu.Unlock()
+	return statusReport{Config: s.source.State(), Dataplane: s.dataplane(), Objects: statusObjects(st)}
+}
+
+type adminServer struct {
+	lis net.Listener
+	srv *http.Server
+}
+
+func (a *adminServer) Addr() net.Addr { return a.lis.Addr() }
+func (a *adminServer) Close() error   { return a.srv.Close() }
+
+func startAdmin(addr string, state *standaloneState, log *slog.Logger) (*adminServer, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case state.draining.Load():
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case state.source.State().Generation == 0:
+			http.Error(w, "no configuration loaded yet: see /api/status", http.StatusServiceUnavailable)
+		case !state.dataplane().InSync:
+			http.Error(w, "the data plane has not applied the published configuration yet: see /api/status", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		body, err := yaml.Marshal(state.report())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(body)
+	})
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin server: listen on %s: %w (pick another with --admin-address)", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server stopped", "error", err)
+		}
+	}()
+	return &adminServer{lis: lis, srv: srv}, nil
+}

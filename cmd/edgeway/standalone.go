@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+	"github.com/edgeway/edgeway/controller/snapshot"
+	filesource "github.com/edgeway/edgeway/controller/source/file"
+	"github.com/edgeway/edgeway/controller/xds"
+	"github.com/edgeway/edgeway/dataplane/proxy"
+	"github.com/edgeway/edgeway/dataplane/xdsclient"
+)
+
+// StandaloneNodeID is the xDS node id of the data plane in standalone mode: it
+// receives every Gateway's configuration.
+const StandaloneNodeID = "edgeway-standalone"
+
+type standaloneFlags struct {
+	configDir      string
+	xdsAddress     string
+	adminAddress   string
+	controllerName string
+	drainTimeout   time.Duration
+	log            logFlags
+}
+
+func runStandalone(args []string) error {
+	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	var f standaloneFlags
+	fs.StringVar(&f.configDir, "config-dir", "", "directory of Gateway API / ServiceEntry / Service / EndpointSlice / Secret YAML, watched for changes (required)")
+	fs.StringVar(&f.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the in-process xDS server the data plane connects to (port 0 picks a free port)")
+	fs.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:19000", "admin HTTP address: /healthz, /ready, /api/status")
+	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	f.log.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.configDir == "" {
+		return errors.New("standalone: --config-dir is required, e.g. edgeway standalone --config-dir examples/quickstart")
+	}
+	if fi, err := os.Stat(f.configDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("standalone: --config-dir %q is not a readable directory", f.configDir)
+	}
+	log, err := f.log.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return standalone(ctx, f, log)
+}
+
+func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error {
+	// Control plane: xDS server.
+	xdsServer := xds.NewServer(log.With("component", "xds-server"))
+	xdsLis, err := net.Listen("tcp", f.xdsAddress)
+	if err != nil {
+		return fmt.Errorf("xDS server: listen on %s: %w (pick another with --xds-address)", f.xdsAddress, err)
+	}
+	grpcServer := grpc.NewServer()
+	xdsServer.Register(grpcServer)
+	go func() { _ = grpcServer.Serve(xdsLis) }()
+	defer grpcServer.Stop()
+
+	// Data plane: the proxy, fed by a real xDS stream even in one process.
+	dp := proxy.New(log.With("component", "proxy"))
+	client := xdsclient.New(xdsLis.Addr().String(), StandaloneNodeID, dp, log.With("component", "xds-client"),
+		xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	clientCtx, cancelClient := context.WithCancel(context.Background())
+	defer cancelClient()
+	go func() { _ = client.Run(clientCtx) }()
+
+	state := &standaloneState{}
+	src := &filesource.Source{
+		Dir:            f.configDir,
+		ControllerName: f.controllerName,
+		Log:            log.With("component", "file-source"),
+		OnSnapshot: func(snap *snapshot.Snapshot) error {
+			out, statuses := gatewayapi.Translate(snap)
+			if err := xdsServer.Update(StandaloneNodeID, out); err != nil {
+				return fmt.Errorf("publishing configuration: %w", err)
+			}
+			state.setStatuses(statuses)
+			return nil
+		},
+	}
+	state.source = src
+	state.client = client
+	state.xdsServer = xdsServer
+
+	admin, err := startAdmin(f.adminAddress, state, log.With("component", "admin"))
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			src.Reload()
+		}
+	}()
+
+	srcDone := make(chan error, 1)
+	go func() {
+		srcDone <- src.Run(ctx, func(firstErr error) {
+			if firstErr != nil {
+				log.Error("the first configuration was refused; fix the files and save: edgeway reloads them automatically", "error", firstErr.Error())
+			}
+			log.Info("edgeway standalone running", "config-dir", f.configDir, "admin", admin.Addr().String(), "xds", xdsLis.Addr().String())
+		})
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err := <-srcDone:
+		if err != nil {
+			return err
+		}
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", f.drainTimeout)
+	state.setDraining()
+	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	defer cancel()
+	err = dp.Shutdown(drainCtx)
+	cancelClient()
+	return err
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v2"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+	"github.com/edgeway/edgeway/controller/ir"
+	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/xds"
+)
+
+// runTranslate runs the whole translation offline and prints one stage.
+func runTranslate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("translate", flag.ContinueOnError)
+	input := fs.String("f", "", "a YAML file or a directory of them (required)")
+	output := fs.String("o", "status", "what to print: status, ir or xds")
+	controllerName := fs.String("controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName to translate for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *input == "" {
+		return errors.New("translate: -f FILE|DIR is required")
+	}
+	fi, err := os.Stat(*input)
+	if err != nil {
+		return fmt.Errorf("translate: %w", err)
+	}
+	var snap *snapshot.Snapshot
+	if fi.IsDir() {
+		snap, err = snapshot.LoadDir(*input)
+	} else {
+		snap, err = snapshot.LoadFiles(*input)
+	}
+	if err != nil {
+		return err
+	}
+	snap.ControllerName = *controllerName
+	x, statuses := gatewayapi.Translate(snap)
+	var body []byte
+	switch *output {
+	case "status":
+		body, err = sigsyaml.Marshal(statusObjects(statuses))
+	case "ir":
+		body, err = yaml.Marshal(redacted(x))
+	case "xds":
+		res, terr := xds.Translate(redacted(x))
+		if terr != nil {
+			return fmt.Errorf("translate: xDS: %w", terr)
+		}
+		body, err = xds.MarshalYAML(res)
+	default:
+		return fmt.Errorf("translate: -o %q: use status, ir or xds", *output)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(body)
+	return err
+}
+
+// redacted returns a copy of x whose private keys are replaced, so that
+// translate output can be pasted into an issue.
+func redacted(x *ir.IR) *ir.IR {
+	cp := *x
+	cp.Secrets = make([]*ir.Secret, len(x.Secrets))
+	for i, s := range x.Secrets {
+		c := *s
+		c.PrivateKey = "<redacted>"
+		cp.Secrets[i] = &c
+	}
+	return &cp
+}
