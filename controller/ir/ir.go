@@ -127,10 +127,10 @@ const (
 type RouteMatch struct {
 	// Path is nil only if the route matches every path (never emitted by the
 	// translator: it uses PathPrefix "/" as Gateway API defaults).
-	Path        *PathMatch     `yaml:"path,omitempty"`
-	Headers     []StringMatch  `yaml:"headers,omitempty"`     // names are lower-case
-	QueryParams []StringMatch  `yaml:"queryParams,omitempty"` // names are case-sensitive
-	Method      string         `yaml:"method,omitempty"`
+	Path        *PathMatch    `yaml:"path,omitempty"`
+	Headers     []StringMatch `yaml:"headers,omitempty"`     // names are lower-case
+	QueryParams []StringMatch `yaml:"queryParams,omitempty"` // names are case-sensitive
+	Method      string        `yaml:"method,omitempty"`
 }
 
 type PathMatch struct {
