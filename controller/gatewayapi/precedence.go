@@ -4,18 +4,19 @@ import (
 	"github.com/edgeway/edgeway/controller/ir"
 )
 
-// pathRank orders path match types: Exact before PathPrefix before
-// RegularExpression. Regex precedence is implementation-specific in Gateway
-// API; edgeway puts regexes last so that they never shadow an exact or prefix
-// match the spec ranks.
+// pathRank orders path match types: Exact, then RegularExpression, then
+// PathPrefix. Regex precedence is implementation-specific in Gateway API;
+// ranking regexes after prefixes would let any catch-all "/" prefix shadow
+// every regex of the virtual host, so edgeway ranks them before prefixes, as
+// Envoy Gateway does (a regex is a deliberate, narrow match).
 func pathRank(p *ir.PathMatch) int {
 	if p == nil {
-		return 1
+		return 2
 	}
 	switch p.Type {
 	case ir.PathExact:
 		return 0
-	case ir.PathPrefix:
+	case ir.PathRegex:
 		return 1
 	}
 	return 2
@@ -23,7 +24,7 @@ func pathRank(p *ir.PathMatch) int {
 
 // httpPrecedence is the Gateway API order among matches that compete for the
 // same request within one virtual host (first wins):
-//  1. Exact path, then the longest PathPrefix (then regex, longest first);
+//  1. Exact path, then regex (longest first), then the longest PathPrefix;
 //  2. a method match;
 //  3. the most header matches;
 //  4. the most query parameter matches;
