@@ -147,6 +147,9 @@ func markClusters(l *ir.Listener, tables []*ir.RouteTable, used map[string]bool)
 					for _, b := range r.Forward.Backends {
 						used[b.Cluster] = true
 					}
+					for _, m := range r.Forward.Mirrors {
+						used[m.Cluster] = true
+					}
 				}
 			}
 		}

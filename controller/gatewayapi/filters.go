@@ -16,6 +16,9 @@ type compiledFilters struct {
 	// needsPrefixMatch names the filter field using ReplacePrefixMatch, which
 	// is only defined for PathPrefix matches.
 	needsPrefixMatch string
+	// mirrors are resolved by the rule (they need backend resolution).
+	mirrors []mirrorFilter
+	cors    *ir.CORS
 }
 
 // redirectCodes are the statusCode values RequestRedirect allows.
@@ -107,8 +110,29 @@ func compileFilters(field string, filters []gwv1.HTTPRouteFilter) (compiledFilte
 				}
 			}
 			out.rewrite = rw
+		case gwv1.HTTPRouteFilterRequestMirror:
+			if f.RequestMirror == nil {
+				return unsupported(ff+".requestMirror", "required for type RequestMirror")
+			}
+			m, p := compileMirrorFraction(ff+".requestMirror", f.RequestMirror)
+			if !p.ok() {
+				return out, p
+			}
+			out.mirrors = append(out.mirrors, m)
+		case gwv1.HTTPRouteFilterCORS:
+			if f.CORS == nil {
+				return unsupported(ff+".cors", "required for type CORS")
+			}
+			if out.cors != nil {
+				return unsupported(ff, "CORS may appear only once per rule")
+			}
+			c, p := compileCORS(ff+".cors", f.CORS)
+			if !p.ok() {
+				return out, p
+			}
+			out.cors = c
 		default:
-			// RequestMirror, CORS, ExternalAuth, ExtensionRef and unknown types.
+			// ExternalAuth, ExtensionRef and unknown types.
 			return unsupported(ff+".type", "filter type %q is not supported", f.Type)
 		}
 	}

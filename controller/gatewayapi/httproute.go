@@ -82,6 +82,17 @@ func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, r
 	if !p.ok() {
 		return nil, p
 	}
+	if rule.SessionPersistence != nil {
+		return nil, unsupportedValue(field+".sessionPersistence", "session persistence is not supported")
+	}
+	timeouts, p := compileTimeouts(field, rule.Timeouts)
+	if !p.ok() {
+		return nil, p
+	}
+	retry, p := compileRetry(field, rule.Retry)
+	if !p.ok() {
+		return nil, p
+	}
 	matches := rule.Matches
 	if len(matches) == 0 {
 		matches = []gwv1.HTTPRouteMatch{{}}
@@ -101,29 +112,32 @@ func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, r
 	var backends []ir.WeightedCluster
 	for j, br := range rule.BackendRefs {
 		bf := fmt.Sprintf("%s.backendRefs[%d]", field, j)
-		if len(br.Filters) > 0 {
-			return nil, problem{string(gwv1.RouteReasonUnsupportedValue), bf + ".filters: per-backend filters are not supported; move them to " + field + ".filters"}
+		reqH, respH, p := compileBackendFilters(bf, br.Filters)
+		if !p.ok() {
+			return nil, p
 		}
 		c, p := t.resolveBackend(info.ref(), br.BackendObjectReference, bf)
 		if !p.ok() {
 			rep.refProblem(p)
 			continue
 		}
-		backends = append(backends, ir.WeightedCluster{Cluster: c, Weight: weightOf(br.Weight)})
+		backends = append(backends, ir.WeightedCluster{Cluster: c, Weight: weightOf(br.Weight), RequestHeaders: reqH, ResponseHeaders: respH})
 	}
+	mirrors := t.resolveMirrors(info, f.mirrors, rep)
 	var out []*httpMatch
 	for j, m := range irMatches {
 		route := &ir.Route{
-			Name:            fmt.Sprintf("%s/%s/rule/%d/match/%d", r.Namespace, r.Name, i, j),
+			Name:            fmt.Sprintf("%s/%s/rule/%s/match/%d", r.Namespace, r.Name, ruleName(i, rule), j),
 			Match:           m,
 			RequestHeaders:  f.request,
 			ResponseHeaders: f.response,
+			CORS:            f.cors,
 		}
 		switch {
 		case f.redirect != nil:
 			route.Redirect = f.redirect
 		case anyWeight(backends):
-			route.Forward = &ir.Forward{Backends: backends, Rewrite: f.rewrite}
+			route.Forward = &ir.Forward{Backends: backends, Rewrite: f.rewrite, Timeouts: timeouts, Retry: retry, Mirrors: mirrors}
 		default:
 			// No usable backend: the spec requires a 500 for the rule's traffic.
 			route.DirectResponse = &ir.DirectResponse{StatusCode: 500}

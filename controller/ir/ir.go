@@ -92,7 +92,8 @@ type VirtualHost struct {
 // Route is one (rule, match) pair of an HTTPRoute. Exactly one of Forward,
 // Redirect and DirectResponse is set.
 type Route struct {
-	// Name is "<namespace>/<route>/rule/<i>/match/<j>".
+	// Name is "<namespace>/<route>/rule/<i>/match/<j>", with the rule's
+	// name instead of <i> when the rule has one.
 	Name  string     `yaml:"name"`
 	Match RouteMatch `yaml:"match"`
 
@@ -104,6 +105,8 @@ type Route struct {
 	RequestHeaders *HeaderModifier `yaml:"requestHeaders,omitempty"`
 	// ResponseHeaders modify the response before it is returned.
 	ResponseHeaders *HeaderModifier `yaml:"responseHeaders,omitempty"`
+	// CORS answers preflights and decorates responses to allowed origins.
+	CORS *CORS `yaml:"cors,omitempty"`
 }
 
 // PathMatchType mirrors Gateway API path match types.
@@ -151,12 +154,63 @@ type Forward struct {
 	Backends []WeightedCluster `yaml:"backends"`
 	// Rewrite is applied to the forwarded request.
 	Rewrite *URLRewrite `yaml:"rewrite,omitempty"`
+	// Timeouts bound the request; nil: the data plane defaults.
+	Timeouts *Timeouts `yaml:"timeouts,omitempty"`
+	// Retry re-sends failed attempts; nil: no retries.
+	Retry *Retry `yaml:"retry,omitempty"`
+	// Mirrors receive a copy of each request (fire-and-forget), in filter order.
+	Mirrors []Mirror `yaml:"mirrors,omitempty"`
+}
+
+// Timeouts is Gateway API's HTTPRouteTimeouts, in milliseconds. A nil field
+// is unset; a zero value disables the timeout.
+type Timeouts struct {
+	// RequestMillis bounds the whole request, every retry included.
+	RequestMillis *uint64 `yaml:"requestMillis,omitempty"`
+	// BackendRequestMillis bounds each attempt to a backend.
+	BackendRequestMillis *uint64 `yaml:"backendRequestMillis,omitempty"`
+}
+
+// Retry is Gateway API's HTTPRouteRetry. Connection failures, resets and
+// per-attempt timeouts are always retried; responses with one of Codes too.
+type Retry struct {
+	// Codes are retriable response status codes, sorted, unique.
+	Codes []uint32 `yaml:"codes,omitempty"`
+	// Attempts is the maximum number of retries (not counting the first try).
+	Attempts uint32 `yaml:"attempts"`
+	// BackoffMillis is the minimum wait before a retry; 0: the data plane default.
+	BackoffMillis uint64 `yaml:"backoffMillis,omitempty"`
+}
+
+// Mirror is Gateway API's RequestMirror filter: a copy of the request goes
+// to Cluster for Numerator/Denominator of the requests (Denominator 0: all).
+type Mirror struct {
+	Cluster     string `yaml:"cluster"`
+	Numerator   uint32 `yaml:"numerator,omitempty"`
+	Denominator uint32 `yaml:"denominator,omitempty"`
+}
+
+// CORS is Gateway API's HTTPCORSFilter.
+type CORS struct {
+	// AllowOrigins: "*", an exact origin ("https://a.example"), or one with
+	// a wildcard host label ("https://*.example.com"), in filter order.
+	AllowOrigins     []string `yaml:"allowOrigins,omitempty"`
+	AllowMethods     []string `yaml:"allowMethods,omitempty"`
+	AllowHeaders     []string `yaml:"allowHeaders,omitempty"`
+	ExposeHeaders    []string `yaml:"exposeHeaders,omitempty"`
+	MaxAgeSeconds    int32    `yaml:"maxAgeSeconds,omitempty"`
+	AllowCredentials bool     `yaml:"allowCredentials,omitempty"`
 }
 
 // WeightedCluster names a Cluster in IR.Clusters and its share of traffic.
 type WeightedCluster struct {
 	Cluster string `yaml:"cluster"`
 	Weight  uint32 `yaml:"weight"`
+	// RequestHeaders / ResponseHeaders are the backendRef's own header
+	// filters, applied only when this backend is picked (HTTP routes only),
+	// before the route's.
+	RequestHeaders  *HeaderModifier `yaml:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderModifier `yaml:"responseHeaders,omitempty"`
 }
 
 // URLRewrite is Gateway API's URLRewrite filter.

@@ -291,6 +291,7 @@ func (v *validator) route(at string, r *Route) {
 	}
 	v.headerModifier(at+".requestHeaders", r.RequestHeaders)
 	v.headerModifier(at+".responseHeaders", r.ResponseHeaders)
+	v.routeFeatures(at, r)
 }
 
 func (v *validator) match(at string, m *RouteMatch) {
