@@ -42,7 +42,7 @@ func (t *translator) buildIR() *ir.IR {
 			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name}
 		case socketTLS:
 			for _, ls := range s.listeners {
-				if ls.passthrough {
+				if ls.passthrough || ls.tlsTerminate {
 					continue
 				}
 				rt := buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
@@ -50,13 +50,12 @@ func (t *translator) buildIR() *ir.IR {
 				l.TLS = append(l.TLS, &ir.TLSChain{
 					Name:        "https/" + pattern(ls.hostname),
 					ServerNames: serverNames(pattern(ls.hostname)),
-					Terminate:   &ir.TLSTerminate{Certificates: append([]string(nil), ls.certificates...), HTTP: &ir.HTTPChain{RouteTable: rt.Name}},
+					Terminate:   &ir.TLSTerminate{Certificates: append([]string(nil), ls.certificates...), ClientValidation: ls.clientValidation, HTTP: &ir.HTTPChain{RouteTable: rt.Name}},
 				})
-				for _, c := range ls.certificates {
-					usedSecrets[c] = true
-				}
 			}
 			l.TLS = append(l.TLS, passthroughChains(s.listeners)...)
+			l.TLS = append(l.TLS, terminateChains(s.listeners)...)
+			markChainSecrets(l, usedSecrets)
 			sort.SliceStable(l.TLS, func(i, j int) bool { return l.TLS[i].Name < l.TLS[j].Name })
 			if len(l.TLS) == 0 {
 				continue
@@ -68,6 +67,12 @@ func (t *translator) buildIR() *ir.IR {
 				continue
 			}
 			l.TCP = chain
+		case socketUDP:
+			chain := t.udpChain(s.listeners)
+			if chain == nil {
+				continue
+			}
+			l.UDP = chain
 		}
 		out.Listeners = append(out.Listeners, l)
 		markClusters(l, out.RouteTables, usedClusters)
@@ -78,6 +83,8 @@ func (t *translator) buildIR() *ir.IR {
 			out.Clusters = append(out.Clusters, cl)
 		}
 	}
+	// Upstream TLS needs the final cluster set and the Gateways using each.
+	t.applyBackendTLS(out, usedSecrets)
 	for _, s := range sortedKeys(usedSecrets) {
 		if sec := t.certs[s]; sec != nil {
 			out.Secrets = append(out.Secrets, sec)
@@ -131,9 +138,19 @@ func markClusters(l *ir.Listener, tables []*ir.RouteTable, used map[string]bool)
 				used[b.Cluster] = true
 			}
 		}
+		if c.Terminate != nil && c.Terminate.TCP != nil {
+			for _, b := range c.Terminate.TCP.Backends {
+				used[b.Cluster] = true
+			}
+		}
 	}
 	if l.TCP != nil {
 		for _, b := range l.TCP.Backends {
+			used[b.Cluster] = true
+		}
+	}
+	if l.UDP != nil {
+		for _, b := range l.UDP.Backends {
 			used[b.Cluster] = true
 		}
 	}

@@ -21,6 +21,10 @@ type gatewayCtx struct {
 	// addressProblem rejects the whole Gateway (UnsupportedAddress).
 	addressProblem problem
 	listeners      []*listenerCtx
+	// backendClientCert is the IR secret of spec.tls.backend
+	// clientCertificateRef ("" if unset or invalid; see backendClientProblem).
+	backendClientCert    string
+	backendClientProblem problem
 }
 
 // olderFirst orders objects by creationTimestamp, then namespace/name: the
@@ -44,6 +48,7 @@ func (t *translator) translateGateways() {
 		}
 		g := &gatewayCtx{obj: gw, key: key(gw.Namespace, gw.Name)}
 		g.address, g.addressProblem = gatewayAddress(gw)
+		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
 			g.listeners = append(g.listeners, t.newListener(g, i))
 		}
@@ -123,6 +128,7 @@ func (t *translator) gatewayStatuses() {
 				st.Addresses = []gwv1.GatewayStatusAddress{{Type: &ipType, Value: g.address}}
 			}
 		}
+		st.Conditions = append(st.Conditions, gatewayTLSConditions(g)...)
 		t.statuses.Gateways = append(t.statuses.Gateways, GatewayStatus{Namespace: g.obj.Namespace, Name: g.obj.Name, Status: st})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/ir"
 )
 
 // socketKind is what a listener needs from its socket. Listeners of different
@@ -17,6 +19,9 @@ const (
 	socketHTTP socketKind = "http"
 	socketTLS  socketKind = "tls"
 	socketTCP  socketKind = "tcp"
+	// socketUDP is a UDP socket: it never conflicts with the TCP-based kinds
+	// on the same port number.
+	socketUDP socketKind = "udp"
 )
 
 // listenerCtx is one Gateway listener during translation.
@@ -31,19 +36,26 @@ type listenerCtx struct {
 	// passthrough: a TLS listener in Passthrough mode (TLSRoute); otherwise a
 	// socketTLS listener terminates HTTPS.
 	passthrough bool
+	// tlsTerminate: a TLS listener in Terminate mode (TLSRoute over the
+	// decrypted stream).
+	tlsTerminate bool
 
 	accepted     problem // Accepted=False: unsupported protocol/value
 	certProblem  problem // ResolvedRefs=False on certificateRefs: not programmed
 	kindsProblem problem // ResolvedRefs=False InvalidRouteKinds: still serves the supported kinds
+	caProblem    problem // ResolvedRefs=False on frontend caCertificateRefs: served with the valid ones
 	conflicted   problem // Conflicted=True: not programmed
 
 	supportedKinds []gwv1.RouteGroupKind
 	certificates   []string // IR secret names, certificateRefs order
+	// clientValidation is spec.tls.frontend for this listener's port.
+	clientValidation *ir.ClientValidation
 
 	attached map[string]bool // route keys counted in attachedRoutes
 	http     []*httpAttachment
 	tls      []*tlsAttachment
 	tcp      []*tcpAttachment
+	udp      []*udpAttachment
 }
 
 // protocolKinds are the route kinds each supported protocol serves.
@@ -52,6 +64,7 @@ var protocolKinds = map[gwv1.ProtocolType][]gwv1.Kind{
 	gwv1.HTTPSProtocolType: {"HTTPRoute"},
 	gwv1.TLSProtocolType:   {"TLSRoute"},
 	gwv1.TCPProtocolType:   {"TCPRoute"},
+	gwv1.UDPProtocolType:   {"UDPRoute"},
 }
 
 func (t *translator) newListener(g *gatewayCtx, i int) *listenerCtx {
@@ -85,19 +98,25 @@ func (t *translator) newListener(g *gatewayCtx, i int) *listenerCtx {
 			l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.tls.mode: HTTPS listeners must use Terminate, not %q", l.field, mode)}
 		} else {
 			t.resolveCertificates(l)
+			t.resolveFrontendTLS(l)
 		}
 	case gwv1.TLSProtocolType:
 		l.kind = socketTLS
-		l.passthrough = true
-		if mode != gwv1.TLSModePassthrough {
-			l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.tls.mode: TLS listeners support only Passthrough for now; use protocol HTTPS to terminate TLS", l.field)}
+		if mode == gwv1.TLSModePassthrough {
+			l.passthrough = true
+		} else {
+			l.tlsTerminate = true
+			t.resolveCertificates(l)
 		}
 	case gwv1.TCPProtocolType:
 		l.kind = socketTCP
 		// TCP listeners have no hostname (CEL forbids it); ignore a stray one.
 		l.hostname = ""
+	case gwv1.UDPProtocolType:
+		l.kind = socketUDP
+		l.hostname = ""
 	default:
-		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("%s.protocol: protocol %q is not supported (supported: HTTP, HTTPS, TLS, TCP)", l.field, spec.Protocol)}
+		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("%s.protocol: protocol %q is not supported (supported: HTTP, HTTPS, TLS, TCP, UDP)", l.field, spec.Protocol)}
 		return l
 	}
 	l.supportedKinds, l.kindsProblem = listenerKinds(l.field, spec)
@@ -168,14 +187,14 @@ func markGatewayConflicts(ls []*listenerCtx) {
 			continue
 		}
 		for j, b := range ls {
-			if i == j || !b.accepted.ok() || a.port != b.port {
+			if i == j || !b.accepted.ok() || a.port != b.port || (a.kind == socketUDP) != (b.kind == socketUDP) {
 				continue
 			}
 			var p problem
 			switch {
 			case a.kind != b.kind:
 				p = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by listener %q with protocol %s", a.field, a.port, b.spec.Name, b.spec.Protocol)}
-			case a.kind == socketTCP || a.hostname == b.hostname:
+			case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
 				p = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: listener %q on port %d has the same hostname %q", a.field, b.spec.Name, a.port, a.hostname)}
 			default:
 				continue
@@ -228,6 +247,8 @@ func (l *listenerCtx) status() gwv1.ListenerStatus {
 	switch {
 	case !l.certProblem.ok():
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.certProblem.reason, l.certProblem.message, gen))
+	case !l.caProblem.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.caProblem.reason, l.caProblem.message, gen))
 	case !l.kindsProblem.ok():
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.kindsProblem.reason, l.kindsProblem.message, gen))
 	default:

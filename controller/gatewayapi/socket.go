@@ -33,6 +33,9 @@ func (t *translator) assignSockets() {
 				continue
 			}
 			name := net.JoinHostPort(g.address, strconv.Itoa(int(l.port)))
+			if l.kind == socketUDP {
+				name += "/udp" // a UDP socket beside a TCP one on the same port
+			}
 			s := t.sockets[name]
 			if s == nil {
 				s = &socket{name: name, address: g.address, port: l.port, kind: l.kind}
@@ -53,8 +56,8 @@ func (s *socket) conflict(l *listenerCtx) problem {
 		switch {
 		case o.kind != l.kind:
 			return problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: %s already serves %s on %s", l.field, other, o.spec.Protocol, s.name)}
-		case l.kind == socketTCP:
-			return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves TCP on %s", l.field, other, s.name)}
+		case l.kind == socketTCP || l.kind == socketUDP:
+			return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves %s on %s", l.field, other, o.spec.Protocol, s.name)}
 		case l.kind == socketTLS && o.hostname == l.hostname:
 			return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves hostname %q on %s", l.field, other, pattern(l.hostname), s.name)}
 		}

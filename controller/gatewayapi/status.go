@@ -14,6 +14,9 @@ type Statuses struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty" yaml:"gatewayClasses,omitempty"` // sorted by name
 	Gateways       []GatewayStatus      `json:"gateways,omitempty" yaml:"gateways,omitempty"`             // sorted by namespace, name
 	Routes         []RouteStatus        `json:"routes,omitempty" yaml:"routes,omitempty"`                 // sorted by kind, namespace, name
+	// Policies are the statuses of policies (BackendTLSPolicy) with at
+	// least one of our Gateways as an ancestor; sorted by kind, namespace, name.
+	Policies []PolicyStatus `json:"policies,omitempty" yaml:"policies,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass whose controllerName is ours.
@@ -58,4 +61,5 @@ func (s *Statuses) sort() {
 		}
 		return a.Name < b.Name
 	})
+	sortPolicies(s.Policies)
 }

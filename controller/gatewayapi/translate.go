@@ -78,6 +78,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.attachHTTPRoutes()
 	t.attachTLSRoutes()
 	t.attachTCPRoutes()
+	t.attachUDPRoutes()
 	out := t.buildIR()
 	t.gatewayStatuses()
 	t.statuses.sort()

@@ -81,7 +81,9 @@ func render(t testing.TB, out *ir.IR, st *Statuses) []byte {
 	redacted.Secrets = nil
 	for _, s := range out.Secrets {
 		c := *s
-		c.PrivateKey = "<redacted>"
+		if c.PrivateKey != "" {
+			c.PrivateKey = "<redacted>"
+		}
 		redacted.Secrets = append(redacted.Secrets, &c)
 	}
 	b, err := yaml.Marshal(yaml.MapSlice{{Key: "statuses", Value: generic}, {Key: "ir", Value: &redacted}})

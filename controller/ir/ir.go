@@ -36,6 +36,9 @@ type Listener struct {
 	TLS []*TLSChain `yaml:"tls,omitempty"`
 	// TCP is plaintext TCP proxying.
 	TCP *TCPChain `yaml:"tcp,omitempty"`
+	// UDP is datagram proxying on a UDP socket. Its Name is
+	// "<address>:<port>/udp", so it may share the port number with a TCP listener.
+	UDP *UDPChain `yaml:"udp,omitempty"`
 }
 
 // HTTPChain serves HTTP with the named route table.
@@ -57,12 +60,19 @@ type TLSChain struct {
 	Passthrough *TCPChain     `yaml:"passthrough,omitempty"`
 }
 
-// TLSTerminate terminates TLS with the given certificates and serves HTTP.
+// TLSTerminate terminates TLS with the given certificates and serves HTTP
+// (HTTPS listeners) or proxies the decrypted stream (TLS listeners in
+// Terminate mode). Exactly one of HTTP and TCP is set.
 type TLSTerminate struct {
 	// Certificates are Names of Secrets in IR.Secrets, in listener certificateRefs order.
 	Certificates []string `yaml:"certificates"`
+	// ClientValidation asks clients for a certificate and verifies it
+	// (Gateway spec.tls.frontend); nil: no client certificates.
+	ClientValidation *ClientValidation `yaml:"clientValidation,omitempty"`
 	// HTTP is the route table served on the decrypted stream.
-	HTTP *HTTPChain `yaml:"http"`
+	HTTP *HTTPChain `yaml:"http,omitempty"`
+	// TCP proxies the decrypted stream (TLSRoute on a Terminate listener).
+	TCP *TCPChain `yaml:"tcp,omitempty"`
 }
 
 // TCPChain proxies a byte stream to one of the weighted backends.
@@ -277,6 +287,8 @@ type Cluster struct {
 	Endpoints []Endpoint `yaml:"endpoints,omitempty"`
 	// ConnectTimeoutMillis for upstream connections; 0 means the default (5000).
 	ConnectTimeoutMillis uint32 `yaml:"connectTimeoutMillis,omitempty"`
+	// TLS originates TLS to the endpoints (BackendTLSPolicy); nil: plaintext.
+	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 }
 
 type Endpoint struct {
@@ -285,10 +297,14 @@ type Endpoint struct {
 	Weight  uint32 `yaml:"weight,omitempty"` // 0 means 1
 }
 
-// Secret is a TLS certificate and key, in PEM.
+// Secret is a TLS certificate and key, in PEM, or (TrustedCA) a bundle of CA
+// certificates to validate peers with: exactly one of the two.
 type Secret struct {
-	// Name is "<namespace>/<name>" of the Kubernetes Secret.
+	// Name is "<namespace>/<name>" of the Kubernetes Secret; CA bundles are
+	// named as in ClientValidation.CACertificates.
 	Name       string `yaml:"name"`
-	CertChain  string `yaml:"certChain"`
-	PrivateKey string `yaml:"privateKey"`
+	CertChain  string `yaml:"certChain,omitempty"`
+	PrivateKey string `yaml:"privateKey,omitempty"`
+	// TrustedCA is a PEM bundle of CA certificates.
+	TrustedCA string `yaml:"trustedCA,omitempty"`
 }

@@ -33,11 +33,11 @@ func (x *IR) Validate() error {
 	}
 	// Index the referenced objects first so listeners and routes can be
 	// checked against them regardless of order.
-	for i, c := range x.Clusters {
-		v.cluster(i, c)
-	}
 	for i, s := range x.Secrets {
 		v.secret(i, s)
+	}
+	for i, c := range x.Clusters {
+		v.cluster(i, c)
 	}
 	for i, rt := range x.RouteTables {
 		if rt == nil {
@@ -74,6 +74,9 @@ func (x *IR) Validate() error {
 		}
 		names[l.Name] = true
 		socket := fmt.Sprintf("%s:%d", l.Address, l.Port)
+		if l.UDP != nil {
+			socket += "/udp" // UDP and TCP sockets may share a port number
+		}
 		if other, ok := sockets[socket]; ok && other != l.Name {
 			v.addf("listeners[%q]: address %s and port %d already used by listener %q", l.Name, l.Address, l.Port, other)
 		}
@@ -89,6 +92,7 @@ type validator struct {
 	routeTables map[string]bool
 	clusters    map[string]bool
 	secrets     map[string]bool
+	caSecrets   map[string]bool // secrets holding a CA bundle (TrustedCA)
 }
 
 func (v *validator) addf(format string, args ...any) {
@@ -115,8 +119,12 @@ func (v *validator) listener(l *Listener) {
 		set++
 		v.weighted(at+".tcp.backends", l.TCP.Backends)
 	}
+	if l.UDP != nil {
+		set++
+		v.weighted(at+".udp.backends", l.UDP.Backends)
+	}
 	if set != 1 {
-		v.addf("%s: exactly one of http, tls, tcp must be set, found %d", at, set)
+		v.addf("%s: exactly one of http, tls, tcp, udp must be set, found %d", at, set)
 	}
 }
 
@@ -196,7 +204,7 @@ func (v *validator) terminate(at string, t *TLSTerminate) {
 		}
 		seen[name] = true
 	}
-	v.httpChain(at+".http", t.HTTP)
+	v.terminateTLS(at, t)
 }
 
 // weighted checks a backend list: every cluster exists and at least one
@@ -428,6 +436,7 @@ func (v *validator) cluster(i int, c *Cluster) {
 		v.addf("%s.name: duplicate cluster name", at)
 	}
 	v.clusters[c.Name] = true
+	v.upstreamTLS(at+".tls", c.TLS)
 	switch c.Discovery {
 	case DiscoveryEDS, DiscoveryDNS:
 	default:
@@ -465,6 +474,9 @@ func (v *validator) secret(i int, s *Secret) {
 		v.addf("%s.name: duplicate secret name", at)
 	}
 	v.secrets[s.Name] = true
+	if v.caSecret(at, s) {
+		return
+	}
 	if strings.TrimSpace(s.CertChain) == "" {
 		v.addf("%s.certChain: must not be empty", at)
 	}

@@ -1,0 +1,90 @@
+package ir
+
+import (
+	"strings"
+)
+
+// caSecret records a CA bundle secret and checks it holds nothing else.
+// It reports whether s is a CA bundle (the caller then skips the
+// certificate checks).
+func (v *validator) caSecret(at string, s *Secret) bool {
+	if s.TrustedCA == "" {
+		return false
+	}
+	if v.caSecrets == nil {
+		v.caSecrets = map[string]bool{}
+	}
+	v.caSecrets[s.Name] = true
+	if strings.TrimSpace(s.TrustedCA) == "" {
+		v.addf("%s.trustedCA: must not be blank", at)
+	}
+	if s.CertChain != "" || s.PrivateKey != "" {
+		v.addf("%s: a secret holds either trustedCA or certChain and privateKey, not both", at)
+	}
+	return true
+}
+
+// terminateTLS checks what a terminating chain serves and its client
+// certificate validation.
+func (v *validator) terminateTLS(at string, t *TLSTerminate) {
+	switch {
+	case t.HTTP != nil && t.TCP != nil:
+		v.addf("%s: exactly one of http, tcp must be set, found both", at)
+	case t.TCP != nil:
+		v.weighted(at+".tcp.backends", t.TCP.Backends)
+	default:
+		v.httpChain(at+".http", t.HTTP)
+	}
+	if cv := t.ClientValidation; cv != nil {
+		v.caRef(at+".clientValidation.caCertificates", cv.CACertificates)
+	}
+}
+
+// caRef requires name to be a CA bundle secret.
+func (v *validator) caRef(at, name string) {
+	switch {
+	case !v.secrets[name]:
+		v.addf("%s: secret %q does not exist", at, name)
+	case !v.caSecrets[name]:
+		v.addf("%s: secret %q holds no trustedCA", at, name)
+	}
+}
+
+// upstreamTLS checks a cluster's TLS origination; secrets are indexed
+// before clusters, so references can be checked here.
+func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
+	if t == nil {
+		return
+	}
+	if !validHostname(t.SNI) {
+		v.addf("%s.sni: %q is not a host name", at, t.SNI)
+	}
+	switch {
+	case t.SystemCAs && t.CACertificates != "":
+		v.addf("%s: exactly one of caCertificates, systemCAs must be set, found both", at)
+	case t.SystemCAs:
+	case t.CACertificates == "":
+		v.addf("%s: exactly one of caCertificates, systemCAs must be set, found none", at)
+	default:
+		v.caRef(at+".caCertificates", t.CACertificates)
+	}
+	if len(t.SubjectAltNames) == 0 {
+		v.addf("%s.subjectAltNames: at least one is required (the certificate would not be bound to any name)", at)
+	}
+	for i, san := range t.SubjectAltNames {
+		switch {
+		case san.Type != SANDNS && san.Type != SANURI:
+			v.addf("%s.subjectAltNames[%d].type: %q is not %s or %s", at, i, san.Type, SANDNS, SANURI)
+		case san.Value == "":
+			v.addf("%s.subjectAltNames[%d].value: must not be empty", at, i)
+		}
+	}
+	if t.ClientCertificate != "" {
+		switch {
+		case !v.secrets[t.ClientCertificate]:
+			v.addf("%s.clientCertificate: secret %q does not exist", at, t.ClientCertificate)
+		case v.caSecrets[t.ClientCertificate]:
+			v.addf("%s.clientCertificate: secret %q is a CA bundle, not a certificate and key", at, t.ClientCertificate)
+		}
+	}
+}
