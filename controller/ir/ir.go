@@ -289,7 +289,22 @@ type Cluster struct {
 	ConnectTimeoutMillis uint32 `yaml:"connectTimeoutMillis,omitempty"`
 	// TLS originates TLS to the endpoints (BackendTLSPolicy); nil: plaintext.
 	TLS *UpstreamTLS `yaml:"tls,omitempty"`
+	// Protocol is the HTTP version spoken to the endpoints; "" is HTTP/1.1.
+	Protocol UpstreamProtocol `yaml:"protocol,omitempty"`
 }
+
+// UpstreamProtocol is the HTTP version of a cluster's upstream connections,
+// from the backend port (Service appProtocol, ServiceEntry port protocol) or
+// implied by the route kind (GRPCRoute).
+type UpstreamProtocol string
+
+const (
+	// ProtocolHTTP1 is HTTP/1.1 (the default); it carries WebSocket upgrades.
+	ProtocolHTTP1 UpstreamProtocol = ""
+	// ProtocolHTTP2 is HTTP/2: h2c with prior knowledge on plaintext
+	// connections (h2 via ALPN when the cluster has TLS).
+	ProtocolHTTP2 UpstreamProtocol = "HTTP2"
+)
 
 type Endpoint struct {
 	Address string `yaml:"address"` // IP for EDS, hostname for DNS

@@ -442,6 +442,9 @@ func (v *validator) cluster(i int, c *Cluster) {
 	default:
 		v.addf("%s.discovery: unknown discovery type %q (want %s or %s)", at, c.Discovery, DiscoveryEDS, DiscoveryDNS)
 	}
+	if c.Protocol != ProtocolHTTP1 && c.Protocol != ProtocolHTTP2 {
+		v.addf("%s.protocol: unknown protocol %q (want empty for HTTP/1.1 or %s)", at, c.Protocol, ProtocolHTTP2)
+	}
 	for j, e := range c.Endpoints {
 		eat := fmt.Sprintf("%s.endpoints[%d]", at, j)
 		switch c.Discovery {

@@ -43,6 +43,7 @@ func (t *translator) cluster(c *ir.Cluster) *clusterv3.Cluster {
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
 		out.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsConfigSource()}
 	}
+	t.upstreamProtocol(out, c.Protocol)
 	return out
 }
 

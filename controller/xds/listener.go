@@ -86,7 +86,7 @@ func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.Filte
 // an SDS push and never touches the listener.
 func (t *translator) downstreamTLS(certificates []string) *corev3.TransportSocket {
 	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
-		AlpnProtocols: []string{"http/1.1"},
+		AlpnProtocols: slices.Clone(downstreamALPN),
 	}}
 	for _, name := range certificates {
 		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs,
@@ -117,6 +117,7 @@ func (t *translator) httpConnectionManager(statPrefix, routeTable string) *liste
 		}},
 		UseRemoteAddress: wrapperspb.Bool(true),
 		NormalizePath:    wrapperspb.Bool(true),
+		UpgradeConfigs:   upgradeConfigs(),
 	}
 	return &listenerv3.Filter{
 		Name:       wellknown.HTTPConnectionManager,

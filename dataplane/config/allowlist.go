@@ -9,6 +9,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -56,7 +57,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		use_remote_address
 		normalize_path
 		merge_slashes
-		path_with_escaped_slashes_action`,
+		path_with_escaped_slashes_action
+		upgrade_configs.upgrade_type`,
 	fullName(&routerv3.Router{}): ``,
 	fullName(&tcpproxyv3.TcpProxy{}): `
 		stat_prefix
@@ -115,7 +117,10 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		load_assignment.endpoints.lb_endpoints.endpoint.address.socket_address.port_value
 		load_assignment.endpoints.lb_endpoints.load_balancing_weight
 		dns_lookup_family
-		dns_refresh_rate`,
+		dns_refresh_rate
+		typed_extension_protocol_options`,
+	fullName(&upstreamhttpv3.HttpProtocolOptions{}): `
+		explicit_http_config.http2_protocol_options`,
 	fullName(&endpointv3.ClusterLoadAssignment{}): `
 		cluster_name
 		endpoints.lb_endpoints.endpoint.address.socket_address.address
@@ -136,6 +141,17 @@ var anyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 	},
 	fullName(&hcmv3.HttpConnectionManager{}): {
 		"http_filters.typed_config": {&routerv3.Router{}},
+	},
+	fullName(&clusterv3.Cluster{}): {
+		"typed_extension_protocol_options": {&upstreamhttpv3.HttpProtocolOptions{}},
+	},
+}
+
+// mapKeys lists the keys allowed in map-valued paths; their values are
+// checked like any other value at that path (Any: anyTypes).
+var mapKeys = map[protoreflect.FullName]map[string][]string{
+	fullName(&clusterv3.Cluster{}): {
+		"typed_extension_protocol_options": {nameHTTPProtocolOptions},
 	},
 }
 

@@ -84,6 +84,11 @@ func compileCluster(name string, pc *clusterv3.Cluster) (*Cluster, error) {
 	default:
 		return nil, rep.errf("type", "unsupported cluster type %v (EDS or STRICT_DNS)", pc.GetType())
 	}
+	p, err := compileUpstreamProtocol(rep, pc)
+	if err != nil {
+		return nil, err
+	}
+	c.Protocol = p
 	return c, nil
 }
 

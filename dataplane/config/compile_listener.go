@@ -132,10 +132,10 @@ func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*Filter
 			return nil, nil, rep.errf(loc+".transport_socket.typed_config.common_tls_context", "tls_certificate_sds_secret_configs is required")
 		}
 		for i, p := range ctc.GetAlpnProtocols() {
-			// Only HTTP/1.1 is implemented behind TLS; advertising h2 would
-			// be a promise the proxy cannot keep.
-			if p != "http/1.1" {
-				return nil, nil, rep.errf(fmt.Sprintf("%s.transport_socket.typed_config.common_tls_context.alpn_protocols[%d]", loc, i), "unsupported protocol %q (only http/1.1)", p)
+			// The HTTP server speaks HTTP/2 and HTTP/1.1 behind TLS;
+			// advertising anything else would be a promise it cannot keep.
+			if p != "h2" && p != "http/1.1" {
+				return nil, nil, rep.errf(fmt.Sprintf("%s.transport_socket.typed_config.common_tls_context.alpn_protocols[%d]", loc, i), "unsupported protocol %q (h2 or http/1.1)", p)
 			}
 			ctls.alpn = append(ctls.alpn, p)
 		}
@@ -205,6 +205,9 @@ func compileHCM(rep reporter, loc string, h *hcmv3.HttpConnectionManager) (*HTTP
 		return nil, err
 	}
 	if m.StreamIdleTimeout, err = duration(rep, loc+".stream_idle_timeout", h.GetStreamIdleTimeout()); err != nil {
+		return nil, err
+	}
+	if m.Upgrades, err = compileUpgrades(rep, loc, h); err != nil {
 		return nil, err
 	}
 	switch h.GetPathWithEscapedSlashesAction() {

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,11 +309,21 @@ func TestTLSChains(t *testing.T) {
 	if c := cl.Chain(""); c.Name != "http" {
 		t.Errorf("no sni -> %+v", c)
 	}
-	// h2 would be advertised but not served: rejected.
-	https.TransportSocket.GetTypedConfig().Value, _ = proto.Marshal(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2"},
+	// h2 and http/1.1 are served; anything else would be advertised but
+	// not served: rejected.
+	https.TransportSocket.GetTypedConfig().Value, _ = proto.Marshal(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"},
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: "cert", SdsConfig: adsSource()}}}})
-	if _, err := Compile(r); err == nil || !strings.Contains(err.Error(), `unsupported protocol "h2"`) {
-		t.Errorf("h2 ALPN: %v", err)
+	cfg, err = Compile(r)
+	if err != nil {
+		t.Fatalf("h2 ALPN: %v", err)
+	}
+	if got := cfg.Listeners["0.0.0.0:8080"].Chain("www.example.com").TLS.NextProtos; !slices.Equal(got, []string{"h2", "http/1.1"}) {
+		t.Errorf("NextProtos = %v", got)
+	}
+	https.TransportSocket.GetTypedConfig().Value, _ = proto.Marshal(&tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h3"},
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: "cert", SdsConfig: adsSource()}}}})
+	if _, err := Compile(r); err == nil || !strings.Contains(err.Error(), `unsupported protocol "h3"`) {
+		t.Errorf("h3 ALPN: %v", err)
 	}
 }
 

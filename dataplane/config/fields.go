@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,8 +39,8 @@ func walkFields(rep reporter, m protoreflect.Message, root protoreflect.FullName
 			return true
 		}
 		if fd.IsMap() {
-			err = rep.errf(loc, "unsupported field %q", name)
-			return false
+			err = walkMap(rep, fd, v.Map(), root, relPath, joinPath(loc, name))
+			return err == nil
 		}
 		if fd.IsList() {
 			list := v.List()
@@ -101,4 +102,25 @@ func joinPath(a, b string) string {
 		return b
 	}
 	return a + "." + b
+}
+
+// walkMap checks a map field: every key must be listed in mapKeys for this
+// path (the extension names the contract knows), and message values are
+// walked like any other value at the map's path.
+func walkMap(rep reporter, fd protoreflect.FieldDescriptor, m protoreflect.Map, root protoreflect.FullName, rel, loc string) error {
+	allowed := mapKeys[root][rel]
+	var err error
+	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+		key := k.String()
+		elemLoc := loc + "[" + strconv.Quote(key) + "]"
+		if !slices.Contains(allowed, key) {
+			err = rep.errf(loc, "unsupported key %q", key)
+			return false
+		}
+		if fd.MapValue().Kind() == protoreflect.MessageKind {
+			err = walkValue(rep, v.Message(), root, rel, elemLoc)
+		}
+		return err == nil
+	})
+	return err
 }

@@ -58,6 +58,10 @@ type HTTPManager struct {
 	NormalizePath         bool
 	MergeSlashes          bool
 	EscapedSlashes        EscapedSlashesAction
+
+	// Upgrades are the upgrade_configs upgrade_type values, lower-case
+	// (e.g. "websocket"); an HTTP/1.1 Upgrade of another type gets 403.
+	Upgrades []string
 }
 
 // EscapedSlashesAction mirrors path_with_escaped_slashes_action.
@@ -140,7 +144,22 @@ type Cluster struct {
 	Endpoints      []Endpoint
 	DNSRefreshRate time.Duration
 	DNSFamily      DNSFamily
+	// Protocol is the HTTP version spoken to the endpoints.
+	Protocol UpstreamProtocol
 }
+
+// UpstreamProtocol is the HTTP version of a cluster's upstream connections
+// (typed_extension_protocol_options HttpProtocolOptions).
+type UpstreamProtocol int
+
+const (
+	// UpstreamHTTP1 is HTTP/1.1, Envoy's default; it carries WebSocket
+	// upgrades.
+	UpstreamHTTP1 UpstreamProtocol = iota
+	// UpstreamHTTP2 is HTTP/2 (explicit http2_protocol_options): h2c with
+	// prior knowledge on plain connections.
+	UpstreamHTTP2
+)
 
 // Endpoint is one lb_endpoint.
 type Endpoint struct {
@@ -155,7 +174,7 @@ func (c *Cluster) Equal(o *Cluster) bool {
 		return c == o
 	}
 	if c.Name != o.Name || c.Type != o.Type || c.ConnectTimeout != o.ConnectTimeout ||
-		c.DNSRefreshRate != o.DNSRefreshRate || c.DNSFamily != o.DNSFamily || len(c.Endpoints) != len(o.Endpoints) {
+		c.DNSRefreshRate != o.DNSRefreshRate || c.DNSFamily != o.DNSFamily || c.Protocol != o.Protocol || len(c.Endpoints) != len(o.Endpoints) {
 		return false
 	}
 	for i := range c.Endpoints {

@@ -59,9 +59,8 @@ func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 		ReadHeaderTimeout: readHeader,
 		IdleTimeout:       idle,
 		MaxHeaderBytes:    maxHeaderBytes,
-		// A non-nil empty map turns HTTP/2 off: ALPN offers http/1.1 only.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-		ErrorLog:     p.errLog,
+		Protocols:         serverProtocols(),
+		ErrorLog:          p.errLog,
 	}
 	return s, nil
 }

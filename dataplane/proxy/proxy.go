@@ -49,9 +49,10 @@ type state struct {
 }
 
 // clusterTransport lets a changed cluster keep its pool when the connect
-// timeout (the only pool setting from xDS) is unchanged.
+// timeout and the upstream protocol (the pool settings from xDS) are unchanged.
 type clusterTransport struct {
 	timeout   time.Duration
+	protocol  config.UpstreamProtocol
 	dialer    *net.Dialer
 	transport *http.Transport
 }
@@ -177,12 +178,12 @@ func (p *Proxy) buildUpstreams(old *state, cfg *config.Config) map[string]*upstr
 			continue
 		}
 		ct := p.transports[name]
-		if ct == nil || ct.timeout != c.ConnectTimeout {
+		if ct == nil || ct.timeout != c.ConnectTimeout || ct.protocol != c.Protocol {
 			if ct != nil {
 				ct.transport.CloseIdleConnections()
 			}
 			d := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
-			ct = &clusterTransport{timeout: c.ConnectTimeout, dialer: d, transport: newTransport(d)}
+			ct = &clusterTransport{timeout: c.ConnectTimeout, protocol: c.Protocol, dialer: d, transport: newTransport(d, c.Protocol)}
 			p.transports[name] = ct
 		}
 		u := &upstream{cluster: c, transport: ct.transport, dialer: ct.dialer}

@@ -41,6 +41,16 @@ func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMisdirectedRequest)
 		return
 	}
+	if r.TLS != nil && misdirected(l, chain, r.Host) {
+		// No Connection: close: the client may keep using the connection
+		// for the hosts it is good for, and retry this one on a new one.
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	if !acceptUpgrade(chain.HTTP, r) {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	s.p.route(st, chain.HTTP, w, r)
 }
 

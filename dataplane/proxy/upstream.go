@@ -113,8 +113,8 @@ func (u *upstream) pick() (string, bool) {
 // newTransport is the shared pool of one cluster. Proxy settings from the
 // environment are deliberately not used, and compression is left to the
 // client and backend.
-func newTransport(d *net.Dialer) *http.Transport {
-	return &http.Transport{
+func newTransport(d *net.Dialer, proto config.UpstreamProtocol) *http.Transport {
+	t := &http.Transport{
 		DialContext:           d.DialContext,
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   256,
@@ -125,6 +125,10 @@ func newTransport(d *net.Dialer) *http.Transport {
 		ForceAttemptHTTP2:     false,
 		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
+	if proto == config.UpstreamHTTP2 {
+		t.Protocols = upstreamH2C()
+	}
+	return t
 }
 
 // staticEndpoints are EDS endpoints: IP addresses, no resolution needed.
