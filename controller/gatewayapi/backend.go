@@ -87,7 +87,7 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 	if _, ok := t.clusters[cname]; ok {
 		return cname, problem{}
 	}
-	c := &ir.Cluster{Name: cname, Discovery: ir.DiscoveryEDS}
+	c := &ir.Cluster{Name: cname, Discovery: ir.DiscoveryEDS, Protocol: appProtocol(sp.AppProtocol)}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		// An ExternalName Service is a DNS alias: resolve it like a DNS ServiceEntry.
 		c.Discovery = ir.DiscoveryDNS
@@ -213,7 +213,7 @@ func (t *translator) serviceEntryCluster(routeNS, ns, name string, port int32, f
 	if _, ok := t.clusters[cname]; ok {
 		return cname, problem{}
 	}
-	c := &ir.Cluster{Name: cname}
+	c := &ir.Cluster{Name: cname, Protocol: serviceEntryProtocol(sp.Protocol)}
 	switch spec.Resolution {
 	case networking.ServiceEntry_STATIC:
 		c.Discovery = ir.DiscoveryEDS

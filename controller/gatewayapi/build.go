@@ -218,7 +218,7 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 				continue
 			}
 			for _, a := range l.http {
-				k := key(a.route.Namespace, a.route.Name) + "@" + a.domain
+				k := routeObjectKey(a.route) + "@" + a.domain
 				if !covers(a.domain, d) || seen[k] {
 					continue
 				}

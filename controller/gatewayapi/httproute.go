@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/ir"
@@ -13,15 +14,16 @@ import (
 // httpMatch is one (rule, match) of an HTTPRoute, compiled to an IR route
 // template, plus what precedence sorting needs.
 type httpMatch struct {
-	route *gwv1.HTTPRoute
+	route metav1.Object // *gwv1.HTTPRoute or *gwv1.GRPCRoute
 	rule  int
 	match int
 	ir    *ir.Route
+	grpc  *grpcRank // GRPCRoute matches only: their precedence
 }
 
 // httpAttachment is an HTTPRoute attached to a listener for one domain.
 type httpAttachment struct {
-	route   *gwv1.HTTPRoute
+	route   metav1.Object // *gwv1.HTTPRoute or *gwv1.GRPCRoute
 	domain  string
 	matches []*httpMatch
 }

@@ -60,8 +60,8 @@ type listenerCtx struct {
 
 // protocolKinds are the route kinds each supported protocol serves.
 var protocolKinds = map[gwv1.ProtocolType][]gwv1.Kind{
-	gwv1.HTTPProtocolType:  {"HTTPRoute"},
-	gwv1.HTTPSProtocolType: {"HTTPRoute"},
+	gwv1.HTTPProtocolType:  {"HTTPRoute", "GRPCRoute"},
+	gwv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
 	gwv1.TLSProtocolType:   {"TLSRoute"},
 	gwv1.TCPProtocolType:   {"TCPRoute"},
 	gwv1.UDPProtocolType:   {"UDPRoute"},

@@ -31,6 +31,9 @@ func pathRank(p *ir.PathMatch) int {
 //  5. the oldest route (creationTimestamp), then namespace/name alphabetically;
 //  6. rule order, then match order within the rule.
 func httpPrecedence(a, b *httpMatch) bool {
+	if a.grpc != nil && b.grpc != nil {
+		return grpcPrecedence(a, b)
+	}
 	ma, mb := a.ir.Match, b.ir.Match
 	if ra, rb := pathRank(ma.Path), pathRank(mb.Path); ra != rb {
 		return ra < rb

@@ -76,6 +76,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.translateGateways()
 	t.assignSockets()
 	t.attachHTTPRoutes()
+	t.attachGRPCRoutes()
 	t.attachTLSRoutes()
 	t.attachTCPRoutes()
 	t.attachUDPRoutes()
