@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 )
 
@@ -217,57 +218,41 @@ func fieldOf(err error) string {
 // checkDuplicates refuses two objects of the same kind and name: in a cluster
 // the second would overwrite the first, in a directory it is a mistake.
 func (s *Snapshot) checkDuplicates() error {
-	seen := map[string]bool{}
 	var errs LoadErrors
-	check := func(kind, ns, name string) {
-		key := kind + "/" + ns + "/" + name
+	errs = appendDuplicates(errs, "GatewayClass", s.GatewayClasses)
+	errs = appendDuplicates(errs, "Gateway", s.Gateways)
+	errs = appendDuplicates(errs, "HTTPRoute", s.HTTPRoutes)
+	errs = appendDuplicates(errs, "GRPCRoute", s.GRPCRoutes)
+	errs = appendDuplicates(errs, "TLSRoute", s.TLSRoutes)
+	errs = appendDuplicates(errs, "TCPRoute", s.TCPRoutes)
+	errs = appendDuplicates(errs, "UDPRoute", s.UDPRoutes)
+	errs = appendDuplicates(errs, "ReferenceGrant", s.ReferenceGrants)
+	errs = appendDuplicates(errs, "BackendTLSPolicy", s.BackendTLSPolicies)
+	errs = appendDuplicates(errs, "ListenerSet", s.ListenerSets)
+	errs = appendDuplicates(errs, "Service", s.Services)
+	errs = appendDuplicates(errs, "EndpointSlice", s.EndpointSlices)
+	errs = appendDuplicates(errs, "Secret", s.Secrets)
+	errs = appendDuplicates(errs, "ConfigMap", s.ConfigMaps)
+	errs = appendDuplicates(errs, "Namespace", s.Namespaces)
+	errs = appendDuplicates(errs, "ServiceEntry", s.ServiceEntries)
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func appendDuplicates[T metav1.Object](errs LoadErrors, kind string, objs []T) LoadErrors {
+	seen := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		key := o.GetNamespace() + "/" + o.GetName()
 		if seen[key] {
-			obj := kind + " " + name
-			if ns != "" {
-				obj = kind + " " + ns + "/" + name
+			obj := kind + " " + o.GetName()
+			if o.GetNamespace() != "" {
+				obj = kind + " " + key
 			}
 			errs = append(errs, &LoadError{File: "(config)", Object: obj, Reason: "defined more than once; object names must be unique per kind and namespace"})
 		}
 		seen[key] = true
 	}
-	for _, o := range s.GatewayClasses {
-		check("GatewayClass", "", o.Name)
-	}
-	for _, o := range s.Gateways {
-		check("Gateway", o.Namespace, o.Name)
-	}
-	for _, o := range s.HTTPRoutes {
-		check("HTTPRoute", o.Namespace, o.Name)
-	}
-	for _, o := range s.GRPCRoutes {
-		check("GRPCRoute", o.Namespace, o.Name)
-	}
-	for _, o := range s.TLSRoutes {
-		check("TLSRoute", o.Namespace, o.Name)
-	}
-	for _, o := range s.TCPRoutes {
-		check("TCPRoute", o.Namespace, o.Name)
-	}
-	for _, o := range s.UDPRoutes {
-		check("UDPRoute", o.Namespace, o.Name)
-	}
-	for _, o := range s.ReferenceGrants {
-		check("ReferenceGrant", o.Namespace, o.Name)
-	}
-	for _, o := range s.Services {
-		check("Service", o.Namespace, o.Name)
-	}
-	for _, o := range s.EndpointSlices {
-		check("EndpointSlice", o.Namespace, o.Name)
-	}
-	for _, o := range s.Secrets {
-		check("Secret", o.Namespace, o.Name)
-	}
-	for _, o := range s.ServiceEntries {
-		check("ServiceEntry", o.Namespace, o.Name)
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
+	return errs
 }
