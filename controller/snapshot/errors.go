@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
 )
 
@@ -213,46 +212,4 @@ func fieldOf(err error) string {
 		return indexRE.ReplaceAllString(fe.Field, "")
 	}
 	return ""
-}
-
-// checkDuplicates refuses two objects of the same kind and name: in a cluster
-// the second would overwrite the first, in a directory it is a mistake.
-func (s *Snapshot) checkDuplicates() error {
-	var errs LoadErrors
-	errs = appendDuplicates(errs, "GatewayClass", s.GatewayClasses)
-	errs = appendDuplicates(errs, "Gateway", s.Gateways)
-	errs = appendDuplicates(errs, "HTTPRoute", s.HTTPRoutes)
-	errs = appendDuplicates(errs, "GRPCRoute", s.GRPCRoutes)
-	errs = appendDuplicates(errs, "TLSRoute", s.TLSRoutes)
-	errs = appendDuplicates(errs, "TCPRoute", s.TCPRoutes)
-	errs = appendDuplicates(errs, "UDPRoute", s.UDPRoutes)
-	errs = appendDuplicates(errs, "ReferenceGrant", s.ReferenceGrants)
-	errs = appendDuplicates(errs, "BackendTLSPolicy", s.BackendTLSPolicies)
-	errs = appendDuplicates(errs, "ListenerSet", s.ListenerSets)
-	errs = appendDuplicates(errs, "Service", s.Services)
-	errs = appendDuplicates(errs, "EndpointSlice", s.EndpointSlices)
-	errs = appendDuplicates(errs, "Secret", s.Secrets)
-	errs = appendDuplicates(errs, "ConfigMap", s.ConfigMaps)
-	errs = appendDuplicates(errs, "Namespace", s.Namespaces)
-	errs = appendDuplicates(errs, "ServiceEntry", s.ServiceEntries)
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
-
-func appendDuplicates[T metav1.Object](errs LoadErrors, kind string, objs []T) LoadErrors {
-	seen := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		key := o.GetNamespace() + "/" + o.GetName()
-		if seen[key] {
-			obj := kind + " " + o.GetName()
-			if o.GetNamespace() != "" {
-				obj = kind + " " + key
-			}
-			errs = append(errs, &LoadError{File: "(config)", Object: obj, Reason: "defined more than once; object names must be unique per kind and namespace"})
-		}
-		seen[key] = true
-	}
-	return errs
 }

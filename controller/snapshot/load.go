@@ -64,6 +64,7 @@ func ConfigFiles(dir string) ([]string, error) {
 // into one sorted Snapshot.
 func LoadFiles(paths ...string) (*Snapshot, error) {
 	snap := &Snapshot{}
+	seen := map[string]string{}
 	var errs LoadErrors
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -71,13 +72,10 @@ func LoadFiles(paths ...string) (*Snapshot, error) {
 			errs = append(errs, &LoadError{File: p, Reason: err.Error()})
 			continue
 		}
-		errs = append(errs, parseInto(snap, p, data)...)
+		errs = append(errs, parseInto(snap, seen, p, data)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
-	}
-	if err := snap.checkDuplicates(); err != nil {
-		return nil, err
 	}
 	snap.Sort()
 	return snap, nil
@@ -87,20 +85,21 @@ func LoadFiles(paths ...string) (*Snapshot, error) {
 // in error messages.
 func Parse(filename string, data []byte) (*Snapshot, error) {
 	snap := &Snapshot{}
-	if errs := parseInto(snap, filename, data); len(errs) > 0 {
+	if errs := parseInto(snap, map[string]string{}, filename, data); len(errs) > 0 {
 		return nil, errs
-	}
-	if err := snap.checkDuplicates(); err != nil {
-		return nil, err
 	}
 	snap.Sort()
 	return snap, nil
 }
 
-func parseInto(snap *Snapshot, filename string, data []byte) LoadErrors {
+// parseInto decodes every document of one file into snap. seen maps
+// "group/Kind/namespace/name" to where it was defined, to refuse duplicates:
+// in a cluster the second would overwrite the first, in a directory it is a
+// mistake.
+func parseInto(snap *Snapshot, seen map[string]string, filename string, data []byte) LoadErrors {
 	var errs LoadErrors
 	for _, doc := range splitDocuments(data) {
-		if err := decodeDocument(snap, filename, doc); err != nil {
+		if err := decodeDocument(snap, seen, filename, doc); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -142,7 +141,7 @@ type typeMeta struct {
 	} `json:"metadata"`
 }
 
-func decodeDocument(snap *Snapshot, filename string, doc document) *LoadError {
+func decodeDocument(snap *Snapshot, seen map[string]string, filename string, doc document) *LoadError {
 	var root yamlv3.Node
 	if err := yamlv3.Unmarshal(doc.text, &root); err != nil {
 		line, msg := yamlErrorLine(err.Error())
@@ -213,6 +212,12 @@ func decodeDocument(snap *Snapshot, filename string, doc document) *LoadError {
 	if err := validateObject(obj); err != nil {
 		return lerr(err.Error(), fieldOf(err))
 	}
+	key := kindKey(tm.APIVersion, tm.Kind) + "/" + tm.Metadata.Namespace + "/" + tm.Metadata.Name
+	here := fmt.Sprintf("%s:%d", filename, objLine)
+	if first, dup := seen[key]; dup {
+		return lerr("defined more than once (first at "+first+"); object names must be unique per kind and namespace", "metadata")
+	}
+	seen[key] = here
 	k.add(snap, obj)
 	return nil
 }

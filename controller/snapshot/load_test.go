@@ -147,7 +147,7 @@ func TestParseErrorsNameFileLineObjectAndReason(t *testing.T) {
 		{
 			name: "duplicate",
 			doc:  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n",
-			want: []string{"Secret default/c", "more than once"},
+			want: []string{"bad.yaml:8: Secret default/c: defined more than once (first at bad.yaml:1)"},
 		},
 	}
 	for _, tc := range cases {
