@@ -125,23 +125,8 @@ spec:
   - backendRefs:
     - {name: does-not-exist, port: 80}
 `)
-		eventually(t, 10*time.Second, "missing backend status", func() error {
-			st := g.status()
-			if !strings.Contains(st, "BackendNotFound") {
-				return fmt.Errorf("no BackendNotFound:\n%s", st)
-			}
-			return nil
-		})
-		eventually(t, 5*time.Second, "500 for the missing backend", func() error {
-			res, err := do(t, c, "GET", url, "missing.test", nil)
-			if err != nil {
-				return err
-			}
-			if res.status != 500 {
-				return fmt.Errorf("status %d, want 500", res.status)
-			}
-			return nil
-		})
+		g.waitStatusContains("BackendNotFound")
+		g.expectServed(c, url, "missing.test", 500, "")
 		serving(t)
 	})
 
@@ -164,22 +149,8 @@ spec:
     - {group: networking.istio.io, kind: ServiceEntry, name: blue, namespace: default, port: 80}
 `
 		g.write("cross.yaml", other)
-		eventually(t, 10*time.Second, "RefNotPermitted", func() error {
-			if st := g.status(); !strings.Contains(st, "RefNotPermitted") {
-				return fmt.Errorf("no RefNotPermitted:\n%s", st)
-			}
-			return nil
-		})
-		eventually(t, 5*time.Second, "500 without the grant", func() error {
-			res, err := do(t, c, "GET", url, "cross.test", nil)
-			if err != nil {
-				return err
-			}
-			if res.status != 500 {
-				return fmt.Errorf("status %d, want 500", res.status)
-			}
-			return nil
-		})
+		g.waitStatusContains("RefNotPermitted")
+		g.expectServed(c, url, "cross.test", 500, "")
 		g.write("grant.yaml", `apiVersion: gateway.networking.k8s.io/v1
 kind: ReferenceGrant
 metadata:
@@ -188,28 +159,10 @@ spec:
   from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: other}]
   to: [{group: networking.istio.io, kind: ServiceEntry}]
 `)
-		eventually(t, 10*time.Second, "served with the grant", func() error {
-			res, err := do(t, c, "GET", url, "cross.test", nil)
-			if err != nil {
-				return err
-			}
-			if res.status != 200 || res.backend != "blue" {
-				return fmt.Errorf("status %d backend %q", res.status, res.backend)
-			}
-			return nil
-		})
+		g.expectServed(c, url, "cross.test", 200, "blue")
 		// Revocation takes effect immediately.
 		g.remove("grant.yaml")
-		eventually(t, 10*time.Second, "grant revoked", func() error {
-			res, err := do(t, c, "GET", url, "cross.test", nil)
-			if err != nil {
-				return err
-			}
-			if res.status != 500 {
-				return fmt.Errorf("status %d, want 500", res.status)
-			}
-			return nil
-		})
+		g.expectServed(c, url, "cross.test", 500, "")
 		serving(t)
 	})
 

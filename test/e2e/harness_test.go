@@ -75,15 +75,17 @@ func (b *syncBuffer) String() string {
 }
 
 // startGateway writes files (name -> YAML) into a fresh directory and starts
-// edgeway standalone on it, waiting until it is ready.
-func startGateway(t *testing.T, files map[string]string) *gateway {
+// edgeway standalone on it (with extraArgs after the defaults, so they win),
+// waiting until it is ready.
+func startGateway(t *testing.T, files map[string]string, extraArgs ...string) *gateway {
 	t.Helper()
 	g := &gateway{t: t, dir: t.TempDir(), admin: freeAddr(t), logs: &syncBuffer{}}
 	for name, content := range files {
 		g.write(name, content)
 	}
-	g.cmd = exec.Command(edgewayBin, "standalone", "--config-dir", g.dir,
-		"--xds-address", "127.0.0.1:0", "--admin-address", g.admin, "--drain-timeout", "2s")
+	args := []string{"standalone", "--config-dir", g.dir,
+		"--xds-address", "127.0.0.1:0", "--admin-address", g.admin, "--drain-timeout", "2s"}
+	g.cmd = exec.Command(edgewayBin, append(args, extraArgs...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -174,6 +176,34 @@ func (g *gateway) report() report {
 	}
 	r.raw = raw
 	return r
+}
+
+// expectServed waits until a GET of url with Host host answers status from
+// backend ("" for a local reply).
+func (g *gateway) expectServed(c *http.Client, url, host string, status int, backend string) {
+	g.t.Helper()
+	eventually(g.t, 10*time.Second, fmt.Sprintf("%s%s -> %d %s", host, url, status, backend), func() error {
+		res, err := do(g.t, c, "GET", url, host, nil)
+		if err != nil {
+			return err
+		}
+		if res.status != status || res.backend != backend {
+			return fmt.Errorf("got %d from %q", res.status, res.backend)
+		}
+		return nil
+	})
+}
+
+// waitStatusContains waits until the admin status mentions want (a reason,
+// a message fragment).
+func (g *gateway) waitStatusContains(want string) {
+	g.t.Helper()
+	eventually(g.t, 10*time.Second, "status mentioning "+want, func() error {
+		if st := g.status(); !strings.Contains(st, want) {
+			return fmt.Errorf("status lacks %q:\n%s", want, st)
+		}
+		return nil
+	})
 }
 
 // eventually retries f until it returns nil or the timeout passes.
