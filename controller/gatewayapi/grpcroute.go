@@ -18,6 +18,7 @@ import (
 
 // grpcRank is what GRPCRoute precedence compares, beyond the hostname.
 type grpcRank struct {
+	tier    int // 0 Exact method match, 1 RegularExpression, 2 none (matches every method)
 	service int // characters in the matching service
 	method  int // characters in the matching method
 	headers int
@@ -180,7 +181,7 @@ var grpcName = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
 // Header matches are HTTPRoute header matches (names lower-case).
 func compileGRPCMatch(field string, m *gwv1.GRPCRouteMatch) (ir.RouteMatch, grpcRank, problem) {
 	out := ir.RouteMatch{Path: &ir.PathMatch{Type: ir.PathPrefix, Value: "/"}}
-	var rank grpcRank
+	rank := grpcRank{tier: 2}
 	if mm := m.Method; mm != nil {
 		typ := gwv1.GRPCMethodMatchExact
 		if mm.Type != nil && *mm.Type != "" {
@@ -193,6 +194,7 @@ func compileGRPCMatch(field string, m *gwv1.GRPCRouteMatch) (ir.RouteMatch, grpc
 		rank.service, rank.method = len(svc), len(meth)
 		switch typ {
 		case gwv1.GRPCMethodMatchExact:
+			rank.tier = 0
 			for _, v := range []struct{ name, value string }{{"service", svc}, {"method", meth}} {
 				if v.value != "" && !grpcName.MatchString(v.value) {
 					return out, rank, unsupportedValue(field+".method."+v.name, "%q is not a valid gRPC %s name", v.value, v.name)
@@ -207,6 +209,7 @@ func compileGRPCMatch(field string, m *gwv1.GRPCRouteMatch) (ir.RouteMatch, grpc
 				out.Path = &ir.PathMatch{Type: ir.PathRegex, Value: "/[^/]+/" + regexp.QuoteMeta(meth)}
 			}
 		case gwv1.GRPCMethodMatchRegularExpression:
+			rank.tier = 1
 			parts := [2]string{"[^/]+", "[^/]+"}
 			for k, v := range []struct{ name, value string }{{"service", svc}, {"method", meth}} {
 				if v.value == "" {
@@ -247,12 +250,17 @@ func deref(s *string) string {
 }
 
 // grpcPrecedence is the GRPCRoute order among matches competing for a call
-// in one virtual host (the hostname was already compared): the most
-// characters in the matching service, then in the method, then the most
-// header matches; then the oldest route, namespace/name, rule and match
-// order.
+// in one virtual host (the hostname was already compared): Exact method
+// matches, then RegularExpression ones, then rules matching every method
+// (the length of a regular expression says nothing about how specific it
+// is, as for HTTPRoute paths); within each, the most characters in the
+// matching service, then in the method, then the most header matches; then
+// the oldest route, namespace/name, rule and match order.
 func grpcPrecedence(a, b *httpMatch) bool {
 	ra, rb := a.grpc, b.grpc
+	if ra.tier != rb.tier {
+		return ra.tier < rb.tier
+	}
 	if ra.service != rb.service {
 		return ra.service > rb.service
 	}
