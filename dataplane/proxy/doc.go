@@ -29,8 +29,13 @@
 //   - Local replies: no virtual host or route 404, no endpoints or connect
 //     failure 503, route timeout 504, other upstream failures 502, a
 //     recovered panic 500.
+//   - Protocols: HTTP/1.1, HTTP/2 over TLS (ALPN) and h2c with prior
+//     knowledge are served by one net/http server per socket; WebSocket
+//     upgrades pass when upgrade_configs lists them; clusters with
+//     http2_protocol_options use an h2c pool. A TLS request whose host
+//     selects another chain than its SNI gets 421 (protocols.go).
 //
-// Not (yet) implemented: HTTP/2 (h2, h2c), stream_idle_timeout, retries,
+// Not (yet) implemented: stream_idle_timeout, retries,
 // access logs and metrics. HTTP server timeouts (request_headers_timeout,
 // idle_timeout) are taken from the first HTTP chain when a socket is bound
 // and only change when it is rebound.
