@@ -33,6 +33,7 @@ func (t *translator) cluster(c *ir.Cluster) *clusterv3.Cluster {
 		ConnectTimeout: durationpb.New(timeout),
 		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
 	}
+	out.CircuitBreakers = retryBudget()
 	switch c.Discovery {
 	case ir.DiscoveryDNS:
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}

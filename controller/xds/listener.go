@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -111,7 +112,12 @@ func (t *translator) httpConnectionManager(statPrefix, routeTable string) *liste
 			ConfigSource:    adsConfigSource(),
 			RouteConfigName: routeTable,
 		}},
+		// CORS is always present (inert without a route's per-filter
+		// config) so that a CORS edit stays an RDS change.
 		HttpFilters: []*hcmv3.HttpFilter{{
+			Name:       wellknown.CORS,
+			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: t.any(&corsv3.Cors{})},
+		}, {
 			Name:       wellknown.Router,
 			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: t.any(&routerv3.Router{})},
 		}},

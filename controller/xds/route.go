@@ -3,7 +3,6 @@ package xds
 import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/edgeway/edgeway/controller/ir"
 )
@@ -43,6 +42,9 @@ func (t *translator) route(r *ir.Route) *routev3.Route {
 	if h := r.ResponseHeaders; h != nil {
 		out.ResponseHeadersToAdd = headersToAdd(h)
 		out.ResponseHeadersToRemove = append([]string(nil), h.Remove...)
+	}
+	if r.CORS != nil {
+		out.TypedPerFilterConfig = t.corsPerRoute(r.CORS)
 	}
 	return out
 }
@@ -104,18 +106,16 @@ func stringMatcher(s ir.StringMatch) *matcherv3.StringMatcher {
 // zero weights, which Envoy allows, so the weights mirror the HTTPRoute).
 func forward(path *ir.PathMatch, f *ir.Forward) *routev3.RouteAction {
 	out := &routev3.RouteAction{}
-	if len(f.Backends) == 1 {
+	if len(f.Backends) == 1 && !hasBackendHeaders(f.Backends) {
 		out.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: f.Backends[0].Cluster}
 	} else {
 		wc := &routev3.WeightedCluster{}
 		for _, b := range f.Backends {
-			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
-				Name:   b.Cluster,
-				Weight: wrapperspb.UInt32(b.Weight),
-			})
+			wc.Clusters = append(wc.Clusters, clusterWeight(b))
 		}
 		out.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	}
+	routeFeatures(out, f)
 	if rw := f.Rewrite; rw != nil {
 		if rw.Hostname != "" {
 			out.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Hostname}

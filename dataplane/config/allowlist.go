@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -60,6 +61,15 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		path_with_escaped_slashes_action
 		upgrade_configs.upgrade_type`,
 	fullName(&routerv3.Router{}): ``,
+	fullName(&corsv3.Cors{}):     ``,
+	fullName(&corsv3.CorsPolicy{}): `
+		allow_origin_string_match.exact
+		allow_origin_string_match.safe_regex.regex
+		allow_methods
+		allow_headers
+		expose_headers
+		max_age
+		allow_credentials`,
 	fullName(&tcpproxyv3.TcpProxy{}): `
 		stat_prefix
 		cluster
@@ -88,6 +98,24 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		virtual_hosts.routes.route.regex_rewrite.substitution
 		virtual_hosts.routes.route.host_rewrite_literal
 		virtual_hosts.routes.route.timeout
+		virtual_hosts.routes.route.retry_policy.retry_on
+		virtual_hosts.routes.route.retry_policy.num_retries
+		virtual_hosts.routes.route.retry_policy.per_try_timeout
+		virtual_hosts.routes.route.retry_policy.retriable_status_codes
+		virtual_hosts.routes.route.retry_policy.retry_back_off.base_interval
+		virtual_hosts.routes.route.retry_policy.retry_back_off.max_interval
+		virtual_hosts.routes.route.request_mirror_policies.cluster
+		virtual_hosts.routes.route.request_mirror_policies.runtime_fraction.default_value.numerator
+		virtual_hosts.routes.route.request_mirror_policies.runtime_fraction.default_value.denominator
+		virtual_hosts.routes.route.weighted_clusters.clusters.request_headers_to_add.header.key
+		virtual_hosts.routes.route.weighted_clusters.clusters.request_headers_to_add.header.value
+		virtual_hosts.routes.route.weighted_clusters.clusters.request_headers_to_add.append_action
+		virtual_hosts.routes.route.weighted_clusters.clusters.request_headers_to_remove
+		virtual_hosts.routes.route.weighted_clusters.clusters.response_headers_to_add.header.key
+		virtual_hosts.routes.route.weighted_clusters.clusters.response_headers_to_add.header.value
+		virtual_hosts.routes.route.weighted_clusters.clusters.response_headers_to_add.append_action
+		virtual_hosts.routes.route.weighted_clusters.clusters.response_headers_to_remove
+		virtual_hosts.routes.typed_per_filter_config
 		virtual_hosts.routes.redirect.scheme_redirect
 		virtual_hosts.routes.redirect.host_redirect
 		virtual_hosts.routes.redirect.port_redirect
@@ -117,6 +145,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		load_assignment.endpoints.lb_endpoints.endpoint.address.socket_address.port_value
 		load_assignment.endpoints.lb_endpoints.load_balancing_weight
 		dns_lookup_family
+		circuit_breakers.thresholds.retry_budget.budget_percent.value
+		circuit_breakers.thresholds.retry_budget.min_retry_concurrency
 		dns_refresh_rate
 		typed_extension_protocol_options`,
 	fullName(&upstreamhttpv3.HttpProtocolOptions{}): `
@@ -140,7 +170,10 @@ var anyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 		"filter_chains.filters.typed_config":          {&hcmv3.HttpConnectionManager{}, &tcpproxyv3.TcpProxy{}},
 	},
 	fullName(&hcmv3.HttpConnectionManager{}): {
-		"http_filters.typed_config": {&routerv3.Router{}},
+		"http_filters.typed_config": {&corsv3.Cors{}, &routerv3.Router{}},
+	},
+	fullName(&routev3.RouteConfiguration{}): {
+		"virtual_hosts.routes.typed_per_filter_config": {&corsv3.CorsPolicy{}},
 	},
 	fullName(&clusterv3.Cluster{}): {
 		"typed_extension_protocol_options": {&upstreamhttpv3.HttpProtocolOptions{}},
@@ -150,6 +183,9 @@ var anyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 // mapKeys lists the keys allowed in map-valued paths; their values are
 // checked like any other value at that path (Any: anyTypes).
 var mapKeys = map[protoreflect.FullName]map[string][]string{
+	fullName(&routev3.RouteConfiguration{}): {
+		"virtual_hosts.routes.typed_per_filter_config": {nameCORS},
+	},
 	fullName(&clusterv3.Cluster{}): {
 		"typed_extension_protocol_options": {nameHTTPProtocolOptions},
 	},

@@ -123,6 +123,9 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 				if err := linkClusters(rep, loc, &rt.Forward.Clusters, cfg.Clusters); err != nil {
 					return err
 				}
+				if err := linkMirrors(rep, loc, rt.Forward, cfg.Clusters); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -27,6 +27,10 @@ func compileCluster(name string, pc *clusterv3.Cluster) (*Cluster, error) {
 		return nil, rep.errf("name", "resource name %q differs from its key", pc.GetName())
 	}
 	c := &Cluster{Name: name, ConnectTimeout: defaultConnectTimeout, DNSRefreshRate: defaultDNSRefreshRate}
+	var err error
+	if c.RetryBudget, err = compileRetryBudget(rep, pc.GetCircuitBreakers()); err != nil {
+		return nil, err
+	}
 	if d := pc.GetConnectTimeout(); d != nil {
 		if d.CheckValid() != nil || d.AsDuration() <= 0 {
 			return nil, rep.errf("connect_timeout", "must be a positive duration")

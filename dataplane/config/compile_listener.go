@@ -190,14 +190,13 @@ func compileHCM(rep reporter, loc string, h *hcmv3.HttpConnectionManager) (*HTTP
 	if rds.GetRouteConfigName() == "" {
 		return nil, rep.errf(loc+".rds.route_config_name", "route_config_name is required")
 	}
-	hf := h.GetHttpFilters()
-	if len(hf) != 1 || hf[0].GetName() != nameRouter || hf[0].GetTypedConfig() == nil {
-		return nil, rep.errf(loc+".http_filters", "exactly one http filter, %q with a Router typed_config, is supported", nameRouter)
+	cors, err := compileHTTPFilters(rep, loc+".http_filters", h.GetHttpFilters())
+	if err != nil {
+		return nil, err
 	}
 	m := &HTTPManager{StatPrefix: h.GetStatPrefix(), RouteConfigName: rds.GetRouteConfigName(),
 		UseRemoteAddress: h.GetUseRemoteAddress().GetValue(), NormalizePath: h.GetNormalizePath().GetValue(),
-		MergeSlashes: h.GetMergeSlashes()}
-	var err error
+		MergeSlashes: h.GetMergeSlashes(), CORS: cors}
 	if m.IdleTimeout, err = duration(rep, loc+".common_http_protocol_options.idle_timeout", h.GetCommonHttpProtocolOptions().GetIdleTimeout()); err != nil {
 		return nil, err
 	}

@@ -80,6 +80,9 @@ func compileRouteEntry(rep reporter, loc string, pr *routev3.Route) (*Route, err
 	if r.ResponseHeaders, err = compileHeaders(rep, loc, "response", pr.GetResponseHeadersToAdd(), pr.GetResponseHeadersToRemove()); err != nil {
 		return nil, err
 	}
+	if r.CORS, err = compileCORSPolicy(rep, loc, pr); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -178,7 +181,16 @@ func compileForward(rep reporter, loc string, a *routev3.RouteAction, m *RouteMa
 			if wc.GetName() == "" {
 				return nil, rep.errf(fmt.Sprintf("%s.weighted_clusters.clusters[%d].name", loc, i), "cluster name is empty")
 			}
-			f.Clusters.Entries = append(f.Clusters.Entries, WeightedCluster{Name: wc.GetName(), Weight: wc.GetWeight().GetValue()})
+			e := WeightedCluster{Name: wc.GetName(), Weight: wc.GetWeight().GetValue()}
+			cloc := fmt.Sprintf("%s.weighted_clusters.clusters[%d]", loc, i)
+			var err error
+			if e.RequestHeaders, err = compileHeaders(rep, cloc, "request", wc.GetRequestHeadersToAdd(), wc.GetRequestHeadersToRemove()); err != nil {
+				return nil, err
+			}
+			if e.ResponseHeaders, err = compileHeaders(rep, cloc, "response", wc.GetResponseHeadersToAdd(), wc.GetResponseHeadersToRemove()); err != nil {
+				return nil, err
+			}
+			f.Clusters.Entries = append(f.Clusters.Entries, e)
 			f.Clusters.total += uint64(wc.GetWeight().GetValue())
 		}
 		if len(f.Clusters.Entries) == 0 || f.Clusters.total == 0 {
@@ -214,6 +226,9 @@ func compileForward(rep reporter, loc string, a *routev3.RouteAction, m *RouteMa
 			return nil, rep.errf(loc+".timeout", "invalid duration")
 		}
 		f.Timeout = t.AsDuration()
+	}
+	if err := compileForwardFeatures(rep, loc, a, f); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

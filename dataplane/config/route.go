@@ -31,6 +31,9 @@ type Route struct {
 	Direct          *DirectResponse
 	RequestHeaders  HeaderMutation
 	ResponseHeaders HeaderMutation
+	// CORS is the route's CORS policy (typed_per_filter_config), applied
+	// only when the connection manager has the CORS filter.
+	CORS *CORSPolicy
 }
 
 // Forward is a route action that proxies to a cluster.
@@ -48,6 +51,13 @@ type Forward struct {
 	// Timeout bounds the whole upstream exchange; 0 disables it. Envoy's
 	// default of 15s applies when the route does not set one.
 	Timeout time.Duration
+	// PerTryTimeout bounds each attempt (retry_policy.per_try_timeout); 0:
+	// only Timeout applies.
+	PerTryTimeout time.Duration
+	// Retry is nil when the route has no retry condition.
+	Retry *RetryPolicy
+	// Mirrors get a fire-and-forget copy of sampled requests.
+	Mirrors []Mirror
 }
 
 // DefaultRouteTimeout is Envoy's route timeout when none is configured.

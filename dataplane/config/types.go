@@ -48,6 +48,10 @@ type FilterChain struct {
 
 // HTTPManager is a compiled http_connection_manager.
 type HTTPManager struct {
+	// CORS is set when the envoy.filters.http.cors filter precedes the
+	// router: only then do routes' CORS policies apply.
+	CORS bool
+
 	StatPrefix            string
 	RouteConfigName       string
 	Routes                *RouteTable
@@ -92,6 +96,9 @@ type WeightedCluster struct {
 	Name    string
 	Cluster *Cluster
 	Weight  uint32
+	// RequestHeaders and ResponseHeaders apply only when this entry is
+	// picked, before the route's own mutations (HTTP routes only).
+	RequestHeaders, ResponseHeaders HeaderMutation
 }
 
 // Pick returns the cluster for the random number r (any uint64, e.g. from
@@ -144,6 +151,8 @@ type Cluster struct {
 	Endpoints      []Endpoint
 	DNSRefreshRate time.Duration
 	DNSFamily      DNSFamily
+	// RetryBudget bounds concurrent retries (circuit_breakers).
+	RetryBudget RetryBudget
 	// Protocol is the HTTP version spoken to the endpoints.
 	Protocol UpstreamProtocol
 }

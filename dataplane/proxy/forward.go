@@ -34,8 +34,10 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 	}
 	upPath := f.RewritePath(&rt.Match, req.Path)
 	scheme := req.Scheme
+	u.traffic.active.Add(1)
+	defer u.traffic.active.Add(-1)
 	rp := &httputil.ReverseProxy{
-		Transport: u.transport,
+		Transport: p.roundTripper(st, f, u, addr, r),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
 			out.URL.Scheme = "http"
@@ -45,9 +47,12 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 				out.Host = f.HostRewrite
 			}
 			setForwardedHeaders(pr.In, out.Header, hcm.UseRemoteAddress, scheme)
+			wc.RequestHeaders.Apply(out.Header)
 			rt.RequestHeaders.Apply(out.Header)
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			dropUpstreamCORS(w, resp.Header)
+			wc.ResponseHeaders.Apply(resp.Header)
 			rt.ResponseHeaders.Apply(resp.Header)
 			return nil
 		},
@@ -86,7 +91,7 @@ func (p *Proxy) localReply(rt *config.Route, w http.ResponseWriter, status int, 
 // client gets: connect failures are 503 (the contract), the route timeout
 // 504, anything else after the connection was made 502. 0: client gone.
 func upstreamErrorStatus(r *http.Request, err error) (int, string) {
-	if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+	if errors.Is(r.Context().Err(), context.DeadlineExceeded) || errors.Is(err, errPerTryTimeout) {
 		return http.StatusGatewayTimeout, "upstream request timeout"
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {

@@ -92,6 +92,9 @@ func (p *Proxy) route(st *state, hcm *config.HTTPManager, w http.ResponseWriter,
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
+	if applyCORS(hcm, rt, w, r) {
+		return // preflight answered by the proxy
+	}
 	switch {
 	case rt.Direct != nil:
 		rt.ResponseHeaders.Apply(w.Header())

@@ -117,7 +117,7 @@ func TestNACKKeepsPreviousConfig(t *testing.T) {
 	rt.GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "5xx"}
 	bad.Routes["main"] = routeConfig("main", vhost("all", []string{"*"}, rt))
 	err = p.Apply(config.TypeRoute, bad)
-	want = `route configuration "main": virtual_hosts[0].routes[0].route: unsupported field "retry_policy"`
+	want = `route configuration "main": virtual_hosts[0].routes[0].route.retry_policy.retry_on: unsupported retry condition "5xx" (connect-failure, reset and retriable-status-codes are)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Apply = %v, want %s", err, want)
 	}

@@ -25,6 +25,8 @@ type upstream struct {
 	next      atomic.Uint64
 	stop      context.CancelFunc // DNS refresh; nil for EDS
 	stopped   sync.Once
+	// traffic feeds the retry budget and bounds mirrors (attempts.go).
+	traffic traffic
 }
 
 // endpointSet is an immutable list of addresses with a smooth weighted
