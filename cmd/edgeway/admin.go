@@ -97,6 +97,9 @@ func statusObjects(st *gatewayapi.Statuses) []statusObject {
 	for _, r := range st.Routes {
 		out = append(out, statusObject{gatewayAPIVersion, r.Kind, statusMetadata{Name: r.Name, Namespace: r.Namespace}, r.Status})
 	}
+	for _, p := range st.Policies {
+		out = append(out, statusObject{gatewayAPIVersion, p.Kind, statusMetadata{Name: p.Name, Namespace: p.Namespace}, p.Status})
+	}
 	return out
 }
 

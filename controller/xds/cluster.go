@@ -45,6 +45,9 @@ func (t *translator) cluster(c *ir.Cluster) *clusterv3.Cluster {
 		out.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsConfigSource()}
 	}
 	t.upstreamProtocol(out, c.Protocol)
+	if c.TLS != nil {
+		out.TransportSocket = t.upstreamTLS(c.TLS)
+	}
 	return out
 }
 

@@ -43,6 +43,8 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 			Name:    httpChainName,
 			Filters: []*listenerv3.Filter{t.httpConnectionManager(l.Name+"/"+httpChainName, l.HTTP.RouteTable)},
 		}}
+	case l.UDP != nil:
+		t.udpListener(out, l)
 	case l.TCP != nil:
 		out.FilterChains = []*listenerv3.FilterChain{{
 			Name:    tcpChainName,
@@ -75,8 +77,12 @@ func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.Filte
 	}
 	statPrefix := listener + "/" + c.Name
 	if c.Terminate != nil {
-		fc.TransportSocket = t.downstreamTLS(c.Terminate.Certificates)
-		fc.Filters = []*listenerv3.Filter{t.httpConnectionManager(statPrefix, c.Terminate.HTTP.RouteTable)}
+		fc.TransportSocket = t.downstreamTLS(c.Terminate)
+		if c.Terminate.TCP != nil {
+			fc.Filters = []*listenerv3.Filter{t.tcpProxy(statPrefix, c.Terminate.TCP.Backends)}
+		} else {
+			fc.Filters = []*listenerv3.Filter{t.httpConnectionManager(statPrefix, c.Terminate.HTTP.RouteTable)}
+		}
 	} else {
 		fc.Filters = []*listenerv3.Filter{t.tcpProxy(statPrefix, c.Passthrough.Backends)}
 	}
@@ -85,11 +91,14 @@ func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.Filte
 
 // downstreamTLS references the certificates by SDS name so that a renewal is
 // an SDS push and never touches the listener.
-func (t *translator) downstreamTLS(certificates []string) *corev3.TransportSocket {
-	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
-		AlpnProtocols: slices.Clone(downstreamALPN),
-	}}
-	for _, name := range certificates {
+func (t *translator) downstreamTLS(term *ir.TLSTerminate) *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	if term.HTTP != nil {
+		// ALPN only for HTTP: a TLS-terminated TCP stream is opaque.
+		ctx.CommonTlsContext.AlpnProtocols = slices.Clone(downstreamALPN)
+	}
+	clientValidation(ctx, term.ClientValidation)
+	for _, name := range term.Certificates {
 		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs,
 			&tlsv3.SdsSecretConfig{Name: name, SdsConfig: adsConfigSource()})
 	}

@@ -43,7 +43,10 @@ func Translate(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 	if err := x.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid IR: %w", err)
 	}
-	t := &translator{}
+	t := &translator{irClusters: map[string]*ir.Cluster{}}
+	for _, c := range x.Clusters {
+		t.irClusters[c.Name] = c
+	}
 	out := map[resource.Type][]types.Resource{}
 	for _, typ := range Types {
 		out[typ] = []types.Resource{}
@@ -67,7 +70,17 @@ func Translate(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 			out[resource.EndpointType] = append(out[resource.EndpointType], loadAssignment(c))
 		}
 	}
+	for _, c := range t.extraClusters {
+		out[resource.ClusterType] = append(out[resource.ClusterType], c)
+	}
+	for _, cla := range t.extraEndpoints {
+		out[resource.EndpointType] = append(out[resource.EndpointType], cla)
+	}
 	for _, s := range x.Secrets {
+		if s.TrustedCA != "" {
+			out[resource.SecretType] = append(out[resource.SecretType], caSecret(s))
+			continue
+		}
 		out[resource.SecretType] = append(out[resource.SecretType], secret(s))
 	}
 	if t.err != nil {
@@ -100,7 +113,7 @@ func routeTablesOf(l *ir.Listener) []string {
 		names = append(names, l.HTTP.RouteTable)
 	}
 	for _, c := range l.TLS {
-		if c.Terminate != nil {
+		if c.Terminate != nil && c.Terminate.HTTP != nil {
 			names = append(names, c.Terminate.HTTP.RouteTable)
 		}
 	}
@@ -112,6 +125,11 @@ func routeTablesOf(l *ir.Listener) []string {
 // that can fail (invalid UTF-8 in a string field).
 type translator struct {
 	err error
+	// irClusters indexes the IR's clusters; extraClusters and
+	// extraEndpoints are synthesised by listeners (weighted UDP splits).
+	irClusters     map[string]*ir.Cluster
+	extraClusters  []types.Resource
+	extraEndpoints []types.Resource
 }
 
 // any packs m, recording the first failure.

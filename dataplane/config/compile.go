@@ -53,7 +53,7 @@ func Compile(r *Resources) (*Config, error) {
 		r = &Resources{}
 	}
 	cfg := &Config{Listeners: map[string]*Listener{}, Routes: map[string]*RouteTable{}, Clusters: map[string]*Cluster{}}
-	certs := map[string]*tls.Certificate{}
+	certs := map[string]*secret{}
 	endpoints := map[string][]Endpoint{}
 	listeners := map[string]*compiledListener{}
 
@@ -100,7 +100,7 @@ func Compile(r *Resources) (*Config, error) {
 
 // link resolves names to the compiled objects. Clusters and CLAs first, so
 // that a route pointing at a cluster always sees its endpoints.
-func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]*tls.Certificate, endpoints map[string][]Endpoint) error {
+func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]*secret, endpoints map[string][]Endpoint) error {
 	for _, n := range slices.Sorted(maps.Keys(cfg.Clusters)) {
 		c := cfg.Clusters[n]
 		if c.Type != ClusterEDS {
@@ -111,6 +111,9 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 			return incomplete("cluster", n, "eds_cluster_config", "cluster load assignment %q not present", n)
 		}
 		c.Endpoints = eps
+	}
+	if err := linkClusterTLS(cfg.Clusters, certs); err != nil {
+		return err
 	}
 	for _, n := range slices.Sorted(maps.Keys(cfg.Routes)) {
 		rep := reporter{kind: "route configuration", name: n}
@@ -132,6 +135,9 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 	for _, n := range slices.Sorted(maps.Keys(listeners)) {
 		l := listeners[n]
 		rep := reporter{kind: "listener", name: n}
+		if err := linkUDP(rep, l.Listener, cfg.Clusters); err != nil {
+			return err
+		}
 		for i, fc := range l.Chains {
 			loc := fmt.Sprintf("filter_chains[%d]", i)
 			if fc.HTTP != nil {
@@ -174,14 +180,20 @@ func linkClusters(rep reporter, loc string, wc *WeightedClusters, clusters map[s
 // chainTLSConfig builds the server TLS config of a terminating chain. With
 // several certificates crypto/tls serves the first one the ClientHello
 // supports (signature schemes, and the SNI when it is set).
-func chainTLSConfig(rep reporter, loc string, ct chainTLS, certs map[string]*tls.Certificate) (*tls.Config, error) {
+func chainTLSConfig(rep reporter, loc string, ct chainTLS, certs map[string]*secret) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: ct.alpn}
 	for _, s := range ct.secrets {
 		c, ok := certs[s]
 		if !ok {
 			return nil, rep.missing(loc+".transport_socket", "secret %q not present", s)
 		}
-		tc.Certificates = append(tc.Certificates, *c)
+		if c.cert == nil {
+			return nil, rep.errf(loc+".transport_socket", "secret %q is a validation context, not a certificate", s)
+		}
+		tc.Certificates = append(tc.Certificates, *c.cert)
+	}
+	if err := clientAuth(rep, loc, ct.client, certs, tc); err != nil {
+		return nil, err
 	}
 	return tc, nil
 }

@@ -37,6 +37,9 @@ func compileCluster(name string, pc *clusterv3.Cluster) (*Cluster, error) {
 		}
 		c.ConnectTimeout = d.AsDuration()
 	}
+	if err := compileClusterTLSAndLB(rep, c, pc); err != nil {
+		return nil, err
+	}
 	switch pc.GetType() {
 	case clusterv3.Cluster_EDS:
 		c.Type = ClusterEDS
@@ -138,7 +141,7 @@ func compileEndpoints(rep reporter, prefix string, loc []*endpointv3.LocalityLbE
 				}
 				w = lw.GetValue()
 			}
-			out = append(out, Endpoint{Host: host, Port: sa.GetPortValue(), Weight: w})
+			out = append(out, Endpoint{Host: host, Port: sa.GetPortValue(), Weight: w, LocalityWeight: l.GetLoadBalancingWeight().GetValue(), locality: i})
 		}
 	}
 	return out, nil

@@ -28,6 +28,7 @@ const (
 type chainTLS struct {
 	secrets []string
 	alpn    []string
+	client  *clientValidation // nil: no client certificates
 }
 
 // compiledListener carries the unresolved references of a listener.
@@ -61,6 +62,9 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 	l := &compiledListener{
 		Listener: &Listener{Name: name, Address: net.JoinHostPort(ip.String(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))},
 		tls:      map[*FilterChain]chainTLS{},
+	}
+	if sa.GetProtocol() == corev3.SocketAddress_UDP {
+		return compileUDPListener(rep, l, pl)
 	}
 	switch lf := pl.GetListenerFilters(); len(lf) {
 	case 0:
@@ -139,6 +143,11 @@ func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*Filter
 			}
 			ctls.alpn = append(ctls.alpn, p)
 		}
+		cv, err := compileClientValidation(rep, loc+".transport_socket.typed_config", &dtc)
+		if err != nil {
+			return nil, nil, err
+		}
+		ctls.client = cv
 	}
 	filters := pc.GetFilters()
 	if len(filters) != 1 {

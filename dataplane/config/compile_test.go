@@ -116,9 +116,9 @@ func TestUnsupportedFields(t *testing.T) {
 		{"listener top level", func(r *Resources) {
 			r.Listeners["0.0.0.0:8080"].PerConnectionBufferLimitBytes = wrapperspb.UInt32(1)
 		}, `listener "0.0.0.0:8080": unsupported field "per_connection_buffer_limit_bytes"`},
-		{"listener enum away from default", func(r *Resources) {
+		{"udp listener with filter chains", func(r *Resources) {
 			r.Listeners["0.0.0.0:8080"].Address.GetSocketAddress().Protocol = corev3.SocketAddress_UDP
-		}, `listener "0.0.0.0:8080": address.socket_address: unsupported field "protocol"`},
+		}, `listener "0.0.0.0:8080": filter_chains: a UDP listener has no filter chains`},
 		{"http filter type", func(r *Resources) {
 			h := testHCM("rc")
 			h.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&tcpproxyv3.TcpProxy{})}
@@ -135,10 +135,10 @@ func TestUnsupportedFields(t *testing.T) {
 		}, `cluster "c": unsupported field "lb_policy"`},
 		{"cla locality", func(r *Resources) {
 			r.Endpoints["c"].Endpoints[0].Locality = &corev3.Locality{Zone: "z"}
-		}, `cluster load assignment "c": endpoints[0]: unsupported field "locality"`},
+		}, `cluster load assignment "c": endpoints[0].locality: unsupported field "zone"`},
 		{"secret", func(r *Resources) {
-			r.Secrets["s"] = &tlsv3.Secret{Name: "s", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{}}}
-		}, `secret "s": unsupported field "validation_context"`},
+			r.Secrets["s"] = &tlsv3.Secret{Name: "s", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{OnlyVerifyLeafCertCrl: true}}}
+		}, `secret "s": validation_context: unsupported field "only_verify_leaf_cert_crl"`},
 		{"unknown field bytes", func(r *Resources) {
 			r.Clusters["c"].ProtoReflect().SetUnknown([]byte{0xf8, 0xff, 0x3f, 0x01})
 		}, `cluster "c": unknown field`},

@@ -21,8 +21,11 @@ type Listener struct {
 	// Inspect is true when the listener has the tls_inspector: the proxy
 	// peeks at a ClientHello to learn the SNI before picking a chain.
 	Inspect bool
-	Chains  []*FilterChain
-	sni     hostTable[*FilterChain]
+	// UDP is set on a UDP listener (socket_address.protocol UDP); it has
+	// no Chains.
+	UDP    *UDPProxy
+	Chains []*FilterChain
+	sni    hostTable[*FilterChain]
 }
 
 // Chain selects the filter chain for a connection with the given SNI (empty
@@ -155,6 +158,11 @@ type Cluster struct {
 	RetryBudget RetryBudget
 	// Protocol is the HTTP version spoken to the endpoints.
 	Protocol UpstreamProtocol
+	// TLS originates TLS to the endpoints (transport_socket); nil: plaintext.
+	TLS *UpstreamTLS
+	// LocalityWeighted: locality_weighted_lb_config; Endpoints' weights
+	// already include their locality's share (see localityWeights).
+	LocalityWeighted bool
 }
 
 // UpstreamProtocol is the HTTP version of a cluster's upstream connections
@@ -175,6 +183,10 @@ type Endpoint struct {
 	Host   string
 	Port   uint32
 	Weight uint32 // load_balancing_weight, 1 when unset
+	// LocalityWeight is the load_balancing_weight of the endpoint's
+	// locality entry (0: unset); used only by locality-weighted clusters.
+	LocalityWeight uint32
+	locality       int // index of the locality entry
 }
 
 // Equal reports whether two clusters would behave identically.
@@ -183,7 +195,7 @@ func (c *Cluster) Equal(o *Cluster) bool {
 		return c == o
 	}
 	if c.Name != o.Name || c.Type != o.Type || c.ConnectTimeout != o.ConnectTimeout ||
-		c.DNSRefreshRate != o.DNSRefreshRate || c.DNSFamily != o.DNSFamily || c.Protocol != o.Protocol || len(c.Endpoints) != len(o.Endpoints) {
+		c.DNSRefreshRate != o.DNSRefreshRate || c.DNSFamily != o.DNSFamily || c.Protocol != o.Protocol || !c.TLS.equal(o.TLS) || c.LocalityWeighted != o.LocalityWeighted || len(c.Endpoints) != len(o.Endpoints) {
 		return false
 	}
 	for i := range c.Endpoints {

@@ -40,7 +40,7 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 		Transport: p.roundTripper(st, f, u, addr, r),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
-			out.URL.Scheme = "http"
+			out.URL.Scheme = upstreamScheme(u)
 			out.URL.Host = addr
 			setPath(out.URL, upPath)
 			if f.HostRewrite != "" {

@@ -40,6 +40,7 @@ func (x *attempter) mirror(out *http.Request, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		req := out.Clone(ctx)
 		req.URL.Host = addr
+		req.URL.Scheme = upstreamScheme(mu)
 		req.Host = shadowHost(out.Host)
 		req.Body, req.GetBody = http.NoBody, nil
 		if body != nil {

@@ -32,6 +32,7 @@ type Proxy struct {
 	closed     bool
 	sockets    map[string]*socket // by bound address (host:port as configured)
 	transports map[string]*clusterTransport
+	udp        map[string]*udpSocket // UDP listeners by socketKey
 
 	tcpMu     sync.Mutex
 	tcpClosed bool
@@ -53,6 +54,7 @@ type state struct {
 type clusterTransport struct {
 	timeout   time.Duration
 	protocol  config.UpstreamProtocol
+	tlsKey    string // upstream TLS settings and material (applyUpstreamTLS)
 	dialer    *net.Dialer
 	transport *http.Transport
 }
@@ -121,7 +123,7 @@ func (p *Proxy) swap(cfg *config.Config) error {
 	}
 	var fresh []*socket
 	for _, addr := range slices.Sorted(maps.Keys(byAddr)) {
-		if _, ok := p.sockets[addr]; ok {
+		if _, ok := p.sockets[addr]; ok || byAddr[addr].UDP != nil {
 			continue
 		}
 		s, err := p.bind(addr, byAddr[addr])
@@ -133,6 +135,13 @@ func (p *Proxy) swap(cfg *config.Config) error {
 		}
 		fresh = append(fresh, s)
 	}
+	freshUDP, err := p.bindUDP(byAddr)
+	if err != nil {
+		for _, f := range fresh {
+			f.ln.Close()
+		}
+		return err
+	}
 
 	old := p.state.Load()
 	st := &state{cfg: cfg, byAddr: byAddr, upstreams: p.buildUpstreams(old, cfg)}
@@ -142,6 +151,7 @@ func (p *Proxy) swap(cfg *config.Config) error {
 		p.sockets[s.addr] = s
 		s.start()
 	}
+	p.commitUDP(freshUDP, byAddr)
 	for addr, s := range p.sockets {
 		if _, keep := byAddr[addr]; !keep {
 			delete(p.sockets, addr)
@@ -178,12 +188,13 @@ func (p *Proxy) buildUpstreams(old *state, cfg *config.Config) map[string]*upstr
 			continue
 		}
 		ct := p.transports[name]
-		if ct == nil || ct.timeout != c.ConnectTimeout || ct.protocol != c.Protocol {
+		if ct == nil || ct.timeout != c.ConnectTimeout || ct.protocol != c.Protocol || ct.tlsKey != c.TLS.Fingerprint() {
 			if ct != nil {
 				ct.transport.CloseIdleConnections()
 			}
 			d := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
-			ct = &clusterTransport{timeout: c.ConnectTimeout, protocol: c.Protocol, dialer: d, transport: newTransport(d, c.Protocol)}
+			ct = &clusterTransport{timeout: c.ConnectTimeout, protocol: c.Protocol, tlsKey: c.TLS.Fingerprint(), dialer: d, transport: newTransport(d, c.Protocol)}
+			applyUpstreamTLS(ct.transport, c)
 			p.transports[name] = ct
 		}
 		u := &upstream{cluster: c, transport: ct.transport, dialer: ct.dialer}
@@ -225,6 +236,9 @@ func (p *Proxy) ListenerAddr(name string) net.Addr {
 	if l == nil {
 		return nil
 	}
+	if l.UDP != nil {
+		return p.udpAddr(socketKey(l))
+	}
 	if s := p.sockets[socketKey(l)]; s != nil {
 		return s.ln.Addr()
 	}
@@ -243,6 +257,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	sockets := slices.Collect(maps.Values(p.sockets))
 	p.sockets = map[string]*socket{}
 	p.mu.Unlock()
+	p.closeUDP()
 
 	var wg sync.WaitGroup
 	for _, s := range sockets {
@@ -322,10 +337,14 @@ func (p *Proxy) trackUpstream(c net.Conn, add bool) {
 // socketKey identifies a socket: its address, except that ephemeral ports
 // (port 0, used by tests and tools) are distinct per listener name.
 func socketKey(l *config.Listener) string {
+	key := l.Address
 	if strings.HasSuffix(l.Address, ":0") {
-		return l.Address + "#" + l.Name
+		key = l.Address + "#" + l.Name
 	}
-	return l.Address
+	if l.UDP != nil {
+		key = "udp/" + key // beside a TCP socket on the same port
+	}
+	return key
 }
 
 // bufferPool recycles the 32 KiB buffers httputil.ReverseProxy copies

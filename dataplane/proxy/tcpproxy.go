@@ -34,7 +34,7 @@ func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChai
 		p.log.Debug("tcp proxy: cluster has no endpoints", "listener", l.Name, "cluster", wc.Name)
 		return
 	}
-	up, err := u.dialer.DialContext(context.Background(), "tcp", addr)
+	up, err := dialUpstream(context.Background(), u, addr)
 	if err != nil {
 		p.log.Debug("tcp proxy: connect failed", "listener", l.Name, "cluster", wc.Name, "endpoint", addr, "error", err)
 		return

@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+
+	"github.com/edgeway/edgeway/dataplane/config"
+)
+
+// applyUpstreamTLS makes a cluster's pool originate TLS (BackendTLSPolicy):
+// the compiled client config verifies the chain against the cluster's CA
+// bundle (or the system roots) and one of the subject alt names, sends the
+// SNI and presents the client certificate. Kept apart from newTransport so
+// that the HTTP version settings and the TLS settings stay independent.
+// The pool is keyed by the TLS fingerprint (clusterTransport.tlsKey): a
+// rotated CA or client certificate gets a fresh pool, while connections
+// already established finish on the old one.
+func applyUpstreamTLS(t *http.Transport, c *config.Cluster) {
+	if c.TLS == nil {
+		return
+	}
+	t.TLSClientConfig = c.TLS.Config.Clone()
+	if c.Protocol == config.UpstreamHTTP2 {
+		// HTTP/2 over TLS, negotiated by ALPN.
+		p := new(http.Protocols)
+		p.SetHTTP2(true)
+		t.Protocols = p
+		t.TLSNextProto = nil
+		t.TLSClientConfig.NextProtos = []string{"h2"}
+	}
+}
+
+// upstreamScheme is the URL scheme of requests to u: https selects the
+// pool's TLS dialing.
+func upstreamScheme(u *upstream) string {
+	if u.cluster.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// dialUpstream connects a proxied stream (tcp_proxy) to addr, with TLS when
+// the cluster originates it; the handshake completes before any byte of the
+// client is forwarded, so a backend failing verification is never sent data.
+func dialUpstream(ctx context.Context, u *upstream, addr string) (net.Conn, error) {
+	c, err := u.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil || u.cluster.TLS == nil {
+		return c, err
+	}
+	tc := tls.Client(c, u.cluster.TLS.Config.Clone())
+	hctx, cancel := context.WithTimeout(ctx, u.cluster.ConnectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
+	}
+	return tc, nil
+}
