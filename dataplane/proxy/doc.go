@@ -34,8 +34,12 @@
 //     upgrades pass when upgrade_configs lists them; clusters with
 //     http2_protocol_options use an h2c pool. A TLS request whose host
 //     selects another chain than its SNI gets 421 (protocols.go).
+//   - Retries, per-try timeouts and mirrors (attempts.go, mirror.go): a
+//     body is replayed only with a known Content-Length up to 64 KiB;
+//     retries stay within the cluster's retry budget; mirrors never wait
+//     for or change the main exchange. CORS preflights: cors.go.
 //
-// Not (yet) implemented: stream_idle_timeout, retries,
+// Not (yet) implemented: stream_idle_timeout,
 // access logs and metrics. HTTP server timeouts (request_headers_timeout,
 // idle_timeout) are taken from the first HTTP chain when a socket is bound
 // and only change when it is rebound.
