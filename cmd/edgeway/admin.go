@@ -23,6 +23,7 @@ type standaloneState struct {
 	source    *filesource.Source
 	client    *xdsclient.Client
 	xdsServer *xds.Server
+	metrics   http.Handler // the data plane's /metrics
 
 	mu       sync.Mutex
 	statuses *gatewayapi.Statuses
@@ -135,6 +136,9 @@ func startAdmin(addr string, state *standaloneState, log *slog.Logger) (*adminSe
 			fmt.Fprintln(w, "ready")
 		}
 	})
+	if state.metrics != nil {
+		mux.Handle("GET /metrics", state.metrics)
+	}
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		body, err := yaml.Marshal(state.report())
 		if err != nil {

@@ -24,10 +24,12 @@ func runDataplane(args []string) error {
 	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
 	server := fs.String("xds-server", "", "address of the xDS server, host:port (required)")
 	nodeID := fs.String("node-id", StandaloneNodeID, "xDS node id: which configuration to receive")
-	adminAddr := fs.String("admin-address", "127.0.0.1:19001", "admin HTTP address: /healthz, /ready")
+	adminAddr := fs.String("admin-address", "127.0.0.1:19001", "admin HTTP address: /healthz, /ready, /metrics (loopback by default: not for the internet)")
 	drain := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	var lf logFlags
 	lf.register(fs)
+	var of opsFlags
+	of.register(fs, 5*time.Second)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,9 +43,15 @@ func runDataplane(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	dp := proxy.New(log.With("component", "proxy"))
+	ops, err := of.build()
+	if err != nil {
+		return err
+	}
+	defer ops.accessLog.Close()
+	dp := proxy.New(log.With("component", "proxy"), ops.proxyOptions()...)
 	client := xdsclient.New(*server, *nodeID, dp, log.With("component", "xds-client"),
-		xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		append(ops.xdsOpts, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
+	ops.exposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
@@ -59,6 +67,7 @@ func runDataplane(args []string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", ops.metrics.Handler())
 	lis, err := net.Listen("tcp", *adminAddr)
 	if err != nil {
 		return fmt.Errorf("admin server: listen on %s: %w", *adminAddr, err)
@@ -68,7 +77,7 @@ func runDataplane(args []string) error {
 	defer adminSrv.Close()
 
 	<-ctx.Done()
-	draining.Store(true)
+	drainSequence(log, func() { draining.Store(true) }, of.drainDelay)
 	drainCtx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
 	return dp.Shutdown(drainCtx)

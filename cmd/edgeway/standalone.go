@@ -34,6 +34,7 @@ type standaloneFlags struct {
 	controllerName string
 	drainTimeout   time.Duration
 	log            logFlags
+	ops            opsFlags
 }
 
 func runStandalone(args []string) error {
@@ -41,10 +42,11 @@ func runStandalone(args []string) error {
 	var f standaloneFlags
 	fs.StringVar(&f.configDir, "config-dir", "", "directory of Gateway API / ServiceEntry / Service / EndpointSlice / Secret YAML, watched for changes (required)")
 	fs.StringVar(&f.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the in-process xDS server the data plane connects to (port 0 picks a free port)")
-	fs.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:19000", "admin HTTP address: /healthz, /ready, /api/status")
+	fs.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:19000", "admin HTTP address: /healthz, /ready, /metrics, /api/status (loopback by default: not for the internet)")
 	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.log.register(fs)
+	f.ops.register(fs, 0)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,14 +78,20 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer grpcServer.Stop()
 
 	// Data plane: the proxy, fed by a real xDS stream even in one process.
-	dp := proxy.New(log.With("component", "proxy"))
+	ops, err := f.ops.build()
+	if err != nil {
+		return err
+	}
+	defer ops.accessLog.Close()
+	dp := proxy.New(log.With("component", "proxy"), ops.proxyOptions()...)
 	client := xdsclient.New(xdsLis.Addr().String(), StandaloneNodeID, dp, log.With("component", "xds-client"),
-		xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		append(ops.xdsOpts, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
+	ops.exposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
 
-	state := &standaloneState{}
+	state := &standaloneState{metrics: ops.metrics.Handler()}
 	src := &filesource.Source{
 		Dir:            f.configDir,
 		ControllerName: f.controllerName,
@@ -134,7 +142,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		}
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", f.drainTimeout)
-	state.setDraining()
+	drainSequence(log, state.setDraining, f.ops.drainDelay)
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	err = dp.Shutdown(drainCtx)

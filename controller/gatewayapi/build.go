@@ -34,7 +34,7 @@ func (t *translator) buildIR() *ir.IR {
 		if len(s.listeners) == 0 {
 			continue
 		}
-		l := &ir.Listener{Name: s.name, Address: s.address, Port: s.port, Gateways: s.gateways()}
+		l := &ir.Listener{Name: s.name, Address: s.address, Port: s.port, Gateways: s.gateways(), ProxyProtocol: s.proxyProtocol()}
 		switch s.kind {
 		case socketHTTP:
 			rt := buildRouteTable(s.name, s.listeners)

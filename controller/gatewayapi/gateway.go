@@ -25,6 +25,9 @@ type gatewayCtx struct {
 	// clientCertificateRef ("" if unset or invalid; see backendClientProblem).
 	backendClientCert    string
 	backendClientProblem problem
+	// proxyProtocol: the Gateway's load balancer sends PROXY protocol
+	// headers (proxyprotocol.go).
+	proxyProtocol bool
 }
 
 // olderFirst orders objects by creationTimestamp, then namespace/name: the
@@ -48,6 +51,9 @@ func (t *translator) translateGateways() {
 		}
 		g := &gatewayCtx{obj: gw, key: key(gw.Namespace, gw.Name)}
 		g.address, g.addressProblem = gatewayAddress(gw)
+		if g.addressProblem.ok() {
+			g.proxyProtocol, g.addressProblem = gatewayProxyProtocol(gw)
+		}
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
 			g.listeners = append(g.listeners, t.newListener(g, i))

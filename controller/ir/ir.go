@@ -39,6 +39,11 @@ type Listener struct {
 	// UDP is datagram proxying on a UDP socket. Its Name is
 	// "<address>:<port>/udp", so it may share the port number with a TCP listener.
 	UDP *UDPChain `yaml:"udp,omitempty"`
+	// ProxyProtocol: every connection starts with a PROXY protocol v1/v2
+	// header from a load balancer naming the real client (TCP-based
+	// sockets only; set from the Gateway annotation
+	// gateway.edgeway.dev/proxy-protocol).
+	ProxyProtocol bool `yaml:"proxyProtocol,omitempty"`
 }
 
 // HTTPChain serves HTTP with the named route table.

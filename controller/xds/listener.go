@@ -62,6 +62,10 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 			out.FilterChains = append(out.FilterChains, t.tlsChain(l.Name, c))
 		}
 	}
+	if l.ProxyProtocol && l.UDP == nil {
+		// Before the tls_inspector: the PROXY header comes first on the wire.
+		out.ListenerFilters = append([]*listenerv3.ListenerFilter{t.proxyProtocolFilter()}, out.ListenerFilters...)
+	}
 	return out
 }
 

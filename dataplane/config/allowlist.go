@@ -6,7 +6,9 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	connlimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/connection_limit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -39,7 +41,11 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		filter_chains.transport_socket.typed_config
 		filter_chains.filters.name
 		filter_chains.filters.typed_config`,
-	fullName(&tlsinspectorv3.TlsInspector{}): ``,
+	fullName(&tlsinspectorv3.TlsInspector{}):   ``,
+	fullName(&proxyprotocolv3.ProxyProtocol{}): ``,
+	fullName(&connlimitv3.ConnectionLimit{}): `
+		stat_prefix
+		max_connections`,
 	fullName(&tlsv3.DownstreamTlsContext{}): `
 		common_tls_context.tls_certificate_sds_secret_configs.name
 		common_tls_context.tls_certificate_sds_secret_configs.sds_config.ads
@@ -59,6 +65,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		normalize_path
 		merge_slashes
 		path_with_escaped_slashes_action
+		max_request_headers_kb
+		common_http_protocol_options.max_headers_count
 		upgrade_configs.upgrade_type`,
 	fullName(&routerv3.Router{}): ``,
 	fullName(&corsv3.Cors{}):     ``,
@@ -165,9 +173,9 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 // anyTypes says which message types may be packed in each Any-valued path.
 var anyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 	fullName(&listenerv3.Listener{}): {
-		"listener_filters.typed_config":               {&tlsinspectorv3.TlsInspector{}},
+		"listener_filters.typed_config":               {&proxyprotocolv3.ProxyProtocol{}, &tlsinspectorv3.TlsInspector{}},
 		"filter_chains.transport_socket.typed_config": {&tlsv3.DownstreamTlsContext{}},
-		"filter_chains.filters.typed_config":          {&hcmv3.HttpConnectionManager{}, &tcpproxyv3.TcpProxy{}},
+		"filter_chains.filters.typed_config":          {&connlimitv3.ConnectionLimit{}, &hcmv3.HttpConnectionManager{}, &tcpproxyv3.TcpProxy{}},
 	},
 	fullName(&hcmv3.HttpConnectionManager{}): {
 		"http_filters.typed_config": {&corsv3.Cors{}, &routerv3.Router{}},

@@ -66,16 +66,11 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 	if sa.GetProtocol() == corev3.SocketAddress_UDP {
 		return compileUDPListener(rep, l, pl)
 	}
-	switch lf := pl.GetListenerFilters(); len(lf) {
-	case 0:
-	case 1:
-		if lf[0].GetName() != nameTLSInspector || lf[0].GetTypedConfig() == nil {
-			return nil, rep.errf("listener_filters[0]", "only %q with a TlsInspector typed_config is supported", nameTLSInspector)
-		}
-		l.Inspect = true
-	default:
-		return nil, rep.errf("listener_filters", "at most one listener filter (the tls_inspector) is supported")
+	pp, inspect, err := compileListenerFilters(rep, pl.GetListenerFilters())
+	if err != nil {
+		return nil, err
 	}
+	l.ProxyProtocol, l.Inspect = pp, inspect
 	if len(pl.GetFilterChains()) == 0 {
 		return nil, rep.errf("filter_chains", "at least one filter chain is required")
 	}
@@ -149,11 +144,15 @@ func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*Filter
 		}
 		ctls.client = cv
 	}
-	filters := pc.GetFilters()
+	maxConns, filters, err := splitConnectionLimit(rep, loc, pc.GetFilters())
+	if err != nil {
+		return nil, nil, err
+	}
+	fc.MaxConnections = maxConns
 	if len(filters) != 1 {
 		return nil, nil, rep.errf(loc+".filters", "exactly one network filter is required, got %d", len(filters))
 	}
-	floc := loc + ".filters[0]"
+	floc := fmt.Sprintf("%s.filters[%d]", loc, len(pc.GetFilters())-1)
 	f := filters[0]
 	if f.GetTypedConfig() == nil {
 		return nil, nil, rep.errf(floc, "typed_config is required")
@@ -213,6 +212,9 @@ func compileHCM(rep reporter, loc string, h *hcmv3.HttpConnectionManager) (*HTTP
 		return nil, err
 	}
 	if m.StreamIdleTimeout, err = duration(rep, loc+".stream_idle_timeout", h.GetStreamIdleTimeout()); err != nil {
+		return nil, err
+	}
+	if m.Limits, err = compileHTTPLimits(rep, loc, h); err != nil {
 		return nil, err
 	}
 	if m.Upgrades, err = compileUpgrades(rep, loc, h); err != nil {

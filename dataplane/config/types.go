@@ -21,6 +21,10 @@ type Listener struct {
 	// Inspect is true when the listener has the tls_inspector: the proxy
 	// peeks at a ClientHello to learn the SNI before picking a chain.
 	Inspect bool
+	// ProxyProtocol is true when the listener has the proxy_protocol
+	// listener filter: every connection starts with a PROXY v1 or v2
+	// header naming the real client, which becomes the remote address.
+	ProxyProtocol bool
 	// UDP is set on a UDP listener (socket_address.protocol UDP); it has
 	// no Chains.
 	UDP    *UDPProxy
@@ -47,6 +51,10 @@ type FilterChain struct {
 	TLS  *tls.Config
 	HTTP *HTTPManager
 	TCP  *TCPProxy
+	// MaxConnections is the connection_limit filter's max_connections:
+	// open connections on this chain beyond it are closed at once. 0: no
+	// chain limit (the listener-wide default of the proxy still applies).
+	MaxConnections uint64
 }
 
 // HTTPManager is a compiled http_connection_manager.
@@ -61,6 +69,7 @@ type HTTPManager struct {
 	IdleTimeout           time.Duration // 0: not set
 	RequestHeadersTimeout time.Duration // 0: not set
 	StreamIdleTimeout     time.Duration // 0: not set
+	Limits                HTTPLimits
 	UseRemoteAddress      bool
 	NormalizePath         bool
 	MergeSlashes          bool

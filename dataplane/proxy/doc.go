@@ -38,9 +38,14 @@
 //     body is replayed only with a known Content-Length up to 64 KiB;
 //     retries stay within the cluster's retry budget; mirrors never wait
 //     for or change the main exchange. CORS preflights: cors.go.
+//   - Operations and edge defences: every accepted connection is wrapped
+//     once, below TLS (admit.go, conn.go): connection limits, the active
+//     connection gauge and the PROXY protocol client address
+//     (proxyproto.go). Each request is observed by a ResponseWriter wrapper
+//     the router annotates (observe.go: metrics, access log, request id).
+//     Limits and timeouts are one Limits value per socket (limits.go), taken
+//     from the first HTTP chain when the socket is bound; they change only
+//     when it is rebound (net/http cannot change a running server's).
 //
-// Not (yet) implemented: stream_idle_timeout,
-// access logs and metrics. HTTP server timeouts (request_headers_timeout,
-// idle_timeout) are taken from the first HTTP chain when a socket is bound
-// and only change when it is rebound.
+// Not (yet) implemented: stream_idle_timeout.
 package proxy

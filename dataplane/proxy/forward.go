@@ -24,14 +24,18 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 		u = st.upstreams[wc.Name]
 	}
 	if u == nil {
+		noteFlags(w, "no_healthy_upstream")
 		p.localReply(rt, w, http.StatusServiceUnavailable, "no healthy upstream")
 		return
 	}
 	addr, ok := u.pick()
 	if !ok {
+		noteUpstream(w, wc.Name, "")
+		noteFlags(w, "no_healthy_upstream")
 		p.localReply(rt, w, http.StatusServiceUnavailable, "no healthy upstream")
 		return
 	}
+	noteUpstream(w, wc.Name, addr)
 	upPath := f.RewritePath(&rt.Match, req.Path)
 	scheme := req.Scheme
 	u.traffic.active.Add(1)
@@ -62,6 +66,10 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 				return // the client went away; nobody to answer
 			}
 			p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
+			if status == http.StatusServiceUnavailable {
+				p.metrics.UpstreamConnectError(u.cluster.Name)
+			}
+			noteFlags(w, localReplyFlag(status))
 			p.localReply(rt, w, status, msg)
 		},
 		ErrorLog:   p.errLog,

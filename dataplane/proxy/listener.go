@@ -13,14 +13,11 @@ import (
 	"github.com/edgeway/edgeway/dataplane/config"
 )
 
-// Timeouts that are not part of the contract but keep a slow or silent
-// client from holding resources forever.
-const (
-	inspectTimeout           = 10 * time.Second // ClientHello must arrive within this
-	defaultReadHeaderTimeout = 60 * time.Second // when request_headers_timeout is unset
-	defaultIdleTimeout       = time.Hour        // Envoy's idle_timeout default
-	maxHeaderBytes           = 60 << 10         // Envoy's max_request_headers_kb default
-)
+// inspectTimeout is not part of the contract but keeps a slow or silent
+// client from holding resources forever: the PROXY header, the ClientHello
+// and the TLS handshake must each arrive within it. The HTTP limits and
+// timeouts are in limits.go.
+const inspectTimeout = 10 * time.Second
 
 // socket is one bound listener address. It survives configuration changes
 // that keep its address; what it serves is looked up in the current state
@@ -32,6 +29,10 @@ type socket struct {
 	srv   *http.Server
 	queue *connQueue
 	done  chan struct{} // closed when the accept loop ended
+
+	limits Limits        // fixed at bind (limits.go)
+	conns  connCounter   // open connections, against limits.MaxConnections
+	chains chainCounters // open connections per chain with a connection_limit
 }
 
 func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
@@ -40,28 +41,15 @@ func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 		return nil, fmt.Errorf("listener %q: cannot bind %s: %w", l.Name, l.Address, err)
 	}
 	s := &socket{p: p, addr: key, ln: ln, queue: newConnQueue(ln.Addr()), done: make(chan struct{})}
-	// Server-wide timeouts come from the first HTTP chain at bind time:
-	// net/http cannot change them on a running server.
-	readHeader, idle := defaultReadHeaderTimeout, defaultIdleTimeout
-	for _, c := range l.Chains {
-		if c.HTTP != nil {
-			if c.HTTP.RequestHeadersTimeout > 0 {
-				readHeader = c.HTTP.RequestHeadersTimeout
-			}
-			if c.HTTP.IdleTimeout > 0 {
-				idle = c.HTTP.IdleTimeout
-			}
-			break
-		}
-	}
+	// Server-wide limits and timeouts come from the first HTTP chain at
+	// bind time: net/http cannot change them on a running server.
+	s.limits = limitsFor(p.limits, l)
 	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: readHeader,
-		IdleTimeout:       idle,
-		MaxHeaderBytes:    maxHeaderBytes,
-		Protocols:         serverProtocols(),
-		ErrorLog:          p.errLog,
+		Handler:   s,
+		Protocols: serverProtocols(),
+		ErrorLog:  p.errLog,
 	}
+	s.limits.applyTo(s.srv)
 	return s, nil
 }
 
@@ -110,6 +98,11 @@ func (s *socket) handleConn(c net.Conn) {
 		c.Close()
 		return
 	}
+	dc := s.admit(l, c)
+	if dc == nil {
+		return
+	}
+	c = dc
 	var sni string
 	var isTLS bool
 	conn := c
@@ -127,6 +120,11 @@ func (s *socket) handleConn(c net.Conn) {
 	chain := l.Chain(sni)
 	if chain == nil {
 		s.p.log.Debug("no filter chain matches", "listener", l.Name, "sni", sni)
+		s.p.metrics.ConnRejected(l.Name, "no_filter_chain")
+		c.Close()
+		return
+	}
+	if !s.admitChain(l, chain, dc) {
 		c.Close()
 		return
 	}
@@ -135,7 +133,11 @@ func (s *socket) handleConn(c net.Conn) {
 			c.Close()
 			return
 		}
-		conn = tls.Server(conn, chain.TLS)
+		tc := tls.Server(conn, chain.TLS)
+		if !s.handshake(l, tc) {
+			return
+		}
+		conn = tc
 	}
 	switch {
 	case chain.HTTP != nil:

@@ -16,7 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeway/edgeway/dataplane/accesslog"
 	"github.com/edgeway/edgeway/dataplane/config"
+	"github.com/edgeway/edgeway/dataplane/metrics"
 )
 
 // Proxy implements config.Handler.
@@ -25,6 +27,11 @@ type Proxy struct {
 	errLog   *log.Logger // net/http and httputil diagnostics, at debug level
 	bufPool  bufferPool  // copy buffers shared by all forwarded requests
 	resolver *net.Resolver
+
+	// Operations (options.go): all optional, fixed after New.
+	metrics   *metrics.Metrics
+	accessLog *accesslog.Logger
+	limits    Limits
 
 	state atomic.Pointer[state] // what every new request and connection reads
 
@@ -62,7 +69,7 @@ type clusterTransport struct {
 var _ config.Handler = (*Proxy)(nil)
 
 // New returns a proxy with no listeners; configurations arrive via Apply.
-func New(logger *slog.Logger) *Proxy {
+func New(logger *slog.Logger, opts ...Option) *Proxy {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -73,6 +80,10 @@ func New(logger *slog.Logger) *Proxy {
 		sockets:    map[string]*socket{},
 		transports: map[string]*clusterTransport{},
 		tcpConns:   map[net.Conn]struct{}{},
+		limits:     DefaultLimits(),
+	}
+	for _, o := range opts {
+		o(p)
 	}
 	p.state.Store(&state{cfg: &config.Config{}, byAddr: map[string]*config.Listener{}, upstreams: map[string]*upstream{}})
 	return p
@@ -84,6 +95,7 @@ func New(logger *slog.Logger) *Proxy {
 func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
 	if err := config.Validate(typeURL, candidate); err != nil {
 		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		p.metrics.ConfigRejected()
 		return err
 	}
 	cfg, err := config.Compile(candidate)
@@ -93,12 +105,15 @@ func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
 	}
 	if err != nil {
 		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		p.metrics.ConfigRejected()
 		return err
 	}
 	if err := p.swap(cfg); err != nil {
 		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
+		p.metrics.ConfigRejected()
 		return err
 	}
+	p.metrics.ConfigSwap()
 	p.log.Info("configuration applied", "type", typeURL, "listeners", len(cfg.Listeners), "routes", len(cfg.Routes), "clusters", len(cfg.Clusters))
 	return nil
 }

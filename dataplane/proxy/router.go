@@ -11,6 +11,9 @@ import (
 // ServeHTTP routes one request on the configuration current when it
 // started; a swap during the request does not affect it.
 func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := s.begin(w, r)
+	w = x
+	defer s.finish(x, r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -29,6 +32,7 @@ func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	x.listener = l.Name
 	// The connection's chain is chosen again per request so that a
 	// keep-alive connection follows configuration changes.
 	sni := ""
@@ -45,6 +49,12 @@ func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No Connection: close: the client may keep using the connection
 		// for the hosts it is good for, and retry this one on a new one.
 		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	if x.headers > s.limits.maxHeadersFor(chain.HTTP) {
+		noteFlags(w, "header_limit")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}
 	if !acceptUpgrade(chain.HTTP, r) {
@@ -92,6 +102,7 @@ func (p *Proxy) route(st *state, hcm *config.HTTPManager, w http.ResponseWriter,
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
+	noteRoute(w, rt.Name)
 	if applyCORS(hcm, rt, w, r) {
 		return // preflight answered by the proxy
 	}
@@ -160,11 +171,14 @@ func unescapeSlashes(p string) string {
 }
 
 // removeDotSegments is RFC 3986 section 5.2.4, also turning backslashes into
-// slashes as Envoy's normalize_path does.
+// slashes and decoding "%2e" (an unreserved ".", so equivalent per RFC 3986
+// 6.2.2.2) as Envoy's normalize_path does: "/public/%2e%2e/admin" must not
+// slip past a "/public" prefix route to a backend that decodes it.
 func removeDotSegments(p string) string {
-	if !strings.Contains(p, ".") && !strings.Contains(p, "\\") {
+	if !strings.Contains(p, ".") && !strings.Contains(p, "\\") && !strings.Contains(p, "%2") {
 		return p
 	}
+	p = dotUnescaper.Replace(p)
 	p = strings.ReplaceAll(p, "\\", "/")
 	segs := strings.Split(p, "/")
 	out := make([]string, 0, len(segs))
@@ -191,3 +205,5 @@ func removeDotSegments(p string) string {
 	}
 	return res
 }
+
+var dotUnescaper = strings.NewReplacer("%2e", ".", "%2E", ".")

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
 )
@@ -29,14 +30,21 @@ func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChai
 	if u == nil {
 		return
 	}
+	sess := &tcpSession{start: time.Now(), listener: l.Name, cluster: wc.Name, client: conn.RemoteAddr().String()}
+	defer p.logTCP(sess)
+	p.metrics.TCPSession(l.Name, wc.Name)
 	addr, ok := u.pick()
 	if !ok {
 		p.log.Debug("tcp proxy: cluster has no endpoints", "listener", l.Name, "cluster", wc.Name)
+		sess.flags = "no_healthy_upstream"
 		return
 	}
+	sess.upstream = addr
 	up, err := dialUpstream(context.Background(), u, addr)
 	if err != nil {
 		p.log.Debug("tcp proxy: connect failed", "listener", l.Name, "cluster", wc.Name, "endpoint", addr, "error", err)
+		p.metrics.UpstreamConnectError(wc.Name)
+		sess.flags = "upstream_connect_error"
 		return
 	}
 	p.trackUpstream(up, true)
@@ -47,38 +55,43 @@ func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChai
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pipe(up, conn)
+		sess.received = pipe(up, conn)
 	}()
-	pipe(conn, up)
+	sess.sent = pipe(conn, up)
 	wg.Wait()
 }
 
 // pipe copies src to dst and half-closes dst. On an error other than EOF
 // both ends are closed so the opposite direction stops as well.
-func pipe(dst, src net.Conn) {
+func pipe(dst, src net.Conn) (n int64) {
 	var err error
 	if pc, ok := src.(*prefixConn); ok {
 		// Replay the inspected bytes, then copy from the raw connection so
 		// that the kernel can splice TCP to TCP.
 		if len(pc.prefix) > 0 {
-			_, err = dst.Write(pc.prefix)
+			var w int
+			w, err = dst.Write(pc.prefix)
+			n += int64(w)
 			pc.prefix = nil
 		}
 		if err == nil {
-			_, err = io.Copy(dst, pc.Conn)
+			var c int64
+			c, err = io.Copy(dst, pc.Conn)
+			n += c
 		}
 	} else {
-		_, err = io.Copy(dst, src)
+		n, err = io.Copy(dst, src)
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		dst.Close()
 		src.Close()
-		return
+		return n
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 		if cw.CloseWrite() == nil {
-			return
+			return n
 		}
 	}
 	dst.Close()
+	return n
 }

@@ -34,7 +34,10 @@ type Client struct {
 	mu        sync.Mutex
 	resources config.Resources  // last accepted resources of every type
 	versions  map[string]string // type URL -> last accepted version_info
-	stats     Stats
+	// resourceVersions: type URL -> resource name -> version, the
+	// accepted resources of incremental xDS (delta.go).
+	resourceVersions map[string]map[string]string
+	stats            Stats
 }
 
 // Stats is a point-in-time view of the client.
@@ -48,6 +51,9 @@ type Stats struct {
 	NACKs uint64
 	// Reconnects counts streams opened after the first one.
 	Reconnects uint64
+	// AcceptedByType and NACKsByType split Accepted and NACKs by type URL.
+	AcceptedByType map[string]uint64
+	NACKsByType    map[string]uint64
 	// Versions maps each type URL to its last accepted version_info.
 	Versions map[string]string
 	// LastError is the last rejection or stream error, "" if none yet.
@@ -61,6 +67,7 @@ type options struct {
 	dialOptions []grpc.DialOption
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	delta       bool // incremental xDS (WithDelta)
 }
 
 // WithDialOptions adds gRPC dial options (credentials, interceptors, a
@@ -92,12 +99,14 @@ func New(addr, nodeID string, h config.Handler, log *slog.Logger, opts ...Option
 		opt(&o)
 	}
 	return &Client{
-		addr:     addr,
-		nodeID:   nodeID,
-		handler:  h,
-		log:      log.With("server", addr, "node", nodeID),
-		opts:     o,
-		versions: map[string]string{},
+		addr:             addr,
+		nodeID:           nodeID,
+		handler:          h,
+		log:              log.With("server", addr, "node", nodeID),
+		opts:             o,
+		versions:         map[string]string{},
+		resourceVersions: map[string]map[string]string{},
+		stats:            Stats{AcceptedByType: map[string]uint64{}, NACKsByType: map[string]uint64{}},
 	}
 }
 
@@ -107,6 +116,8 @@ func (c *Client) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.Versions = maps.Clone(c.versions)
+	s.AcceptedByType = maps.Clone(c.stats.AcceptedByType)
+	s.NACKsByType = maps.Clone(c.stats.NACKsByType)
 	return s
 }
 
@@ -118,7 +129,11 @@ func (c *Client) Stats() Stats {
 func (c *Client) Run(ctx context.Context) error {
 	b := newBackoff(c.opts.minBackoff, c.opts.maxBackoff)
 	for attempt := 0; ; attempt++ {
-		healthy, err := c.session(ctx, attempt > 0)
+		session := c.session
+		if c.opts.delta {
+			session = c.deltaSession
+		}
+		healthy, err := session(ctx, attempt > 0)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -98,6 +98,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 	defer c.mu.Unlock()
 	if err != nil {
 		c.stats.NACKs++
+		c.stats.NACKsByType[typ]++
 		c.stats.LastError = err.Error()
 		req.VersionInfo = c.versions[typ]
 		req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
@@ -108,6 +109,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 	c.resources = *next
 	c.versions[typ] = resp.GetVersionInfo()
 	c.stats.Accepted++
+	c.stats.AcceptedByType[typ]++
 	req.VersionInfo = resp.GetVersionInfo()
 	c.log.Info("xds config accepted", "type", typ, "version", resp.GetVersionInfo(),
 		"nonce", resp.GetNonce(), "resources", len(resp.GetResources()))
