@@ -306,3 +306,82 @@ spec:
 		t.Errorf("share of one = %.2f, want 0.75±0.08 (counts %v)", share, counts)
 	}
 }
+
+// TestHTTPSAndPassthroughShareAPort: an HTTPS (Terminate) listener and a TLS
+// Passthrough listener on one port, told apart by SNI: a.test is terminated
+// with the gateway's certificate, secure.test reaches the backend's.
+func TestHTTPSAndPassthroughShareAPort(t *testing.T) {
+	blue := startHTTPBackend(t, "blue")
+	secure := startTLSBackend(t, "secure", "secure.test")
+	port := freePort(t)
+	_, aCert, aKey := selfSigned(t, "a.test")
+	config := gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: shared
+spec:
+  gatewayClassName: edgeway
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+  - name: https
+    protocol: HTTPS
+    port: %[1]d
+    hostname: a.test
+    tls: {mode: Terminate, certificateRefs: [{name: cert-a}]}
+  - name: pass
+    protocol: TLS
+    port: %[1]d
+    hostname: secure.test
+    tls: {mode: Passthrough}
+    allowedRoutes: {kinds: [{kind: TLSRoute}]}
+---
+`, port) + secretYAML("cert-a", aCert, aKey) + serviceEntryYAML("blue", blue.port) + fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: secure
+spec:
+  hosts: [secure.internal]
+  ports: [{number: 443, name: tls, protocol: TLS, targetPort: %d}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: a
+spec:
+  parentRefs: [{name: shared, sectionName: https}]
+  rules:
+  - backendRefs:
+`, secure.port) + seRef("blue", 1) + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata:
+  name: secure
+spec:
+  parentRefs: [{name: shared, sectionName: pass}]
+  hostnames: [secure.test]
+  rules:
+  - backendRefs:
+    - {group: networking.istio.io, kind: ServiceEntry, name: secure, port: 443}
+`
+	startGateway(t, map[string]string{"config.yaml": config})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for _, tc := range []struct{ sni, cn, backend string }{{"a.test", "a.test", "blue"}, {"secure.test", "secure.test", "secure"}} {
+		cn, err := peerCN(t, addr, tc.sni)
+		if err != nil || cn != tc.cn {
+			t.Fatalf("SNI %s: certificate %q (%v), want %q", tc.sni, cn, err, tc.cn)
+		}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}}
+		req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+		req.Host = tc.sni
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Backend") != tc.backend {
+			t.Errorf("SNI %s: backend %q, want %q", tc.sni, resp.Header.Get("X-Backend"), tc.backend)
+		}
+	}
+}
