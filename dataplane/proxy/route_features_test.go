@@ -374,6 +374,12 @@ func TestRouteFeatureNACKs(t *testing.T) {
 		t.Fatalf("Apply = %v, want a NACK naming retry_policy.retry_on", err)
 	}
 	bad.GetRoute().RetryPolicy = nil
+	bad.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_authz": mustAny(t, &corsv3.CorsPolicy{})}
+	err = p.Apply(config.TypeRoute, res)
+	if err == nil || !strings.Contains(err.Error(), "typed_per_filter_config") || !strings.Contains(err.Error(), "envoy.filters.http.ext_authz") {
+		t.Fatalf("Apply = %v, want a NACK naming the per-filter config key", err)
+	}
+	bad.TypedPerFilterConfig = nil
 	bad.GetRoute().RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{Cluster: "missing"}}
 	_, err = config.Compile(res)
 	if err == nil || !strings.Contains(err.Error(), "request_mirror_policies[0]") {
