@@ -340,6 +340,13 @@ spec:
 		}
 	})
 	t.Run("named rule", func(t *testing.T) {
+		send(t, c, "GET", base+"/backend-headers", host, "", nil)
+		eventually(t, 5*time.Second, "access log with the rule name", func() error {
+			if !strings.Contains(g.logs.String(), `"route":"default/features/rule/per-backend/match/0"`) {
+				return fmt.Errorf("no access log entry names rule per-backend")
+			}
+			return nil
+		})
 		out, err := exec.Command(edgewayBin, "translate", "-f", g.dir, "-o", "xds").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "name: default/features/rule/timeouts/match/0") {
 			t.Fatalf("translate -o xds lacks the named route (%v):\n%s", err, out)
