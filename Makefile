@@ -18,9 +18,11 @@ build:
 run: build
 	./examples/quickstart/run.sh $(BIN)
 
-## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests.
+## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests
+## (the real binary built with -race), and the concurrent packages again under -race.
 test: vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/...
 
 ## test-unit: quick iteration, no end-to-end tests.
 test-unit:
