@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -66,6 +65,43 @@ func peerCN(t *testing.T, addr, sni string) (string, error) {
 	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
 }
 
+// checkSNI connects to addr with sni: the certificate presented must have
+// CN wantCN, and an HTTPS request over it must reach wantBackend.
+func checkSNI(t *testing.T, addr, sni, wantCN, wantBackend string) {
+	t.Helper()
+	cn, err := peerCN(t, addr, sni)
+	if err != nil || cn != wantCN {
+		t.Fatalf("SNI %s: certificate %q (%v), want %q", sni, cn, err, wantCN)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+	req.Host = sni
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("SNI %s: %v", sni, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Backend") != wantBackend {
+		t.Errorf("SNI %s: status %d backend %q, want 200 %q", sni, resp.StatusCode, resp.Header.Get("X-Backend"), wantBackend)
+	}
+}
+
+// tlsRouteYAML routes SNI host on gateway/section to the ServiceEntry se, port 443.
+func tlsRouteYAML(name, gateway, section, host, se string) string {
+	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata:
+  name: %s
+spec:
+  parentRefs: [{name: %s, sectionName: %s}]
+  hostnames: [%s]
+  rules:
+  - backendRefs:
+    - {group: networking.istio.io, kind: ServiceEntry, name: %s, port: 443}
+---
+`, name, gateway, section, host, se)
+}
+
 func startTLSBackend(t *testing.T, name, host string) *backend {
 	t.Helper()
 	cert, _, _ := selfSigned(t, host)
@@ -118,17 +154,7 @@ spec:
 ---
 `, httpsPort, passPort) + secretYAML("cert-a", aCert, aKey) + secretYAML("cert-b", bCert, bKey) +
 		serviceEntryYAML("blue", blue.port) + serviceEntryYAML("green", green.port) +
-		fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: secure
-spec:
-  hosts: [secure.internal]
-  ports: [{number: 443, name: tls, protocol: TLS, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, secure.port) + `apiVersion: gateway.networking.k8s.io/v1
+		tlsServiceEntryYAML("secure", secure.port) + tlsRouteYAML("secure", "tls", "pass", "secure.test", "secure") + `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: a
@@ -145,41 +171,12 @@ spec:
   parentRefs: [{name: tls, sectionName: b}]
   rules:
   - backendRefs:
-` + seRef("green", 1) + `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata:
-  name: secure
-spec:
-  parentRefs: [{name: tls, sectionName: pass}]
-  hostnames: [secure.test]
-  rules:
-  - backendRefs:
-    - {group: networking.istio.io, kind: ServiceEntry, name: secure, port: 443}
-`
+` + seRef("green", 1)
 	startGateway(t, map[string]string{"config.yaml": config})
 	httpsAddr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
 
-	for _, tc := range []struct{ sni, cn, backend string }{{"a.test", "a.test", "blue"}, {"b.test", "b.test", "green"}} {
-		cn, err := peerCN(t, httpsAddr, tc.sni)
-		if err != nil {
-			t.Fatalf("SNI %s: %v", tc.sni, err)
-		}
-		if cn != tc.cn {
-			t.Errorf("SNI %s: certificate CN %q, want %q", tc.sni, cn, tc.cn)
-		}
-		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}}
-		req, _ := http.NewRequest("GET", "https://"+httpsAddr+"/", nil)
-		req.Host = tc.sni
-		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("X-Backend") != tc.backend {
-			t.Errorf("SNI %s: status %d backend %q, want 200 %q", tc.sni, resp.StatusCode, resp.Header.Get("X-Backend"), tc.backend)
-		}
-	}
+	checkSNI(t, httpsAddr, "a.test", "a.test", "blue")
+	checkSNI(t, httpsAddr, "b.test", "b.test", "green")
 	if _, err := peerCN(t, httpsAddr, "unknown.test"); err == nil {
 		t.Errorf("a handshake for an SNI no listener declares must fail")
 	}
@@ -187,23 +184,7 @@ spec:
 	// Passthrough: the client sees the backend's own certificate, and the
 	// backend terminates TLS.
 	passAddr := fmt.Sprintf("127.0.0.1:%d", passPort)
-	cn, err := peerCN(t, passAddr, "secure.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cn != "secure.test" {
-		t.Errorf("passthrough: CN %q, want the backend's secure.test", cn)
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "secure.test", InsecureSkipVerify: true}}
-	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + passAddr + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.Header.Get("X-Backend") != "secure" {
-		t.Errorf("passthrough: backend %q body %q", resp.Header.Get("X-Backend"), body)
-	}
+	checkSNI(t, passAddr, "secure.test", "secure.test", "secure")
 	if _, err := peerCN(t, passAddr, "other.test"); err == nil {
 		t.Errorf("passthrough: an undeclared SNI must not be proxied")
 	}
@@ -335,17 +316,8 @@ spec:
     tls: {mode: Passthrough}
     allowedRoutes: {kinds: [{kind: TLSRoute}]}
 ---
-`, port) + secretYAML("cert-a", aCert, aKey) + serviceEntryYAML("blue", blue.port) + fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: secure
-spec:
-  hosts: [secure.internal]
-  ports: [{number: 443, name: tls, protocol: TLS, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-apiVersion: gateway.networking.k8s.io/v1
+`, port) + secretYAML("cert-a", aCert, aKey) + serviceEntryYAML("blue", blue.port) +
+		tlsServiceEntryYAML("secure", secure.port) + tlsRouteYAML("secure", "shared", "pass", "secure.test", "secure") + `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: a
@@ -353,35 +325,9 @@ spec:
   parentRefs: [{name: shared, sectionName: https}]
   rules:
   - backendRefs:
-`, secure.port) + seRef("blue", 1) + `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata:
-  name: secure
-spec:
-  parentRefs: [{name: shared, sectionName: pass}]
-  hostnames: [secure.test]
-  rules:
-  - backendRefs:
-    - {group: networking.istio.io, kind: ServiceEntry, name: secure, port: 443}
-`
+` + seRef("blue", 1)
 	startGateway(t, map[string]string{"config.yaml": config})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for _, tc := range []struct{ sni, cn, backend string }{{"a.test", "a.test", "blue"}, {"secure.test", "secure.test", "secure"}} {
-		cn, err := peerCN(t, addr, tc.sni)
-		if err != nil || cn != tc.cn {
-			t.Fatalf("SNI %s: certificate %q (%v), want %q", tc.sni, cn, err, tc.cn)
-		}
-		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}}
-		req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
-		req.Host = tc.sni
-		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.Header.Get("X-Backend") != tc.backend {
-			t.Errorf("SNI %s: backend %q, want %q", tc.sni, resp.Header.Get("X-Backend"), tc.backend)
-		}
-	}
+	checkSNI(t, addr, "a.test", "a.test", "blue")
+	checkSNI(t, addr, "secure.test", "secure.test", "secure")
 }
