@@ -39,7 +39,7 @@ func (t *translator) buildIR() *ir.IR {
 		case socketHTTP:
 			rt := buildRouteTable(s.name, s.listeners)
 			out.RouteTables = append(out.RouteTables, rt)
-			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name}
+			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name, MaxRequestBodyBytes: s.maxRequestBody()}
 		case socketTLS:
 			for _, ls := range s.listeners {
 				if ls.passthrough || ls.tlsTerminate {
@@ -50,7 +50,7 @@ func (t *translator) buildIR() *ir.IR {
 				l.TLS = append(l.TLS, &ir.TLSChain{
 					Name:        "https/" + pattern(ls.hostname),
 					ServerNames: serverNames(pattern(ls.hostname)),
-					Terminate:   &ir.TLSTerminate{Certificates: append([]string(nil), ls.certificates...), ClientValidation: ls.clientValidation, HTTP: &ir.HTTPChain{RouteTable: rt.Name}},
+					Terminate:   &ir.TLSTerminate{Certificates: append([]string(nil), ls.certificates...), ClientValidation: ls.clientValidation, HTTP: &ir.HTTPChain{RouteTable: rt.Name, MaxRequestBodyBytes: ls.gw.maxRequestBody}},
 				})
 			}
 			l.TLS = append(l.TLS, passthroughChains(s.listeners)...)

@@ -28,6 +28,9 @@ type gatewayCtx struct {
 	// proxyProtocol: the Gateway's load balancer sends PROXY protocol
 	// headers (proxyprotocol.go).
 	proxyProtocol bool
+	// maxRequestBody bounds request bodies on its HTTP(S) listeners; 0:
+	// unlimited (bodylimit.go).
+	maxRequestBody uint32
 }
 
 // olderFirst orders objects by creationTimestamp, then namespace/name: the
@@ -53,6 +56,9 @@ func (t *translator) translateGateways() {
 		g.address, g.addressProblem = gatewayAddress(gw)
 		if g.addressProblem.ok() {
 			g.proxyProtocol, g.addressProblem = gatewayProxyProtocol(gw)
+		}
+		if g.addressProblem.ok() {
+			g.maxRequestBody, g.addressProblem = gatewayMaxRequestBody(gw)
 		}
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {

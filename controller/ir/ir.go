@@ -50,6 +50,10 @@ type Listener struct {
 type HTTPChain struct {
 	// RouteTable is the Name of a RouteTable in IR.RouteTables.
 	RouteTable string `yaml:"routeTable"`
+	// MaxRequestBodyBytes bounds every request body on this chain (413
+	// beyond it); 0: unlimited. Set from the Gateway annotation
+	// gateway.edgeway.dev/max-request-body-bytes.
+	MaxRequestBodyBytes uint32 `yaml:"maxRequestBodyBytes,omitempty"`
 }
 
 // TLSChain is selected by the client's SNI. Exactly one of Terminate and

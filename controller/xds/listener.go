@@ -41,7 +41,7 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 	case l.HTTP != nil:
 		out.FilterChains = []*listenerv3.FilterChain{{
 			Name:    httpChainName,
-			Filters: []*listenerv3.Filter{t.httpConnectionManager(l.Name+"/"+httpChainName, l.HTTP.RouteTable)},
+			Filters: []*listenerv3.Filter{t.httpConnectionManager(l.Name+"/"+httpChainName, l.HTTP)},
 		}}
 	case l.UDP != nil:
 		t.udpListener(out, l)
@@ -85,7 +85,7 @@ func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.Filte
 		if c.Terminate.TCP != nil {
 			fc.Filters = []*listenerv3.Filter{t.tcpProxy(statPrefix, c.Terminate.TCP.Backends)}
 		} else {
-			fc.Filters = []*listenerv3.Filter{t.httpConnectionManager(statPrefix, c.Terminate.HTTP.RouteTable)}
+			fc.Filters = []*listenerv3.Filter{t.httpConnectionManager(statPrefix, c.Terminate.HTTP)}
 		}
 	} else {
 		fc.Filters = []*listenerv3.Filter{t.tcpProxy(statPrefix, c.Passthrough.Backends)}
@@ -117,13 +117,13 @@ func (t *translator) downstreamTLS(term *ir.TLSTerminate) *corev3.TransportSocke
 // use_remote_address: this is the edge, so the peer address is the client and
 // is appended to X-Forwarded-For. normalize_path: RFC 3986 normalization
 // before routing, so "/public/../admin" cannot slip past a prefix route.
-func (t *translator) httpConnectionManager(statPrefix, routeTable string) *listenerv3.Filter {
+func (t *translator) httpConnectionManager(statPrefix string, chain *ir.HTTPChain) *listenerv3.Filter {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource:    adsConfigSource(),
-			RouteConfigName: routeTable,
+			RouteConfigName: chain.RouteTable,
 		}},
 		// CORS is always present (inert without a route's per-filter
 		// config) so that a CORS edit stays an RDS change.
@@ -138,6 +138,7 @@ func (t *translator) httpConnectionManager(statPrefix, routeTable string) *liste
 		NormalizePath:    wrapperspb.Bool(true),
 		UpgradeConfigs:   upgradeConfigs(),
 	}
+	hcm.HttpFilters = t.withBodyLimit(hcm.HttpFilters, chain.MaxRequestBodyBytes)
 	return &listenerv3.Filter{
 		Name:       wellknown.HTTPConnectionManager,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: t.any(hcm)},
