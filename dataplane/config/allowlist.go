@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	bufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/buffer/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	proxyprotocolv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/proxy_protocol/v3"
@@ -70,6 +71,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		upgrade_configs.upgrade_type`,
 	fullName(&routerv3.Router{}): ``,
 	fullName(&corsv3.Cors{}):     ``,
+	fullName(&bufferv3.Buffer{}): `
+		max_request_bytes`,
 	fullName(&corsv3.CorsPolicy{}): `
 		allow_origin_string_match.exact
 		allow_origin_string_match.safe_regex.regex
@@ -178,7 +181,7 @@ var anyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 		"filter_chains.filters.typed_config":          {&connlimitv3.ConnectionLimit{}, &hcmv3.HttpConnectionManager{}, &tcpproxyv3.TcpProxy{}},
 	},
 	fullName(&hcmv3.HttpConnectionManager{}): {
-		"http_filters.typed_config": {&corsv3.Cors{}, &routerv3.Router{}},
+		"http_filters.typed_config": {&corsv3.Cors{}, &bufferv3.Buffer{}, &routerv3.Router{}},
 	},
 	fullName(&routev3.RouteConfiguration{}): {
 		"virtual_hosts.routes.typed_per_filter_config": {&corsv3.CorsPolicy{}},

@@ -198,13 +198,13 @@ func compileHCM(rep reporter, loc string, h *hcmv3.HttpConnectionManager) (*HTTP
 	if rds.GetRouteConfigName() == "" {
 		return nil, rep.errf(loc+".rds.route_config_name", "route_config_name is required")
 	}
-	cors, err := compileHTTPFilters(rep, loc+".http_filters", h.GetHttpFilters())
+	cors, maxBody, err := compileHTTPFilters(rep, loc+".http_filters", h.GetHttpFilters())
 	if err != nil {
 		return nil, err
 	}
 	m := &HTTPManager{StatPrefix: h.GetStatPrefix(), RouteConfigName: rds.GetRouteConfigName(),
 		UseRemoteAddress: h.GetUseRemoteAddress().GetValue(), NormalizePath: h.GetNormalizePath().GetValue(),
-		MergeSlashes: h.GetMergeSlashes(), CORS: cors}
+		MergeSlashes: h.GetMergeSlashes(), CORS: cors, MaxRequestBodyBytes: maxBody}
 	if m.IdleTimeout, err = duration(rep, loc+".common_http_protocol_options.idle_timeout", h.GetCommonHttpProtocolOptions().GetIdleTimeout()); err != nil {
 		return nil, err
 	}

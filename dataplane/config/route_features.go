@@ -91,16 +91,27 @@ type RetryBudget struct {
 	MinConcurrency uint32
 }
 
-// compileHTTPFilters accepts [router] or [cors, router]; cors reports
-// whether the CORS filter is present.
-func compileHTTPFilters(rep reporter, loc string, hf []*hcmv3.HttpFilter) (cors bool, _ error) {
-	if len(hf) == 2 && hf[0].GetName() == nameCORS && hf[0].GetTypedConfig().MessageIs(&corsv3.Cors{}) {
-		cors, hf = true, hf[1:]
+// compileHTTPFilters accepts [cors?, buffer?, router]; cors reports whether
+// the CORS filter is present, maxBody the buffer filter's max_request_bytes
+// (0: none; bodylimit.go).
+func compileHTTPFilters(rep reporter, loc string, hf []*hcmv3.HttpFilter) (cors bool, maxBody uint32, _ error) {
+	i := 0
+	if len(hf) > i+1 && hf[i].GetName() == nameCORS && hf[i].GetTypedConfig().MessageIs(&corsv3.Cors{}) {
+		cors = true
+		i++
 	}
-	if len(hf) != 1 || hf[0].GetName() != nameRouter || hf[0].GetTypedConfig() == nil {
-		return false, rep.errf(loc, "the http filters must be %q (optional, with a Cors typed_config) followed by %q with a Router typed_config", nameCORS, nameRouter)
+	if len(hf) > i+1 && hf[i].GetName() == nameBuffer {
+		m, err := compileBufferFilter(rep, fmt.Sprintf("%s[%d]", loc, i), hf[i])
+		if err != nil {
+			return false, 0, err
+		}
+		maxBody = m
+		i++
 	}
-	return cors, nil
+	if len(hf) != i+1 || hf[i].GetName() != nameRouter || hf[i].GetTypedConfig() == nil {
+		return false, 0, rep.errf(loc, "the http filters must be %q (optional, with a Cors typed_config), %q (optional, with a Buffer typed_config), then %q with a Router typed_config", nameCORS, nameBuffer, nameRouter)
+	}
+	return cors, maxBody, nil
 }
 
 // compileForwardFeatures compiles retry_policy and request_mirror_policies.

@@ -75,6 +75,11 @@ type HTTPManager struct {
 	MergeSlashes          bool
 	EscapedSlashes        EscapedSlashesAction
 
+	// MaxRequestBodyBytes is the buffer filter's max_request_bytes: a
+	// request body beyond it gets 413 (or a reset once the response has
+	// started); 0: unlimited. Upgrades (WebSocket) are exempt.
+	MaxRequestBodyBytes uint32
+
 	// Upgrades are the upgrade_configs upgrade_type values, lower-case
 	// (e.g. "websocket"); an HTTP/1.1 Upgrade of another type gets 403.
 	Upgrades []string
