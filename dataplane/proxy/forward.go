@@ -60,7 +60,15 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 			rt.ResponseHeaders.Apply(resp.Header)
 			return nil
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		ErrorHandler: func(w http.ResponseWriter, outReq *http.Request, err error) {
+			if bodyTooLarge(r) {
+				// The body crossed the limit while streaming (bodylimit.go).
+				noteFlags(w, "request_body_limit")
+				rt.ResponseHeaders.Apply(w.Header())
+				replyTooLarge(w, r)
+				return
+			}
+			r := outReq
 			status, msg := upstreamErrorStatus(r, err)
 			if status == 0 {
 				return // the client went away; nobody to answer

@@ -61,6 +61,9 @@ func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
+	if !limitBody(chain.HTTP, w, r) {
+		return // 413: declared Content-Length over the limit (bodylimit.go)
+	}
 	s.p.route(st, chain.HTTP, w, r)
 }
 
