@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-unit test-e2e vet golden crds fuzz clean
+.PHONY: all build run test test-unit test-e2e vet golden crds apis fuzz clean
 
 all: build
 
@@ -43,6 +43,15 @@ golden:
 ## crds: re-copy the CRDs of the pinned gateway-api / istio.io/api versions.
 crds:
 	./hack/sync-crds.sh
+
+## apis: regenerate deepcopy and the EdgewayConfig CRD from controller/apis (controller-gen
+## built once from the module proxy into .cache/bin).
+CONTROLLER_GEN := .cache/bin/controller-gen
+apis: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object paths=./controller/apis/...
+	$(CONTROLLER_GEN) crd paths=./controller/apis/... output:crd:dir=charts/edgeway/crds
+$(CONTROLLER_GEN):
+	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0
 
 ## fuzz: run each fuzz target for FUZZTIME.
 fuzz:
