@@ -37,6 +37,7 @@ func (t *translator) attachGRPCRoutes() {
 		if len(parents) == 0 {
 			continue
 		}
+		t.dropCrossServing(info, parents)
 		matches, rep := t.compileGRPCRoute(info, r)
 		for _, p := range parents {
 			if !p.problem.ok() {

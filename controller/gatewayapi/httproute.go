@@ -42,6 +42,7 @@ func (t *translator) attachHTTPRoutes() {
 		if len(parents) == 0 {
 			continue
 		}
+		t.dropCrossServing(info, parents)
 		matches, rep := t.compileHTTPRoute(info, r)
 		for _, p := range parents {
 			if !p.problem.ok() {

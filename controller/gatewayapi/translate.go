@@ -46,6 +46,9 @@ type translator struct {
 	sockets  map[string]*socket // by name
 	clusters map[string]*ir.Cluster
 	certs    map[string]*ir.Secret
+	// crossLosers: HTTPRoutes/GRPCRoutes rejected per listener by cross
+	// serving (crossserving.go), by route key.
+	crossLosers map[*listenerCtx]map[string]string
 
 	statuses Statuses
 }
@@ -75,6 +78,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.translateGatewayClasses()
 	t.translateGateways()
 	t.assignSockets()
+	t.resolveCrossServing()
 	t.attachHTTPRoutes()
 	t.attachGRPCRoutes()
 	t.attachTLSRoutes()
