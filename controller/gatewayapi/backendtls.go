@@ -249,7 +249,7 @@ func sectionText(s string) string {
 // its upstream TLS, and writes the policies' statuses. The client
 // certificate is the one of the oldest Gateway using the cluster that sets
 // spec.tls.backend.clientCertificateRef (clusters are shared by the
-// Gateways of one data plane). A policy without any valid CA certificate
+// Gateways of one data plane), or one per Gateway with IsolateGateways. A policy without any valid CA certificate
 // must make connections fail: the cluster loses its endpoints (503) rather
 // than connecting without verification.
 func (t *translator) applyBackendTLS(out *ir.IR, usedSecrets map[string]bool) {
@@ -307,18 +307,16 @@ func (t *translator) applyBackendTLS(out *ir.IR, usedSecrets map[string]bool) {
 		}
 		tls := *best.tls
 		tls.SubjectAltNames = append([]ir.SubjectAltName(nil), best.tls.SubjectAltNames...)
-		for _, g := range t.gateways {
-			if g.backendClientCert != "" && contains(users[c.Name], g.key) {
-				tls.ClientCertificate = g.backendClientCert
-				break
-			}
-		}
+		tls.ClientCertificate, tls.ClientCertificateByGateway = t.clientCertificates(users[c.Name])
 		c.TLS = &tls
 		if tls.CACertificates != "" {
 			usedSecrets[tls.CACertificates] = true
 		}
 		if tls.ClientCertificate != "" {
 			usedSecrets[tls.ClientCertificate] = true
+		}
+		for _, sec := range tls.ClientCertificateByGateway {
+			usedSecrets[sec] = true
 		}
 	}
 	for _, bp := range policies {

@@ -54,6 +54,7 @@ func (t *translator) translateGateways() {
 		}
 		g := &gatewayCtx{obj: gw, key: key(gw.Namespace, gw.Name)}
 		g.address, g.addressProblem = gatewayAddress(gw)
+		g.address = t.bindAddress(g.address)
 		if g.addressProblem.ok() {
 			g.proxyProtocol, g.addressProblem = gatewayProxyProtocol(gw)
 		}
@@ -135,7 +136,7 @@ func (t *translator) gatewayStatuses() {
 			}
 			// An explicitly requested IP is the address clients use; without
 			// one, the Kubernetes source fills addresses from the load balancer.
-			if len(g.obj.Spec.Addresses) > 0 {
+			if len(g.obj.Spec.Addresses) > 0 && t.reportsSpecAddress() {
 				ipType := gwv1.IPAddressType
 				st.Addresses = []gwv1.GatewayStatusAddress{{Type: &ipType, Value: g.address}}
 			}

@@ -2,8 +2,6 @@ package gatewayapi
 
 import (
 	"fmt"
-	"net"
-	"strconv"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -32,10 +30,7 @@ func (t *translator) assignSockets() {
 			if !l.servable() {
 				continue
 			}
-			name := net.JoinHostPort(g.address, strconv.Itoa(int(l.port)))
-			if l.kind == socketUDP {
-				name += "/udp" // a UDP socket beside a TCP one on the same port
-			}
+			name := t.socketName(g, l.port, l.kind)
 			s := t.sockets[name]
 			if s == nil {
 				s = &socket{name: name, address: g.address, port: l.port, kind: l.kind}

@@ -33,6 +33,12 @@ type UpstreamTLS struct {
 	// data plane presents to the backend (Gateway spec.tls.backend
 	// clientCertificateRef); "" presents none.
 	ClientCertificate string `yaml:"clientCertificate,omitempty"`
+	// ClientCertificateByGateway is set only in an IR translated with
+	// Snapshot.IsolateGateways, where a cluster shared by several Gateways
+	// presents each Gateway's own client certificate: Gateway
+	// "<ns>/<name>" -> Secret Name. SplitByGateway turns it into
+	// ClientCertificate; Validate refuses it (a data plane never sees it).
+	ClientCertificateByGateway map[string]string `yaml:"clientCertificateByGateway,omitempty"`
 }
 
 // SANType is the kind of a subject alternative name.

@@ -79,6 +79,9 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 			v.addf("%s.subjectAltNames[%d].value: must not be empty", at, i)
 		}
 	}
+	if len(t.ClientCertificateByGateway) > 0 {
+		v.addf("%s.clientCertificateByGateway: only for an IR before SplitByGateway; a data plane's IR names one clientCertificate", at)
+	}
 	if t.ClientCertificate != "" {
 		switch {
 		case !v.secrets[t.ClientCertificate]:

@@ -21,6 +21,14 @@ const DefaultControllerName = "edgeway.dev/gateway-controller"
 type Snapshot struct {
 	// ControllerName selects the GatewayClasses this instance serves.
 	ControllerName string
+	// IsolateGateways is Kubernetes mode: every Gateway has its own data
+	// plane (xDS node "<ns>/<name>") behind its own address, so listeners of
+	// different Gateways never share a socket and never conflict; sockets
+	// are named "<ns>/<name>/<address>:<port>" and bind 0.0.0.0 inside the
+	// Gateway's Pods (spec.addresses are honoured by the infrastructure, not
+	// bound). Split the IR with ir.SplitByGateway. False (file mode): the
+	// Gateways of one process share sockets by address and port.
+	IsolateGateways bool
 
 	GatewayClasses     []*gwv1.GatewayClass
 	Gateways           []*gwv1.Gateway
