@@ -26,6 +26,8 @@ type streamCallbacks struct {
 
 	mu   sync.Mutex
 	sent map[streamType]sentResponse
+
+	acks *ackTracker // records what data planes applied (acks.go)
 }
 
 type streamType struct {
@@ -39,8 +41,8 @@ type sentResponse struct {
 
 var _ server.Callbacks = (*streamCallbacks)(nil)
 
-func newStreamCallbacks(log *slog.Logger, next server.Callbacks) *streamCallbacks {
-	return &streamCallbacks{log: log, next: next, sent: map[streamType]sentResponse{}}
+func newStreamCallbacks(log *slog.Logger, next server.Callbacks, acks *ackTracker) *streamCallbacks {
+	return &streamCallbacks{log: log, next: next, sent: map[streamType]sentResponse{}, acks: acks}
 }
 
 func (c *streamCallbacks) OnStreamOpen(ctx context.Context, id int64, typeURL string) error {
@@ -72,6 +74,7 @@ func (c *streamCallbacks) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRe
 			return err
 		}
 	}
+	c.acks.sotwRequest(req) // before a NACK's version_info is rewritten below
 	key := streamType{id, req.GetTypeUrl()}
 	c.mu.Lock()
 	last, ok := c.sent[key]
@@ -119,12 +122,14 @@ func (c *streamCallbacks) OnDeltaStreamOpen(ctx context.Context, id int64, typeU
 
 func (c *streamCallbacks) OnDeltaStreamClosed(id int64, node *corev3.Node) {
 	c.log.Info("xds delta stream closed", "stream", id, "node", node.GetId())
+	c.acks.deltaClosed(id)
 	if c.next != nil {
 		c.next.OnDeltaStreamClosed(id, node)
 	}
 }
 
 func (c *streamCallbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	c.acks.deltaRequest(id, req)
 	if req.GetErrorDetail() != nil {
 		c.log.Warn("data plane rejected xDS config (delta)", "stream", id, "node", req.GetNode().GetId(),
 			"type", req.GetTypeUrl(), "nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
@@ -136,6 +141,7 @@ func (c *streamCallbacks) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaD
 }
 
 func (c *streamCallbacks) OnStreamDeltaResponse(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	c.acks.deltaResponse(id, resp)
 	if c.next != nil {
 		c.next.OnStreamDeltaResponse(id, req, resp)
 	}

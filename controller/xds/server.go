@@ -30,6 +30,8 @@ type Server struct {
 	// cache's snapshot move together.
 	mu       sync.Mutex
 	versions map[string]map[resource.Type]string // node -> type -> version
+
+	acks *ackTracker // what each node's data planes applied (acks.go)
 }
 
 // Option configures a Server.
@@ -58,11 +60,13 @@ func NewServer(log *slog.Logger, opts ...Option) *Server {
 	// ads=true: responses are held back until the snapshot is complete and
 	// sent in a stable type order over the one stream.
 	c := cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log})
+	acks := newAckTracker()
 	return &Server{
 		log:      log,
 		cache:    c,
-		xds:      server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks)),
+		xds:      server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks, acks)),
 		versions: map[string]map[resource.Type]string{},
+		acks:     acks,
 	}
 }
 
@@ -138,6 +142,7 @@ func (s *Server) Remove(nodeID string) {
 	defer s.mu.Unlock()
 	s.cache.ClearSnapshot(nodeID)
 	delete(s.versions, nodeID)
+	s.acks.forget(nodeID)
 	s.log.Info("xds snapshot removed", "node", nodeID)
 }
 
