@@ -30,7 +30,9 @@ func TestProtocols(t *testing.T) {
 	h2cPort := startH2CEcho(t)
 	wsPort := startWebSocketEcho(t)
 	g1, g2 := startGRPCEcho(t, "g1"), startGRPCEcho(t, "g2")
-	httpPort, httpsPort := freePort(t), freePort(t)
+	// gRPC has its own listener: an HTTPRoute and a GRPCRoute may not share
+	// hostnames on one listener (cross serving), and web serves every host.
+	httpPort, httpsPort, grpcPort := freePort(t), freePort(t), freePort(t)
 	_, certA, keyA := selfSigned(t, "a.example.com")
 	_, certB, keyB := selfSigned(t, "b.example.com")
 
@@ -54,6 +56,7 @@ spec:
     port: %d
     hostname: b.example.com
     tls: {certificateRefs: [{name: cert-b}]}
+  - {name: grpc, protocol: HTTP, port: %d, hostname: grpc.example.com}
 ---
 %s%s%s%s---
 apiVersion: gateway.networking.k8s.io/v1
@@ -61,7 +64,10 @@ kind: HTTPRoute
 metadata:
   name: web
 spec:
-  parentRefs: [{name: proto}]
+  parentRefs:
+  - {name: proto, sectionName: http}
+  - {name: proto, sectionName: https-a}
+  - {name: proto, sectionName: https-b}
   rules:
   - matches: [{path: {type: PathPrefix, value: /h2c-backend}}]
     backendRefs: [{name: h2c, port: 80}]
@@ -75,7 +81,7 @@ kind: GRPCRoute
 metadata:
   name: echo
 spec:
-  parentRefs: [{name: proto}]
+  parentRefs: [{name: proto, sectionName: grpc}]
   hostnames: [grpc.example.com]
   rules:
   - matches:
@@ -92,7 +98,7 @@ spec:
     backendRefs:
     - {name: g1, port: 80, weight: 1}
     - {name: g2, port: 80, weight: 1}
-`, httpPort, httpsPort, httpsPort,
+`, httpPort, httpsPort, httpsPort, grpcPort,
 		serviceYAML("h2c", "kubernetes.io/h2c", h2cPort), serviceYAML("ws", "kubernetes.io/ws", wsPort),
 		serviceYAML("g1", "", g1), serviceYAML("g2", "", g2), seRef("web", 1))
 	g := startGateway(t, map[string]string{"config.yaml": config})
@@ -167,7 +173,7 @@ spec:
 	})
 
 	t.Run("grpc via GRPCRoute", func(t *testing.T) {
-		conn, err := grpc.NewClient(plain, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", grpcPort), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithAuthority("grpc.example.com"), grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 		if err != nil {
 			t.Fatal(err)
