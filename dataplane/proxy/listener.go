@@ -50,6 +50,10 @@ func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 		ErrorLog:  p.errLog,
 	}
 	s.limits.applyTo(s.srv)
+	if err := s.serveHTTP2Guarded(s.srv); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listener %q: HTTP/2: %w", l.Name, err)
+	}
 	return s, nil
 }
 
@@ -141,6 +145,13 @@ func (s *socket) handleConn(c net.Conn) {
 	}
 	switch {
 	case chain.HTTP != nil:
+		if chain.TLS == nil {
+			// Garbage that is neither HTTP/1 nor the h2c preface gets 400
+			// at once instead of waiting for the header timeout.
+			if conn = sniffPlainHTTP(conn, s.limits.RequestHeadersTimeout); conn == nil {
+				return
+			}
+		}
 		if !s.queue.push(conn) {
 			conn.Close()
 		}
