@@ -6,11 +6,20 @@ import (
 )
 
 // translateGatewayClasses accepts every GatewayClass whose controllerName is
-// ours. edgeway takes no parameters, so parametersRef is not inspected; other
-// controllers' classes get no status from us.
+// ours and whose parametersRef, if any, names an existing EdgewayConfig
+// (params.go); other controllers' classes get no status from us.
 func (t *translator) translateGatewayClasses() {
 	for _, gc := range t.snap.GatewayClasses {
 		if gc == nil || string(gc.Spec.ControllerName) != t.controllerName {
+			continue
+		}
+		if p := t.classParameters(gc); !p.ok() {
+			t.statuses.GatewayClasses = append(t.statuses.GatewayClasses, GatewayClassStatus{
+				Name: gc.Name,
+				Status: gwv1.GatewayClassStatus{Conditions: []metav1.Condition{
+					cond(gwv1.GatewayClassConditionStatusAccepted, false, p.reason, p.message, gc.Generation),
+				}},
+			})
 			continue
 		}
 		t.classes[gc.Name] = true

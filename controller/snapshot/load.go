@@ -14,6 +14,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	yamlv3 "sigs.k8s.io/yaml/goyaml.v3"
+
+	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 )
 
 // LoadDir reads every *.yaml, *.yml and *.json file below dir (recursively,
@@ -317,6 +319,7 @@ func init() {
 	register("", "Namespace", false, func(s *Snapshot, o *corev1.Namespace) { s.Namespaces = append(s.Namespaces, o) })
 	register("discovery.k8s.io", "EndpointSlice", true, func(s *Snapshot, o *discoveryv1.EndpointSlice) { s.EndpointSlices = append(s.EndpointSlices, o) })
 	register("networking.istio.io", "ServiceEntry", true, func(s *Snapshot, o *istionet.ServiceEntry) { s.ServiceEntries = append(s.ServiceEntries, o) })
+	register(v1alpha1.GroupName, v1alpha1.KindEdgewayConfig, true, func(s *Snapshot, o *v1alpha1.EdgewayConfig) { s.EdgewayConfigs = append(s.EdgewayConfigs, o) })
 }
 
 func supportedKinds() string {

@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
+
+	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 )
 
 // crdFiles are the CRDs of the pinned gateway-api and istio.io/api versions,
@@ -47,7 +49,13 @@ var (
 )
 
 func loadCRDs() (*crdSet, error) {
-	crdsOnce.Do(func() { crds, crdsErr = parseCRDs(crdFiles) })
+	crdsOnce.Do(func() {
+		crds, crdsErr = parseCRDs(crdFiles)
+		if crdsErr == nil {
+			// edgeway's own kinds, generated beside their Go types.
+			crdsErr = crds.add("EdgewayConfig CRD", v1alpha1.CRD)
+		}
+	})
 	return crds, crdsErr
 }
 
@@ -62,13 +70,23 @@ func parseCRDs(fsys fs.FS) (*crdSet, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := set.add(name, data); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// add compiles the CRDs of one YAML file (name is for errors).
+func (set *crdSet) add(name string, data []byte) error {
+	{
 		for _, doc := range splitDocuments(data) {
 			if strings.TrimSpace(string(doc.text)) == "" {
 				continue
 			}
 			var crd apiextensionsv1.CustomResourceDefinition
 			if err := yaml.Unmarshal(doc.text, &crd); err != nil {
-				return nil, fmt.Errorf("embedded CRD %s: %w", name, err)
+				return fmt.Errorf("embedded CRD %s: %w", name, err)
 			}
 			if crd.Kind != "CustomResourceDefinition" {
 				continue
@@ -80,14 +98,14 @@ func parseCRDs(fsys fs.FS) (*crdSet, error) {
 				}
 				cv, err := compileVersion(v.Schema.OpenAPIV3Schema)
 				if err != nil {
-					return nil, fmt.Errorf("embedded CRD %s version %s: %w", crd.Name, v.Name, err)
+					return fmt.Errorf("embedded CRD %s version %s: %w", crd.Name, v.Name, err)
 				}
 				versions[v.Name] = cv
 			}
 			set.byKind[crd.Spec.Group+"/"+crd.Spec.Names.Kind] = versions
 		}
 	}
-	return set, nil
+	return nil
 }
 
 func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*crdVersion, error) {

@@ -11,6 +11,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 )
 
 // DefaultControllerName is the GatewayClass spec.controllerName edgeway owns.
@@ -48,6 +50,9 @@ type Snapshot struct {
 	Namespaces     []*corev1.Namespace
 
 	ServiceEntries []*istionet.ServiceEntry
+
+	// EdgewayConfigs are the targets of GatewayClass parametersRef.
+	EdgewayConfigs []*v1alpha1.EdgewayConfig
 }
 
 // Sort orders every list by namespace, then name. Translation relies on it.
@@ -68,6 +73,7 @@ func (s *Snapshot) Sort() {
 	sortObjects(s.ConfigMaps)
 	sortObjects(s.Namespaces)
 	sortObjects(s.ServiceEntries)
+	sortObjects(s.EdgewayConfigs)
 }
 
 func sortObjects[T metav1.Object](objs []T) {

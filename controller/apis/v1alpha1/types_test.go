@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"bytes"
+	"os"
 	"reflect"
 	"testing"
 
@@ -41,5 +43,16 @@ func TestDeepCopyIsDeep(t *testing.T) {
 	out.Spec.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("2")
 	if *in.Spec.Replicas != 3 || in.Spec.Service.Annotations["a"] != "b" || in.Spec.Resources.Limits.Cpu().String() != "1" {
 		t.Fatalf("original changed through the copy: %+v", in.Spec)
+	}
+}
+
+// The embedded CRD and the chart's copy are the same generated file.
+func TestEmbeddedCRDMatchesChart(t *testing.T) {
+	chart, err := os.ReadFile("../../../charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(chart, CRD) {
+		t.Fatal("charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml differs from controller/apis/v1alpha1/crd.yaml; run make apis")
 	}
 }
