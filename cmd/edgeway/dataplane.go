@@ -57,12 +57,16 @@ func runDataplane(args []string) error {
 	go func() { _ = client.Run(clientCtx) }()
 
 	var draining atomic.Bool
+	var ready readiness
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
-		st := client.Stats()
-		if draining.Load() || st.Accepted == 0 {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if draining.Load() {
+			http.Error(w, "not ready: draining", http.StatusServiceUnavailable)
+			return
+		}
+		if ok, why := ready.check(client.Stats(), dp.Serving()); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -35,6 +35,11 @@ type Proxy struct {
 
 	state atomic.Pointer[state] // what every new request and connection reads
 
+	// applied: a configuration was swapped in; incomplete: the latest
+	// accepted candidate still misses a referenced resource, so the one
+	// served is older (ready.go).
+	applied, incomplete atomic.Bool
+
 	mu         sync.Mutex // serialises Apply, Shutdown and socket bookkeeping
 	closed     bool
 	sockets    map[string]*socket // by bound address (host:port as configured)
@@ -101,6 +106,7 @@ func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
 	cfg, err := config.Compile(candidate)
 	if errors.Is(err, config.ErrIncomplete) {
 		p.log.Info("configuration incomplete, keeping the current one", "type", typeURL, "reason", err)
+		p.incomplete.Store(true)
 		return nil
 	}
 	if err != nil {
@@ -113,6 +119,8 @@ func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
 		p.metrics.ConfigRejected()
 		return err
 	}
+	p.applied.Store(true)
+	p.incomplete.Store(false)
 	p.metrics.ConfigSwap()
 	p.log.Info("configuration applied", "type", typeURL, "listeners", len(cfg.Listeners), "routes", len(cfg.Routes), "clusters", len(cfg.Clusters))
 	return nil
