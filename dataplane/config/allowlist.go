@@ -68,6 +68,9 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		path_with_escaped_slashes_action
 		max_request_headers_kb
 		common_http_protocol_options.max_headers_count
+		http2_protocol_options.max_concurrent_streams
+		http2_protocol_options.initial_stream_window_size
+		http2_protocol_options.initial_connection_window_size
 		upgrade_configs.upgrade_type`,
 	fullName(&routerv3.Router{}): ``,
 	fullName(&corsv3.Cors{}):     ``,

@@ -24,6 +24,8 @@ type HTTPLimits struct {
 	MaxRequestHeadersKB uint32
 	// MaxHeadersCount is common_http_protocol_options.max_headers_count.
 	MaxHeadersCount uint32
+	// HTTP2 is http2_protocol_options (compile_http2.go).
+	HTTP2 HTTP2Limits
 }
 
 func compileHTTPLimits(rep reporter, loc string, h *hcmv3.HttpConnectionManager) (HTTPLimits, error) {
@@ -40,7 +42,9 @@ func compileHTTPLimits(rep reporter, loc string, h *hcmv3.HttpConnectionManager)
 		}
 		l.MaxHeadersCount = v.GetValue()
 	}
-	return l, nil
+	var err error
+	l.HTTP2, err = compileHTTP2Limits(rep, loc+".http2_protocol_options", h.GetHttp2ProtocolOptions())
+	return l, err
 }
 
 // compileListenerFilters accepts, in Envoy's required order, an optional

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/test/h2attack"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"golang.org/x/net/http2"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // h2Target is a proxy with an h2c socket and a TLS socket (ALPN h2) in
@@ -266,5 +268,79 @@ func TestH2StreamLimit(t *testing.T) {
 				t.Errorf("answers %d, backend max in flight %d", a, tg.maxFlight.Load())
 			}
 		})
+	}
+}
+
+// TestH2SettingsFromXDS: the HCM's http2_protocol_options set what the
+// socket advertises (SETTINGS and the connection window) and enforces; a
+// socket without them advertises the defaults.
+func TestH2SettingsFromXDS(t *testing.T) {
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	b := startHandlerBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release) })
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "b", b)
+	res.Routes["rc"] = routeConfig("rc", vhost("v", []string{"*"}, toCluster(prefixMatch("/"), "b")))
+	h := hcm(t, "rc")
+	h.Http2ProtocolOptions = &corev3.Http2ProtocolOptions{MaxConcurrentStreams: wrapperspb.UInt32(7),
+		InitialStreamWindowSize: wrapperspb.UInt32(128 << 10), InitialConnectionWindowSize: wrapperspb.UInt32(4 << 20)}
+	res.Listeners["set"] = listener(t, "set", 0, false, chain("http", nil, nil, hcmFilter(t, h)))
+	res.Listeners["default"] = listener(t, "default", 0, false, chain("http", nil, nil, hcmFilter(t, hcm(t, "rc"))))
+	applyAll(t, p, res)
+
+	for _, tc := range []struct {
+		listener           string
+		streams, streamWin uint32
+		connWin            uint32
+	}{{"set", 7, 128 << 10, 4 << 20}, {"default", 100, 64 << 10, 1 << 20}} {
+		c, err := h2attack.Dial(p.ListenerAddr(tc.listener).String(), "x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got := map[http2.SettingID]uint32{}
+		for _, s := range c.ServerSettings(5 * time.Second) {
+			got[s.ID] = s.Val
+		}
+		if got[http2.SettingMaxConcurrentStreams] != tc.streams || got[http2.SettingInitialWindowSize] != tc.streamWin {
+			t.Errorf("%s: SETTINGS %v, want %d streams, window %d", tc.listener, got, tc.streams, tc.streamWin)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for c.Outcome().ConnWin+65535 < tc.connWin && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if w := c.Outcome().ConnWin + 65535; w != tc.connWin {
+			t.Errorf("%s: connection window %d, want %d", tc.listener, w, tc.connWin)
+		}
+	}
+
+	// Enforced: of 10 streams on "set", 3 are refused.
+	c, err := h2attack.Dial(p.ListenerAddr("set").String(), "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ServerSettings(5 * time.Second)
+	for range 10 {
+		c.Request("/")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	refused := func() int {
+		o := c.Outcome()
+		return o.Resets[http2.ErrCodeRefusedStream] + o.Resets[http2.ErrCodeProtocol]
+	}
+	for (refused() < 3 || inFlight.Load() < 7) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if refused() != 3 || inFlight.Load() != 7 {
+		t.Errorf("max_concurrent_streams 7: %d refused, %d at the backend; want 3 and 7", refused(), inFlight.Load())
 	}
 }

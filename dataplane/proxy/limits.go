@@ -39,14 +39,13 @@ type Limits struct {
 	// (config.FilterChain.MaxConnections).
 	MaxConnections int64
 
-	// HTTP/2 (Envoy edge recommendations; Go's bundled server enforces
-	// its rapid-reset (CVE-2023-44487) and CONTINUATION-flood
-	// (CVE-2024-27316) mitigations on top: streams beyond
-	// MaxConcurrentStreams are queued, not run, and header blocks larger than
-	// MaxRequestHeaderBytes end the connection).
-	MaxConcurrentStreams        int // 100
-	InitialStreamWindowSize     int // 64 KiB: per-stream receive buffer
-	InitialConnectionWindowSize int // 1 MiB: per-connection receive buffer
+	// HTTP/2 (Envoy edge recommendations; overridden by the HCM's
+	// http2_protocol_options). Streams beyond MaxConcurrentStreams are
+	// refused (RST_STREAM); the flood defences that Go's server lacks
+	// (rapid reset, empty CONTINUATION, PING/SETTINGS) are in h2guard.go.
+	MaxConcurrentStreams        int // 100: max_concurrent_streams
+	InitialStreamWindowSize     int // 64 KiB: initial_stream_window_size, per-stream receive buffer
+	InitialConnectionWindowSize int // 1 MiB: initial_connection_window_size, per-connection receive buffer
 	MaxReadFrameSize            int // 16 KiB: the protocol's minimum, no large frames
 }
 
@@ -84,6 +83,15 @@ func limitsFor(base Limits, l *config.Listener) Limits {
 		}
 		if h.Limits.MaxHeadersCount > 0 {
 			lim.MaxRequestHeaders = int(h.Limits.MaxHeadersCount)
+		}
+		if v := h.Limits.HTTP2.MaxConcurrentStreams; v > 0 {
+			lim.MaxConcurrentStreams = int(v)
+		}
+		if v := h.Limits.HTTP2.InitialStreamWindowSize; v > 0 {
+			lim.InitialStreamWindowSize = int(v)
+		}
+		if v := h.Limits.HTTP2.InitialConnectionWindowSize; v > 0 {
+			lim.InitialConnectionWindowSize = int(v)
 		}
 		break
 	}
