@@ -38,6 +38,10 @@
 //     body is replayed only with a known Content-Length up to 64 KiB;
 //     retries stay within the cluster's retry budget; mirrors never wait
 //     for or change the main exchange. CORS preflights: cors.go.
+//   - Request body limits (bodylimit.go): counted while streaming, never
+//     buffered; a declared Content-Length over the limit is 413 before
+//     routing, a streamed body crossing it aborts the upstream request
+//     (413, or a stream reset once the response started).
 //   - Operations and edge defences: every accepted connection is wrapped
 //     once, below TLS (admit.go, conn.go): connection limits, the active
 //     connection gauge and the PROXY protocol client address
