@@ -1,0 +1,288 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+	"github.com/edgeway/edgeway/controller/ir"
+	"github.com/edgeway/edgeway/controller/snapshot"
+)
+
+// Publisher is where the per-Gateway IR goes: the xDS server
+// (*xds.Server), keyed by node id "<ns>/<name>".
+type Publisher interface {
+	Update(nodeID string, x *ir.IR) error
+	Remove(nodeID string)
+	Versions(nodeID string) map[string]string
+}
+
+// Options configure a Source.
+type Options struct {
+	// ControllerName selects our GatewayClasses; "" means
+	// snapshot.DefaultControllerName.
+	ControllerName string
+	Publisher      Publisher
+	// Debounce is the quiet period after the last event before a
+	// translation (default 75ms); MaxDelay bounds the wait under a
+	// continuous stream of events (default 500ms).
+	Debounce, MaxDelay time.Duration
+	// DiscoveryInterval is how often kinds whose CRD is missing are looked
+	// for again (default 30s).
+	DiscoveryInterval time.Duration
+	Log               *slog.Logger
+}
+
+// Result is one translation: what was published and the statuses to write.
+type Result struct {
+	// Sequence counts translations of this Source, from 1.
+	Sequence uint64
+	Snapshot *snapshot.Snapshot
+	Statuses *gatewayapi.Statuses
+	// Nodes maps the node id of every Gateway of our classes to the IR
+	// published for it (empty when it has no servable listener).
+	Nodes map[string]*ir.IR
+	// Versions are the xDS versions published per node, by type URL.
+	Versions map[string]map[string]string
+	// PublishErrors: nodes whose IR the xDS server refused (the previous
+	// config stays in force there).
+	PublishErrors map[string]error
+}
+
+// Source turns the cluster into published xDS and statuses. It is a
+// manager Runnable that runs on every replica (NeedLeaderElection false).
+type Source struct {
+	opts   Options
+	mgr    manager.Manager
+	reader client.Reader
+	log    *slog.Logger
+	kinds  kinds
+
+	dirty   chan struct{}
+	started atomic.Bool
+	ready   atomic.Bool
+
+	refsMu sync.RWMutex
+	refs   references
+
+	mu          sync.Mutex
+	latest      *Result
+	subscribers []func(*Result)
+	published   map[string]bool // node ids
+
+	translations, events atomic.Uint64
+	missing              []string
+}
+
+// New registers the Source's watches with mgr (before mgr.Start) and adds
+// it to mgr as a Runnable.
+func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error) {
+	if opts.Publisher == nil {
+		return nil, errors.New("kube source: no Publisher")
+	}
+	if opts.ControllerName == "" {
+		opts.ControllerName = snapshot.DefaultControllerName
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = 75 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 500 * time.Millisecond
+	}
+	if opts.DiscoveryInterval <= 0 {
+		opts.DiscoveryInterval = 30 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	s := &Source{
+		opts:      opts,
+		mgr:       mgr,
+		reader:    mgr.GetCache(),
+		log:       opts.Log.With("component", "kube-source"),
+		kinds:     kinds{active: map[string]bool{}},
+		dirty:     make(chan struct{}, 1),
+		refs:      newReferences(),
+		published: map[string]bool{},
+	}
+	missing, err := s.watch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.missing = missing
+	if err := mgr.Add(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NeedLeaderElection: every replica translates and serves xDS.
+func (s *Source) NeedLeaderElection() bool { return false }
+
+// MarkDirty asks for a new translation (debounced). Safe from anywhere.
+func (s *Source) MarkDirty() {
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe calls fn with every new Result (and at once with the latest, if
+// any), on the Source's goroutine: fn must not block.
+func (s *Source) Subscribe(fn func(*Result)) {
+	s.mu.Lock()
+	s.subscribers = append(s.subscribers, fn)
+	latest := s.latest
+	s.mu.Unlock()
+	if latest != nil {
+		fn(latest)
+	}
+}
+
+// Latest returns the last Result (nil before the first translation).
+func (s *Source) Latest() *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latest
+}
+
+// Translations counts translations; Events counts the events that marked
+// the world dirty (tests and metrics compare the two).
+func (s *Source) Translations() uint64 { return s.translations.Load() }
+func (s *Source) Events() uint64       { return s.events.Load() }
+
+// Ready reports whether the cache synced and the first translation was
+// published: before that a data plane would be served nothing.
+func (s *Source) Ready() bool { return s.ready.Load() }
+
+// Start waits for the cache, then translates after every burst of events
+// until ctx ends.
+func (s *Source) Start(ctx context.Context) error {
+	if !s.mgr.GetCache().WaitForCacheSync(ctx) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.New("kube source: cache did not sync")
+	}
+	s.started.Store(true)
+	go s.discoverLoop(ctx, s.missing, s.opts.DiscoveryInterval)
+	s.MarkDirty()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.dirty:
+		}
+		if !s.settle(ctx) {
+			return nil
+		}
+		if err := s.translate(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Error("translation failed; retrying in 1s", "error", err)
+			time.AfterFunc(time.Second, s.MarkDirty)
+		}
+	}
+}
+
+// settle waits until no event came for Debounce, or MaxDelay passed since
+// the first one: a burst of events costs one translation, and a steady
+// stream of events still gets translated every MaxDelay.
+func (s *Source) settle(ctx context.Context) bool {
+	deadline := time.Now().Add(s.opts.MaxDelay)
+	quiet := time.NewTimer(s.opts.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.dirty:
+			wait := min(s.opts.Debounce, time.Until(deadline))
+			if wait <= 0 {
+				return true
+			}
+			quiet.Reset(wait)
+		case <-quiet.C:
+			return true
+		}
+	}
+}
+
+func (s *Source) setReferences(r references) {
+	s.refsMu.Lock()
+	s.refs = r
+	s.refsMu.Unlock()
+}
+
+// referenced reports whether ns/name is in the set pick selects from the
+// references of the last build.
+func (s *Source) referenced(pick func(references) map[string]bool, ns, name string) bool {
+	s.refsMu.RLock()
+	defer s.refsMu.RUnlock()
+	return pick(s.refs)[ns+"/"+name]
+}
+
+// translate builds a Snapshot, translates it, publishes every Gateway's IR
+// and removes the nodes of Gateways that are gone.
+func (s *Source) translate(ctx context.Context) error {
+	start := time.Now()
+	snap, err := s.build(ctx)
+	if err != nil {
+		return err
+	}
+	out, statuses := gatewayapi.Translate(snap)
+	parts := ir.SplitByGateway(out)
+	res := &Result{
+		Snapshot:      snap,
+		Statuses:      statuses,
+		Nodes:         map[string]*ir.IR{},
+		Versions:      map[string]map[string]string{},
+		PublishErrors: map[string]error{},
+	}
+	for _, g := range statuses.Gateways {
+		node := g.Namespace + "/" + g.Name
+		x := parts[node]
+		if x == nil {
+			x = &ir.IR{} // no servable listener: the data plane must drop what it had
+		}
+		res.Nodes[node] = x
+		if err := s.opts.Publisher.Update(node, x); err != nil {
+			res.PublishErrors[node] = err
+			s.log.Error("publishing a Gateway's config", "node", node, "error", err)
+		}
+		res.Versions[node] = s.opts.Publisher.Versions(node)
+	}
+	s.mu.Lock()
+	for node := range s.published {
+		if _, ok := res.Nodes[node]; !ok {
+			s.opts.Publisher.Remove(node)
+			delete(s.published, node)
+		}
+	}
+	for node := range res.Nodes {
+		s.published[node] = true
+	}
+	res.Sequence = s.translations.Add(1)
+	s.latest = res
+	subs := append([]func(*Result){}, s.subscribers...)
+	s.mu.Unlock()
+	s.ready.Store(true)
+	observeTranslation(time.Since(start), len(res.Nodes), len(res.PublishErrors))
+	s.log.Debug("translated", "sequence", res.Sequence, "gateways", len(res.Nodes), "took", time.Since(start))
+	for _, fn := range subs {
+		fn(res)
+	}
+	return nil
+}
+
+// String names the source in logs.
+func (s *Source) String() string { return fmt.Sprintf("kube source (%s)", s.opts.ControllerName) }

@@ -1,0 +1,163 @@
+package status
+
+import (
+	"context"
+	"errors"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+)
+
+// pass brings every status we own in line with in. Each object is compared
+// with its live status first; nothing is written when nothing changed.
+func (w *Writer) pass(ctx context.Context, in *Input) error {
+	w.passes.Add(1)
+	var errs []error
+	for _, c := range in.Statuses.GatewayClasses {
+		errs = append(errs, w.gatewayClass(ctx, c))
+	}
+	gateways := map[string]*gwv1.Gateway{}
+	for _, g := range in.Snapshot.Gateways {
+		gateways[g.Namespace+"/"+g.Name] = g
+	}
+	for _, g := range in.Statuses.Gateways {
+		errs = append(errs, w.gateway(ctx, in, g, gateways[g.Namespace+"/"+g.Name]))
+	}
+	errs = append(errs, w.routes(ctx, in)...)
+	errs = append(errs, w.policies(ctx, in)...)
+	return errors.Join(errs...)
+}
+
+func (w *Writer) gatewayClass(ctx context.Context, c gatewayapi.GatewayClassStatus) error {
+	desired := c.Status
+	desired.SupportedFeatures = gatewayapi.SupportedFeatures()
+	now := w.now()
+	return w.write(ctx, client.ObjectKey{Name: c.Name}, &gwv1.GatewayClass{}, func(o client.Object) bool {
+		gc := o.(*gwv1.GatewayClass)
+		if string(gc.Spec.ControllerName) != w.opts.ControllerName {
+			return false // changed hands since the translation
+		}
+		next := gatewayClassStatus(gc.Status, desired, now)
+		if equality.Semantic.DeepEqual(gc.Status, next) {
+			return false
+		}
+		gc.Status = next
+		return true
+	})
+}
+
+func (w *Writer) gateway(ctx context.Context, in *Input, g gatewayapi.GatewayStatus, snap *gwv1.Gateway) error {
+	node := g.Namespace + "/" + g.Name
+	desired := *g.Status.DeepCopy()
+	reason, msg := w.infrastructure(ctx, snap, &desired)
+	gateProgrammed(&desired, w.programmed(in, node, reason, msg))
+	now := w.now()
+	return w.write(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.Name}, &gwv1.Gateway{}, func(o client.Object) bool {
+		gw := o.(*gwv1.Gateway)
+		next := gatewayStatus(gw.Status, desired, now)
+		if equality.Semantic.DeepEqual(gw.Status, next) {
+			return false
+		}
+		gw.Status = next
+		return true
+	})
+}
+
+// routeKinds are the route kinds translation reports, with how to reach
+// their RouteStatus.
+var routeKinds = map[string]struct {
+	new    func() client.Object
+	status func(client.Object) *gwv1.RouteStatus
+}{
+	"HTTPRoute": {func() client.Object { return &gwv1.HTTPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus }},
+	"GRPCRoute": {func() client.Object { return &gwv1.GRPCRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }},
+	"TLSRoute":  {func() client.Object { return &gwv1.TLSRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }},
+	"TCPRoute":  {func() client.Object { return &gwv1.TCPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }},
+	"UDPRoute":  {func() client.Object { return &gwv1.UDPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus }},
+}
+
+// routes writes our RouteParentStatus entries, and removes ours from routes
+// that no longer attach to any of our Gateways.
+func (w *Writer) routes(ctx context.Context, in *Input) []error {
+	var errs []error
+	done := map[string]bool{}
+	for _, r := range in.Statuses.Routes {
+		done[r.Kind+"/"+r.Namespace+"/"+r.Name] = true
+		errs = append(errs, w.route(ctx, r.Kind, r.Namespace, r.Name, r.Status.Parents))
+	}
+	stale := func(kind string, o client.Object, st gwv1.RouteStatus) {
+		if !done[kind+"/"+o.GetNamespace()+"/"+o.GetName()] && hasParentsOf(st.Parents, w.ours) {
+			errs = append(errs, w.route(ctx, kind, o.GetNamespace(), o.GetName(), nil))
+		}
+	}
+	s := in.Snapshot
+	for _, r := range s.HTTPRoutes {
+		stale("HTTPRoute", r, r.Status.RouteStatus)
+	}
+	for _, r := range s.GRPCRoutes {
+		stale("GRPCRoute", r, r.Status.RouteStatus)
+	}
+	for _, r := range s.TLSRoutes {
+		stale("TLSRoute", r, r.Status.RouteStatus)
+	}
+	for _, r := range s.TCPRoutes {
+		stale("TCPRoute", r, r.Status.RouteStatus)
+	}
+	for _, r := range s.UDPRoutes {
+		stale("UDPRoute", r, r.Status.RouteStatus)
+	}
+	return errs
+}
+
+func (w *Writer) route(ctx context.Context, kind, ns, name string, desired []gwv1.RouteParentStatus) error {
+	k, ok := routeKinds[kind]
+	if !ok {
+		return nil
+	}
+	now := w.now()
+	return w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, k.new(), func(o client.Object) bool {
+		st := k.status(o)
+		next := routeParents(st.Parents, desired, w.ours, now)
+		if equality.Semantic.DeepEqual(st.Parents, next) || (len(st.Parents) == 0 && len(next) == 0) {
+			return false
+		}
+		st.Parents = next
+		return true
+	})
+}
+
+// policies writes our BackendTLSPolicy ancestor entries, and removes ours
+// from policies no longer used by our Gateways.
+func (w *Writer) policies(ctx context.Context, in *Input) []error {
+	var errs []error
+	done := map[string]bool{}
+	for _, p := range in.Statuses.Policies {
+		if p.Kind != "BackendTLSPolicy" {
+			continue
+		}
+		done[p.Namespace+"/"+p.Name] = true
+		errs = append(errs, w.policy(ctx, p.Namespace, p.Name, p.Status.Ancestors))
+	}
+	for _, p := range in.Snapshot.BackendTLSPolicies {
+		if !done[p.Namespace+"/"+p.Name] && hasAncestorsOf(p.Status.Ancestors, w.ours) {
+			errs = append(errs, w.policy(ctx, p.Namespace, p.Name, nil))
+		}
+	}
+	return errs
+}
+
+func (w *Writer) policy(ctx context.Context, ns, name string, desired []gwv1.PolicyAncestorStatus) error {
+	now := w.now()
+	return w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, &gwv1.BackendTLSPolicy{}, func(o client.Object) bool {
+		p := o.(*gwv1.BackendTLSPolicy)
+		next := policyAncestors(p.Status.Ancestors, desired, w.ours, now)
+		if equality.Semantic.DeepEqual(p.Status.Ancestors, next) || (len(p.Status.Ancestors) == 0 && len(next) == 0) {
+			return false
+		}
+		p.Status.Ancestors = next
+		return true
+	})
+}
