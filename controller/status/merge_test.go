@@ -22,8 +22,8 @@ func TestConditionsKeepTimeUnlessStatusChanges(t *testing.T) {
 	live := []metav1.Condition{c("Accepted", "True", "Accepted", t0), c("Programmed", "True", "Programmed", t0)}
 	desired := []metav1.Condition{
 		c("Accepted", "True", "ListenersNotValid", zero), // same status, new reason: time kept
-		c("Programmed", "False", "Pending", zero),         // status changed: now
-		c("ResolvedRefs", "True", "ResolvedRefs", zero),   // new: now
+		c("Programmed", "False", "Pending", zero),        // status changed: now
+		c("ResolvedRefs", "True", "ResolvedRefs", zero),  // new: now
 	}
 	got := conditions(live, desired, now)
 	want := []metav1.Time{t0, now, now}
