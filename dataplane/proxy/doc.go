@@ -50,6 +50,10 @@
 //     Limits and timeouts are one Limits value per socket (limits.go), taken
 //     from the first HTTP chain when the socket is bound; they change only
 //     when it is rebound (net/http cannot change a running server's).
+//   - HTTP/2 runs on x/net's server behind a frame-header guard (h2serve.go,
+//     h2guard.go): rapid reset, CONTINUATION and PING/SETTINGS floods close
+//     the connection. Plain sockets answer 400 at once to bytes that are
+//     neither HTTP/1 nor the h2c preface (plainhead.go).
 //
 // Not (yet) implemented: stream_idle_timeout.
 package proxy
