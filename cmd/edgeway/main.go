@@ -1,4 +1,4 @@
-// Command edgeway is the one binary: standalone | dataplane | translate | status | version.
+// Command edgeway is the one binary: controller | standalone | dataplane | translate | status | version.
 // main only parses flags and wires packages; nothing imports cmd/.
 package main
 
@@ -10,6 +10,8 @@ import (
 const usage = `edgeway: a Gateway API gateway.
 
 Usage:
+  edgeway controller [--kubeconfig FILE] the Kubernetes controller: watches the cluster, serves each Gateway's
+                                        data plane over xDS, writes status (leader only)
   edgeway standalone --config-dir DIR   controller and data plane in one process, from a directory of YAML
   edgeway dataplane --xds-server ADDR   the data plane alone, configured over xDS
   edgeway translate -f FILE|DIR [-o status|ir|xds]
@@ -28,6 +30,8 @@ func main() {
 	var err error
 	args := os.Args[2:]
 	switch os.Args[1] {
+	case "controller":
+		err = runController(args)
 	case "standalone":
 		err = runStandalone(args)
 	case "dataplane":
