@@ -26,6 +26,11 @@ func runDataplane(args []string) error {
 	nodeID := fs.String("node-id", StandaloneNodeID, "xDS node id: which configuration to receive")
 	adminAddr := fs.String("admin-address", "127.0.0.1:19001", "admin HTTP address: /healthz, /ready, /metrics (loopback by default: not for the internet)")
 	drain := fs.Duration("drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	var tf xdsclient.TLSFiles
+	fs.StringVar(&tf.CertFile, "xds-cert-file", "", "PEM client certificate for mutual TLS to the xDS server (with --xds-key-file and --xds-ca-file; reread when it changes)")
+	fs.StringVar(&tf.KeyFile, "xds-key-file", "", "PEM private key of --xds-cert-file")
+	fs.StringVar(&tf.CAFile, "xds-ca-file", "", "PEM CA bundle that verifies the xDS server's certificate")
+	fs.StringVar(&tf.ServerName, "xds-server-name", "", "name to verify in the xDS server's certificate (default: the host of --xds-server)")
 	var lf logFlags
 	lf.register(fs)
 	var of opsFlags
@@ -48,9 +53,12 @@ func runDataplane(args []string) error {
 		return err
 	}
 	defer ops.accessLog.Close()
+	creds, err := xdsCredentials(tf)
+	if err != nil {
+		return err
+	}
 	dp := proxy.New(log.With("component", "proxy"), ops.proxyOptions()...)
-	client := xdsclient.New(*server, *nodeID, dp, log.With("component", "xds-client"),
-		append(ops.xdsOpts, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
+	client := xdsclient.New(*server, *nodeID, dp, log.With("component", "xds-client"), append(ops.xdsOpts, creds)...)
 	ops.exposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
@@ -85,4 +93,27 @@ func runDataplane(args []string) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
 	return dp.Shutdown(drainCtx)
+}
+
+// xdsCredentials is mutual TLS from the files when they are given (all
+// three or none), plaintext otherwise (loopback and tests only).
+func xdsCredentials(tf xdsclient.TLSFiles) (xdsclient.Option, error) {
+	n := 0
+	for _, f := range []string{tf.CertFile, tf.KeyFile, tf.CAFile} {
+		if f != "" {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())), nil
+	case 3:
+		opt, err := xdsclient.WithTLSFiles(tf)
+		if err != nil {
+			return nil, fmt.Errorf("dataplane: %w", err)
+		}
+		return opt, nil
+	default:
+		return nil, errors.New("dataplane: --xds-cert-file, --xds-key-file and --xds-ca-file go together: give all three or none")
+	}
 }
