@@ -15,6 +15,7 @@ package v1alpha1
 //	    type: LoadBalancer         # ClusterIP | NodePort | LoadBalancer (default LoadBalancer)
 //	    annotations: {k: v}        # added to the Service (cloud LB settings)
 //	    externalTrafficPolicy: Local   # Cluster | Local, optional
+//	    addressAnnotation: metallb.io/loadBalancerIPs   # how spec.addresses reach the load balancer, optional
 //
 // A GatewayClass refers to it with
 //
@@ -87,6 +88,14 @@ type ServiceConfig struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Cluster;Local
 	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+
+	// AddressAnnotation is the Service annotation that asks the load balancer
+	// for the IPs of a Gateway's spec.addresses (comma-separated), e.g.
+	// metallb.io/loadBalancerIPs. Kubernetes has no portable field for it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	AddressAnnotation string `json:"addressAnnotation,omitempty"`
 }
 
 // EdgewayConfigList is a list of EdgewayConfig.
