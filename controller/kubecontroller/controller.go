@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,6 +50,9 @@ type Config struct {
 
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// Identity names this replica in its xDS ACK report (status.SharedAcks,
+	// enabled with leader election); default $POD_NAME, else the host name.
+	Identity string
 	// LeaseDuration, RenewDeadline, RetryPeriod: 0 for the defaults.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 
@@ -69,6 +75,9 @@ type Controller struct {
 	Source  *kube.Source
 	Writer  *status.Writer
 	XDS     *xds.Server
+	// SharedAcks publishes and reads the replicas' ACK reports (nil
+	// without leader election).
+	SharedAcks *status.SharedAcks
 
 	XDSServerOptions []grpc.ServerOption
 	Provisioner      Provisioner
@@ -130,11 +139,33 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		}
 		infra = c.Provisioner
 	}
+	var acks status.Acks = status.LocalAcks{Server: c.XDS}
+	if cfg.LeaderElection && cfg.LeaderElectionNamespace != "" {
+		// Several replicas: the leader also needs the ACKs of data planes
+		// connected to the others.
+		c.SharedAcks, err = status.NewSharedAcks(ctx, status.SharedAcksOptions{
+			Local:     c.XDS,
+			Client:    mgr.GetClient(),
+			Cache:     mgr.GetCache(),
+			Namespace: cfg.LeaderElectionNamespace,
+			Group:     kube.LeaseName(cfg.ControllerName),
+			Identity:  identity(cfg.Identity),
+			OnChange:  func() { c.Writer.Trigger() },
+			Log:       cfg.Log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(c.SharedAcks); err != nil {
+			return nil, err
+		}
+		acks = c.SharedAcks
+	}
 	c.Writer = status.NewWriter(status.Options{
 		ControllerName: cfg.ControllerName,
 		Client:         mgr.GetClient(),
 		APIReader:      mgr.GetAPIReader(),
-		Acks:           c.XDS,
+		Acks:           acks,
 		Infrastructure: infra,
 		Log:            cfg.Log,
 	})
@@ -145,9 +176,29 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		c.Writer.Update(&status.Input{Snapshot: r.Snapshot, Statuses: r.Statuses, Versions: r.Versions, PublishErrors: r.PublishErrors})
 	})
 	// Programmed follows the data planes' ACKs.
-	c.XDS.OnAcked(func(string) { c.Writer.Trigger() })
+	c.XDS.OnAcked(func(string) {
+		c.Writer.Trigger()
+		if c.SharedAcks != nil {
+			c.SharedAcks.Changed()
+		}
+	})
 	return c, nil
 }
+
+// identity is this replica's name: the configured one, $POD_NAME, or the
+// host name with the process id (several replicas in one test process).
+func identity(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if p := os.Getenv("POD_NAME"); p != "" {
+		return p
+	}
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%d", strings.ToLower(h), os.Getpid(), replicas.Add(1))
+}
+
+var replicas atomic.Int64
 
 // Run serves xDS and runs the manager until ctx ends. On the way out the
 // leader releases its Lease, so another replica takes over at once.

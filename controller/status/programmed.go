@@ -9,11 +9,26 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Acks tells which xDS versions the data planes of a node applied:
-// (*xds.Server).Acked, or a view that merges the reports of every
-// controller replica (a data plane may be connected to any of them).
+// Acks tells which xDS versions the data planes of a node applied, one map
+// (type URL -> version) per view: this replica's xDS server and, with
+// SharedAcks, the reports of the other replicas (a data plane may be
+// connected to any of them).
 type Acks interface {
-	Acked(nodeID string) map[string]string
+	Acked(nodeID string) []map[string]string
+}
+
+// LocalAcks adapts one xDS server ((*xds.Server).Acked) to Acks.
+type LocalAcks struct {
+	Server interface {
+		Acked(nodeID string) map[string]string
+	}
+}
+
+func (l LocalAcks) Acked(nodeID string) []map[string]string {
+	if a := l.Server.Acked(nodeID); a != nil {
+		return []map[string]string{a}
+	}
+	return nil
 }
 
 // notProgrammed is why a Gateway that translation found servable is not
@@ -41,19 +56,30 @@ func (w *Writer) programmed(in *Input, node string, infraReason gwv1.GatewayCond
 	if published == nil {
 		return notProgrammed{string(gwv1.GatewayReasonPending), "the configuration is not published yet"}
 	}
-	var acked map[string]string
+	var views []map[string]string
 	if w.opts.Acks != nil {
-		acked = w.opts.Acks.Acked(node)
+		views = w.opts.Acks.Acked(node)
 	}
+	for _, acked := range views {
+		if applied(acked, published) {
+			return notProgrammed{}
+		}
+	}
+	return notProgrammed{string(gwv1.GatewayReasonPending), fmt.Sprintf("waiting for a data plane of xDS node %q to apply listener version %s", node, published[resource.ListenerType])}
+}
+
+// applied: the published listeners are in force, and every type has been
+// applied in some version.
+func applied(acked, published map[string]string) bool {
 	if acked[resource.ListenerType] != published[resource.ListenerType] {
-		return notProgrammed{string(gwv1.GatewayReasonPending), fmt.Sprintf("waiting for a data plane of xDS node %q to apply listener version %s", node, published[resource.ListenerType])}
+		return false
 	}
 	for typ := range published {
 		if acked[typ] == "" {
-			return notProgrammed{string(gwv1.GatewayReasonPending), fmt.Sprintf("waiting for a data plane of xDS node %q to apply its first %s", node, typ)}
+			return false
 		}
 	}
-	return notProgrammed{}
+	return true
 }
 
 // gateProgrammed turns the Gateway's and its listeners' Programmed=True
