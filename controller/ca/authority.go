@@ -139,10 +139,15 @@ func EncodeCertificates(certs []*x509.Certificate) []byte {
 
 // RenewAt is when a certificate should be replaced: after two thirds of its
 // lifetime, which leaves a third for the new one to propagate (a mounted
-// Secret takes up to a couple of minutes) and for retries.
+// Secret takes up to a couple of minutes) and for retries. The lifetime
+// counts from issuance, not from the backdated NotBefore (clockSkew), or a
+// short-lived certificate would be due for renewal the moment it is made.
 func RenewAt(c *x509.Certificate) time.Time {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return c.NotBefore.Add(life * 2 / 3)
+	issued := c.NotBefore.Add(clockSkew)
+	if !issued.Before(c.NotAfter) {
+		issued = c.NotBefore
+	}
+	return issued.Add(c.NotAfter.Sub(issued) * 2 / 3)
 }
 
 func newSerial() (*big.Int, error) {
