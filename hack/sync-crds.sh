@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the CRDs of the pinned sigs.k8s.io/gateway-api and istio.io/api module
 # versions (go.mod) into the repository. File mode validates objects against
-# them (controller/snapshot/crds), and the Helm chart installs them.
+# them (controller/snapshot/crds), and the Helm chart installs them (charts/edgeway).
 # Run after changing either module version; the result is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +18,15 @@ awk 'BEGIN{RS="\n---\n"; ORS=""} /name: serviceentries.networking.istio.io/ {pri
   "$istio"/kubernetes/customresourcedefinitions.gen.yaml > "$out/networking.istio.io_serviceentries.yaml"
 chmod 644 "$out"/*.yaml
 echo "CRDs of $(go list -m sigs.k8s.io/gateway-api) and $(go list -m istio.io/api) -> $out"
+
+# The Helm chart: Helm installs everything in crds/ (the Gateway API CRDs beside edgeway's own
+# gateway.edgeway.dev CRD, which is not touched here). The ServiceEntry CRD goes to files/:
+# crds/ cannot be conditional, so templates/serviceentry-crd.yaml renders it only when
+# serviceEntryCRD.install is set.
+chart=charts/edgeway
+rm -f "$chart"/crds/gateway.networking.k8s.io_*.yaml
+mkdir -p "$chart/crds" "$chart/files"
+cp "$out"/gateway.networking.k8s.io_*.yaml "$chart/crds/"
+sed '1{/^---$/d}' "$out/networking.istio.io_serviceentries.yaml" > "$chart/files/networking.istio.io_serviceentries.yaml"
+chmod 644 "$chart"/crds/*.yaml "$chart"/files/*.yaml
+echo "Gateway API CRDs -> $chart/crds, ServiceEntry CRD -> $chart/files"
