@@ -19,8 +19,9 @@ run: build
 	./examples/quickstart/run.sh $(BIN)
 
 ## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests
-## (the real binary built with -race), and the concurrent packages again under -race.
-test: vet
+## (the real binary built with -race), integration tests against a real kube-apiserver + etcd,
+## and the concurrent packages again under -race.
+test: vet kube-bins
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/...
 
@@ -31,6 +32,11 @@ test-unit:
 ## test-e2e: only the end-to-end tests (real binary, real sockets).
 test-e2e:
 	$(GO) test -count=1 -v ./test/e2e/...
+
+## kube-bins: build (once, cached) the kube-apiserver, kube-controller-manager, kubectl, etcd
+## and helm the integration tests run, from the Go module proxy (docs/kube-bins.md).
+kube-bins:
+	./hack/kube-bins.sh
 
 vet:
 	$(GO) vet $(PKGS)
