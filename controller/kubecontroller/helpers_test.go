@@ -36,20 +36,23 @@ type running struct {
 	xdsAddr string
 	cancel  context.CancelFunc
 	done    chan error
+	once    sync.Once
 }
 
-// stop ends the replica (its Lease is released) and waits for it.
+// stop ends the replica (its Lease is released) and waits for it; once.
 func (r *running) stop(t *testing.T) {
 	t.Helper()
-	r.cancel()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("controller: %v", err)
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("controller: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("controller did not stop within 30s")
 		}
-	case <-time.After(30 * time.Second):
-		t.Error("controller did not stop within 30s")
-	}
+	})
 }
 
 // startController runs a replica on loopback until the test ends.
@@ -76,8 +79,7 @@ func startController(t *testing.T, cfg *rest.Config, mutate func(*Config)) *runn
 	}
 	r := &running{Controller: ctrl, xdsAddr: lis.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- ctrl.Run(ctx) }()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { r.stop(t) }) })
+	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
