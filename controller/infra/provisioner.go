@@ -13,9 +13,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -100,6 +102,9 @@ func (p *Provisioner) SetupWithManager(mgr manager.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(p.allGateways)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("edgeway-infrastructure").
+		// Several replicas may share a process (tests, leader fail-over
+		// tests): the name only labels metrics.
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
 		// Status writes do not change the generation: they need no reconcile.
 		For(&gwv1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.Deployment{}).

@@ -1,0 +1,413 @@
+package infra_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/conformance/apiserver"
+	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	"github.com/edgeway/edgeway/controller/ca"
+	"github.com/edgeway/edgeway/controller/infra"
+	"github.com/edgeway/edgeway/controller/kubecontroller"
+	"github.com/edgeway/edgeway/controller/source/kube"
+	"github.com/edgeway/edgeway/controller/xds"
+)
+
+const (
+	controllerName = "edgeway.dev/gateway-controller"
+	controllerNS   = "edgeway-system"
+	caSecret       = "edgeway-xds-ca"
+)
+
+func testLog() *slog.Logger {
+	if os.Getenv("INFRA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// startController runs one controller replica (kubecontroller, as `edgeway
+// controller` does) with secure xDS and provisioning installed.
+func startController(t *testing.T, s *apiserver.Server, leafValidity time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubecontroller.New(ctx, kubecontroller.Config{
+		RestConfig: s.Config, ControllerName: controllerName, XDSListener: lis,
+		Debounce: 20 * time.Millisecond, Log: testLog(),
+		Hooks: []func(*kubecontroller.Controller) error{func(c *kubecontroller.Controller) error {
+			_, _, err := infra.Install(ctx, c, infra.InstallOptions{
+				Options: infra.Options{
+					ControllerName: controllerName, Image: "ghcr.io/edgeway/edgeway:test",
+					XDSAddress: "edgeway-xds.edgeway-system.svc:18000", LeafValidity: leafValidity,
+				},
+				Namespace: controllerNS, CASecretName: caSecret,
+				XDSDNSNames: ca.ServiceDNSNames("edgeway-xds", controllerNS, "cluster.local"),
+				Log:         testLog(),
+			})
+			return err
+		}},
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller: %v", err)
+		}
+	})
+}
+
+func newClient(t *testing.T, s *apiserver.Server) client.Client {
+	t.Helper()
+	c, err := client.New(s.Config, client.Options{Scheme: kube.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func create(ctx context.Context, t *testing.T, c client.Client, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ns(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// gatewayCondition returns the Gateway's condition of type typ.
+func gatewayCondition(gw *gwv1.Gateway, typ gwv1.GatewayConditionType) *metav1.Condition {
+	for i := range gw.Status.Conditions {
+		if gw.Status.Conditions[i].Type == string(typ) {
+			return &gw.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// TestInfrastructure runs against one real kube-apiserver (and the
+// garbage collector of a real kube-controller-manager) for the whole flow
+// of a Gateway's infrastructure.
+func TestInfrastructure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd, kube-apiserver and kube-controller-manager")
+	}
+	s := apiserver.Start(t)
+	s.StartControllerManager(t, "garbage-collector-controller")
+	ctx := context.Background()
+	c := newClient(t, s)
+
+	replicas := int32(2)
+	create(ctx, t, c, ns(controllerNS), ns("infra"), ns("team-a"),
+		&v1alpha1.EdgewayConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "small"},
+			Spec: v1alpha1.EdgewayConfigSpec{Replicas: &replicas, Service: &v1alpha1.ServiceConfig{
+				Annotations: map[string]string{"lb.example.com/scheme": "internet-facing"}}}},
+		&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "edgeway"}, Spec: gwv1.GatewayClassSpec{
+			ControllerName: controllerName,
+			ParametersRef: &gwv1.ParametersReference{Group: "gateway.edgeway.dev", Kind: "EdgewayConfig",
+				Namespace: ptr(gwv1.Namespace("infra")), Name: "small"}}},
+	)
+	startController(t, s, 0)
+
+	gw := &gwv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge"},
+		Spec: gwv1.GatewaySpec{
+			GatewayClassName: "edgeway",
+			Infrastructure: &gwv1.GatewayInfrastructure{
+				Labels:      map[gwv1.LabelKey]gwv1.LabelValue{"team": "a"},
+				Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{"owner": "team-a@example.com"},
+			},
+			Listeners: []gwv1.Listener{
+				{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80},
+				{Name: "dns", Protocol: gwv1.UDPProtocolType, Port: 5353},
+			},
+		},
+	}
+	create(ctx, t, c, gw)
+	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "team-a", Name: name} }
+
+	var dep appsv1.Deployment
+	var svc corev1.Service
+	var sa corev1.ServiceAccount
+	var sec corev1.Secret
+	objects := []struct {
+		obj  client.Object
+		name string
+	}{{&dep, "edge-edgeway"}, {&svc, "edge-edgeway"}, {&sa, "edge-edgeway"}, {&sec, "edge-edgeway-xds"}}
+
+	t.Run("objects owned by the Gateway", func(t *testing.T) {
+		for _, o := range objects {
+			eventually(t, fmt.Sprintf("%T %s", o.obj, o.name), func() error { return c.Get(ctx, key(o.name), o.obj) })
+			refs := o.obj.GetOwnerReferences()
+			if len(refs) != 1 || refs[0].UID != gw.UID || refs[0].Kind != "Gateway" || refs[0].APIVersion != "gateway.networking.k8s.io/v1" ||
+				refs[0].Controller == nil || !*refs[0].Controller || refs[0].BlockOwnerDeletion == nil || !*refs[0].BlockOwnerDeletion {
+				t.Errorf("%T %s: owner references %+v, want the Gateway (uid %s) as controller, blocking deletion", o.obj, o.name, refs, gw.UID)
+			}
+			if l := o.obj.GetLabels(); l["team"] != "a" || l[infra.LabelGateway] != "edge" || l[infra.LabelManagedBy] != "edgeway" {
+				t.Errorf("%T %s: labels %v", o.obj, o.name, l)
+			}
+			if a := o.obj.GetAnnotations(); a["owner"] != "team-a@example.com" {
+				t.Errorf("%T %s: annotations %v", o.obj, o.name, a)
+			}
+			if !managedBy(o.obj, infra.FieldManager) {
+				t.Errorf("%T %s: no server-side apply by field manager %q: %+v", o.obj, o.name, infra.FieldManager, o.obj.GetManagedFields())
+			}
+		}
+		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
+			t.Errorf("replicas %v, want 2 from the EdgewayConfig", dep.Spec.Replicas)
+		}
+		if args := strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--node-id team-a/edge") ||
+			!strings.Contains(args, "--xds-server edgeway-xds.edgeway-system.svc:18000") {
+			t.Errorf("data plane args: %s", args)
+		}
+		if dep.Spec.Template.Labels["team"] != "a" || dep.Spec.Template.Annotations["owner"] == "" {
+			t.Errorf("Pod template metadata: %+v", dep.Spec.Template.ObjectMeta)
+		}
+		var ports []string
+		for _, p := range svc.Spec.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%d/%s", p.Name, p.Port, p.Protocol))
+		}
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || strings.Join(ports, ",") != "tcp-80:80/TCP,udp-5353:5353/UDP" {
+			t.Errorf("Service %s %v", svc.Spec.Type, ports)
+		}
+		if svc.Annotations["lb.example.com/scheme"] != "internet-facing" {
+			t.Errorf("Service annotations %v: the EdgewayConfig's are missing", svc.Annotations)
+		}
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			t.Error("the data plane's ServiceAccount mounts a token")
+		}
+	})
+
+	t.Run("xDS client certificate", func(t *testing.T) {
+		var caSec corev1.Secret
+		if err := c.Get(ctx, types.NamespacedName{Namespace: controllerNS, Name: caSecret}, &caSec); err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(caSec.Data[ca.KeyBundle]) || string(sec.Data["ca.crt"]) != string(caSec.Data[ca.KeyBundle]) {
+			t.Fatal("the Gateway's ca.crt is not the CA's trust bundle")
+		}
+		leaf, err := ca.ParseCertificate(sec.Data["tls.crt"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := xds.NodeIDFromCertificate(leaf); err != nil || id != "team-a/edge" {
+			t.Fatalf("certificate identity %q, %v", id, err)
+		}
+	})
+
+	t.Run("user edits of other fields survive, ours are restored", func(t *testing.T) {
+		patch := []byte(`{"metadata":{"labels":{"user":"kept"}},"spec":{"replicas":5}}`)
+		if err := c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge-edgeway"}},
+			client.RawPatch(types.MergePatchType, patch), client.FieldOwner("someone")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "replicas back to 2, the user's label kept", func() error {
+			if err := c.Get(ctx, key("edge-edgeway"), &dep); err != nil {
+				return err
+			}
+			if *dep.Spec.Replicas != 2 || dep.Labels["user"] != "kept" {
+				return fmt.Errorf("replicas %d, labels %v", *dep.Spec.Replicas, dep.Labels)
+			}
+			return nil
+		})
+	})
+
+	t.Run("status.addresses from the load balancer", func(t *testing.T) {
+		eventually(t, "Programmed=False AddressNotAssigned while the Service has no ingress", func() error {
+			var g gwv1.Gateway
+			if err := c.Get(ctx, key("edge"), &g); err != nil {
+				return err
+			}
+			if p := gatewayCondition(&g, gwv1.GatewayConditionProgrammed); p == nil || p.Reason != string(gwv1.GatewayReasonAddressNotAssigned) ||
+				!strings.Contains(p.Message, "team-a/edge-edgeway") {
+				return fmt.Errorf("Programmed %+v", p)
+			}
+			return nil
+		})
+		// No cloud here: play the load balancer controller.
+		patch := []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"198.18.0.10"},{"hostname":"lb.example.com"}]}}}`)
+		if err := c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge-edgeway"}},
+			client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "status.addresses", func() error {
+			var g gwv1.Gateway
+			if err := c.Get(ctx, key("edge"), &g); err != nil {
+				return err
+			}
+			var got []string
+			for _, a := range g.Status.Addresses {
+				got = append(got, fmt.Sprintf("%s=%s", *a.Type, a.Value))
+			}
+			if strings.Join(got, ",") != "IPAddress=198.18.0.10,Hostname=lb.example.com" {
+				return fmt.Errorf("addresses %v", got)
+			}
+			// No data plane ACKed: Programmed waits for it now, not for an address.
+			if p := gatewayCondition(&g, gwv1.GatewayConditionProgrammed); p == nil || p.Reason == string(gwv1.GatewayReasonAddressNotAssigned) {
+				return fmt.Errorf("Programmed %+v", p)
+			}
+			return nil
+		})
+	})
+
+	t.Run("spec.infrastructure changes propagate", func(t *testing.T) {
+		var g gwv1.Gateway
+		if err := c.Get(ctx, key("edge"), &g); err != nil {
+			t.Fatal(err)
+		}
+		g.Spec.Infrastructure.Labels["team"] = "b"
+		if err := c.Update(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objects {
+			eventually(t, fmt.Sprintf("label team=b on %T", o.obj), func() error {
+				if err := c.Get(ctx, key(o.name), o.obj); err != nil {
+					return err
+				}
+				if o.obj.GetLabels()["team"] != "b" {
+					return fmt.Errorf("labels %v", o.obj.GetLabels())
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("an object of our name that is not ours is left alone", func(t *testing.T) {
+		create(ctx, t, c, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "squat-edgeway"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 1}}},
+		}, &gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "squat"},
+			Spec: gwv1.GatewaySpec{GatewayClassName: "edgeway",
+				Listeners: []gwv1.Listener{{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 8080}}},
+		})
+		eventually(t, "Programmed=False NoResources", func() error {
+			var g gwv1.Gateway
+			if err := c.Get(ctx, key("squat"), &g); err != nil {
+				return err
+			}
+			p := gatewayCondition(&g, gwv1.GatewayConditionProgrammed)
+			if p == nil || p.Reason != string(gwv1.GatewayReasonNoResources) ||
+				!strings.Contains(p.Message, "Service team-a/squat-edgeway exists but is not owned by this Gateway") {
+				return fmt.Errorf("Programmed %+v", p)
+			}
+			return nil
+		})
+		var squat corev1.Service
+		if err := c.Get(ctx, key("squat-edgeway"), &squat); err != nil {
+			t.Fatal(err)
+		}
+		if len(squat.OwnerReferences) != 0 || len(squat.Spec.Ports) != 1 || squat.Spec.Ports[0].Port != 1 {
+			t.Fatalf("the user's Service was changed: %+v", squat)
+		}
+		if err := c.Get(ctx, key("squat-edgeway"), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("a Deployment was created next to a Service that is not ours: %v", err)
+		}
+	})
+
+	t.Run("garbage-collected with the Gateway", func(t *testing.T) {
+		if err := c.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objects {
+			eventually(t, fmt.Sprintf("%T %s deleted", o.obj, o.name), func() error {
+				err := c.Get(ctx, key(o.name), o.obj)
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				return fmt.Errorf("still there (%v)", err)
+			})
+		}
+	})
+}
+
+// TestClientCertificateRenewal: with a short lifetime the provisioner
+// renews a Gateway's certificate after two thirds of it, in place.
+func TestClientCertificateRenewal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	s := apiserver.Start(t)
+	ctx := context.Background()
+	c := newClient(t, s)
+	create(ctx, t, c, ns(controllerNS), ns("team-a"),
+		&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "edgeway"}, Spec: gwv1.GatewayClassSpec{ControllerName: controllerName}},
+		&gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge"}, Spec: gwv1.GatewaySpec{GatewayClassName: "edgeway",
+			Listeners: []gwv1.Listener{{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 8080}}}})
+	startController(t, s, 6*time.Second)
+
+	serials := map[string]bool{}
+	eventually(t, "three certificates in turn", func() error {
+		var sec corev1.Secret
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "edge-edgeway-xds"}, &sec); err != nil {
+			return err
+		}
+		leaf, err := ca.ParseCertificate(sec.Data["tls.crt"])
+		if err != nil {
+			return err
+		}
+		if time.Now().After(leaf.NotAfter) {
+			t.Fatalf("the Secret holds an expired certificate (not after %s)", leaf.NotAfter)
+		}
+		serials[leaf.SerialNumber.String()] = true
+		if len(serials) < 3 {
+			return fmt.Errorf("%d certificates seen", len(serials))
+		}
+		return nil
+	})
+}
+
+func managedBy(obj client.Object, manager string) bool {
+	return slices.ContainsFunc(obj.GetManagedFields(), func(m metav1.ManagedFieldsEntry) bool {
+		return m.Manager == manager && m.Operation == metav1.ManagedFieldsOperationApply
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
