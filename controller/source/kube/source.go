@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,12 @@ type Result struct {
 	PublishErrors map[string]error
 }
 
+// publishedIR is the IR last handed to the Publisher for a node.
+type publishedIR struct {
+	ir  *ir.IR
+	err error
+}
+
 // Source turns the cluster into published xDS and statuses. It is a
 // manager Runnable that runs on every replica (NeedLeaderElection false).
 type Source struct {
@@ -76,7 +83,7 @@ type Source struct {
 	mu          sync.Mutex
 	latest      *Result
 	subscribers []func(*Result)
-	published   map[string]bool // node ids
+	published   map[string]publishedIR // by node id; only the translate loop uses it
 
 	translations, events atomic.Uint64
 	missing              []string
@@ -111,7 +118,7 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error
 		kinds:     kinds{active: map[string]bool{}},
 		dirty:     make(chan struct{}, 1),
 		refs:      newReferences(),
-		published: map[string]bool{},
+		published: map[string]publishedIR{},
 	}
 	missing, err := s.watch(ctx)
 	if err != nil {
@@ -255,10 +262,18 @@ func (s *Source) translate(ctx context.Context) error {
 			x = &ir.IR{} // no servable listener: the data plane must drop what it had
 		}
 		res.Nodes[node] = x
-		if err := s.opts.Publisher.Update(node, x); err != nil {
+		if prev, ok := s.published[node]; ok && prev.err == nil && reflect.DeepEqual(prev.ir, x) {
+			// Unchanged (most Gateways, most of the time): the xDS
+			// translation, validation and hashing would yield the same versions.
+			res.Versions[node] = s.opts.Publisher.Versions(node)
+			continue
+		}
+		err := s.opts.Publisher.Update(node, x)
+		if err != nil {
 			res.PublishErrors[node] = err
 			s.log.Error("publishing a Gateway's config", "node", node, "error", err)
 		}
+		s.published[node] = publishedIR{ir: x, err: err}
 		res.Versions[node] = s.opts.Publisher.Versions(node)
 	}
 	s.mu.Lock()
@@ -267,9 +282,6 @@ func (s *Source) translate(ctx context.Context) error {
 			s.opts.Publisher.Remove(node)
 			delete(s.published, node)
 		}
-	}
-	for node := range res.Nodes {
-		s.published[node] = true
 	}
 	res.Sequence = s.translations.Add(1)
 	s.latest = res
