@@ -23,7 +23,7 @@ run: build
 ## and the concurrent packages again under -race.
 test: vet kube-bins
 	$(GO) test -count=1 -timeout 20m $(PKGS)
-	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/...
+	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/... ./test/securexds/...
 
 ## test-unit: quick iteration, no end-to-end tests.
 test-unit:
