@@ -81,8 +81,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
   ldflags+=" -X helm.sh/helm/v4/internal/version.version=$helm"
   ldflags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
-  echo "kube-bins: go mod download (module proxy: $(go env GOPROXY))"
-  go mod download
+  # go build fetches the modules it needs (~1 GB on a cold module cache).
+  echo "kube-bins: building into $dir (module proxy: $(go env GOPROXY))"
   for b in "${missing[@]}"; do
     name=${b%%=*} pkg=${b#*=}
     echo "kube-bins: building $name from $pkg ($(go list -m -f '{{.Path}}@{{.Version}}' "${pkg%%/cmd/*}" 2>/dev/null || echo "$pkg"))"
