@@ -235,7 +235,10 @@ func (p *Provisioner) checkOwnership(ctx context.Context, gw *gwv1.Gateway) *Pro
 		{"Secret", &corev1.Secret{}, SecretName(gw.Name)},
 	} {
 		key := types.NamespacedName{Namespace: gw.Namespace, Name: o.name}
-		err := p.client.Get(ctx, key, o.obj)
+		// Uncached: the cache holds only edgeway's own Deployments and
+		// ServiceAccounts (kube.CacheOptions), and a foreign object with our
+		// name must be seen to be left alone.
+		err := p.reader.Get(ctx, key, o.obj)
 		if apierrors.IsNotFound(err) {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	kube "github.com/edgeway/edgeway/controller/source/kube"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml")
@@ -90,4 +91,18 @@ func renderYAML(t *testing.T, c *renderCase) []byte {
 		b.Write(y)
 	}
 	return b.Bytes()
+}
+
+// TestProvisionedObjectsMatchTheCacheSelector: the manager's cache keeps only
+// Deployments and ServiceAccounts carrying kube.ManagedByLabel; objects we
+// render must carry it, or the provisioner would never see them change.
+func TestProvisionedObjectsMatchTheCacheSelector(t *testing.T) {
+	if LabelManagedBy != kube.ManagedByLabel || managedBy != kube.ManagedByValue {
+		t.Fatalf("infra labels %s=%s, cache selects %s=%s", LabelManagedBy, managedBy, kube.ManagedByLabel, kube.ManagedByValue)
+	}
+	gw := &gwv1.Gateway{}
+	gw.Name, gw.Namespace = "web", "default"
+	if got := objectLabels(gw)[kube.ManagedByLabel]; got != kube.ManagedByValue {
+		t.Fatalf("rendered label %q", got)
+	}
 }

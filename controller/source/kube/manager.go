@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -94,14 +95,22 @@ var unreferencedSecretTypes = []corev1.SecretType{
 }
 
 // CacheOptions narrow the informer cache to what translation needs:
+//
 //   - managedFields are stripped from every object (never read, often the
 //     largest part of an object);
+//
 //   - Secrets: all but the types above (field selector type!=...); only the
 //     referenced ones are ever copied into a Snapshot (refs.go);
+//
 //   - EndpointSlices: only those of a Service (label kubernetes.io/service-name
 //     present), the only ones a backendRef can reach;
+//
 //   - Namespaces are watched as metadata only (allowedRoutes selects by
 //     labels), see watch.go.
+//
+//   - Deployments and ServiceAccounts: only edgeway's own (ManagedBySelector):
+//     the provisioner (controller/infra) owns them and reads anything else
+//     through the uncached API reader, so a foreign object is still seen.
 //
 // ConfigMaps and Services cannot be narrowed by the API (no field or label
 // singles out CA bundles or backends); the cache holds them and the
@@ -115,11 +124,21 @@ func CacheOptions() cache.Options {
 	if err != nil {
 		panic(err) // a constant requirement
 	}
+	ours := labels.SelectorFromSet(labels.Set{ManagedByLabel: ManagedByValue})
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:             {Field: fields.AndSelectors(secretSel...)},
 			&discoveryv1.EndpointSlice{}: {Label: labels.NewSelector().Add(*hasService)},
+			&appsv1.Deployment{}:         {Label: ours},
+			&corev1.ServiceAccount{}:     {Label: ours},
 		},
 	}
 }
+
+// ManagedByLabel/ManagedByValue mark the objects edgeway provisions
+// (controller/infra sets them; a test there keeps the two in step).
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "edgeway"
+)
