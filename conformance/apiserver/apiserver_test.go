@@ -20,6 +20,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/conformance/kubebin"
+	edgewayv1alpha1 "github.com/edgeway/edgeway/controller/apis/v1alpha1"
 )
 
 // One server for the whole package: each start costs seconds of the 2
@@ -60,6 +61,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("httproute defaults", func(t *testing.T) { testHTTPRouteDefaults(ctx, t, s.Client) })
 	t.Run("serviceentry", func(t *testing.T) { testServiceEntry(ctx, t, s.Client) })
 	t.Run("gateway CEL", func(t *testing.T) { testGatewayCEL(ctx, t, s.Client) })
+	t.Run("edgewayconfig", func(t *testing.T) { testEdgewayConfig(ctx, t, s.Client) })
 	t.Run("controller manager", func(t *testing.T) { testControllerManager(ctx, t, s) })
 	t.Run("loopback only", func(t *testing.T) {
 		if !strings.HasPrefix(s.Config.Host, "https://127.0.0.1:") {
@@ -160,6 +162,32 @@ func testServiceEntry(ctx context.Context, t *testing.T, c client.Client) {
 	err := c.Create(ctx, bad)
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "Address is required") {
 		t.Errorf("endpoint without address: err = %v, want Invalid with %q", err, "Address is required")
+	}
+}
+
+// edgeway's own CRD comes from charts/edgeway/crds, and NewScheme knows it.
+func testEdgewayConfig(ctx context.Context, t *testing.T, c client.Client) {
+	replicas := int32(3)
+	cfg := &edgewayv1alpha1.EdgewayConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg"},
+		Spec:       edgewayv1alpha1.EdgewayConfigSpec{Replicas: &replicas, ImagePullPolicy: corev1.PullNever},
+	}
+	if err := c.Create(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := &edgewayv1alpha1.EdgewayConfig{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(cfg), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Replicas == nil || *got.Spec.Replicas != 3 || got.Spec.ImagePullPolicy != corev1.PullNever {
+		t.Errorf("EdgewayConfig read back as %+v", got.Spec)
+	}
+	bad := &edgewayv1alpha1.EdgewayConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "bad"},
+		Spec:       edgewayv1alpha1.EdgewayConfigSpec{ImagePullPolicy: "Sometimes"},
+	}
+	if err := c.Create(ctx, bad); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.imagePullPolicy") {
+		t.Errorf("imagePullPolicy Sometimes: err = %v, want Invalid naming spec.imagePullPolicy", err)
 	}
 }
 

@@ -10,10 +10,13 @@ import (
 	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 	gatewayv1alpha3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	edgewayv1alpha1 "github.com/edgeway/edgeway/controller/apis/v1alpha1"
 )
 
 // NewScheme returns a scheme with every kind the installed CRDs serve that
-// edgeway has Go types for, plus the built-in kinds.
+// edgeway has Go types for (Gateway API, Istio networking, EdgewayConfig),
+// plus the built-in kinds.
 func NewScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
@@ -24,6 +27,7 @@ func NewScheme() *runtime.Scheme {
 		gatewayv1alpha2.Install,
 		gatewayv1alpha3.Install,
 		istionetworkingv1.AddToScheme,
+		edgewayv1alpha1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}
