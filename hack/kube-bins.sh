@@ -82,17 +82,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   ldflags+=" -X helm.sh/helm/v4/internal/version.version=$helm"
   ldflags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
   # go build fetches the modules it needs (~1 GB on a cold module cache).
-  echo "kube-bins: building into $dir (module proxy: $(go env GOPROXY))"
+  # One go build for all: the link of one binary overlaps the compiles of
+  # the next, and a package they share is compiled once either way.
+  pkgs=() names=()
   for b in "${missing[@]}"; do
-    name=${b%%=*} pkg=${b#*=}
-    echo "kube-bins: building $name from $pkg ($(go list -m -f '{{.Path}}@{{.Version}}' "${pkg%%/cmd/*}" 2>/dev/null || echo "$pkg"))"
-    start=$(date +%s)
-    # Build to a temporary name and rename: a killed build never leaves a
-    # half-written binary that a later run would take as present.
-    go build -trimpath -ldflags "$ldflags" -o "$dir/.$name.tmp" "$pkg"
-    mv "$dir/.$name.tmp" "$dir/$name"
-    echo "kube-bins: built $name in $(( $(date +%s) - start ))s"
+    names+=("${b%%=*}") pkgs+=("${b#*=}")
+    echo "kube-bins: building ${b%%=*} from ${b#*=}"
   done
+  echo "kube-bins: into $dir (versions: conformance/tools/go.mod; module proxy: $(go env GOPROXY))"
+  start=$(date +%s)
+  # Into a scratch directory, then renamed: a killed build never leaves a
+  # half-written binary that a later run would take as present.
+  tmp="$dir/.build"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}"
+  for i in "${!pkgs[@]}"; do
+    # go names a binary after its package path, without a /vN suffix
+    # (go.etcd.io/etcd/server/v3 -> server).
+    out=${pkgs[$i]%/v[0-9]*}
+    mv "$tmp/${out##*/}" "$dir/${names[$i]}"
+  done
+  rmdir "$tmp"
+  echo "kube-bins: built ${names[*]} in $(( $(date +%s) - start ))s"
 fi
 
 "$dir/kube-apiserver" --version
