@@ -12,7 +12,7 @@
 #   hack/kube-bins.sh --print-dir  print the directory, build nothing
 #
 # EDGEWAY_KUBE_BINS_DIR overrides the directory (e.g. binaries built elsewhere).
-# A cold build costs ~750 CPU-seconds (10-18 min on 2 cores); see docs/kube-bins.md.
+# A cold build costs ~1,300-1,500 CPU-seconds (12-25 min on 2 cores); see docs/kube-bins.md.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 tools="$repo/conformance/tools"

@@ -35,7 +35,7 @@ var (
 // Dir returns the directory holding every binary in Names. When one is
 // missing it runs hack/kube-bins.sh, at most once per process and, through a
 // file lock, once across the test binaries `go test ./...` runs in parallel;
-// a cold build takes 10-18 minutes on 2 cores, a warm one nothing.
+// a cold build takes 12-25 minutes on 2 cores, a warm one nothing.
 func Dir() (string, error) {
 	once.Do(func() { dir, dirErr = ensure() })
 	return dir, dirErr
@@ -76,7 +76,7 @@ func ensure() (string, error) {
 	defer unlock()
 	// Another test binary may have built them while this one waited.
 	if m := missing(d); m != nil {
-		fmt.Fprintf(os.Stderr, "kubebin: %s missing in %s: running %s (a cold build takes 10-18 minutes on 2 cores)\n",
+		fmt.Fprintf(os.Stderr, "kubebin: %s missing in %s: running %s (a cold build takes 12-25 minutes on 2 cores)\n",
 			strings.Join(m, ", "), d, script)
 		if _, err := runScript(root, os.Stderr, ""); err != nil {
 			return "", err
