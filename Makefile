@@ -22,7 +22,7 @@ run: build
 ## (the real binary built with -race), integration tests against a real kube-apiserver + etcd,
 ## and the concurrent packages again under -race.
 test: vet kube-bins
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 45m $(PKGS)
 	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/... ./test/securexds/...
 
 ## test-unit: quick iteration, no end-to-end tests.
