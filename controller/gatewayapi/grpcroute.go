@@ -33,23 +33,7 @@ func (t *translator) attachGRPCRoutes() {
 			continue
 		}
 		info := routeInfo{kind: "GRPCRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
-		parents := t.attach(info)
-		if len(parents) == 0 {
-			continue
-		}
-		t.dropCrossServing(info, parents)
-		matches, rep := t.compileGRPCRoute(info, r)
-		for _, p := range parents {
-			if !p.problem.ok() {
-				continue
-			}
-			for _, a := range p.attachments {
-				for _, d := range a.domains {
-					a.listener.http = append(a.listener.http, &httpAttachment{route: r, domain: d, matches: matches})
-				}
-			}
-		}
-		t.routeStatus(info, parents, rep)
+		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileGRPCRoute(info, r) })
 	}
 }
 
@@ -60,17 +44,9 @@ func (t *translator) compileGRPCRoute(info routeInfo, r *gwv1.GRPCRoute) ([]*htt
 	if len(rules) == 0 {
 		rules = defaultGRPCRule
 	}
-	rep := &ruleReport{rules: len(rules)}
-	var out []*httpMatch
-	for i := range rules {
-		ms, p := t.compileGRPCRule(info, r, i, &rules[i], rep)
-		if !p.ok() {
-			rep.dropped = append(rep.dropped, p)
-			continue
-		}
-		out = append(out, ms...)
-	}
-	return out, rep
+	return compileRules(rules, func(i int, rule *gwv1.GRPCRouteRule, rep *ruleReport) ([]*httpMatch, problem) {
+		return t.compileGRPCRule(info, r, i, rule, rep)
+	})
 }
 
 func (t *translator) compileGRPCRule(info routeInfo, r *gwv1.GRPCRoute, i int, rule *gwv1.GRPCRouteRule, rep *ruleReport) ([]*httpMatch, problem) {

@@ -38,24 +38,31 @@ func (t *translator) attachHTTPRoutes() {
 			continue
 		}
 		info := routeInfo{kind: "HTTPRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
-		parents := t.attach(info)
-		if len(parents) == 0 {
+		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
+	}
+}
+
+// attachHTTPLike attaches an HTTPRoute or a GRPCRoute: both compile into
+// matches served on HTTP listeners, per attached domain, and report status
+// the same way. compile runs only if the route attaches somewhere.
+func (t *translator) attachHTTPLike(info routeInfo, route metav1.Object, compile func() ([]*httpMatch, *ruleReport)) {
+	parents := t.attach(info)
+	if len(parents) == 0 {
+		return
+	}
+	t.dropCrossServing(info, parents)
+	matches, rep := compile()
+	for _, p := range parents {
+		if !p.problem.ok() {
 			continue
 		}
-		t.dropCrossServing(info, parents)
-		matches, rep := t.compileHTTPRoute(info, r)
-		for _, p := range parents {
-			if !p.problem.ok() {
-				continue
-			}
-			for _, a := range p.attachments {
-				for _, d := range a.domains {
-					a.listener.http = append(a.listener.http, &httpAttachment{route: r, domain: d, matches: matches})
-				}
+		for _, a := range p.attachments {
+			for _, d := range a.domains {
+				a.listener.http = append(a.listener.http, &httpAttachment{route: route, domain: d, matches: matches})
 			}
 		}
-		t.routeStatus(info, parents, rep)
 	}
+	t.routeStatus(info, parents, rep)
 }
 
 // compileHTTPRoute compiles every valid rule. Invalid rules (unsupported
@@ -66,10 +73,18 @@ func (t *translator) compileHTTPRoute(info routeInfo, r *gwv1.HTTPRoute) ([]*htt
 	if len(rules) == 0 {
 		rules = defaultRule
 	}
+	return compileRules(rules, func(i int, rule *gwv1.HTTPRouteRule, rep *ruleReport) ([]*httpMatch, problem) {
+		return t.compileHTTPRule(info, r, i, rule, rep)
+	})
+}
+
+// compileRules compiles every rule with compile; a rule with a problem is
+// dropped and reported, the others are served.
+func compileRules[R any](rules []R, compile func(i int, rule *R, rep *ruleReport) ([]*httpMatch, problem)) ([]*httpMatch, *ruleReport) {
 	rep := &ruleReport{rules: len(rules)}
 	var out []*httpMatch
 	for i := range rules {
-		ms, p := t.compileHTTPRule(info, r, i, &rules[i], rep)
+		ms, p := compile(i, &rules[i], rep)
 		if !p.ok() {
 			rep.dropped = append(rep.dropped, p)
 			continue
