@@ -53,6 +53,9 @@ type Snapshot struct {
 
 	// EdgewayConfigs are the targets of GatewayClass parametersRef.
 	EdgewayConfigs []*v1alpha1.EdgewayConfig
+	// ACMEIssuers are the issuers Gateway listeners name in tls.options
+	// (gateway.edgeway.dev/acme-issuer); see acme.go.
+	ACMEIssuers []*v1alpha1.ACMEIssuer
 }
 
 // Sort orders every list by namespace, then name. Translation relies on it.
@@ -74,6 +77,7 @@ func (s *Snapshot) Sort() {
 	sortObjects(s.Namespaces)
 	sortObjects(s.ServiceEntries)
 	sortObjects(s.EdgewayConfigs)
+	sortObjects(s.ACMEIssuers)
 }
 
 func sortObjects[T metav1.Object](objs []T) {

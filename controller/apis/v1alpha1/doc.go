@@ -29,12 +29,12 @@ const KindEdgewayConfig = "EdgewayConfig"
 var (
 	// SchemeBuilder registers this package's types.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
-	// AddToScheme adds EdgewayConfig and EdgewayConfigList to a scheme.
+	// AddToScheme adds EdgewayConfig and ACMEIssuer (and their lists) to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &EdgewayConfig{}, &EdgewayConfigList{})
+	s.AddKnownTypes(GroupVersion, &EdgewayConfig{}, &EdgewayConfigList{}, &ACMEIssuer{}, &ACMEIssuerList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
