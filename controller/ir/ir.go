@@ -56,8 +56,8 @@ type HTTPChain struct {
 	MaxRequestBodyBytes uint32 `yaml:"maxRequestBodyBytes,omitempty"`
 }
 
-// TLSChain is selected by the client's SNI. Exactly one of Terminate and
-// Passthrough is set.
+// TLSChain is selected by the client's SNI. Exactly one of Terminate,
+// Passthrough and ACMEChallenge is set.
 type TLSChain struct {
 	// Name is unique within the listener, e.g. "https/foo.example.com" or "passthrough/bar.example.com".
 	Name string `yaml:"name"`
@@ -67,7 +67,31 @@ type TLSChain struct {
 
 	Terminate   *TLSTerminate `yaml:"terminate,omitempty"`
 	Passthrough *TCPChain     `yaml:"passthrough,omitempty"`
+	// ACMEChallenge answers ACME TLS-ALPN-01 validation (RFC 8737). Such a
+	// chain has exactly one exact ServerName, neither Terminate nor
+	// Passthrough, and is selected only for a client that offers ALPN
+	// "acme-tls/1" with that SNI: other clients with the same SNI get the
+	// chain they would get without it.
+	ACMEChallenge *ACMEChallenge `yaml:"acmeChallenge,omitempty"`
 }
+
+// ACMEChallenge presents the RFC 8737 validation certificate, negotiates
+// ALPN "acme-tls/1", completes the handshake and closes the connection.
+// Its Name is "acme-tls-alpn/<domain>".
+type ACMEChallenge struct {
+	// Certificate is the Name of a Secret in IR.Secrets (certificate and
+	// key): "acme-tls-alpn/<namespace>/<certificate Secret>/<domain>".
+	Certificate string `yaml:"certificate"`
+}
+
+// ACMEChallengePathPrefix is where HTTP-01 tokens are served (RFC 8555
+// section 8.3). The translator puts one Exact route per token, answering
+// with a DirectResponse 200 whose Body is the key authorization, first in
+// the virtual host that the challenge's domain selects on every plain HTTP
+// listener of the Gateways that declare the domain (a virtual host with only
+// that domain when none selects it).
+const ACMEChallengePathPrefix = "/.well-known/acme-challenge/"
+
 
 // TLSTerminate terminates TLS with the given certificates and serves HTTP
 // (HTTPS listeners) or proxies the decrypted stream (TLS listeners in
