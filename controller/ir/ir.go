@@ -92,7 +92,6 @@ type ACMEChallenge struct {
 // that domain when none selects it).
 const ACMEChallengePathPrefix = "/.well-known/acme-challenge/"
 
-
 // TLSTerminate terminates TLS with the given certificates and serves HTTP
 // (HTTPS listeners) or proxies the decrypted stream (TLS listeners in
 // Terminate mode). Exactly one of HTTP and TCP is set.
