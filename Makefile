@@ -56,7 +56,7 @@ CONTROLLER_GEN := .cache/bin/controller-gen
 apis: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./controller/apis/...
 	$(CONTROLLER_GEN) crd paths=./controller/apis/... output:crd:dir=charts/edgeway/crds
-	cp charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml controller/apis/v1alpha1/crd.yaml
+	cp charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml controller/apis/v1alpha1/crd.yaml && cp charts/edgeway/crds/gateway.edgeway.dev_acmeissuers.yaml controller/apis/v1alpha1/acmeissuer_crd.yaml
 $(CONTROLLER_GEN):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0
 

@@ -320,6 +320,7 @@ func init() {
 	register("discovery.k8s.io", "EndpointSlice", true, func(s *Snapshot, o *discoveryv1.EndpointSlice) { s.EndpointSlices = append(s.EndpointSlices, o) })
 	register("networking.istio.io", "ServiceEntry", true, func(s *Snapshot, o *istionet.ServiceEntry) { s.ServiceEntries = append(s.ServiceEntries, o) })
 	register(v1alpha1.GroupName, v1alpha1.KindEdgewayConfig, true, func(s *Snapshot, o *v1alpha1.EdgewayConfig) { s.EdgewayConfigs = append(s.EdgewayConfigs, o) })
+	register(v1alpha1.GroupName, v1alpha1.KindACMEIssuer, true, func(s *Snapshot, o *v1alpha1.ACMEIssuer) { s.ACMEIssuers = append(s.ACMEIssuers, o) })
 }
 
 func supportedKinds() string {

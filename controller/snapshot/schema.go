@@ -55,6 +55,9 @@ func loadCRDs() (*crdSet, error) {
 			// edgeway's own kinds, generated beside their Go types.
 			crdsErr = crds.add("EdgewayConfig CRD", v1alpha1.CRD)
 		}
+		if crdsErr == nil {
+			crdsErr = crds.add("ACMEIssuer CRD", v1alpha1.ACMEIssuerCRD)
+		}
 	})
 	return crds, crdsErr
 }

@@ -9,3 +9,9 @@ import _ "embed"
 //
 //go:embed crd.yaml
 var CRD []byte
+
+// ACMEIssuerCRD is the CustomResourceDefinition of ACMEIssuer, generated and
+// kept identical to the chart's copy the same way as CRD.
+//
+//go:embed acmeissuer_crd.yaml
+var ACMEIssuerCRD []byte

@@ -46,13 +46,55 @@ func TestDeepCopyIsDeep(t *testing.T) {
 	}
 }
 
-// The embedded CRD and the chart's copy are the same generated file.
+// The embedded CRDs and the chart's copies are the same generated files.
 func TestEmbeddedCRDMatchesChart(t *testing.T) {
-	chart, err := os.ReadFile("../../../charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml")
-	if err != nil {
+	for _, tc := range []struct {
+		chart, embedded string
+		data            []byte
+	}{
+		{"gateway.edgeway.dev_edgewayconfigs.yaml", "crd.yaml", CRD},
+		{"gateway.edgeway.dev_acmeissuers.yaml", "acmeissuer_crd.yaml", ACMEIssuerCRD},
+	} {
+		chart, err := os.ReadFile("../../../charts/edgeway/crds/" + tc.chart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(chart, tc.data) {
+			t.Errorf("charts/edgeway/crds/%s differs from controller/apis/v1alpha1/%s; run make apis", tc.chart, tc.embedded)
+		}
+	}
+}
+
+func TestSchemeKnowsACMEIssuer(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(chart, CRD) {
-		t.Fatal("charts/edgeway/crds/gateway.edgeway.dev_edgewayconfigs.yaml differs from controller/apis/v1alpha1/crd.yaml; run make apis")
+	gvks, _, err := s.ObjectKinds(&ACMEIssuer{})
+	if err != nil || len(gvks) != 1 || gvks[0] != GroupVersion.WithKind(KindACMEIssuer) {
+		t.Fatalf("ObjectKinds = %v, %v; want %v", gvks, err, GroupVersion.WithKind(KindACMEIssuer))
+	}
+	if _, err := s.New(GroupVersion.WithKind("ACMEIssuerList")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ACMEIssuer's DeepCopy (snapshot.ACMECertificate hands a copy to the ACME
+// manager) shares nothing with the original.
+func TestACMEIssuerDeepCopyIsDeep(t *testing.T) {
+	in := &ACMEIssuer{Spec: ACMEIssuerSpec{
+		DirectoryURL:           "https://ca.example/dir",
+		ExternalAccountBinding: &ACMEExternalAccountBinding{KeyID: "k", KeySecretRef: ACMEKeyRef{Name: "eab", Key: "secret"}},
+		DNS01:                  &ACMEDNS01{Provider: "rfc2136", Nameservers: []string{"127.0.0.1:53"}, CredentialsSecretRef: &ACMESecretRef{Name: "dns"}},
+	}}
+	out := in.DeepCopy()
+	if !reflect.DeepEqual(in, out) {
+		t.Fatal("copy differs")
+	}
+	out.Spec.ExternalAccountBinding.KeyID = "changed"
+	out.Spec.DNS01.Nameservers[0] = "changed"
+	out.Spec.DNS01.CredentialsSecretRef.Name = "changed"
+	if in.Spec.ExternalAccountBinding.KeyID != "k" || in.Spec.DNS01.Nameservers[0] != "127.0.0.1:53" || in.Spec.DNS01.CredentialsSecretRef.Name != "dns" {
+		t.Fatalf("original changed through the copy: %+v", in.Spec)
 	}
 }
