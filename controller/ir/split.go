@@ -57,6 +57,9 @@ func fillReferenced(x *IR, g string, part *IR) {
 			if c.Passthrough != nil {
 				weighted(c.Passthrough.Backends)
 			}
+			if c.ACMEChallenge != nil {
+				secrets[c.ACMEChallenge.Certificate] = true
+			}
 			if t := c.Terminate; t != nil {
 				for _, s := range t.Certificates {
 					secrets[s] = true

@@ -27,6 +27,7 @@ func TestSplitByGatewayKeepsExactlyWhatIsReferenced(t *testing.T) {
 			{Name: "a/443", Gateways: []string{"ns/a"}, TLS: []*TLSChain{
 				{Name: "https", Terminate: &TLSTerminate{Certificates: []string{"cert-a"}, ClientValidation: &ClientValidation{CACertificates: "ca-a"}, HTTP: &HTTPChain{RouteTable: "rt-a-tls"}}},
 				{Name: "pt", Passthrough: &TCPChain{Backends: []WeightedCluster{{Cluster: "pt-a"}}}},
+				{Name: "acme-tls-alpn/a.example", ServerNames: []string{"a.example"}, ACMEChallenge: &ACMEChallenge{Certificate: "acme-a"}},
 			}},
 			{Name: "b/9000", Gateways: []string{"ns/b"}, TCP: &TCPChain{Backends: []WeightedCluster{{Cluster: "tcp-b"}}}},
 			{Name: "b/53", Gateways: []string{"ns/b"}, UDP: &UDPChain{Backends: []WeightedCluster{{Cluster: "udp-b"}}}},
@@ -45,7 +46,7 @@ func TestSplitByGatewayKeepsExactlyWhatIsReferenced(t *testing.T) {
 			{Name: "shared", TLS: &UpstreamTLS{CACertificates: "ca-up", ClientCertificateByGateway: map[string]string{"ns/a": "client-a", "ns/b": "client-b"}}},
 			{Name: "tcp-b"}, {Name: "udp-b"}, {Name: "unused"},
 		},
-		Secrets: []*Secret{{Name: "ca-a"}, {Name: "ca-up"}, {Name: "cert-a"}, {Name: "client-a"}, {Name: "client-b"}, {Name: "unused"}},
+		Secrets: []*Secret{{Name: "acme-a"}, {Name: "ca-a"}, {Name: "ca-up"}, {Name: "cert-a"}, {Name: "client-a"}, {Name: "client-b"}, {Name: "unused"}},
 	}
 	parts := SplitByGateway(x)
 	if got := Gateways(parts); !reflect.DeepEqual(got, []string{"ns/a", "ns/b"}) {
@@ -62,7 +63,7 @@ func TestSplitByGatewayKeepsExactlyWhatIsReferenced(t *testing.T) {
 	check("a listeners", names(a.Listeners, listenerName), []string{"a/80", "a/443"})
 	check("a route tables", names(a.RouteTables, func(r *RouteTable) string { return r.Name }), []string{"rt-a", "rt-a-tls"})
 	check("a clusters", names(a.Clusters, func(c *Cluster) string { return c.Name }), []string{"mirror-a", "pt-a", "shared"})
-	check("a secrets", names(a.Secrets, func(s *Secret) string { return s.Name }), []string{"ca-a", "ca-up", "cert-a", "client-a"})
+	check("a secrets", names(a.Secrets, func(s *Secret) string { return s.Name }), []string{"acme-a", "ca-a", "ca-up", "cert-a", "client-a"})
 	check("b listeners", names(b.Listeners, listenerName), []string{"b/9000", "b/53"})
 	check("b route tables", names(b.RouteTables, func(r *RouteTable) string { return r.Name }), nil)
 	check("b clusters", names(b.Clusters, func(c *Cluster) string { return c.Name }), []string{"tcp-b", "udp-b"})

@@ -142,8 +142,11 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 	names := map[string]bool{}
 	// sni maps each server name to the chain using it: a name on two chains
 	// (or two chains without names) would make SNI dispatch ambiguous, which
-	// Envoy rejects as duplicate filter chain matches.
+	// Envoy rejects as duplicate filter chain matches. ACME TLS-ALPN-01
+	// chains are matched on SNI and ALPN acme-tls/1 together, so they have
+	// their own map: one may share its name with a terminating chain.
 	sni := map[string]string{}
+	acmeSNI := map[string]string{}
 	for i, c := range chains {
 		if c == nil {
 			v.addf("%s.tls[%d]: nil chain", listenerAt, i)
@@ -157,6 +160,21 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 			v.addf("%s.name: duplicate chain name", at)
 		}
 		names[c.Name] = true
+
+		set := 0
+		for _, present := range []bool{c.Terminate != nil, c.Passthrough != nil, c.ACMEChallenge != nil} {
+			if present {
+				set++
+			}
+		}
+		if set != 1 {
+			v.addf("%s: exactly one of terminate, passthrough, acmeChallenge must be set, found %d", at, set)
+			continue
+		}
+		if c.ACMEChallenge != nil {
+			v.acmeChallenge(at, c, acmeSNI)
+			continue
+		}
 
 		keys := c.ServerNames
 		if len(keys) == 0 {
@@ -176,16 +194,10 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 			}
 			sni[sn] = c.Name
 		}
-
-		switch {
-		case c.Terminate != nil && c.Passthrough != nil:
-			v.addf("%s: exactly one of terminate, passthrough must be set, found both", at)
-		case c.Terminate != nil:
+		if c.Terminate != nil {
 			v.terminate(at+".terminate", c.Terminate)
-		case c.Passthrough != nil:
+		} else {
 			v.weighted(at+".passthrough.backends", c.Passthrough.Backends)
-		default:
-			v.addf("%s: exactly one of terminate, passthrough must be set, found none", at)
 		}
 	}
 }

@@ -32,6 +32,37 @@ func valid() *IR {
 	}
 }
 
+// withACME adds a TLS-ALPN-01 chain for the name of the terminating chain
+// https/a, and its certificate.
+func withACME(x *IR) *IR {
+	x.Listeners[1].TLS = append([]*TLSChain{{Name: "acme-tls-alpn/a.example.com", ServerNames: []string{"a.example.com"}, ACMEChallenge: &ACMEChallenge{Certificate: "acme"}}}, x.Listeners[1].TLS...)
+	x.Secrets = append([]*Secret{{Name: "acme", CertChain: "cert", PrivateKey: "key"}}, x.Secrets...)
+	return x
+}
+
+// acmeChain adds the TLS-ALPN-01 chain to x and returns it.
+func acmeChain(x *IR) *TLSChain { return withACME(x).Listeners[1].TLS[0] }
+
+// A TLS-ALPN-01 chain shares its server name with the terminating chain
+// (it is selected by ALPN acme-tls/1 as well), and may be a listener's only
+// chain (the certificate Secret does not exist yet).
+func TestValidateAcceptsACMEChallengeChains(t *testing.T) {
+	if err := withACME(valid()).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	x := withACME(valid())
+	x.Listeners[1].TLS = x.Listeners[1].TLS[:1]
+	if err := x.Validate(); err != nil {
+		t.Fatalf("a listener with only a challenge chain: %v", err)
+	}
+	// The default-chain rule still holds around challenge chains.
+	x = withACME(valid())
+	x.Listeners[1].TLS[1].ServerNames, x.Listeners[1].TLS[2].ServerNames = nil, nil
+	if err := x.Validate(); err == nil || !strings.Contains(err.Error(), "already is the default chain") {
+		t.Fatalf("two default chains beside a challenge chain: %v", err)
+	}
+}
+
 func TestValidateAcceptsValidIR(t *testing.T) {
 	if err := valid().Validate(); err != nil {
 		t.Fatal(err)
@@ -62,7 +93,27 @@ func TestValidateRejects(t *testing.T) {
 			`listeners["0.0.0.0:443"].tls["https/a"].terminate.certificates: secret "nope" does not exist`},
 		{"no certificates", func(x *IR) { x.Listeners[1].TLS[0].Terminate.Certificates = nil }, `at least one certificate is required`},
 		{"terminate and passthrough", func(x *IR) { x.Listeners[1].TLS[0].Passthrough = x.Listeners[1].TLS[1].Passthrough },
-			`tls["https/a"]: exactly one of terminate, passthrough must be set, found both`},
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 2`},
+		{"terminate and acmeChallenge", func(x *IR) { x.Listeners[1].TLS[0].ACMEChallenge = &ACMEChallenge{Certificate: "acme"} },
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 2`},
+		{"no chain kind", func(x *IR) { x.Listeners[1].TLS[0].Terminate = nil },
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 0`},
+		{"acmeChallenge without server name", func(x *IR) { acmeChain(x).ServerNames = nil },
+			`tls["acme-tls-alpn/a.example.com"].serverNames: an acmeChallenge chain has exactly one server name, found 0`},
+		{"acmeChallenge with two server names", func(x *IR) { acmeChain(x).ServerNames = []string{"a.example.com", "b.example.com"} },
+			`an acmeChallenge chain has exactly one server name, found 2`},
+		{"acmeChallenge for a wildcard", func(x *IR) { acmeChain(x).ServerNames = []string{"*.example.com"} },
+			`serverNames: "*.example.com" is not an exact host name`},
+		{"acmeChallenge without secret", func(x *IR) { acmeChain(x).ACMEChallenge.Certificate = "nope" },
+			`tls["acme-tls-alpn/a.example.com"].acmeChallenge.certificate: secret "nope" does not exist`},
+		{"acmeChallenge with a CA bundle", func(x *IR) {
+			x.Secrets = append(x.Secrets, &Secret{Name: "ca", TrustedCA: "pem"})
+			acmeChain(x).ACMEChallenge.Certificate = "ca"
+		}, `acmeChallenge.certificate: secret "ca" is a CA bundle`},
+		{"two acmeChallenge chains for one name", func(x *IR) {
+			withACME(x)
+			x.Listeners[1].TLS = append(x.Listeners[1].TLS, &TLSChain{Name: "acme-tls-alpn/again", ServerNames: []string{"a.example.com"}, ACMEChallenge: &ACMEChallenge{Certificate: "acme"}})
+		}, `tls["acme-tls-alpn/again"].serverNames: "a.example.com" already used by acmeChallenge chain "acme-tls-alpn/a.example.com"`},
 		{"duplicate SNI", func(x *IR) { x.Listeners[1].TLS[1].ServerNames = []string{"a.example.com"} },
 			`tls["passthrough/b"].serverNames: "a.example.com" already used by chain "https/a"`},
 		{"two default chains", func(x *IR) { x.Listeners[1].TLS[0].ServerNames = nil; x.Listeners[1].TLS[1].ServerNames = nil },

@@ -91,3 +91,31 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 		}
 	}
 }
+
+// acmeChallenge checks a TLS-ALPN-01 chain: it answers for exactly one
+// exact host name (RFC 8737 validates one identifier per connection, never
+// a wildcard), once per listener, with a certificate and key.
+func (v *validator) acmeChallenge(at string, c *TLSChain, acmeSNI map[string]string) {
+	switch {
+	case len(c.ServerNames) != 1:
+		v.addf("%s.serverNames: an acmeChallenge chain has exactly one server name, found %d", at, len(c.ServerNames))
+	case strings.HasPrefix(c.ServerNames[0], "*.") || !validHostname(c.ServerNames[0]):
+		v.addf("%s.serverNames: %q is not an exact host name (an acmeChallenge chain validates one host)", at, c.ServerNames[0])
+	default:
+		sn := c.ServerNames[0]
+		if other, ok := acmeSNI[sn]; ok {
+			v.addf("%s.serverNames: %q already used by acmeChallenge chain %q", at, sn, other)
+		} else {
+			acmeSNI[sn] = c.Name
+		}
+	}
+	name := c.ACMEChallenge.Certificate
+	switch {
+	case name == "":
+		v.addf("%s.acmeChallenge.certificate: must not be empty", at)
+	case !v.secrets[name]:
+		v.addf("%s.acmeChallenge.certificate: secret %q does not exist", at, name)
+	case v.caSecrets[name]:
+		v.addf("%s.acmeChallenge.certificate: secret %q is a CA bundle, not a certificate and key", at, name)
+	}
+}
