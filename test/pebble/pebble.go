@@ -39,7 +39,10 @@
 // a random time in it (as RFC 9773 suggests) may renew at once or just before
 // expiry. Tests that need a particular window set it with
 // Server.SetRenewalInfo (Pebble's /set-renewal-info management endpoint).
-// Pebble does not send Retry-After on renewalInfo responses.
+// Pebble sends "Retry-After: 21600" (6 h) with every renewalInfo answer,
+// overridden or not: a client that waits that long before asking again
+// must still renew within the window it already has (a 90 s certificate
+// expires long before).
 //
 // # DNS-01
 //
@@ -47,9 +50,21 @@
 // httpreq DNS provider (github.com/go-acme/lego/v4/providers/dns/httpreq):
 // POST /present and /cleanup with {"fqdn","value"} (or, in RAW mode,
 // {"domain","token","keyAuth"}); it sets and clears TXT records in
-// challtestsrv, which Pebble queries (-dnsserver Server.DNSAddress). A lego
-// client checking propagation itself must ask Server.DNSAddress too
-// (dns01.AddRecursiveNameservers): the names are not real.
+// challtestsrv, which Pebble queries (-dnsserver Server.DNSAddress). lego's
+// own propagation check must ask Server.DNSAddress too, and only it:
+// dns01.AddRecursiveNameservers([]string{s.DNSAddress}) (the names are not
+// real, and lego would otherwise ask the system's resolvers), and
+// dns01.DisableAuthoritativeNssPropagationRequirement() (challtestsrv serves
+// no NS records). AddRecursiveNameservers sets a process-wide variable in
+// lego: DNS-01 tests against different Servers in one test binary must not
+// run in parallel.
+//
+// # Timing
+//
+// Pebble sends no Retry-After with a challenge it starts validating, so
+// lego polls the authorization after its default 5 s (with jitter: 2.5-7.5
+// s): every authorization of an order costs a few seconds of waiting even
+// though Pebble validates at once.
 package pebble
 
 import (
