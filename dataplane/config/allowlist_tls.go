@@ -72,8 +72,12 @@ var tlsUDPAnyTypes = map[protoreflect.FullName]map[string][]proto.Message{
 	},
 }
 
-func init() {
-	for name, spec := range tlsUDPAllowlist {
+func init() { mergeAllowlist(tlsUDPAllowlist, tlsUDPAnyTypes) }
+
+// mergeAllowlist adds a contract section kept in its own file (field paths
+// and the Any types allowed at a path) to allowlists and anyTypes.
+func mergeAllowlist(specs map[protoreflect.FullName]string, types map[protoreflect.FullName]map[string][]proto.Message) {
+	for name, spec := range specs {
 		set := allowlists[name]
 		if set == nil {
 			set = map[string]bool{}
@@ -88,12 +92,12 @@ func init() {
 			set[p] = true
 		}
 	}
-	for root, paths := range tlsUDPAnyTypes {
+	for root, paths := range types {
 		if anyTypes[root] == nil {
 			anyTypes[root] = map[string][]proto.Message{}
 		}
-		for p, types := range paths {
-			anyTypes[root][p] = append(anyTypes[root][p], types...)
+		for p, ts := range paths {
+			anyTypes[root][p] = append(anyTypes[root][p], ts...)
 		}
 	}
 }

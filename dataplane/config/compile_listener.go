@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -74,6 +75,9 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 	if len(pl.GetFilterChains()) == 0 {
 		return nil, rep.errf("filter_chains", "at least one filter chain is required")
 	}
+	// sets: the chains sharing one server-name match, by lower-cased name
+	// ("" for the chains without server names).
+	sets := map[string]*chainSet{}
 	for i, pc := range pl.GetFilterChains() {
 		loc := fmt.Sprintf("filter_chains[%d]", i)
 		fc, ctls, err := compileChain(rep, loc, pc)
@@ -84,7 +88,7 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 			l.tls[fc] = *ctls
 		}
 		if len(fc.ServerNames) == 0 {
-			if !l.sni.add("", fc) {
+			if err := l.addChain(sets, "", fc); err != nil {
 				return nil, rep.errf(loc, "more than one filter chain without server_names")
 			}
 		}
@@ -92,8 +96,8 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 			if !validHostPattern(sn, false) || sn == "*" {
 				return nil, rep.errf(fmt.Sprintf("%s.filter_chain_match.server_names[%d]", loc, j), "invalid server name %q", sn)
 			}
-			if !l.sni.add(sn, fc) {
-				return nil, rep.errf(fmt.Sprintf("%s.filter_chain_match.server_names[%d]", loc, j), "server name %q is used by more than one filter chain", sn)
+			if err := l.addChain(sets, sn, fc); err != nil {
+				return nil, rep.errf(fmt.Sprintf("%s.filter_chain_match.server_names[%d]", loc, j), "%v", err)
 			}
 			// Envoy injects the tls_inspector when server names are matched.
 			l.Inspect = true
@@ -104,8 +108,44 @@ func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, e
 	return l, nil
 }
 
+// addChain files fc under one of its server names ("" for none): beside the
+// chains of the same name as long as no two of them match the same
+// application protocols (Envoy rejects such duplicate matches).
+func (l *compiledListener) addChain(sets map[string]*chainSet, serverName string, fc *FilterChain) error {
+	key := strings.ToLower(serverName)
+	s := sets[key]
+	if s == nil {
+		s = &chainSet{}
+		sets[key] = s
+		l.sni.add(key, s)
+	}
+	if len(fc.ApplicationProtocols) == 0 {
+		if s.plain != nil {
+			return fmt.Errorf("server name %q is used by more than one filter chain", serverName)
+		}
+		s.plain = fc
+		return nil
+	}
+	for _, p := range fc.ApplicationProtocols {
+		if s.byProto[p] != nil {
+			return fmt.Errorf("server name %q with application protocol %q is used by more than one filter chain", serverName, p)
+		}
+		if s.byProto == nil {
+			s.byProto = map[string]*FilterChain{}
+		}
+		s.byProto[p] = fc
+	}
+	return nil
+}
+
 func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*FilterChain, *chainTLS, error) {
 	fc := &FilterChain{Name: pc.GetName(), ServerNames: pc.GetFilterChainMatch().GetServerNames()}
+	protos, err := compileApplicationProtocols(rep, loc, pc.GetFilterChainMatch().GetApplicationProtocols())
+	if err != nil {
+		return nil, nil, err
+	}
+	fc.ApplicationProtocols = protos
+	challenge := len(protos) > 0
 	var ctls *chainTLS
 	if ts := pc.GetTransportSocket(); ts != nil {
 		if ts.GetName() != nameTLSSocket || ts.GetTypedConfig() == nil {
@@ -130,13 +170,8 @@ func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*Filter
 		if len(ctls.secrets) == 0 {
 			return nil, nil, rep.errf(loc+".transport_socket.typed_config.common_tls_context", "tls_certificate_sds_secret_configs is required")
 		}
-		for i, p := range ctc.GetAlpnProtocols() {
-			// The HTTP server speaks HTTP/2 and HTTP/1.1 behind TLS;
-			// advertising anything else would be a promise it cannot keep.
-			if p != "h2" && p != "http/1.1" {
-				return nil, nil, rep.errf(fmt.Sprintf("%s.transport_socket.typed_config.common_tls_context.alpn_protocols[%d]", loc, i), "unsupported protocol %q (h2 or http/1.1)", p)
-			}
-			ctls.alpn = append(ctls.alpn, p)
+		if ctls.alpn, err = compileALPN(rep, loc+".transport_socket.typed_config.common_tls_context.alpn_protocols", ctc.GetAlpnProtocols(), challenge); err != nil {
+			return nil, nil, err
 		}
 		cv, err := compileClientValidation(rep, loc+".transport_socket.typed_config", &dtc)
 		if err != nil {
@@ -178,8 +213,14 @@ func compileChain(rep reporter, loc string, pc *listenerv3.FilterChain) (*Filter
 			return nil, nil, err
 		}
 		fc.TCP = p
+	case nameDirectResponse:
+		// Its Config allows no field (checkFields): the empty response.
+		fc.DirectResponse = &NetworkDirectResponse{}
 	default:
 		return nil, nil, rep.errf(floc+".name", "unsupported network filter %q", f.GetName())
+	}
+	if err := checkChallengeShape(rep, loc, floc, fc, ctls); err != nil {
+		return nil, nil, err
 	}
 	return fc, ctls, nil
 }

@@ -71,6 +71,7 @@ func exercise(cfg *Config) {
 	for _, l := range cfg.Listeners {
 		for _, sni := range []string{"", "a.example.com", "X.Y"} {
 			l.Chain(sni)
+			l.SelectChain(sni, []string{"h2", "acme-tls/1"})
 		}
 	}
 	for _, rt := range cfg.Routes {

@@ -29,33 +29,80 @@ type Listener struct {
 	// no Chains.
 	UDP    *UDPProxy
 	Chains []*FilterChain
-	sni    hostTable[*FilterChain]
+	sni    hostTable[*chainSet]
 }
 
-// Chain selects the filter chain for a connection with the given SNI (empty
-// for plain text or a ClientHello without server_name): exact server name,
-// then the longest "*.suffix", then the chain without server names. Nil when
-// nothing matches: the connection is closed.
+// Chain selects the filter chain for a client that offers no application
+// protocol any chain matches on (a plain text connection, or a ClientHello
+// without "acme-tls/1"); see SelectChain. Requests use it to find the chain
+// their connection is on: a challenge chain never serves HTTP.
 func (l *Listener) Chain(serverName string) *FilterChain {
-	c, _ := l.sni.lookup(lowerASCII(serverName))
-	return c
+	return l.SelectChain(serverName, nil)
 }
 
-// FilterChain is one filter_chains entry. Exactly one of HTTP and TCP is set.
+// SelectChain is Envoy's filter chain match for a connection with the given
+// SNI (empty for plain text or a ClientHello without server_name) and the
+// ALPN protocols its ClientHello offers, in the client's order. First the
+// server name: the chains of the exact name, else of the longest
+// "*.suffix", else those without server names. Then, among those chains
+// only (Envoy does not fall back to a less specific name), the chain whose
+// application_protocols holds the first offered protocol that any of them
+// lists, else the one without application_protocols. Nil when nothing
+// matches: the connection is closed.
+func (l *Listener) SelectChain(serverName string, alpn []string) *FilterChain {
+	s, ok := l.sni.lookup(lowerASCII(serverName))
+	if !ok {
+		return nil
+	}
+	return s.pick(alpn)
+}
+
+// chainSet holds the chains that share one server-name match: at most one
+// without application_protocols and at most one per application protocol
+// (a TLS-ALPN-01 challenge chain beside the chain it stands in front of).
+type chainSet struct {
+	plain   *FilterChain
+	byProto map[string]*FilterChain
+}
+
+func (s *chainSet) pick(alpn []string) *FilterChain {
+	for _, p := range alpn {
+		if c, ok := s.byProto[p]; ok {
+			return c
+		}
+	}
+	return s.plain
+}
+
+// FilterChain is one filter_chains entry. Exactly one of HTTP, TCP and
+// DirectResponse is set.
 type FilterChain struct {
 	Name        string
 	ServerNames []string
+	// ApplicationProtocols is filter_chain_match.application_protocols:
+	// only ever ["acme-tls/1"], on a TLS-ALPN-01 challenge chain.
+	ApplicationProtocols []string
 	// TLS is set when the chain terminates TLS (a DownstreamTlsContext
 	// transport socket). Certificates are the SDS secrets resolved at
 	// compile time, so a certificate renewal is a new Config, not a rebind.
 	TLS  *tls.Config
 	HTTP *HTTPManager
 	TCP  *TCPProxy
+	// DirectResponse is the direct_response network filter of a
+	// TLS-ALPN-01 challenge chain (RFC 8737): the TLS handshake completes
+	// (presenting the validation certificate, ALPN "acme-tls/1"), then the
+	// connection is closed without a byte of application data.
+	DirectResponse *NetworkDirectResponse
 	// MaxConnections is the connection_limit filter's max_connections:
 	// open connections on this chain beyond it are closed at once. 0: no
 	// chain limit (the listener-wide default of the proxy still applies).
 	MaxConnections uint64
 }
+
+// NetworkDirectResponse is a compiled direct_response network filter (not
+// the route action DirectResponse). Only the empty response is supported,
+// so it has no fields.
+type NetworkDirectResponse struct{}
 
 // HTTPManager is a compiled http_connection_manager.
 type HTTPManager struct {

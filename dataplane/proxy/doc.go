@@ -17,9 +17,13 @@
 //     passthrough chains on one port share a single SNI table with Envoy's
 //     precedence: exact name, then the longest "*.suffix", then the chain
 //     without server names. Kind does not matter: an exact passthrough name
-//     beats a terminating wildcard and vice versa. Duplicate names are
-//     rejected at compile time, so the choice is always unambiguous. A
-//     ClientHello matching no chain is closed.
+//     beats a terminating wildcard and vice versa. Among the chains of the
+//     winning name, one whose application_protocols lists a protocol the
+//     ClientHello offers (only "acme-tls/1": a TLS-ALPN-01 challenge chain)
+//     beats the one without, so only ACME validation lands on a challenge
+//     chain; it completes the handshake with the validation certificate and
+//     closes. Duplicate matches are rejected at compile time, so the choice
+//     is always unambiguous. A ClientHello matching no chain is closed.
 //   - Keep-alive HTTP connections choose their chain again on each request
 //     (by the TLS SNI), so route changes reach them; a request that now
 //     lands on a non-HTTP chain gets 421 and the connection closes.

@@ -107,13 +107,13 @@ func (s *socket) handleConn(c net.Conn) {
 		return
 	}
 	c = dc
-	var sni string
+	var hello clientHello
 	var isTLS bool
 	conn := c
 	if l.Inspect {
 		c.SetReadDeadline(time.Now().Add(inspectTimeout))
 		var err error
-		sni, isTLS, conn, err = peekClientHello(c)
+		hello, isTLS, conn, err = peekClientHello(c)
 		if err != nil {
 			s.p.log.Debug("connection closed before a chain was chosen", "address", s.addr, "remote", c.RemoteAddr().String(), "error", err)
 			c.Close()
@@ -121,9 +121,9 @@ func (s *socket) handleConn(c net.Conn) {
 		}
 		c.SetReadDeadline(time.Time{})
 	}
-	chain := l.Chain(sni)
+	chain := l.SelectChain(hello.serverName, hello.alpn)
 	if chain == nil {
-		s.p.log.Debug("no filter chain matches", "listener", l.Name, "sni", sni)
+		s.p.log.Debug("no filter chain matches", "listener", l.Name, "sni", hello.serverName, "alpn", hello.alpn)
 		s.p.metrics.ConnRejected(l.Name, "no_filter_chain")
 		c.Close()
 		return
@@ -157,6 +157,13 @@ func (s *socket) handleConn(c net.Conn) {
 		}
 	case chain.TCP != nil:
 		s.p.proxyTCP(st, l, chain, conn)
+	case chain.DirectResponse != nil:
+		// A TLS-ALPN-01 challenge chain: the handshake above presented
+		// the validation certificate with ALPN acme-tls/1, which is all
+		// the ACME server checks (RFC 8737); the empty response closes
+		// (with close_notify).
+		s.p.log.Debug("ACME TLS-ALPN-01 challenge answered", "listener", l.Name, "chain", chain.Name, "remote", c.RemoteAddr().String())
+		conn.Close()
 	default:
 		conn.Close()
 	}

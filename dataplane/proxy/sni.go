@@ -13,19 +13,26 @@ import (
 // crypto/tls has parsed the ClientHello.
 var errHelloSeen = errors.New("client hello seen")
 
+// clientHello is what the tls_inspector learns from a ClientHello: the SNI
+// and the offered ALPN protocols (filter chains match on both).
+type clientHello struct {
+	serverName string
+	alpn       []string
+}
+
 // peekClientHello is the tls_inspector: it reads the start of a connection
-// and, if it is a TLS handshake, the SNI of its ClientHello, without
-// consuming anything: the returned conn replays every byte read. Parsing is
-// left to crypto/tls (a handshake on a read-only view of the connection that
-// aborts in GetConfigForClient), so malformed hellos are rejected by the
-// same code that would terminate them.
-func peekClientHello(c net.Conn) (sni string, isTLS bool, replay net.Conn, err error) {
+// and, if it is a TLS handshake, the SNI and ALPN of its ClientHello,
+// without consuming anything: the returned conn replays every byte read.
+// Parsing is left to crypto/tls (a handshake on a read-only view of the
+// connection that aborts in GetConfigForClient), so malformed hellos are
+// rejected by the same code that would terminate them.
+func peekClientHello(c net.Conn) (ch clientHello, isTLS bool, replay net.Conn, err error) {
 	var first [1]byte
 	if _, err := io.ReadFull(c, first[:]); err != nil {
-		return "", false, nil, err
+		return ch, false, nil, err
 	}
 	if first[0] != 0x16 { // not a TLS handshake record: plain text
-		return "", false, &prefixConn{Conn: c, prefix: first[:]}, nil
+		return ch, false, &prefixConn{Conn: c, prefix: first[:]}, nil
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(first[0])
@@ -36,9 +43,10 @@ func peekClientHello(c net.Conn) (sni string, isTLS bool, replay net.Conn, err e
 		return nil, errHelloSeen
 	}}).Handshake()
 	if hello == nil {
-		return "", true, nil, herr
+		return ch, true, nil, herr
 	}
-	return hello.ServerName, true, &prefixConn{Conn: c, prefix: buf.Bytes()}, nil
+	ch = clientHello{serverName: hello.ServerName, alpn: hello.SupportedProtos}
+	return ch, true, &prefixConn{Conn: c, prefix: buf.Bytes()}, nil
 }
 
 // readOnlyConn feeds the inspection handshake; whatever crypto/tls tries to
