@@ -38,12 +38,13 @@ func (t *translator) buildIR() *ir.IR {
 		switch s.kind {
 		case socketHTTP:
 			rt := buildRouteTable(s.name, s.listeners)
+			t.addHTTP01Routes(rt, s)
 			out.RouteTables = append(out.RouteTables, rt)
 			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name, MaxRequestBodyBytes: s.maxRequestBody()}
 		case socketTLS:
 			for _, ls := range s.listeners {
-				if ls.passthrough || ls.tlsTerminate {
-					continue
+				if ls.passthrough || ls.tlsTerminate || ls.acmePending() {
+					continue // pending: no certificate yet, only challenge chains
 				}
 				rt := buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
 				out.RouteTables = append(out.RouteTables, rt)
@@ -55,6 +56,7 @@ func (t *translator) buildIR() *ir.IR {
 			}
 			l.TLS = append(l.TLS, passthroughChains(s.listeners)...)
 			l.TLS = append(l.TLS, terminateChains(s.listeners)...)
+			l.TLS = append(l.TLS, t.tlsALPN01Chains(s, usedSecrets)...)
 			markChainSecrets(l, usedSecrets)
 			sort.SliceStable(l.TLS, func(i, j int) bool { return l.TLS[i].Name < l.TLS[j].Name })
 			if len(l.TLS) == 0 {

@@ -63,13 +63,16 @@ func (t *translator) translateGateways() {
 		}
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
-			g.listeners = append(g.listeners, t.newListener(g, i))
+			l := t.newListener(g, i)
+			t.resolveACME(l)
+			g.listeners = append(g.listeners, l)
 		}
 		markGatewayConflicts(g.listeners)
 		t.gateways = append(t.gateways, g)
 		t.byKey[g.key] = g
 	}
 	sort.SliceStable(t.gateways, func(i, j int) bool { return olderFirst(t.gateways[i].obj, t.gateways[j].obj) })
+	t.resolveACMEConflicts()
 }
 
 // gatewayAddress picks the bind address: spec.addresses[0] if it is an IP

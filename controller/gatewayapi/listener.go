@@ -7,6 +7,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/ir"
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // socketKind is what a listener needs from its socket. Listeners of different
@@ -45,6 +46,11 @@ type listenerCtx struct {
 	kindsProblem problem // ResolvedRefs=False InvalidRouteKinds: still serves the supported kinds
 	caProblem    problem // ResolvedRefs=False on frontend caCertificateRefs: served with the valid ones
 	conflicted   problem // Conflicted=True: not programmed
+
+	// acme: tls.options name an ACMEIssuer (acme.go); nil otherwise.
+	acme *acmeListener
+	// inSocket: assignSockets put the listener on a socket.
+	inSocket bool
 
 	supportedKinds []gwv1.RouteGroupKind
 	certificates   []string // IR secret names, certificateRefs order
@@ -247,6 +253,8 @@ func (l *listenerCtx) status() gwv1.ListenerStatus {
 	switch {
 	case !l.certProblem.ok():
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.certProblem.reason, l.certProblem.message, gen))
+	case l.acme != nil && !l.acme.refProblem.ok():
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.acme.refProblem.reason, l.acme.refProblem.message, gen))
 	case !l.caProblem.ok():
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionResolvedRefs, false, l.caProblem.reason, l.caProblem.message, gen))
 	case !l.kindsProblem.ok():
@@ -259,8 +267,15 @@ func (l *listenerCtx) status() gwv1.ListenerStatus {
 	} else {
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionConflicted, true, l.conflicted.reason, l.conflicted.message, gen))
 	}
+	// The API allows at most maxListenerConditions; ours come last.
+	if a := l.acme; a != nil && len(st.Conditions) < maxListenerConditions {
+		st.Conditions = append(st.Conditions, cond(snapshot.ACMECertificateReady, a.ready.ok, a.ready.reason, truncateMessage(a.ready.message), gen))
+	}
 	return st
 }
+
+// maxListenerConditions is the maximum of ListenerStatus.conditions.
+const maxListenerConditions = 8
 
 func (l *listenerCtx) notProgrammedWhy() string {
 	switch {

@@ -27,7 +27,7 @@ func (t *translator) assignSockets() {
 	t.sockets = map[string]*socket{}
 	for _, g := range t.gateways {
 		for _, l := range g.listeners {
-			if !l.servable() {
+			if !l.servable() && !l.acmeBinds() {
 				continue
 			}
 			name := t.socketName(g, l.port, l.kind)
@@ -41,6 +41,7 @@ func (t *translator) assignSockets() {
 				continue
 			}
 			s.listeners = append(s.listeners, l)
+			l.inSocket = true
 		}
 	}
 }

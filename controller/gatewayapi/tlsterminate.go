@@ -25,7 +25,7 @@ func terminateChains(listeners []*listenerCtx) []*ir.TLSChain {
 	var out []*ir.TLSChain
 	for _, d := range sortedKeys(domains) {
 		own := byPattern[owner(patterns, d)]
-		if own == nil || !own.tlsTerminate {
+		if own == nil || !own.tlsTerminate || own.acmePending() {
 			continue
 		}
 		var best *tlsAttachment

@@ -9,8 +9,10 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 	"github.com/edgeway/edgeway/controller/ir"
 	"github.com/edgeway/edgeway/controller/snapshot"
 )
@@ -38,6 +40,8 @@ type translator struct {
 	secrets        map[string]*corev1.Secret
 	namespaces     map[string]*corev1.Namespace
 	serviceEntries map[string]*istionet.ServiceEntry
+	acmeIssuers    map[string]*v1alpha1.ACMEIssuer
+	acmeIssuerRefs map[string]acmeIssuerResult // by issuer key (acme_issuer.go)
 
 	classes  map[string]bool        // names of accepted GatewayClasses that are ours
 	gateways []*gatewayCtx          // ours, oldest first (merge precedence)
@@ -49,6 +53,8 @@ type translator struct {
 	// crossLosers: HTTPRoutes/GRPCRoutes rejected per listener by cross
 	// serving (crossserving.go), by route key.
 	crossLosers map[*listenerCtx]map[string]string
+	// acmeGroups are the ACME certificates, by Secret (acme.go).
+	acmeGroups map[types.NamespacedName]*acmeGroup
 
 	statuses Statuses
 }
@@ -58,26 +64,12 @@ type translator struct {
 // snapshot.DefaultControllerName if empty). It never fails and never panics:
 // invalid objects are reported in the statuses and left out of the IR.
 func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
-	if snap == nil {
-		snap = &snapshot.Snapshot{}
-	}
-	t := &translator{
-		snap:           snap,
-		controllerName: Options{ControllerName: snap.ControllerName}.controllerName(),
-		services:       map[string]*corev1.Service{},
-		slices:         map[string][]*discoveryv1.EndpointSlice{},
-		secrets:        map[string]*corev1.Secret{},
-		namespaces:     map[string]*corev1.Namespace{},
-		serviceEntries: map[string]*istionet.ServiceEntry{},
-		classes:        map[string]bool{},
-		byKey:          map[string]*gatewayCtx{},
-		clusters:       map[string]*ir.Cluster{},
-		certs:          map[string]*ir.Secret{},
-	}
+	t := newTranslator(snap)
 	t.index()
 	t.translateGatewayClasses()
 	t.translateGateways()
 	t.assignSockets()
+	t.collectACME()
 	t.resolveCrossServing()
 	t.attachHTTPRoutes()
 	t.attachGRPCRoutes()
@@ -88,6 +80,27 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.gatewayStatuses()
 	t.statuses.sort()
 	return out, &t.statuses
+}
+
+func newTranslator(snap *snapshot.Snapshot) *translator {
+	if snap == nil {
+		snap = &snapshot.Snapshot{}
+	}
+	return &translator{
+		snap:           snap,
+		controllerName: Options{ControllerName: snap.ControllerName}.controllerName(),
+		services:       map[string]*corev1.Service{},
+		slices:         map[string][]*discoveryv1.EndpointSlice{},
+		secrets:        map[string]*corev1.Secret{},
+		namespaces:     map[string]*corev1.Namespace{},
+		serviceEntries: map[string]*istionet.ServiceEntry{},
+		acmeIssuers:    map[string]*v1alpha1.ACMEIssuer{},
+		acmeIssuerRefs: map[string]acmeIssuerResult{},
+		classes:        map[string]bool{},
+		byKey:          map[string]*gatewayCtx{},
+		clusters:       map[string]*ir.Cluster{},
+		certs:          map[string]*ir.Secret{},
+	}
 }
 
 // index builds the lookup maps. Nil entries (possible in hand-built or fuzzed
@@ -120,6 +133,11 @@ func (t *translator) index() {
 	for _, se := range t.snap.ServiceEntries {
 		if se != nil {
 			t.serviceEntries[key(se.Namespace, se.Name)] = se
+		}
+	}
+	for _, is := range t.snap.ACMEIssuers {
+		if is != nil {
+			t.acmeIssuers[key(is.Namespace, is.Name)] = is
 		}
 	}
 }
