@@ -18,6 +18,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
@@ -90,7 +91,35 @@ func TestEdgewayConfigCRDMatchesGoTypes(t *testing.T) {
 	compareSchema(t, "spec", reflect.TypeFor[edgewayv1alpha1.EdgewayConfigSpec](), &spec)
 }
 
-var quantityType = reflect.TypeFor[resource.Quantity]()
+// ACMEIssuer is edgeway's own API too (controller/apis/v1alpha1/acmeissuer_types.go): the
+// same exact match of its schema and the Go types.
+func TestACMEIssuerCRDMatchesGoTypes(t *testing.T) {
+	crd := readCRD(t, acmeIssuerCRDFile)
+	if crd.Name != "acmeissuers.gateway.edgeway.dev" || crd.Spec.Group != edgewayv1alpha1.GroupName ||
+		crd.Spec.Names.Kind != edgewayv1alpha1.KindACMEIssuer || crd.Spec.Names.Plural != "acmeissuers" ||
+		crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+		t.Fatalf("CRD %s: group %s kind %s plural %s scope %s", crd.Name, crd.Spec.Group, crd.Spec.Names.Kind, crd.Spec.Names.Plural, crd.Spec.Scope)
+	}
+	if len(crd.Spec.Versions) != 1 {
+		t.Fatalf("versions: %d, want only v1alpha1", len(crd.Spec.Versions))
+	}
+	v := crd.Spec.Versions[0]
+	if v.Name != edgewayv1alpha1.GroupVersion.Version || !v.Served || !v.Storage || v.Schema == nil {
+		t.Fatalf("version %s served=%v storage=%v", v.Name, v.Served, v.Storage)
+	}
+	spec, ok := v.Schema.OpenAPIV3Schema.Properties["spec"]
+	if !ok {
+		t.Fatal("the CRD schema has no spec")
+	}
+	compareSchema(t, "spec", reflect.TypeFor[edgewayv1alpha1.ACMEIssuerSpec](), &spec)
+}
+
+const acmeIssuerCRDFile = "crds/gateway.edgeway.dev_acmeissuers.yaml"
+
+var (
+	quantityType = reflect.TypeFor[resource.Quantity]()
+	durationType = reflect.TypeFor[metav1.Duration]()
+)
 
 // compareSchema walks a Go type and its OpenAPI schema together.
 func compareSchema(t *testing.T, path string, typ reflect.Type, s *apiextensionsv1.JSONSchemaProps) {
@@ -101,6 +130,12 @@ func compareSchema(t *testing.T, path string, typ reflect.Type, s *apiextensions
 	if typ == quantityType {
 		if !s.XIntOrString || len(s.AnyOf) == 0 {
 			t.Errorf("%s: a resource.Quantity must be x-kubernetes-int-or-string", path)
+		}
+		return
+	}
+	if typ == durationType {
+		if s.Type != "string" {
+			t.Errorf("%s: a metav1.Duration must be a string, not %q", path, s.Type)
 		}
 		return
 	}

@@ -25,9 +25,10 @@ var (
 		{APIGroups: []string{""}, Verbs: read, Resources: []string{"services", "secrets", "configmaps", "namespaces", "serviceaccounts"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Verbs: read, Resources: []string{"endpointslices"}},
 		{APIGroups: []string{"networking.istio.io"}, Verbs: read, Resources: []string{"serviceentries"}},
-		{APIGroups: []string{"gateway.edgeway.dev"}, Verbs: read, Resources: []string{"edgewayconfigs"}},
+		{APIGroups: []string{"gateway.edgeway.dev"}, Verbs: read, Resources: []string{"edgewayconfigs", "acmeissuers"}},
 		{APIGroups: []string{"apps"}, Verbs: []string{"get", "list", "watch", "create", "patch"}, Resources: []string{"deployments"}},
 		{APIGroups: []string{""}, Verbs: []string{"create", "patch"}, Resources: []string{"services", "serviceaccounts", "secrets"}},
+		{APIGroups: []string{"events.k8s.io"}, Verbs: []string{"create", "patch"}, Resources: []string{"events"}},
 	}
 	wantNamespaceRules = []rbacv1.PolicyRule{
 		{APIGroups: []string{"coordination.k8s.io"}, Verbs: []string{"get", "create", "update"}, Resources: []string{"leases"}},
