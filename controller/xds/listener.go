@@ -56,7 +56,7 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 			Name:       wellknown.TLSInspector,
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: t.any(&tlsinspectorv3.TlsInspector{})},
 		}}
-		chains := slices.Clone(l.TLS)
+		chains := append(slices.Clone(l.TLS), acmeFallthroughChains(l.TLS)...)
 		slices.SortFunc(chains, func(a, b *ir.TLSChain) int { return cmp.Compare(a.Name, b.Name) })
 		for _, c := range chains {
 			out.FilterChains = append(out.FilterChains, t.tlsChain(l.Name, c))
@@ -70,9 +70,13 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 }
 
 // tlsChain is one SNI-selected chain: termination (TLS transport socket with
-// SDS certificates, then HTTP) or passthrough (tcp_proxy on the raw stream).
-// A chain without server names gets no match at all: it is the default.
+// SDS certificates, then HTTP) or passthrough (tcp_proxy on the raw stream),
+// or an ACME TLS-ALPN-01 challenge (acme.go). A chain without server names
+// gets no match at all: it is the default.
 func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.FilterChain {
+	if c.ACMEChallenge != nil {
+		return t.acmeChallengeChain(c)
+	}
 	fc := &listenerv3.FilterChain{Name: c.Name}
 	if len(c.ServerNames) > 0 {
 		names := slices.Clone(c.ServerNames)
