@@ -27,9 +27,11 @@ func (legoLogger) log(level slog.Level, msg string) {
 	slog.Default().Log(context.Background(), level, strings.TrimSpace(msg), "source", "lego")
 }
 
-func (l legoLogger) Print(args ...any)                 { l.log(slog.LevelDebug, fmt.Sprint(args...)) }
-func (l legoLogger) Println(args ...any)               { l.log(slog.LevelDebug, fmt.Sprintln(args...)) }
-func (l legoLogger) Printf(format string, args ...any) { l.log(slog.LevelDebug, fmt.Sprintf(format, args...)) }
+func (l legoLogger) Print(args ...any)   { l.log(slog.LevelDebug, fmt.Sprint(args...)) }
+func (l legoLogger) Println(args ...any) { l.log(slog.LevelDebug, fmt.Sprintln(args...)) }
+func (l legoLogger) Printf(format string, args ...any) {
+	l.log(slog.LevelDebug, fmt.Sprintf(format, args...))
+}
 
 // lego's library code does not call Fatal; keep its meaning if it ever does.
 func (l legoLogger) Fatal(args ...any) { l.log(slog.LevelError, fmt.Sprint(args...)); os.Exit(1) }
