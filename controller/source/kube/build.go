@@ -34,7 +34,7 @@ func ptrs[T any](items []T) []*T {
 }
 
 // build lists the cache into a Snapshot: every Gateway API object,
-// ServiceEntry, EdgewayConfig and Namespace, and of Services (with their
+// ServiceEntry, EdgewayConfig, ACMEIssuer and Namespace, and of Services (with their
 // EndpointSlices), Secrets and ConfigMaps only the referenced ones. The
 // references are published to the event filters before the referenced
 // objects are read, so an object created meanwhile is either read here or
@@ -89,6 +89,10 @@ func (s *Source) build(ctx context.Context) (*snapshot.Snapshot, error) {
 		},
 		func() (e error) {
 			snap.EdgewayConfigs, e = listAll(ctx, s, "EdgewayConfig", &v1alpha1.EdgewayConfigList{}, func(l *v1alpha1.EdgewayConfigList) []*v1alpha1.EdgewayConfig { return ptrs(l.Items) })
+			return
+		},
+		func() (e error) {
+			snap.ACMEIssuers, e = listAll(ctx, s, "ACMEIssuer", &v1alpha1.ACMEIssuerList{}, func(l *v1alpha1.ACMEIssuerList) []*v1alpha1.ACMEIssuer { return ptrs(l.Items) })
 			return
 		},
 		func() error { return s.listNamespaces(ctx, snap) },

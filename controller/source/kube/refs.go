@@ -9,8 +9,10 @@ import (
 // references are the keys ("<ns>/<name>") of the objects translation looks
 // up by reference rather than reading all of them: Services (route
 // backendRefs and mirror backends), Secrets (listener certificateRefs,
-// Gateway spec.tls.backend client certificates, CA bundles) and ConfigMaps
-// (CA bundles of spec.tls.frontend and BackendTLSPolicy). A key is recorded
+// Gateway spec.tls.backend client certificates, CA bundles, and for ACME
+// listeners the state Secret of their certificate and their ACMEIssuer's
+// EAB key, CA bundle and DNS credentials) and ConfigMaps (CA bundles of
+// spec.tls.frontend, BackendTLSPolicy and ACMEIssuers). A key is recorded
 // whether the object exists or not, so that creating it later marks the
 // world dirty.
 //
@@ -43,6 +45,7 @@ func collectReferences(s *snapshot.Snapshot) references {
 				for _, c := range l.TLS.CertificateRefs {
 					r.secretRef(gw.Namespace, c)
 				}
+				r.acmeListener(s, gw.Namespace, &l)
 			}
 		}
 		if tls := gw.Spec.TLS; tls != nil {

@@ -142,3 +142,81 @@ metadata: {name: kube-root-ca.crt, namespace: a}
 		t.Fatalf("kept %v, want %v", got, want)
 	}
 }
+
+// For ACME listeners the Snapshot holds the state Secret beside the
+// certificate Secret and the issuer's EAB key, CA bundle and DNS
+// credentials; the state Secrets of other certificates stay out.
+func TestReferencesACME(t *testing.T) {
+	const doc = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: a}
+spec:
+  gatewayClassName: x
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: www.example.com
+    tls:
+      certificateRefs: [{name: cert, namespace: b}]
+      options: {gateway.edgeway.dev/acme-issuer: le}
+---
+apiVersion: gateway.edgeway.dev/v1alpha1
+kind: ACMEIssuer
+metadata: {name: le, namespace: a}
+spec:
+  directoryURL: https://acme.example/directory
+  externalAccountBinding: {keyID: k, keySecretRef: {name: eab, key: hmac}}
+  caBundleRef: {kind: ConfigMap, name: ca, key: ca.crt}
+  challenge: DNS01
+  dns01: {provider: rfc2136, credentialsSecretRef: {name: dns}}
+---
+apiVersion: gateway.edgeway.dev/v1alpha1
+kind: ACMEIssuer
+metadata: {name: unused, namespace: a}
+spec:
+  directoryURL: https://acme.example/directory
+  externalAccountBinding: {keyID: k, keySecretRef: {name: unused-eab, key: hmac}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert-acme-state, namespace: b}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: other-acme-state, namespace: b}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: eab, namespace: a}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unused-eab, namespace: a}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: dns, namespace: a}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ca, namespace: a}
+`
+	s, err := snapshot.Parse("refs.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectReferences(s).filter(s)
+	var got []string
+	for _, o := range s.Secrets {
+		got = append(got, "secret "+o.Namespace+"/"+o.Name)
+	}
+	for _, o := range s.ConfigMaps {
+		got = append(got, "configmap "+o.Namespace+"/"+o.Name)
+	}
+	want := []string{"secret a/dns", "secret a/eab", "secret b/cert-acme-state", "configmap a/ca"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept %v, want %v", got, want)
+	}
+}

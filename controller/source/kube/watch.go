@@ -57,6 +57,7 @@ func watchedKinds() []watchedKind {
 		crd("ListenerSet", &gwv1.ListenerSet{}),
 		crd("ServiceEntry", &istionet.ServiceEntry{}),
 		crd("EdgewayConfig", &v1alpha1.EdgewayConfig{}),
+		crd("ACMEIssuer", &v1alpha1.ACMEIssuer{}),
 		{name: "Service", obj: &corev1.Service{}, relevant: func(s *Source, old, obj client.Object) bool {
 			// Referenced backends, and the Services of Gateways' own
 			// infrastructure (their load balancer address is Gateway status).
