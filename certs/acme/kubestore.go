@@ -130,7 +130,8 @@ func desired(s *corev1.Secret) *corev1.Secret {
 // checkManaged refuses to overwrite a Secret that edgeway ACME did not
 // write: a certificate Secret (type kubernetes.io/tls, existing or being
 // written) without snapshot.ACMEIssuerAnnotation, or a Secret in the place
-// of a state Secret without snapshot.ACMEStateLabel.
+// of a state or account Secret without its label (snapshot.ACMEStateLabel,
+// AccountLabel).
 func checkManaged(cur, want *corev1.Secret) error {
 	ref := types.NamespacedName{Namespace: cur.Namespace, Name: cur.Name}
 	if cur.Type == corev1.SecretTypeTLS || want.Type == corev1.SecretTypeTLS {
@@ -140,10 +141,14 @@ func checkManaged(cur, want *corev1.Secret) error {
 				ErrNotManaged, ref, cur.Type, snapshot.ACMEIssuerAnnotation)
 		}
 	}
-	if want.Labels[snapshot.ACMEStateLabel] == "true" && cur.Labels[snapshot.ACMEStateLabel] != "true" {
-		return fmt.Errorf("%w: Secret %s has no %s=true label, so it is not edgeway's ACME state; "+
-			"rename the certificate Secret, or delete this one",
-			ErrNotManaged, ref, snapshot.ACMEStateLabel)
+	for _, mark := range []struct{ label, what string }{
+		{snapshot.ACMEStateLabel, "ACME state (rename the certificate Secret, or delete this one)"},
+		{AccountLabel, "ACME account (rename the ACMEIssuer, or delete this Secret)"},
+	} {
+		if want.Labels[mark.label] == "true" && cur.Labels[mark.label] != "true" {
+			return fmt.Errorf("%w: Secret %s has no %s=true label, so it is not edgeway's %s",
+				ErrNotManaged, ref, mark.label, mark.what)
+		}
 	}
 	if cur.Type != want.Type {
 		// The API server refuses to change a Secret's type; say what to do.

@@ -169,6 +169,12 @@ func TestKubeStore(t *testing.T) {
 		if err := store.Put(ctx, state); !errors.Is(err, acme.ErrNotManaged) {
 			t.Errorf("a state Secret over a user's Secret of that name: %v, want ErrNotManaged", err)
 		}
+		account := &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"key.pem": []byte("k")}}
+		account.Namespace, account.Name = ns, userOpaque.Name
+		account.Labels = map[string]string{acme.AccountLabel: "true"}
+		if err := store.Put(ctx, account); !errors.Is(err, acme.ErrNotManaged) {
+			t.Errorf("an account Secret over a user's Secret of that name: %v, want ErrNotManaged", err)
+		}
 		for _, s := range []*corev1.Secret{userTLS, userOpaque, userState} {
 			got := live(s.Name)
 			if got.ResourceVersion != s.ResourceVersion {
