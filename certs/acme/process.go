@@ -282,12 +282,12 @@ func (m *Manager) check(ctx context.Context, c *snapshot.ACMECertificate, in che
 	}
 	st := snapshot.ACMEState{Issuer: issuer, Domains: slices.Clone(c.Domains), Phase: snapshot.ACMEReady, Reason: reason,
 		Message: readyMessage(reason, c, newLeaf, renewAt), NotAfter: utc(newLeaf.NotAfter), RenewAt: utc(renewAt)}
-	if err := r.set(st); err != nil && ctx.Err() == nil {
-		log.Warn("the certificate is stored but the state Secret could not be written", "error", err.Error())
-	}
 	m.metrics.setExpiry(c.Secret, issuer, newLeaf.NotAfter)
 	log.Info("ACME certificate "+strings.ToLower(reason), "domains", c.Domains, "notAfter", newLeaf.NotAfter.UTC(), "renewAt", renewAt.UTC())
 	m.emit(c, false, reason, st.Message)
+	if err := r.set(st); err != nil && ctx.Err() == nil {
+		log.Warn("the certificate is stored but the state Secret could not be written", "error", err.Error())
+	}
 	res.failedFP = ""
 	res.next = earliest(renewAt, res.nextARI, now.Add(recheckInterval))
 	return res
@@ -298,13 +298,12 @@ func (m *Manager) check(ctx context.Context, c *snapshot.ACMECertificate, in che
 func (m *Manager) configFailure(r *orderRun, c *snapshot.ACMECertificate, prev *snapshot.ACMEState, base snapshot.ACMEState, reason, msg string) {
 	st := base
 	st.Phase, st.Reason, st.Message = snapshot.ACMEFailed, reason, msg
-	changed := prev == nil || prev.Phase != st.Phase || prev.Reason != reason || prev.Message != msg
-	if err := r.set(st); err != nil && r.ctx.Err() == nil {
-		m.log.Warn("cannot write the state Secret", "secret", c.Secret.String(), "error", err.Error())
-	}
-	if changed {
+	if prev == nil || prev.Phase != st.Phase || prev.Reason != reason || prev.Message != msg {
 		m.log.Warn("ACME certificate cannot be ordered", "secret", c.Secret.String(), "reason", reason, "message", msg)
 		m.emit(c, true, reason, msg)
+	}
+	if err := r.set(st); err != nil && r.ctx.Err() == nil {
+		m.log.Warn("cannot write the state Secret", "secret", c.Secret.String(), "error", err.Error())
 	}
 }
 
@@ -338,13 +337,14 @@ func (m *Manager) orderFailure(r *orderRun, c *snapshot.ACMECertificate, in chec
 	} else {
 		st.Message = fmt.Sprintf("%s (attempt %d failed; edgeway tries again when the configuration changes)", f.message, failures)
 	}
-	if werr := r.set(st); werr != nil && r.ctx.Err() == nil {
-		m.log.Warn("cannot write the state Secret", "secret", c.Secret.String(), "error", werr.Error())
-	}
+	// Metrics and event first: whoever sees the state sees them too.
 	m.metrics.failed(c.Secret, issuerName(c), kind, f.reason)
 	m.log.Warn("ACME order failed", "secret", c.Secret.String(), "issuer", issuerName(c), "kind", kind,
 		"reason", f.reason, "message", st.Message, "error", err.Error())
 	m.emit(c, true, f.reason, st.Message)
+	if werr := r.set(st); werr != nil && r.ctx.Err() == nil {
+		m.log.Warn("cannot write the state Secret", "secret", c.Secret.String(), "error", werr.Error())
+	}
 	return res
 }
 
