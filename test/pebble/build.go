@@ -52,15 +52,21 @@ func buildLocked() (binaries, error) {
 	if err != nil {
 		return binaries{}, err
 	}
-	key, err := cacheKey(tools)
-	if err != nil {
-		return binaries{}, err
-	}
 	base, err := os.UserCacheDir()
 	if err != nil {
 		base = os.TempDir()
 	}
-	dir := filepath.Join(base, "edgeway", "pebble", Version+"-"+key)
+	return buildIn(tools, filepath.Join(base, "edgeway", "pebble"))
+}
+
+// buildIn builds the commands of the tools module in directory tools into
+// a subdirectory of cache named after Version and cacheKey.
+func buildIn(tools, cache string) (binaries, error) {
+	key, err := cacheKey(tools)
+	if err != nil {
+		return binaries{}, err
+	}
+	dir := filepath.Join(cache, Version+"-"+key)
 	bins := binaries{
 		pebble:       filepath.Join(dir, "pebble"),
 		challTestSrv: filepath.Join(dir, "pebble-challtestsrv"),

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // HTTPReqEndpoint returns the URL (http://127.0.0.1:<port>) of an adapter
@@ -120,4 +123,29 @@ func (s *Server) cleanupTXT(ctx context.Context, fqdn, value string) error {
 // the trailing dot.
 func canonicalName(name string) string {
 	return strings.ToLower(strings.TrimSuffix(name, ".")) + "."
+}
+
+// LookupTXT asks the DNS server (DNSAddress) for name's TXT records, as
+// Pebble's DNS-01 validation does; a name without any returns none. (Go's
+// resolver calls challtestsrv's empty answers lame referrals, hence a
+// direct query.)
+func (s *Server) LookupTXT(t testing.TB, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+	c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
+	r, _, err := c.Exchange(m, s.DNSAddress)
+	if err != nil {
+		t.Fatalf("pebble: TXT query for %s at %s: %v", name, s.DNSAddress, err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("pebble: TXT query for %s at %s: %s", name, s.DNSAddress, dns.RcodeToString[r.Rcode])
+	}
+	var values []string
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			values = append(values, strings.Join(txt.Txt, ""))
+		}
+	}
+	return values
 }

@@ -91,10 +91,11 @@ import (
 // Options configures one Pebble.
 type Options struct {
 	// HTTPPort is the port on 127.0.0.1 Pebble validates HTTP-01 challenges
-	// on (required for HTTP-01 tests; 0 leaves Pebble's default, 5002).
+	// on. Pebble has no default: with 0 every HTTP-01 validation fails
+	// (connection refused), so HTTP-01 tests must set it.
 	HTTPPort int
 	// TLSPort is the port on 127.0.0.1 Pebble validates TLS-ALPN-01
-	// challenges on (0 leaves Pebble's default, 5001).
+	// challenges on; as HTTPPort, 0 makes those validations fail.
 	TLSPort int
 	// Validity is the lifetime of issued certificates (0: Pebble's default,
 	// 90 days). Short (e.g. 90s) for renewal tests; whole seconds.
@@ -148,6 +149,11 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	if o.Validity < 0 || (o.Validity > 0 && o.Validity < time.Second) {
 		t.Fatalf("pebble: Options.Validity %v: want 0 (Pebble's default) or at least 1s", o.Validity)
+	}
+	for _, p := range []int{o.HTTPPort, o.TLSPort} {
+		if p < 0 || p > 65535 {
+			t.Fatalf("pebble: Options port %d out of range", p)
+		}
 	}
 	bins, err := build()
 	if err != nil {
@@ -273,12 +279,6 @@ func pebbleConfig(stls serverTLS, acmePort, mgmtPort int, o Options) ([]byte, er
 		"profiles": map[string]profile{
 			"default": {Description: "edgeway tests", ValidityPeriod: uint64(o.Validity / time.Second)},
 		},
-	}
-	if o.HTTPPort == 0 {
-		delete(c, "httpPort")
-	}
-	if o.TLSPort == 0 {
-		delete(c, "tlsPort")
 	}
 	b, err := json.MarshalIndent(map[string]any{"pebble": c}, "", "  ")
 	if err != nil {
