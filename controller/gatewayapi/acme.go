@@ -85,6 +85,9 @@ type acmeGroup struct {
 	listeners []*listenerCtx
 	domains   []string // sorted, unique
 	gateways  []string // sorted, unique
+	// withoutHTTP are the group's Gateways without a plain HTTP listener
+	// to answer HTTP-01 on (only computed for HTTP01 issuers).
+	withoutHTTP []string
 
 	// From the state Secret (acme_state.go).
 	stateFound   bool
@@ -273,6 +276,13 @@ func (t *translator) collectACME() {
 	for _, grp := range t.acmeGroups {
 		sort.Strings(grp.domains)
 		sort.Strings(grp.gateways)
+		if acmeChallenge(grp.issuer) == v1alpha1.ACMEChallengeHTTP01 {
+			for _, gk := range grp.gateways {
+				if !t.byKey[gk].servesPlainHTTP() {
+					grp.withoutHTTP = append(grp.withoutHTTP, gk)
+				}
+			}
+		}
 		t.readACMEState(grp)
 	}
 	for _, g := range t.gateways {
@@ -282,6 +292,16 @@ func (t *translator) collectACME() {
 			}
 		}
 	}
+}
+
+// servesPlainHTTP: some listener of g is on a plain HTTP socket.
+func (g *gatewayCtx) servesPlainHTTP() bool {
+	for _, l := range g.listeners {
+		if l.kind == socketHTTP && l.inSocket {
+			return true
+		}
+	}
+	return false
 }
 
 func appendUnique(list []string, s string) []string {

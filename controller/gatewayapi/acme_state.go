@@ -121,8 +121,15 @@ func (grp *acmeGroup) ready() acmeReady {
 	st := grp.state
 	switch {
 	case !grp.stateFound:
-		return acmeReady{reason: acmeReasonPending, message: fmt.Sprintf("waiting for the ACME manager to obtain a certificate for %s from ACMEIssuer %s into Secret %s",
-			strings.Join(grp.domains, ", "), grp.issuerKey, grp.secret)}
+		m := fmt.Sprintf("waiting for the ACME manager to obtain a certificate for %s from ACMEIssuer %s into Secret %s",
+			strings.Join(grp.domains, ", "), grp.issuerKey, grp.secret)
+		if len(grp.withoutHTTP) > 0 {
+			// Not an error of its own (a load balancer may forward port 80
+			// elsewhere), but the likely reason the order will fail.
+			m += fmt.Sprintf("; note that the CA validates HTTP-01 on plain HTTP (port 80 for a public CA) and Gateway %s has no HTTP listener to answer it on: add one, or use challenge TLSALPN01 or DNS01",
+				strings.Join(grp.withoutHTTP, ", "))
+		}
+		return acmeReady{reason: acmeReasonPending, message: m}
 	case st == nil:
 		return acmeReady{reason: acmeReasonInvalidState, message: grp.stateProblem}
 	case st.Issuer != grp.issuerKey || !slices.Equal(sortedCopy(st.Domains), grp.domains):
