@@ -33,6 +33,7 @@ type standaloneFlags struct {
 	adminAddress   string
 	controllerName string
 	drainTimeout   time.Duration
+	stateDir       string
 	log            logFlags
 	ops            opsFlags
 }
@@ -44,6 +45,7 @@ func runStandalone(args []string) error {
 	fs.StringVar(&f.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the in-process xDS server the data plane connects to (port 0 picks a free port)")
 	fs.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:19000", "admin HTTP address: /healthz, /ready, /metrics, /api/status (loopback by default: not for the internet)")
 	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for what edgeway creates itself: ACME accounts, certificates (certs/<namespace>/<name>/tls.crt, tls.key) and order state; created when a listener first asks for ACME")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.log.register(fs)
 	f.ops.register(fs, 0)
@@ -92,11 +94,12 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	go func() { _ = client.Run(clientCtx) }()
 
 	state := &standaloneState{metrics: ops.metrics.Handler()}
-	src := &filesource.Source{
-		Dir:            f.configDir,
-		ControllerName: f.controllerName,
-		Log:            log.With("component", "file-source"),
-		OnSnapshot: func(snap *snapshot.Snapshot) error {
+	pipeline := &standaloneTranslation{
+		stateDir: f.stateDir,
+		log:      log.With("component", "acme"),
+		reg:      ops.metrics.Registry(),
+		ctx:      ctx,
+		publish: func(snap *snapshot.Snapshot) error {
 			out, statuses := gatewayapi.Translate(snap)
 			if err := xdsServer.Update(StandaloneNodeID, out); err != nil {
 				return fmt.Errorf("publishing configuration: %w", err)
@@ -104,6 +107,12 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 			state.setStatuses(statuses)
 			return nil
 		},
+	}
+	src := &filesource.Source{
+		Dir:            f.configDir,
+		ControllerName: f.controllerName,
+		Log:            log.With("component", "file-source"),
+		OnSnapshot:     pipeline.onFiles,
 	}
 	state.source = src
 	state.client = client
