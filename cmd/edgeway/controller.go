@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +32,11 @@ type controllerFlags struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	log                     logFlags
+
+	// metrics is this run's own registry, for collectors that are created
+	// per run (the ACME manager's); /metrics serves it beside
+	// controller-runtime's process-wide registry. Set by controller.
+	metrics *prometheus.Registry
 }
 
 // controllerExtension plugs a part of the controller that lives elsewhere
@@ -84,6 +90,7 @@ func controller(ctx context.Context, f *controllerFlags, log *slog.Logger) error
 			return err
 		}
 	}
+	f.metrics = prometheus.NewRegistry()
 	lis, err := net.Listen("tcp", f.xdsAddress)
 	if err != nil {
 		return fmt.Errorf("xDS server: listen on %s: %w (pick another with --xds-address)", f.xdsAddress, err)
@@ -108,7 +115,7 @@ func controller(ctx context.Context, f *controllerFlags, log *slog.Logger) error
 	if err != nil {
 		return err
 	}
-	admin, err := startControllerAdmin(f.adminAddress, c, log)
+	admin, err := startControllerAdmin(f.adminAddress, c, prometheus.Gatherers{crmetrics.Registry, f.metrics}, log)
 	if err != nil {
 		return err
 	}
@@ -153,8 +160,9 @@ func (a *controllerAdmin) Close() error { return a.srv.Close() }
 // startControllerAdmin serves /healthz (the process runs), /ready (the
 // cache synced and the first translation is published: this replica's xDS
 // is complete) and /metrics (controller-runtime's registry: the source's
-// edgeway_controller_* metrics, workqueues, client and leader election).
-func startControllerAdmin(addr string, c *kubecontroller.Controller, log *slog.Logger) (*controllerAdmin, error) {
+// edgeway_controller_* metrics, workqueues, client and leader election;
+// and the run's own: edgeway_acme_*).
+func startControllerAdmin(addr string, c *kubecontroller.Controller, metrics prometheus.Gatherer, log *slog.Logger) (*controllerAdmin, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w (pick another with --admin-address)", addr, err)
@@ -168,7 +176,7 @@ func startControllerAdmin(addr string, c *kubecontroller.Controller, log *slog.L
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(crmetrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
