@@ -14,16 +14,19 @@ import (
 	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
-// testManager runs a Manager on store until the test ends.
+// testManager runs a Manager on store until the test ends (or stop).
 type testManager struct {
 	*Manager
 	reg    *prometheus.Registry
 	events *eventLog
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
 }
 
 func startManager(t *testing.T, o Options) *testManager {
 	t.Helper()
-	tm := &testManager{reg: prometheus.NewRegistry(), events: &eventLog{}}
+	tm := &testManager{reg: prometheus.NewRegistry(), events: &eventLog{}, done: make(chan error, 1)}
 	o.Registerer = tm.reg
 	o.Events = tm.events.add
 	if o.Log == nil {
@@ -31,12 +34,18 @@ func startManager(t *testing.T, o Options) *testManager {
 	}
 	tm.Manager = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tm.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
+	tm.cancel = cancel
+	go func() { tm.done <- tm.Run(ctx) }()
+	t.Cleanup(func() { tm.stop(t) })
+	return tm
+}
+
+// stop ends Run and waits for it.
+func (tm *testManager) stop(t *testing.T) {
+	tm.once.Do(func() {
+		tm.cancel()
 		select {
-		case err := <-done:
+		case err := <-tm.done:
 			if err != nil {
 				t.Errorf("Run returned %v, want nil at the end of its context", err)
 			}
@@ -44,7 +53,6 @@ func startManager(t *testing.T, o Options) *testManager {
 			t.Errorf("Run did not return within 30s of the end of its context")
 		}
 	})
-	return tm
 }
 
 // testWriter sends log lines to t.Log while the test runs.
