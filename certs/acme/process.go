@@ -386,6 +386,7 @@ func (m *Manager) order(ctx context.Context, r *orderRun, c *snapshot.ACMECertif
 		// it (RFC 9773 section 5).
 		if _, err := client.Certificate.GetRenewalInfo(certificate.RenewalInfoRequest{Cert: old}); err == nil {
 			req.ReplacesCertID, _ = certificate.MakeARICertID(old)
+			m.log.Debug("renewing with ARI: the order names the replaced certificate", "secret", c.Secret.String(), "replaces", req.ReplacesCertID)
 		}
 	}
 	cr, err := client.Certificate.Obtain(req)
