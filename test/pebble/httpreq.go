@@ -24,11 +24,21 @@ import (
 // Basic auth credentials, if the provider sends any, are ignored.
 func (s *Server) HTTPReqEndpoint() string { return s.httpreq }
 
-// startHTTPReq serves the adapter until the test's servers stop.
-func (s *Server) startHTTPReq() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("pebble: httpreq adapter: %w", err)
+// startHTTPReq serves the adapter until the test's servers stop, on a port
+// not in exclude (see freePorts).
+func (s *Server) startHTTPReq(exclude ...int) error {
+	var l net.Listener
+	for {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("pebble: httpreq adapter: %w", err)
+		}
+		if !slices.Contains(exclude, l.Addr().(*net.TCPAddr).Port) {
+			break
+		}
+		// Held open until we return, so the next Listen gets another port.
+		taken := l
+		defer taken.Close()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /present", func(w http.ResponseWriter, r *http.Request) {

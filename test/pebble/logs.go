@@ -30,6 +30,16 @@ type lineWriter struct {
 	b       *logBuffer
 	prefix  string
 	partial []byte
+	// bindFailed: a line said "address already in use". challtestsrv logs
+	// a listener's failure and keeps running, so this is how Start learns
+	// it lost a port.
+	bindFailed bool
+}
+
+func (w *lineWriter) lostPort() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bindFailed
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -40,6 +50,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(w.partial, '\n')
 		if i < 0 {
 			break
+		}
+		if bytes.Contains(w.partial[:i], []byte("address already in use")) {
+			w.bindFailed = true
 		}
 		w.b.mu.Lock()
 		w.b.buf.WriteString(w.prefix)

@@ -81,7 +81,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,7 +191,10 @@ func start(t testing.TB, bins binaries, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: generating the HTTPS certificate: %w", err)
 	}
-	ports, err := freePorts(4)
+	// Never o.HTTPPort or o.TLSPort: the caller chose them free and has not
+	// bound them yet (its server listens only while a challenge is
+	// presented), and the kernel readily hands a just-released port out again.
+	ports, err := freePorts(4, o.HTTPPort, o.TLSPort)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +252,7 @@ func start(t testing.TB, bins binaries, o Options) (*Server, error) {
 		s.stop()
 		return nil, err
 	}
-	if err := s.startHTTPReq(); err != nil {
+	if err := s.startHTTPReq(o.HTTPPort, o.TLSPort); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -291,12 +294,14 @@ func pebbleConfig(stls serverTLS, acmePort, mgmtPort int, o Options) ([]byte, er
 type process struct {
 	name   string
 	cmd    *exec.Cmd
+	out    *lineWriter
 	exited chan struct{} // closed when the process has exited
 	err    error         // Wait's result, set before exited is closed
 }
 
-// exitedError reports a server that exited during start (typically: it lost
-// a free port to another process); Start retries with new ports.
+// exitedError reports a server that exited during start or could not bind
+// one of its ports (it lost a free port to another process); Start retries
+// with new ports.
 type exitedError struct {
 	name string
 	err  error
@@ -304,7 +309,7 @@ type exitedError struct {
 }
 
 func (e *exitedError) Error() string {
-	return fmt.Sprintf("pebble: %s exited during start (%v); its output:\n%s", e.name, e.err, e.logs)
+	return fmt.Sprintf("pebble: %s failed to start (%v); its output:\n%s", e.name, e.err, e.logs)
 }
 
 func (s *Server) run(name, bin string, env []string, args ...string) (*process, error) {
@@ -317,7 +322,7 @@ func (s *Server) run(name, bin string, env []string, args ...string) (*process, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pebble: starting %s: %w", bin, err)
 	}
-	p := &process{name: name, cmd: cmd, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, out: w, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)
@@ -353,6 +358,9 @@ func (s *Server) waitFor(p *process, what string, ready func(ctx context.Context
 		case <-p.exited:
 			return &exitedError{name: p.name, err: p.err, logs: s.Logs()}
 		default:
+		}
+		if p.out.lostPort() {
+			return &exitedError{name: p.name, err: errors.New("a listener's port was taken"), logs: s.Logs()}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("pebble: %s not ready after %v: %v; output so far:\n%s", what, startTimeout, err, s.Logs())
@@ -517,19 +525,24 @@ func (s *Server) ClearTXT(t testing.TB, fqdn, value string) {
 // prefixed with the server's name.
 func (s *Server) Logs() string { return s.logs.String() }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1 (also free for UDP
-// is not guaranteed; a clash makes the server exit and Start retry).
-func freePorts(n int) ([]int, error) {
+// freePorts returns n distinct free TCP ports on 127.0.0.1, none of them in
+// exclude (also free for UDP is not guaranteed; a clash makes the server
+// fail to bind and Start retry).
+func freePorts(n int, exclude ...int) ([]int, error) {
 	var ports []int
-	for range n {
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100 {
+			return nil, errors.New("pebble: no free port on 127.0.0.1 after 100 tries")
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("pebble: finding a free port: %w", err)
 		}
 		defer l.Close() // held until all are chosen, so they differ
-		_, p, _ := net.SplitHostPort(l.Addr().String())
-		port, _ := strconv.Atoi(p)
-		ports = append(ports, port)
+		port := l.Addr().(*net.TCPAddr).Port
+		if !slices.Contains(exclude, port) {
+			ports = append(ports, port)
+		}
 	}
 	return ports, nil
 }
