@@ -265,7 +265,9 @@ func TestACMEHTTP01IssueAndRenewUnderLoad(t *testing.T) {
 	worker := func(c *http.Client) {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			resp, err := c.Get("https://" + httpsAddr + "/")
+			req, _ := http.NewRequest("GET", "https://"+httpsAddr+"/", nil)
+			req.Host = "app.acme.test"
+			resp, err := c.Do(req)
 			if err != nil {
 				if ctx.Err() == nil {
 					failed.Add(1)
@@ -323,15 +325,35 @@ func TestACMETLSALPN01(t *testing.T) {
 	httpsPort := freePort(t)
 	p := pebble.Start(t, pebble.Options{TLSPort: httpsPort})
 	app := startHTTPBackend(t, "app")
-	g := startGateway(t, map[string]string{
+	files := map[string]string{
 		"issuer.yaml":  acmeIssuerYAML(p, "TLSALPN01", ""),
 		"gateway.yaml": acmeGatewayYAML("alpn.acme.test", 0, httpsPort) + "---\n" + serviceEntryYAML("app", app.port),
-	}, "--state-dir", t.TempDir())
-	g.waitCertificateReady(60 * time.Second)
+	}
+	stateDir := t.TempDir()
+	first := startGateway(t, files, "--state-dir", stateDir)
+	first.waitCertificateReady(60 * time.Second)
+	if v := first.metricValue("edgeway_acme_orders_total", `kind="issue"`); v != 1 {
+		t.Fatalf("edgeway_acme_orders_total{kind=issue} = %v, want 1", v)
+	}
+	issued := first.status()
+	first.stop()
+
+	// A restart on the same state directory serves the stored certificate
+	// at once and orders nothing.
+	g := startGateway(t, files, "--state-dir", stateDir)
+	g.waitCertificateReady(10 * time.Second)
+	if v := g.metricValue("edgeway_acme_orders_total"); v != 0 {
+		t.Fatalf("after a restart edgeway_acme_orders_total = %v, want 0 (the certificate and account in the state directory are reused)", v)
+	}
+	if _, _, before := condition(t, issued, acmeCertReady); before == "" {
+		t.Fatal("no CertificateReady message before the restart")
+	}
 	roots := pool(t, p.IssuerRootsPEM(t))
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{ServerName: "alpn.acme.test", RootCAs: roots}}}
 	eventually(t, 10*time.Second, "HTTPS with the issued certificate", func() error {
-		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", httpsPort))
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", httpsPort), nil)
+		req.Host = "alpn.acme.test"
+		resp, err := c.Do(req)
 		if err != nil {
 			return err
 		}

@@ -55,6 +55,8 @@ type gateway struct {
 	admin string
 	cmd   *exec.Cmd
 	logs  *syncBuffer
+
+	stopOnce sync.Once
 }
 
 type syncBuffer struct {
@@ -91,14 +93,7 @@ func startGateway(t *testing.T, files map[string]string, extraArgs ...string) *g
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = g.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = g.cmd.Process.Kill()
-		}
+		g.stop()
 		if t.Failed() {
 			t.Logf("edgeway logs:\n%s", g.logs.String())
 		}
@@ -119,6 +114,21 @@ func startGateway(t *testing.T, files map[string]string, extraArgs ...string) *g
 		return nil
 	})
 	return g
+}
+
+// stop ends the process (SIGINT, then SIGKILL after 10 s); safe to call twice.
+func (g *gateway) stop() {
+	g.stopOnce.Do(func() {
+		_ = g.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = g.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // write replaces a config file atomically (write + rename), as editors do.
