@@ -107,8 +107,11 @@ func withEnv(namespaces []string, vars map[string]string, build func() (challeng
 		}
 	}
 	defer func() {
-		for k := range vars {
-			os.Unsetenv(k)
+		// Everything in the namespaces goes, also what build set itself.
+		for _, kv := range os.Environ() {
+			if k, _, _ := strings.Cut(kv, "="); hasAnyPrefix(k, namespaces) {
+				os.Unsetenv(k)
+			}
 		}
 		for k, v := range saved {
 			os.Setenv(k, v)

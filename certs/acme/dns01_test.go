@@ -52,7 +52,7 @@ func TestDNSProviderRefusals(t *testing.T) {
 		allowExec bool
 		want      string
 	}{
-		{"unknown provider", "nosuchdns", nil, false, "not built into edgeway (built in: cloudflare, digitalocean, exec, httpreq, rfc2136)"},
+		{"unknown provider", "nosuchdns", nil, false, "not built into edgeway (built in: cloudflare, digitalocean, exec, httpreq, rfc2136, route53)"},
 		{"foreign variable", "httpreq", map[string]string{"HTTPREQ_ENDPOINT": "http://127.0.0.1:1", "PATH": "/tmp"}, false, "key PATH is not a variable of DNS provider httpreq"},
 		{"exec disabled", "exec", map[string]string{"EXEC_PATH": "/bin/true"}, false, "runs a program inside the controller"},
 		{"provider's own error", "cloudflare", nil, false, "cloudflare"},
@@ -70,5 +70,30 @@ func TestDNSProviderRefusals(t *testing.T) {
 	}
 	if _, err := newDNSProvider(&v1alpha1.ACMEDNS01{Provider: "dnsupdate"}, map[string]string{"DNSUPDATE_NAMESERVER": "127.0.0.1:53"}, false); err != nil {
 		t.Errorf("dnsupdate (rfc2136's alias): %v", err)
+	}
+}
+
+func TestRoute53NeedsKeysFromTheSecret(t *testing.T) {
+	// The controller's own AWS identity must not be used by an issuer.
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDPROCESS")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "process-secret")
+	d := &v1alpha1.ACMEDNS01{Provider: "route53"}
+	if _, err := newDNSProvider(d, map[string]string{"AWS_REGION": "eu-west-1"}, false); err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required") {
+		t.Fatalf("route53 without keys in the Secret: err = %v, want a refusal", err)
+	}
+	p, err := newDNSProvider(d, map[string]string{"AWS_ACCESS_KEY_ID": "AKIDISSUER", "AWS_SECRET_ACCESS_KEY": "issuer-secret"}, false)
+	if err != nil {
+		t.Fatalf("route53 with keys: %v", err)
+	}
+	if timeout, _ := p.(challenge.ProviderTimeout).Timeout(); timeout != defaultPropagationTimeout {
+		t.Errorf("propagation timeout = %v, want the default %v", timeout, defaultPropagationTimeout)
+	}
+	for _, k := range []string{"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED", "AWS_REGION"} {
+		if v, ok := os.LookupEnv(k); ok {
+			t.Errorf("%s=%q left in the environment", k, v)
+		}
+	}
+	if os.Getenv("AWS_ACCESS_KEY_ID") != "AKIDPROCESS" {
+		t.Errorf("the process's AWS_ACCESS_KEY_ID was not restored")
 	}
 }

@@ -50,6 +50,7 @@ var dnsProviders = map[string]dnsProviderInfo{
 		new: func() (challenge.Provider, error) { return exec.NewDNSProvider() }},
 	"cloudflare":   {env: []string{"CLOUDFLARE_", "CF_"}, new: func() (challenge.Provider, error) { return cloudflare.NewDNSProvider() }},
 	"digitalocean": {env: []string{"DO_"}, new: func() (challenge.Provider, error) { return digitalocean.NewDNSProvider() }},
+	"route53":      {env: []string{"AWS_"}, new: newRoute53},
 }
 
 // dnsProviderAliases are lego's other names of the providers above.
