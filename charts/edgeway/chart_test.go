@@ -96,7 +96,8 @@ func TestDefaultRender(t *testing.T) {
 	if len(c.Args) == 0 || c.Args[0] != "controller" {
 		t.Errorf("args = %v, want the controller subcommand first", c.Args)
 	}
-	for _, a := range []string{"--leader-elect=true", "--xds-address=:18000", "--admin-address=:19000", "--controller-name=edgeway.dev/gateway-controller"} {
+	for _, a := range []string{"--leader-elect=true", "--xds-address=:18000", "--admin-address=:19000", "--controller-name=edgeway.dev/gateway-controller",
+		"--acme=true", "--acme-self-check-timeout=30s"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("args %v lack %s", c.Args, a)
 		}
@@ -310,5 +311,15 @@ func TestImageDigestAndAntiAffinityPresets(t *testing.T) {
 	r = render(t, map[string]any{"podAntiAffinity": "none"})
 	if aff := one[*appsv1.Deployment](t, r).Spec.Template.Spec.Affinity; aff != nil {
 		t.Errorf("podAntiAffinity none: affinity %+v", aff)
+	}
+}
+
+func TestACMEValuesReachTheController(t *testing.T) {
+	r := render(t, map[string]any{"acme": map[string]any{"enabled": false, "selfCheckTimeout": "1m30s"}})
+	args := one[*appsv1.Deployment](t, r).Spec.Template.Spec.Containers[0].Args
+	for _, a := range []string{"--acme=false", "--acme-self-check-timeout=1m30s"} {
+		if !slices.Contains(args, a) {
+			t.Errorf("args %v lack %s", args, a)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,6 +32,8 @@ import (
 
 	"github.com/edgeway/edgeway/conformance/apiserver"
 	"github.com/edgeway/edgeway/conformance/kubebin"
+	edgewayv1alpha1 "github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // checkControllerRuns runs the real `edgeway controller` with the arguments of the installed
@@ -81,10 +85,24 @@ func checkControllerRuns(t *testing.T, srv *apiserver.Server) {
 	must(t, admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	must(t, admin.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "echo"},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 8080}}}}))
+	// An ACME listener whose issuer's directory does not answer (a closed loopback port): the
+	// leader reads the ACMEIssuer, fails to reach the CA, and reports it in a state Secret and
+	// a Gateway event, all with the chart's permissions.
+	must(t, admin.Create(ctx, &edgewayv1alpha1.ACMEIssuer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unreachable"},
+		Spec: edgewayv1alpha1.ACMEIssuerSpec{DirectoryURL: "https://127.0.0.1:" + closedPort(t) + "/directory", TermsOfServiceAgreed: true},
+	}))
 	gw := &gatewayv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"},
 		Spec: gatewayv1.GatewaySpec{GatewayClassName: "edgeway", Listeners: []gatewayv1.Listener{{
-			Name: "http", Protocol: gatewayv1.HTTPProtocolType, Port: 80}}},
+			Name: "http", Protocol: gatewayv1.HTTPProtocolType, Port: 80,
+		}, {
+			Name: "https", Protocol: gatewayv1.HTTPSProtocolType, Port: 443, Hostname: ptr.To(gatewayv1.Hostname("shop.acme.test")),
+			TLS: &gatewayv1.ListenerTLSConfig{
+				CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "shop-tls"}},
+				Options:         map[gatewayv1.AnnotationKey]gatewayv1.AnnotationValue{edgewayv1alpha1.ACMEListenerOption: "unreachable"},
+			},
+		}}},
 	}
 	must(t, admin.Create(ctx, gw))
 	port := gatewayv1.PortNumber(8080)
@@ -154,10 +172,47 @@ func checkControllerRuns(t *testing.T, srv *apiserver.Server) {
 	}
 	must(t, admin.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "edgeway-xds-ca"}, &corev1.Secret{}))
 
+	eventually(t, exited, "the ACME state Secret of shop-tls reporting the failure", func() error {
+		var sec corev1.Secret
+		if err := admin.Get(ctx, types.NamespacedName{Namespace: ns, Name: snapshot.ACMEStateSecretName("shop-tls")}, &sec); err != nil {
+			return err
+		}
+		st, err := snapshot.DecodeACMEState(&sec)
+		if err != nil {
+			return err
+		}
+		if st.Phase != snapshot.ACMEFailed {
+			return fmt.Errorf("state %+v", st)
+		}
+		return nil
+	})
+	eventually(t, exited, "a Warning event on Gateway team-b/shop", func() error {
+		var list eventsv1.EventList
+		if err := admin.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "Gateway" && e.Regarding.Name == "shop" && e.Type == corev1.EventTypeWarning {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events in %s, no Warning on the Gateway", len(list.Items), ns)
+	})
+
 	stop()
 	if m := forbidden.FindAllString(log.String(), 5); len(m) > 0 {
 		t.Errorf("the controller was refused requests with the chart's permissions: %q", m)
 	}
+}
+
+// closedPort is a loopback port nothing listens on (bound, then closed).
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }
 
 // forbidden matches what client-go and the admission policy say when a request is refused.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/edgeway/edgeway/conformance/apiserver"
 	edgewayv1alpha1 "github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // TestInstallOnRealAPIServer installs the chart with helm into a real kube-apiserver (built from
@@ -145,6 +146,8 @@ func checkAccess(t *testing.T, c client.Client) {
 		{"watch", "discovery.k8s.io", "endpointslices", "", "", "", true},
 		{"list", "networking.istio.io", "serviceentries", "", "", "", true},
 		{"get", "gateway.edgeway.dev", "edgewayconfigs", "", namespace, "edgeway-default", true},
+		{"watch", "gateway.edgeway.dev", "acmeissuers", "", "", "", true},
+		{"get", "gateway.edgeway.dev", "acmeissuers", "", other, "letsencrypt", true},
 		// Needed: status, provisioning (server-side apply), leader election, ACK reports, CA.
 		{"patch", gw, "gateways", "status", other, "web", true},
 		{"patch", gw, "httproutes", "status", other, "r", true},
@@ -161,7 +164,14 @@ func checkAccess(t *testing.T, c client.Client) {
 		{"create", "", "configmaps", "", namespace, "", true},
 		{"delete", "", "configmaps", "", namespace, "edgeway-controller-1-acks-pod", true},
 		{"update", "", "secrets", "", namespace, "edgeway-xds-ca", true},
+		// Needed: ACME certificates and state (create, server-side apply), events on Gateways.
+		{"create", "", "secrets", "", other, "", true},
+		{"patch", "", "secrets", "", other, "app-tls", true},
+		{"create", "events.k8s.io", "events", "", other, "", true},
+		{"patch", "events.k8s.io", "events", "", other, "web.1", true},
 		// Not needed, so refused.
+		{"update", "gateway.edgeway.dev", "acmeissuers", "", other, "letsencrypt", false},
+		{"delete", "events.k8s.io", "events", "", other, "web.1", false},
 		{"update", gw, "gateways", "", other, "web", false},
 		{"update", gw, "gateways", "status", other, "web", false},
 		{"delete", gw, "httproutes", "", other, "r", false},
@@ -283,6 +293,32 @@ func checkAdmissionPolicy(t *testing.T, srv *apiserver.Server) {
 				WithContainers(corev1ac.Container().WithName("dataplane").WithImage("ghcr.io/edgeway/edgeway:0.1.0")))))
 		allowed("apply the Gateway's Deployment", sa.Apply(ctx, dep, client.FieldOwner("edgeway"), client.ForceOwnership))
 	}
+	// What the ACME manager writes (certs/acme KubeStore): a certificate Secret marked with the
+	// issuer annotation and a state Secret with the state label, created, then server-side applied.
+	for range 2 {
+		crt := corev1ac.Secret("app-tls", ns).WithType(corev1.SecretTypeTLS).
+			WithAnnotations(map[string]string{snapshot.ACMEIssuerAnnotation: ns + "/letsencrypt"}).
+			WithData(map[string][]byte{"tls.crt": []byte("c"), "tls.key": []byte("k")})
+		allowed("apply an ACME certificate Secret", sa.Apply(ctx, crt, client.FieldOwner("edgeway-acme"), client.ForceOwnership))
+		state := corev1ac.Secret(snapshot.ACMEStateSecretName("app-tls"), ns).WithType(corev1.SecretTypeOpaque).
+			WithLabels(map[string]string{snapshot.ACMEStateLabel: "true"}).
+			WithData(map[string][]byte{snapshot.ACMEStateKey: []byte(`{"phase":"Pending"}`)})
+		allowed("apply an ACME state Secret", sa.Apply(ctx, state, client.FieldOwner("edgeway-acme"), client.ForceOwnership))
+		account := corev1ac.Secret("letsencrypt-acme-account", ns).WithType(corev1.SecretTypeOpaque).
+			WithLabels(map[string]string{acmeAccountLabel: "true"}).
+			WithData(map[string][]byte{"key.pem": []byte("k")})
+		allowed("apply an ACME account Secret", sa.Apply(ctx, account, client.FieldOwner("edgeway-acme"), client.ForceOwnership))
+	}
+	userTLS := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": []byte("user cert"), "tls.key": []byte("user key")}}
+	must(t, admin.Create(ctx, userTLS))
+	refused("mark a user's certificate Secret as ACME's to overwrite it", sa.Patch(ctx, userTLS.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"`+snapshot.ACMEIssuerAnnotation+`":"team-a/letsencrypt"}},"data":{"tls.crt":"c3RvbGVu"}}`))))
+	refused("label a user's Secret as ACME state", sa.Patch(ctx, userSecret.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"`+snapshot.ACMEStateLabel+`":"true"}}}`))))
+	refused("label a user's Secret as an ACME account", sa.Patch(ctx, userSecret.DeepCopy(), client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"`+acmeAccountLabel+`":"true"}}}`))))
+
 	// The CA Secret of the release namespace (the controller created it): a rotation updates it.
 	var ca corev1.Secret
 	must(t, admin.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "edgeway-xds-ca"}, &ca))
@@ -301,10 +337,17 @@ func checkAdmissionPolicy(t *testing.T, srv *apiserver.Server) {
 	// The user's Secret is untouched.
 	var got corev1.Secret
 	must(t, admin.Get(ctx, client.ObjectKeyFromObject(userSecret), &got))
-	if string(got.Data["k"]) != "v" || len(got.OwnerReferences) != 0 {
-		t.Errorf("the user's Secret changed: %v %v", got.Data, got.OwnerReferences)
+	if string(got.Data["k"]) != "v" || len(got.OwnerReferences) != 0 || len(got.Labels) != 0 {
+		t.Errorf("the user's Secret changed: %v %v %v", got.Data, got.OwnerReferences, got.Labels)
+	}
+	must(t, admin.Get(ctx, client.ObjectKeyFromObject(userTLS), &got))
+	if string(got.Data["tls.crt"]) != "user cert" || len(got.Annotations) != 0 {
+		t.Errorf("the user's certificate Secret changed: %v %v", got.Data, got.Annotations)
 	}
 }
+
+// acmeAccountLabel is certs/acme.AccountLabel (not imported: the chart tests stay free of lego).
+const acmeAccountLabel = "gateway.edgeway.dev/acme-account"
 
 func must(t *testing.T, err error) {
 	t.Helper()

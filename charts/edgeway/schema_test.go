@@ -22,6 +22,8 @@ func TestWrongValuesAreRefused(t *testing.T) {
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, []string{"/image/pullPolicy", "Always", "IfNotPresent", "Never"}},
 		{"image tag as a number", map[string]any{"image": map[string]any{"tag": 1.5}}, []string{"/image/tag", "want string"}},
 		{"digest", map[string]any{"image": map[string]any{"digest": "latest"}}, []string{"/image/digest"}},
+		{"ACME self-check timeout not a duration", map[string]any{"acme": map[string]any{"selfCheckTimeout": "soon"}}, []string{"/acme/selfCheckTimeout"}},
+		{"ACME enabled not a boolean", map[string]any{"acme": map[string]any{"enabled": "yes"}}, []string{"/acme/enabled", "want boolean"}},
 		{"xds port range", map[string]any{"xds": map[string]any{"port": 70000}}, []string{"/xds/port", "maximum"}},
 		{"admin port type", map[string]any{"admin": map[string]any{"port": "19000"}}, []string{"/admin/port", "want integer"}},
 		{"log level", map[string]any{"logging": map[string]any{"level": "verbose"}}, []string{"/logging/level", "debug"}},
