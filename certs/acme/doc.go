@@ -9,9 +9,12 @@
 // refresh, and at the latest an hour after the previous check. Between
 // those the loop sleeps on a timer: it never polls. A certificate that
 // leaves the desired set is dropped at once (an order in flight for it is
-// cancelled); its Secrets stay where they are. An order in flight is also
-// cancelled when the certificate's inputs change (issuer, its spec, the
-// domains, the EAB key, the CA bundle, the DNS credentials).
+// cancelled: lego has no contexts, so every HTTP request of the order is
+// bound to one, and a cancelled order writes no more state); its Secrets
+// stay where they are. An order in flight is also cancelled when the
+// certificate's inputs change (issuer, its spec, the domains, the EAB key,
+// the CA bundle, the DNS credentials); the next check starts over with
+// them.
 //
 // A check reads the certificate Secret and the state Secret through the
 // Store and orders a certificate when
@@ -59,16 +62,21 @@
 // Secret, the data planes serve it, and the manager then checks every
 // address in ACMECertificate.HTTP01Addresses / TLSALPN01Addresses the way
 // the CA will (SelfCheckTimeout, 30s by default) before it asks the CA to
-// validate. A self-check that does not pass in time is logged as a warning
-// and the CA is asked anyway; its outcome is added to the failure message.
-// Wildcard domains are refused unless the challenge is DNS01.
+// validate: every address must answer (they are all the places the CA's
+// lookup may lead to). A self-check that does not pass in time is logged as
+// a warning and the CA is asked anyway; its outcome is added to the failure
+// message. Wildcard domains are refused unless the challenge is DNS01.
 //
 // DNS-01 uses lego DNS providers, built into the binary from a curated list
-// (see dnsproviders.go for the list, the measured build cost of the ones left
-// out, and how to add one). Credentials come only from the issuer's
-// credentials Secret: while a provider is constructed, under a process-wide
-// lock, the provider's environment variable namespace is emptied, the
-// Secret's keys are set, and everything is restored afterwards. With
+// (httpreq, rfc2136, exec, cloudflare, digitalocean, route53; see
+// dnsproviders.go for the measured build cost, why gcloud is left out, and
+// how to add one). Credentials come only from the issuer's credentials
+// Secret: while a provider is constructed, under a process-wide lock, the
+// provider's environment variable namespace is emptied, the Secret's keys
+// (which must lie in that namespace) are set, and everything is restored
+// afterwards. route53 requires static keys (never the controller's own AWS
+// identity); exec, which runs a program, only works with
+// Options.AllowExecDNSProvider. With
 // spec.dns01.nameservers the TXT record must be visible on those resolvers
 // (lego's authoritative nameserver check is skipped). lego keeps the
 // resolvers in package variables, so DNS-01 orders run one at a time in the

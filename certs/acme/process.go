@@ -70,15 +70,17 @@ func (r *orderRun) update(f func(*snapshot.ACMEState, *orderFacts)) error {
 	return r.write(r.ctx)
 }
 
-// cleanup removes a challenge, also when the order was cancelled: the
-// state Secret should not keep serving it.
+// cleanup removes a challenge. A cancelled order writes nothing more: a
+// newer check of the certificate may already own its state Secret, and
+// overwrites the challenge anyway.
 func (r *orderRun) cleanup(f func(*snapshot.ACMEState)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f(&r.state)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 10*time.Second)
-	defer cancel()
-	return r.write(ctx)
+	if r.ctx.Err() != nil {
+		return nil
+	}
+	return r.write(r.ctx)
 }
 
 func (r *orderRun) setSelfCheck(domain string, err error) {
@@ -93,6 +95,11 @@ func (r *orderRun) setSelfCheck(domain string, err error) {
 
 // write stores r.state unless it is what is stored already. r.mu is held.
 func (r *orderRun) write(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		// Cancelled: not ours to write any more (a Store may not look at
+		// ctx itself).
+		return err
+	}
 	raw, err := json.Marshal(&r.state)
 	if err != nil {
 		return err
