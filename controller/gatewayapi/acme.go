@@ -88,6 +88,12 @@ type acmeGroup struct {
 	// withoutHTTP are the group's Gateways without a plain HTTP listener
 	// to answer HTTP-01 on (only computed for HTTP01 issuers).
 	withoutHTTP []string
+	// awaitingAddress (Kubernetes mode, HTTP-01 / TLS-ALPN-01): none of the
+	// group's Gateways has an address in status yet, so the CA could reach
+	// none and the manager could not check its own data plane: nothing is
+	// ordered until the load balancer gives one (else the first order races
+	// the data plane and fails into the backoff).
+	awaitingAddress bool
 
 	// From the state Secret (acme_state.go).
 	stateFound   bool
@@ -283,6 +289,14 @@ func (t *translator) collectACME() {
 				}
 			}
 		}
+		if t.snap.IsolateGateways && acmeChallenge(grp.issuer) != v1alpha1.ACMEChallengeDNS01 {
+			http01, tlsALPN01 := t.acmeAddresses(grp)
+			if acmeChallenge(grp.issuer) == v1alpha1.ACMEChallengeHTTP01 {
+				grp.awaitingAddress = len(http01) == 0
+			} else {
+				grp.awaitingAddress = len(tlsALPN01) == 0
+			}
+		}
 		t.readACMEState(grp)
 	}
 	for _, g := range t.gateways {
@@ -343,6 +357,9 @@ func ACMECertificates(snap *snapshot.Snapshot) []snapshot.ACMECertificate {
 	t.collectACME()
 	var out []snapshot.ACMECertificate
 	for _, grp := range t.sortedACMEGroups() {
+		if grp.awaitingAddress {
+			continue
+		}
 		c := snapshot.ACMECertificate{
 			Secret:   grp.secret,
 			Issuer:   grp.issuer.DeepCopy(),

@@ -120,6 +120,9 @@ func acmeReadyOf(l *listenerCtx) acmeReady {
 func (grp *acmeGroup) ready() acmeReady {
 	st := grp.state
 	switch {
+	case grp.awaitingAddress && (!grp.stateFound || grp.state == nil || grp.state.Phase != snapshot.ACMEReady):
+		return acmeReady{reason: acmeReasonPending, message: fmt.Sprintf("waiting for Gateway %s to get an address from its load balancer before ordering a certificate for %s from ACMEIssuer %s: the CA validates the challenge there",
+			strings.Join(grp.gateways, ", "), strings.Join(grp.domains, ", "), grp.issuerKey)}
 	case !grp.stateFound:
 		m := fmt.Sprintf("waiting for the ACME manager to obtain a certificate for %s from ACMEIssuer %s into Secret %s",
 			strings.Join(grp.domains, ", "), grp.issuerKey, grp.secret)
