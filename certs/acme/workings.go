@@ -1,3 +1,6 @@
+// This file only holds package documentation. It continues store.go's and
+// is named to sort after it, so go doc shows that introduction first.
+
 // # How the manager works
 //
 // Sync hands the manager the certificates the Gateways want (latest call
@@ -99,10 +102,18 @@
 // per consecutive failure up to spec.retry.maxBackoff (1h), minus up to 10%
 // jitter. A CA rate limit (urn:ietf:params:acme:error:rateLimited, or HTTP
 // 429) waits for the CA's Retry-After, or maxBackoff when it gives none. A
-// failed order is not retried before NextAttempt, also across restarts,
-// unless the certificate's inputs changed (except for a rate limit). Issuer
-// problems the CA cannot fix (InvalidIssuer, SecretNotManaged) wait for
-// the next Sync.
+// failed order is not retried before NextAttempt (read back from the state
+// Secret, so also not after a restart), unless the certificate's inputs
+// changed since the failure in this process, or its issuer or domains
+// changed at all; a rate limit is always waited out unless the issuer or
+// domains changed. Problems the CA cannot fix (InvalidIssuer,
+// SecretNotManaged) are checked again at every Sync.
+//
+// # Events
+//
+// Options.Events gets Issued and Renewed, one warning per failed order
+// (Reason as in the state), and one warning when a certificate enters
+// InvalidIssuer or SecretNotManaged.
 //
 // # Metrics
 //
