@@ -59,6 +59,9 @@ func (m *Manager) readAccount(ctx context.Context, c *snapshot.ACMECertificate) 
 	if err != nil {
 		return nil, fmt.Errorf("reading account Secret %s: %w", accountRef(c), err)
 	}
+	if s != nil && s.Labels[AccountLabel] != "true" {
+		return nil, fmt.Errorf("Secret %s exists and is not an edgeway ACME account (no label %s: \"true\"), so it is never overwritten: rename it or the ACMEIssuer", accountRef(c), AccountLabel)
+	}
 	if s != nil && s.Annotations[accountDirectoryAnnotation] == spec.DirectoryURL && s.Annotations[accountEmailAnnotation] == spec.Email {
 		key, kerr := certcrypto.ParsePEMPrivateKey(s.Data[accountKeyKey])
 		if kerr == nil {

@@ -135,12 +135,16 @@ func accountMessage(err error, c *snapshot.ACMECertificate) string {
 	if spec.Email != "" {
 		who = "an account for " + spec.Email
 	}
-	msg := fmt.Sprintf("could not register %s at %s: %s. ", who, spec.DirectoryURL, problemText(err))
 	p := problem(err)
+	if p == nil {
+		// Not the CA: the account Secret.
+		return fmt.Sprintf("ACME account of ACMEIssuer %s/%s: %s", c.Issuer.Namespace, c.Issuer.Name, err)
+	}
+	msg := fmt.Sprintf("could not register %s at %s: %s. ", who, spec.DirectoryURL, problemText(err))
 	switch {
-	case p != nil && strings.HasSuffix(p.Type, ":externalAccountRequired"):
+	case strings.HasSuffix(p.Type, ":externalAccountRequired"):
 		msg += "The CA requires an external account binding: set spec.externalAccountBinding with the key ID and HMAC key the CA gave you"
-	case p != nil && strings.HasSuffix(p.Type, ":invalidContact"), p != nil && strings.HasSuffix(p.Type, ":unsupportedContact"):
+	case strings.HasSuffix(p.Type, ":invalidContact"), strings.HasSuffix(p.Type, ":unsupportedContact"):
 		msg += "Fix spec.email"
 	case !spec.TermsOfServiceAgreed:
 		msg += "Most CAs require agreeing to their terms of service: set spec.termsOfServiceAgreed: true if you agree"

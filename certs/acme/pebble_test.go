@@ -464,10 +464,29 @@ func TestRefusesUnmanagedSecretAndInvalidIssuer(t *testing.T) {
 		t.Errorf("%d order series, want none (nothing may be ordered)", n)
 	}
 
+	// A foreign Secret where the issuer's account Secret goes is not
+	// overwritten either.
+	foreign := &corev1.Secret{Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("hunter2")}}
+	foreign.Namespace, foreign.Name = "apps", "other-acme-account"
+	if err := store.Put(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	acct := *testCert(v1alpha1.ACMEChallengeHTTP01, "acct.example.com")
+	acct.Secret.Name, acct.Issuer.Name = "acct", "other"
+	acct.Issuer.Spec.DirectoryURL = "https://127.0.0.1:1/never-asked"
+	m.Sync([]snapshot.ACMECertificate{mine, wild, acct})
+	st = waitState(t, store, acct.Secret, 30*time.Second, "Failed", func(st *snapshot.ACMEState) bool { return st.Phase == snapshot.ACMEFailed })
+	if st.Reason != ReasonAccountFailed || !strings.Contains(st.Message, "Secret apps/other-acme-account exists and is not an edgeway ACME account") {
+		t.Errorf("state = %+v; want AccountFailed naming the foreign Secret", st)
+	}
+	if got, _ := store.Get(ctx, types.NamespacedName{Namespace: "apps", Name: "other-acme-account"}); string(got.Data["password"]) != "hunter2" || len(got.Data) != 1 {
+		t.Errorf("the foreign Secret was changed: %v", got.Data)
+	}
+
 	// The user deletes their Secret: the next Sync lets the manager take
 	// over (it orders, and fails: no CA at that address).
 	os.Remove(filepath.Join(store.Dir(), "secrets", "apps", "mine.yaml"))
-	m.Sync([]snapshot.ACMECertificate{mine, wild})
+	m.Sync([]snapshot.ACMECertificate{mine, wild, acct})
 	st = waitState(t, store, mine.Secret, 30*time.Second, "DirectoryUnavailable", func(st *snapshot.ACMEState) bool { return st.Reason == ReasonDirectoryUnavailable })
 	if !strings.Contains(st.Message, "https://127.0.0.1:1/never-asked") {
 		t.Errorf("message %q does not name the directory", st.Message)
