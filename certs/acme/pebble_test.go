@@ -297,11 +297,19 @@ func TestPebbleTLSALPN01(t *testing.T) {
 	c := pebbleCertificate(s, v1alpha1.ACMEChallengeTLSALPN01, "alpn-tls", "alpn.edgeway.test")
 	c.TLSALPN01Addresses = []string{fmt.Sprintf("127.0.0.1:%d", port)}
 	c.Issuer.Spec.KeyType = v1alpha1.ACMEKeyRSA2048
+	c.Issuer.Spec.Profile = "default" // the harness's only profile
+	// A profile the CA does not offer fails the order with a hint.
+	bad := pebbleCertificate(s, v1alpha1.ACMEChallengeTLSALPN01, "bad-profile-tls", "bad.edgeway.test")
+	bad.Issuer.Spec.Profile = "no-such-profile"
 	m := startManager(t, Options{Store: store})
-	m.Sync([]snapshot.ACMECertificate{c})
+	m.Sync([]snapshot.ACMECertificate{c, bad})
 	st := waitState(t, store, c.Secret, orderWait, "Ready", ready)
 	if st.Reason != ReasonIssued || len(st.TLSALPN01) != 0 {
 		t.Errorf("state = %+v; want Issued without challenges left", st)
+	}
+	st = waitState(t, store, bad.Secret, orderWait, "Failed", func(st *snapshot.ACMEState) bool { return st.Phase == snapshot.ACMEFailed })
+	if st.Reason != ReasonOrderFailed || !strings.Contains(st.Message, "no-such-profile") || !strings.Contains(st.Message, "spec.profile") {
+		t.Errorf("state with an unknown profile = %+v; want OrderFailed naming the profile and spec.profile", st)
 	}
 	sec := checkCertificate(t, s, store, c)
 	if k, err := certcrypto.ParsePEMPrivateKey(sec.Data[corev1.TLSPrivateKeyKey]); err != nil || fmt.Sprintf("%T", k) != "*rsa.PrivateKey" {
