@@ -72,35 +72,26 @@ func TestACMEInKubernetes(t *testing.T) {
 	}
 
 	ctl := startController(t, api, controllerName)
+	// Everything at once, as a user applies it: Gateway, routes and issuers.
 	applyYAML(t, c, fmt.Sprintf(gatewayManifests, controllerName, backend.port, httpPort, httpsPort, httpsPort, backend.port))
+	applyYAML(t, c, fmt.Sprintf(issuerManifests, ca.DirectoryURL, unreachable.DirectoryURL))
+
+	// Until the load balancer gives the Gateway an address the CA could not
+	// reach it: nothing is ordered, and the listener says so.
+	eventually(t, 60*time.Second, "the ACME listener waiting for the Gateway's address", func() error {
+		return listenerConditionMessage(ctx, c, "https", metav1.ConditionFalse, "Pending", "to get an address from its load balancer")
+	})
 
 	// The data plane of the Gateway, with its provisioned credentials, and
 	// the load balancer's address: the Gateway's status.addresses, which the
 	// manager's self-check dials before asking the CA to validate.
 	dp := startDataplane(t, c, ctl.xdsAddr, ns, gatewayName)
+	t0 := time.Now()
 	patch := []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}}`)
 	if err := c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: infra.ResourceName(gatewayName)}},
 		client.RawPatch(types.MergePatchType, patch)); err != nil {
 		t.Fatal(err)
 	}
-	// The issuers come last, once the Gateway is reachable at its address,
-	// so that the first order is validated against a serving data plane.
-	// (Created at the same time as the Gateway, the first order can reach
-	// the CA before the load balancer and the data plane are up: with no
-	// address the manager has nothing to self-check, the validation fails
-	// and the next attempt waits for the issuer's backoff, 1m by default.)
-	eventually(t, 60*time.Second, "the Gateway at 127.0.0.1, its ACME listeners waiting for their issuer", func() error {
-		var gw gwv1.Gateway
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: gatewayName}, &gw); err != nil {
-			return err
-		}
-		if len(gw.Status.Addresses) != 1 || gw.Status.Addresses[0].Value != "127.0.0.1" {
-			return fmt.Errorf("addresses %+v", gw.Status.Addresses)
-		}
-		return listenerCondition(ctx, c, "https", metav1.ConditionFalse, "IssuerNotFound")
-	})
-	t0 := time.Now()
-	applyYAML(t, c, fmt.Sprintf(issuerManifests, ca.DirectoryURL, unreachable.DirectoryURL))
 
 	// The certificate lands where certificateRefs points.
 	var leaf *x509.Certificate
@@ -122,7 +113,7 @@ func TestACMEInKubernetes(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("certificate issued %v after the issuers were applied (serial %x, %v to %v)",
+	t.Logf("certificate issued %v after the Gateway got its address (serial %x, %v to %v)",
 		time.Since(t0).Round(time.Millisecond), leaf.SerialNumber, leaf.NotBefore, leaf.NotAfter)
 
 	eventually(t, 30*time.Second, "listener https CertificateReady=True", func() error {
@@ -146,7 +137,7 @@ func TestACMEInKubernetes(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("HTTPS served %v after the issuers were applied; data plane %+v", time.Since(t0).Round(time.Millisecond), dp.Stats())
+	t.Logf("HTTPS served %v after the Gateway got its address; data plane %+v", time.Since(t0).Round(time.Millisecond), dp.Stats())
 
 	// The failing issuer: condition, event and a retry after the backoff.
 	var first *snapshot.ACMEState
@@ -161,7 +152,7 @@ func TestACMEInKubernetes(t *testing.T) {
 		first = st
 		return nil
 	})
-	t.Logf("failure reported %v after the issuers were applied: %s: %s (failures %d, next attempt %v)",
+	t.Logf("failure reported %v after the Gateway got its address: %s: %s (failures %d, next attempt %v)",
 		time.Since(t0).Round(time.Millisecond), first.Reason, first.Message, first.Failures, first.NextAttempt)
 	eventually(t, 30*time.Second, "listener https-fail CertificateReady=False with the failure's reason", func() error {
 		return listenerCondition(ctx, c, "https-fail", metav1.ConditionFalse, first.Reason)
@@ -343,6 +334,12 @@ func httpsGet(port int, host string, roots *x509.CertPool) (*x509.Certificate, s
 }
 
 func listenerCondition(ctx context.Context, c client.Client, listener string, status metav1.ConditionStatus, reason string) error {
+	return listenerConditionMessage(ctx, c, listener, status, reason, "")
+}
+
+// listenerConditionMessage is listenerCondition whose message also contains
+// mention.
+func listenerConditionMessage(ctx context.Context, c client.Client, listener string, status metav1.ConditionStatus, reason, mention string) error {
 	var gw gwv1.Gateway
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: gatewayName}, &gw); err != nil {
 		return err
@@ -355,7 +352,7 @@ func listenerCondition(ctx context.Context, c client.Client, listener string, st
 		if cond == nil {
 			return fmt.Errorf("listener %s: no %s condition in %+v", listener, snapshot.ACMECertificateReady, l.Conditions)
 		}
-		if cond.Status != status || (reason != "" && cond.Reason != reason) || cond.Message == "" {
+		if cond.Status != status || (reason != "" && cond.Reason != reason) || cond.Message == "" || !strings.Contains(cond.Message, mention) {
 			return fmt.Errorf("listener %s: %s is %s/%s %q, want %s/%s with a message", listener, cond.Type, cond.Status, cond.Reason, cond.Message, status, reason)
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync"
 	"time"
 
@@ -46,7 +47,12 @@ func watchedKinds() []watchedKind {
 	}
 	return []watchedKind{
 		crd("GatewayClass", &gwv1.GatewayClass{}),
-		crd("Gateway", &gwv1.Gateway{}),
+		{name: "Gateway", obj: &gwv1.Gateway{}, optional: true, relevant: func(s *Source, old, obj client.Object) bool {
+			// status.addresses too: ACME reads them (where the CA reaches
+			// the Gateway). The status writer sets them from the load
+			// balancer once; its other status writes stay ignored.
+			return specChanged(old, obj) || gatewayAddressesChanged(old, obj)
+		}},
 		crd("HTTPRoute", &gwv1.HTTPRoute{}),
 		crd("GRPCRoute", &gwv1.GRPCRoute{}),
 		crd("TLSRoute", &gwv1.TLSRoute{}),
@@ -95,6 +101,16 @@ func specChanged(old, obj client.Object) bool {
 	}
 	return old.GetGeneration() != obj.GetGeneration() || obj.GetGeneration() == 0 ||
 		!maps.Equal(old.GetLabels(), obj.GetLabels()) || !maps.Equal(old.GetAnnotations(), obj.GetAnnotations())
+}
+
+// gatewayAddressesChanged: a Gateway update that changes status.addresses.
+func gatewayAddressesChanged(old, obj client.Object) bool {
+	o, ok1 := old.(*gwv1.Gateway)
+	n, ok2 := obj.(*gwv1.Gateway)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return !reflect.DeepEqual(o.Status.Addresses, n.Status.Addresses)
 }
 
 func ownedByGateway(obj client.Object) bool {
