@@ -120,9 +120,13 @@ func (t *standaloneTranslation) startManager() error {
 	}
 	t.store = store
 	t.mgr = acme.New(acme.Options{
-		Store:      store,
-		Log:        t.log,
-		Registerer: t.reg,
+		Store: store,
+		// The config directory's owner is the machine's owner: the exec DNS
+		// provider runs their own script (refused in Kubernetes, where an
+		// ACMEIssuer author is not the controller's owner).
+		AllowExecDNSProvider: true,
+		Log:                  t.log,
+		Registerer:           t.reg,
 		Events: func(e acme.Event) {
 			level := slog.LevelInfo
 			if e.Warning {
