@@ -186,6 +186,18 @@ func (u *legoUser) GetPrivateKey() crypto.PrivateKey        { return u.key }
 // newLegoClient registers a new account with s and returns its client.
 func newLegoClient(t *testing.T, s *Server) *lego.Client {
 	t.Helper()
+	client, user := newUnregisteredLegoClient(t, s)
+	var err error
+	if user.reg, err = client.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
+		t.Fatalf("registering an account: %v", err)
+	}
+	return client
+}
+
+// newUnregisteredLegoClient returns a client for s with a new account key
+// that is not registered yet; set the user's reg once it is.
+func newUnregisteredLegoClient(t *testing.T, s *Server) (*lego.Client, *legoUser) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -204,10 +216,7 @@ func newLegoClient(t *testing.T, s *Server) *lego.Client {
 	if err != nil {
 		t.Fatalf("lego client for %s: %v", s.DirectoryURL, err)
 	}
-	if user.reg, err = client.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
-		t.Fatalf("registering an account: %v", err)
-	}
-	return client
+	return client, user
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -59,6 +59,15 @@
 // lego: DNS-01 tests against different Servers in one test binary must not
 // run in parallel.
 //
+// # External account binding
+//
+// With Options.EABKeys Pebble requires an external account binding on
+// every newAccount request (its directory says "externalAccountRequired":
+// true) and refuses one without it with the problem externalAccountRequired,
+// one with an unknown kid or a MAC that does not verify with the kid's key
+// with unauthorized. lego binds with registration.RegisterEABOptions{Kid,
+// HmacEncoded} and Registrar.RegisterWithExternalAccountBinding.
+//
 // # Timing
 //
 // Pebble sends no Retry-After with a challenge it starts validating, so
@@ -72,6 +81,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +110,15 @@ type Options struct {
 	// Validity is the lifetime of issued certificates (0: Pebble's default,
 	// 90 days). Short (e.g. 90s) for renewal tests; whole seconds.
 	Validity time.Duration
+	// EABKeys, when not empty, makes Pebble require an external account
+	// binding (RFC 8555 section 7.3.4) on every newAccount request and
+	// accept these MAC keys: key ID -> HMAC key, base64url without padding
+	// (as CAs show them; Pebble decodes them with base64.RawURLEncoding and
+	// refuses to start otherwise). Pebble signs nothing with them: a
+	// binding verifies when its kid is one of these IDs and its HS256/384/512
+	// MAC verifies with that key. Nil or empty: no binding required (and
+	// one that is sent anyway is refused, since no kid is known).
+	EABKeys map[string]string
 }
 
 // Server is one running Pebble and challtestsrv. They stop when the test
@@ -154,6 +173,9 @@ func Start(t testing.TB, o Options) *Server {
 		if p < 0 || p > 65535 {
 			t.Fatalf("pebble: Options port %d out of range", p)
 		}
+	}
+	if err := checkEABKeys(o.EABKeys); err != nil {
+		t.Fatalf("%v", err)
 	}
 	bins, err := build()
 	if err != nil {
@@ -273,7 +295,8 @@ func pebbleConfig(stls serverTLS, acmePort, mgmtPort int, o Options) ([]byte, er
 		"httpPort":                       o.HTTPPort,
 		"tlsPort":                        o.TLSPort,
 		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
+		"externalAccountBindingRequired": len(o.EABKeys) > 0,
+		"externalAccountMACKeys":         o.EABKeys,
 		// ECDSA CA keys: generating Pebble's RSA root and intermediate costs
 		// a second of a busy core at every start, and clients do not care.
 		"keyAlgorithm": "ecdsa",
@@ -288,6 +311,21 @@ func pebbleConfig(stls serverTLS, acmePort, mgmtPort int, o Options) ([]byte, er
 		return nil, fmt.Errorf("pebble: %w", err)
 	}
 	return b, nil
+}
+
+// checkEABKeys refuses what Pebble would refuse at startup (it exits,
+// and Start would only see a server that did not come up): an empty key
+// ID or key, or a key that is not unpadded base64url.
+func checkEABKeys(keys map[string]string) error {
+	for kid, key := range keys {
+		if kid == "" || key == "" {
+			return fmt.Errorf("pebble: Options.EABKeys: key ID %q with key %q: neither may be empty", kid, key)
+		}
+		if _, err := base64.RawURLEncoding.DecodeString(key); err != nil {
+			return fmt.Errorf("pebble: Options.EABKeys[%q]: %v; the HMAC key must be base64url without padding (base64.RawURLEncoding), as Pebble decodes it", kid, err)
+		}
+	}
+	return nil
 }
 
 // process is one running server.
