@@ -90,7 +90,7 @@ func checkControllerRuns(t *testing.T, srv *apiserver.Server) {
 	// a Gateway event, all with the chart's permissions.
 	must(t, admin.Create(ctx, &edgewayv1alpha1.ACMEIssuer{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unreachable"},
-		Spec: edgewayv1alpha1.ACMEIssuerSpec{DirectoryURL: "https://127.0.0.1:" + closedPort(t) + "/directory", TermsOfServiceAgreed: true},
+		Spec:       edgewayv1alpha1.ACMEIssuerSpec{DirectoryURL: "https://127.0.0.1:" + closedPort(t) + "/directory", TermsOfServiceAgreed: true},
 	}))
 	gw := &gatewayv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop"},
