@@ -198,11 +198,9 @@ func openTestNetwork(t *testing.T, cfg Config) *Network {
 func cleanupAndCheck(t *testing.T, root, id string) {
 	t.Helper()
 	var addrs []netip.Addr
-	var serviceCIDR netip.Prefix
 	if st, err := loadState(filepath.Join(root, id)); err == nil {
 		addrs = append(addrs, st.Gateway)
 		addrs = append(addrs, st.HostAddresses...)
-		serviceCIDR = st.ServiceCIDR
 	}
 	if err := Cleanup(root, id); err != nil {
 		t.Errorf("Cleanup(%s): %v", id, err)
@@ -210,7 +208,7 @@ func cleanupAndCheck(t *testing.T, root, id string) {
 	if err := Cleanup(root, id); err != nil {
 		t.Errorf("second Cleanup(%s) is not idempotent: %v", id, err)
 	}
-	for _, left := range leftovers(t, id, addrs, serviceCIDR) {
+	for _, left := range leftovers(t, id, addrs) {
 		t.Errorf("left behind by network %s: %s", id, left)
 	}
 	if _, err := os.Stat(filepath.Join(root, id)); !errors.Is(err, os.ErrNotExist) {
@@ -221,7 +219,7 @@ func cleanupAndCheck(t *testing.T, root, id string) {
 // leftovers lists whatever of network id `ip -j` still shows: links and
 // namespaces with its names, routes on its links or with its Service CIDR
 // route's protocol and metric, and its addresses on any link.
-func leftovers(t *testing.T, id string, addrs []netip.Addr, serviceCIDR netip.Prefix) []string {
+func leftovers(t *testing.T, id string, addrs []netip.Addr) []string {
 	t.Helper()
 	var out []string
 	ours := func(name string) bool { return name == bridgeName(id) || strings.HasPrefix(name, podPrefix(id)) }
@@ -253,9 +251,10 @@ func leftovers(t *testing.T, id string, addrs []netip.Addr, serviceCIDR netip.Pr
 	}
 	ipJSON(t, &routes, "-4", "route", "show", "table", "all")
 	for _, r := range routes {
-		if ours(r.Dev) || (r.Protocol == strconv.Itoa(routeProtocol) && r.Metric == serviceRouteMetric(id)) ||
-			(serviceCIDR.IsValid() && r.Dst == serviceCIDR.String() && r.Protocol == strconv.Itoa(routeProtocol)) {
-			out = append(out, fmt.Sprintf("route %+v", r))
+		// Another network may hold the same Service CIDR by now (this one's
+		// was free again); the metric tells this network's route apart.
+		if ours(r.Dev) || (r.Protocol == strconv.Itoa(routeProtocol) && r.Metric == serviceRouteMetric(id)) {
+			out = append(out, strings.TrimSpace(fmt.Sprintf("route %s %s dev %s proto %s metric %d", r.Type, r.Dst, r.Dev, r.Protocol, r.Metric)))
 		}
 	}
 	var ifaces []struct {
@@ -266,6 +265,9 @@ func leftovers(t *testing.T, id string, addrs []netip.Addr, serviceCIDR netip.Pr
 	}
 	ipJSON(t, &ifaces, "-4", "addr", "show")
 	for _, i := range ifaces {
+		if strings.HasPrefix(i.IfName, "ewbr-") && !ours(i.IfName) {
+			continue // another network may hold the same block by now
+		}
 		for _, a := range i.AddrInfo {
 			for _, want := range addrs {
 				if a.Local == want.String() {

@@ -21,18 +21,46 @@ type hostRoutes struct {
 // because the table changed under it (other networks at work).
 const dumpRetries = 20
 
+// readHostRoutes takes a consistent snapshot: links are listed before and
+// after the routes, and the snapshot is retaken when a link came or went in
+// between (another network being removed, say), because a route whose link
+// cannot be named would look foreign.
 func readHostRoutes(h *netlink.Handle) (*hostRoutes, error) {
-	var routes []netlink.Route
-	var err error
-	for i := 0; i < dumpRetries; i++ {
-		routes, err = h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
+	for i := 0; ; i++ {
+		before, err := linkNames(h)
+		if err != nil {
+			return nil, err
+		}
+		var routes []netlink.Route
+		for j := 0; j < dumpRetries; j++ {
+			routes, err = h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+			if !errors.Is(err, netlink.ErrDumpInterrupted) {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("podnet: list the host's routes: %w", err)
+		}
+		after, err := linkNames(h)
+		if err != nil {
+			return nil, err
+		}
+		consistent := len(before) == len(after)
+		for idx, name := range after {
+			consistent = consistent && before[idx] == name
+		}
+		for _, r := range routes {
+			if _, ok := after[r.LinkIndex]; r.LinkIndex != 0 && !ok {
+				consistent = false
+			}
+		}
+		if consistent || i == dumpRetries {
+			return &hostRoutes{routes: routes, names: after}, nil
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("podnet: list the host's routes: %w", err)
-	}
+}
+
+func linkNames(h *netlink.Handle) (map[int]string, error) {
 	links, err := listLinks(h)
 	if err != nil {
 		return nil, err
@@ -41,7 +69,7 @@ func readHostRoutes(h *netlink.Handle) (*hostRoutes, error) {
 	for _, l := range links {
 		names[l.Attrs().Index] = l.Attrs().Name
 	}
-	return &hostRoutes{routes: routes, names: names}, nil
+	return names, nil
 }
 
 func listLinks(h *netlink.Handle) ([]netlink.Link, error) {

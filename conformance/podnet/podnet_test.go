@@ -3,6 +3,7 @@ package podnet
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -49,9 +50,12 @@ func TestPodsReachEachOtherAndTheHost(t *testing.T) {
 // A Service IP nobody serves fails at once, from a pod and from the host:
 // the error is EHOSTUNREACH from an unreachable route, not a timeout.
 func TestUnassignedServiceIPIsUnreachable(t *testing.T) {
-	n := openTestNetwork(t, Config{ServiceCIDR: netip.MustParsePrefix("10.120.0.0/16")})
-	if n.ServiceCIDR() != netip.MustParsePrefix("10.120.0.0/16") {
-		t.Fatalf("ServiceCIDR() = %s, want the configured 10.120.0.0/16", n.ServiceCIDR())
+	// An explicit Service CIDR, outside the automatic candidates, random so
+	// that concurrent test processes do not collide.
+	cidr := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(128 + rand.IntN(128)), 0, 0}), 16)
+	n := openTestNetwork(t, Config{ServiceCIDR: cidr})
+	if n.ServiceCIDR() != cidr {
+		t.Fatalf("ServiceCIDR() = %s, want the configured %s", n.ServiceCIDR(), cidr)
 	}
 	p, err := n.AddPod("p")
 	if err != nil {
@@ -198,7 +202,6 @@ func TestReopenKeepsPodsAndAllocations(t *testing.T) {
 func TestCleanupAfterCrash(t *testing.T) {
 	id := NewID()
 	var addrs []netip.Addr
-	var serviceCIDR netip.Prefix
 	t.Cleanup(func() { cleanupAndCheck(t, testRoot, id) }) // in case the test fails half-way
 
 	cmd := selfCommand(roleCrash)
@@ -223,12 +226,12 @@ func TestCleanupAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrs = append(append(addrs, st.Gateway), st.HostAddresses...)
-	serviceCIDR = st.ServiceCIDR
 	if len(st.Pods) != 2 || len(st.HostAddresses) != 2 {
 		t.Fatalf("the crashed child recorded %d pods and %d host addresses, want 2 and 2", len(st.Pods), len(st.HostAddresses))
 	}
-	left := leftovers(t, id, addrs, serviceCIDR)
-	for _, want := range []string{"link " + bridgeName(id), "netns " + st.Pods["a"].Netns, "netns " + st.Pods["b"].Netns, "link " + st.Pods["a"].Veth} {
+	left := leftovers(t, id, addrs)
+	serviceRoute := fmt.Sprintf("route unreachable %s dev  proto %d metric %d", st.ServiceCIDR, routeProtocol, serviceRouteMetric(id))
+	for _, want := range []string{"link " + bridgeName(id), "netns " + st.Pods["a"].Netns, "netns " + st.Pods["b"].Netns, "link " + st.Pods["a"].Veth, serviceRoute} {
 		if !contains(left, want) {
 			t.Errorf("after the crash, %s is missing (found %v): the test does not test what it claims", want, left)
 		}
@@ -241,7 +244,7 @@ func TestCleanupAfterCrash(t *testing.T) {
 	if err := Cleanup(testRoot, id); err != nil {
 		t.Fatalf("Cleanup after crash: %v", err)
 	}
-	for _, l := range leftovers(t, id, addrs, serviceCIDR) {
+	for _, l := range leftovers(t, id, addrs) {
 		t.Errorf("left behind after Cleanup: %s", l)
 	}
 	if alive(sleeper) {
@@ -354,4 +357,27 @@ func alive(pid int) bool {
 
 func dialQuick(addr string) (net.Conn, error) {
 	return net.DialTimeout("tcp4", addr, 500*time.Millisecond)
+}
+
+// BenchmarkAddRemovePod measures what a pod's network costs the node.
+func BenchmarkAddRemovePod(b *testing.B) {
+	id := NewID()
+	b.Cleanup(func() {
+		if err := Cleanup(testRoot, id); err != nil {
+			b.Error(err)
+		}
+	})
+	n, err := Open(Config{ID: id, StateRoot: testRoot})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		name := strconv.Itoa(i)
+		if _, err := n.AddPod(name); err != nil {
+			b.Fatal(err)
+		}
+		if err := n.RemovePod(name); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
