@@ -254,7 +254,7 @@ func leftovers(t *testing.T, id string, addrs []netip.Addr) []string {
 		// Another network may hold the same Service CIDR by now (this one's
 		// was free again); the metric tells this network's route apart.
 		if ours(r.Dev) || (r.Protocol == strconv.Itoa(routeProtocol) && r.Metric == serviceRouteMetric(id)) {
-			out = append(out, strings.TrimSpace(fmt.Sprintf("route %s %s dev %s proto %s metric %d", r.Type, r.Dst, r.Dev, r.Protocol, r.Metric)))
+			out = append(out, routeString(r.Type, r.Dst, r.Dev, r.Protocol, r.Metric))
 		}
 	}
 	var ifaces []struct {
@@ -277,6 +277,15 @@ func leftovers(t *testing.T, id string, addrs []netip.Addr) []string {
 		}
 	}
 	return out
+}
+
+// routeString renders a route of `ip -j route` for messages and comparison.
+func routeString(typ, dst, dev, proto string, metric uint32) string {
+	s := strings.TrimSpace("route " + typ + " " + dst)
+	if dev != "" {
+		s += " dev " + dev
+	}
+	return fmt.Sprintf("%s proto %s metric %d", s, proto, metric)
 }
 
 func ipTool() string {

@@ -230,7 +230,7 @@ func TestCleanupAfterCrash(t *testing.T) {
 		t.Fatalf("the crashed child recorded %d pods and %d host addresses, want 2 and 2", len(st.Pods), len(st.HostAddresses))
 	}
 	left := leftovers(t, id, addrs)
-	serviceRoute := fmt.Sprintf("route unreachable %s dev  proto %d metric %d", st.ServiceCIDR, routeProtocol, serviceRouteMetric(id))
+	serviceRoute := routeString("unreachable", st.ServiceCIDR.String(), "", strconv.Itoa(routeProtocol), serviceRouteMetric(id))
 	for _, want := range []string{"link " + bridgeName(id), "netns " + st.Pods["a"].Netns, "netns " + st.Pods["b"].Netns, "link " + st.Pods["a"].Veth, serviceRoute} {
 		if !contains(left, want) {
 			t.Errorf("after the crash, %s is missing (found %v): the test does not test what it claims", want, left)
@@ -249,6 +249,40 @@ func TestCleanupAfterCrash(t *testing.T) {
 	}
 	if alive(sleeper) {
 		t.Errorf("pod process %d survived Cleanup", sleeper)
+	}
+}
+
+// With its state directory lost, Cleanup still finds a network by its ID:
+// namespaces and links by name, the Service CIDR route by the ID's metric.
+func TestCleanupWithoutState(t *testing.T) {
+	n := openTestNetwork(t, Config{})
+	for _, name := range []string{"a", "b"} {
+		if _, err := n.AddPod(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lb, err := n.AllocateHostAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddHostAddress(nthAddr(n.ServiceCIDR(), 10)); err != nil {
+		t.Fatal(err)
+	}
+	addrs := []netip.Addr{n.Gateway(), lb, nthAddr(n.ServiceCIDR(), 10)}
+	if err := os.RemoveAll(n.StateDir()); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(t, n.ID(), addrs); len(left) < 6 { // bridge, 2 veths, 2 netns, route, addresses...
+		t.Fatalf("before Cleanup only %v exist: the test does not test what it claims", left)
+	}
+	if err := Cleanup(n.StateRoot(), n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leftovers(t, n.ID(), addrs) {
+		t.Errorf("left behind after Cleanup without state: %s", l)
+	}
+	if _, err := n.AddPod("c"); err == nil || !strings.Contains(err.Error(), "is gone") {
+		t.Errorf("AddPod on a cleaned-up network: %v; want an error saying it is gone", err)
 	}
 }
 
