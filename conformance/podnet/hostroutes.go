@@ -117,6 +117,18 @@ func (hr *hostRoutes) blockInUse(b netip.Prefix) bool {
 	return false
 }
 
+// blockUser describes a route inside block b on a link other than bridge
+// (another network that took the block while this one's bridge was gone), or
+// returns "".
+func (hr *hostRoutes) blockUser(b netip.Prefix, bridge string) string {
+	for _, r := range hr.routes {
+		if d := prefixOf(r.Dst); within(d, PodRange) && d.Overlaps(b) && hr.dev(r) != bridge {
+			return hr.describe(r)
+		}
+	}
+	return ""
+}
+
 // serviceCIDRUser describes the first route inside c that is not own's
 // (own's Service CIDR route, or a host address on own's bridge), or "" when
 // c is free. Broader routes (a default route, a 10.0.0.0/8 of a VPN) do not

@@ -142,6 +142,9 @@ func open(cfg Config) (n *Network, fresh bool, err error) {
 		if cfg.ServiceCIDR.IsValid() && cfg.ServiceCIDR != st.ServiceCIDR {
 			return nil, false, fmt.Errorf("podnet: network %s exists with Service CIDR %s, not %s; Cleanup it first to change its Service CIDR", cfg.ID, st.ServiceCIDR, cfg.ServiceCIDR)
 		}
+		if user := hr.blockUser(st.PodCIDR, st.Bridge); user != "" {
+			return nil, false, fmt.Errorf("podnet: network %s's pod block %s is now used by %s; Cleanup network %s and open it again to get a free block", cfg.ID, st.PodCIDR, user, cfg.ID)
+		}
 		if user := hr.serviceCIDRUser(st.ServiceCIDR, st); user != "" {
 			return nil, false, fmt.Errorf("podnet: network %s's Service CIDR %s is now also routed by %s; remove that route, or Cleanup the network and open it with another Service CIDR", cfg.ID, st.ServiceCIDR, user)
 		}
