@@ -56,9 +56,6 @@ func TestEABRequired(t *testing.T) {
 	if user.reg.URI == "" || user.reg.Body.Status != "valid" {
 		t.Errorf("registration = %+v, want a valid account with a URI", user.reg)
 	}
-	if !strings.Contains(s.Logs(), `Successful newAccount Binding with CA using kid "kid-edgeway"`) {
-		t.Errorf("Pebble did not log the binding with kid-edgeway:\n%s", s.Logs())
-	}
 }
 
 // Without Options.EABKeys no binding is required.
