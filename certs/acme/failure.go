@@ -146,6 +146,11 @@ func accountMessage(err error, c *snapshot.ACMECertificate) string {
 		msg += "The CA requires an external account binding: set spec.externalAccountBinding with the key ID and HMAC key the CA gave you"
 	case strings.HasSuffix(p.Type, ":invalidContact"), strings.HasSuffix(p.Type, ":unsupportedContact"):
 		msg += "Fix spec.email"
+	case spec.ExternalAccountBinding != nil && strings.HasSuffix(p.Type, ":unauthorized"):
+		// The CA's detail may not say it is the binding (an unknown kid).
+		eab := spec.ExternalAccountBinding
+		msg += fmt.Sprintf("The CA refused the external account binding: check that spec.externalAccountBinding.keyID %q and the HMAC key in Secret %s/%s (key %q) are the pair the CA gave you for this directory, the key exactly as the CA shows it",
+			eab.KeyID, c.Issuer.Namespace, eab.KeySecretRef.Name, eab.KeySecretRef.Key)
 	case !spec.TermsOfServiceAgreed:
 		msg += "Most CAs require agreeing to their terms of service: set spec.termsOfServiceAgreed: true if you agree"
 	default:

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -521,8 +522,20 @@ func validateCertificate(c *snapshot.ACMECertificate, allowExec bool) error {
 	if len(c.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(c.CABundle) {
 		return errors.New("spec.caBundleRef: no PEM certificate in the referenced key")
 	}
-	if spec.ExternalAccountBinding != nil && c.EABKey == "" {
-		return errors.New("spec.externalAccountBinding.keySecretRef: the HMAC key is empty")
+	if eab := spec.ExternalAccountBinding; eab != nil {
+		if c.EABKey == "" {
+			return errors.New("spec.externalAccountBinding.keySecretRef: the HMAC key is empty")
+		}
+		// lego decodes the key only when it registers, and its error
+		// names neither the binding nor the Secret; no CA can accept a key
+		// that does not decode, so retrying would not help either. lego
+		// accepts base64url with or without padding (newlines ignored).
+		if _, err := base64.RawURLEncoding.DecodeString(c.EABKey); err != nil {
+			if _, perr := base64.URLEncoding.DecodeString(c.EABKey); perr != nil {
+				return fmt.Errorf("spec.externalAccountBinding.keySecretRef: the HMAC key in Secret %s/%s (key %q) is not base64url (%v): put it there exactly as the CA shows it",
+					c.Issuer.Namespace, eab.KeySecretRef.Name, eab.KeySecretRef.Key, err)
+			}
+		}
 	}
 	return nil
 }
