@@ -90,6 +90,14 @@ func TestACMEInputs(t *testing.T) {
 	create(t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "eab"}, StringData: map[string]string{"hmac": "c2VjcmV0"}})
 	waitFor(t, src, "CA ConfigMap missing", ready("False InvalidIssuer no certificate is ordered: spec.listeners[1].tls.options[\"gateway.edgeway.dev/acme-issuer\"]: ACMEIssuer acme/letsencrypt: spec.caBundleRef: ConfigMap acme/ca not found"))
 	create(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"}, Data: map[string]string{"ca.crt": testCA}})
+	// No address yet: the CA could not reach the Gateway, nothing is ordered.
+	waitFor(t, src, "waiting for an address", ready("False Pending waiting for Gateway acme/web to get an address from its load balancer"))
+	// The status writer sets status.addresses from the load balancer; that
+	// status-only update retranslates.
+	if err := c.Status().Patch(context.Background(), &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}},
+		client.RawPatch(types.MergePatchType, []byte(`{"status":{"addresses":[{"type":"IPAddress","value":"192.0.2.7"}]}}`))); err != nil {
+		t.Fatal(err)
+	}
 	r := waitFor(t, src, "waiting for the manager", ready("False Pending waiting for the ACME manager"))
 	certs := gatewayapi.ACMECertificates(r.Snapshot)
 	if len(certs) != 1 || certs[0].Secret != (types.NamespacedName{Namespace: ns, Name: "site-tls"}) || certs[0].EABKey != "c2VjcmV0" ||
