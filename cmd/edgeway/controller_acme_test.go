@@ -28,6 +28,8 @@ import (
 	"github.com/edgeway/edgeway/certs/acme"
 	"github.com/edgeway/edgeway/conformance/apiserver"
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	"github.com/edgeway/edgeway/controller/ca"
+	"github.com/edgeway/edgeway/controller/infra"
 	"github.com/edgeway/edgeway/controller/kubecontroller"
 	"github.com/edgeway/edgeway/controller/snapshot"
 	"github.com/edgeway/edgeway/test/pebble"
@@ -105,6 +107,16 @@ func startACMEReplica(t *testing.T, api *apiserver.Server, name, controllerName,
 		Hooks: []func(*kubecontroller.Controller) error{func(c *kubecontroller.Controller) error {
 			var err error
 			r.runner, err = installACME(c, acmeOptions{Registerer: r.reg, Log: log})
+			return err
+		}, func(c *kubecontroller.Controller) error {
+			// The provisioner: each Gateway's Service, whose load balancer
+			// address (giveAddress) becomes the Gateway's status.addresses.
+			_, _, err := infra.Install(ctx, c, infra.InstallOptions{
+				Options: infra.Options{ControllerName: controllerName, Image: "edgeway:test",
+					XDSAddress: "edgeway-xds." + leaseNamespace + ".svc:18000"},
+				Namespace: leaseNamespace, CASecretName: "edgeway-xds-ca",
+				XDSDNSNames: ca.ServiceDNSNames("edgeway-xds", leaseNamespace, "cluster.local"), Log: log,
+			})
 			return err
 		}},
 	})
@@ -198,13 +210,14 @@ func TestACMEOnlyTheLeaderOrders(t *testing.T) {
 			DirectoryURL: ca.DirectoryURL, TermsOfServiceAgreed: true, Challenge: v1alpha1.ACMEChallengeHTTP01,
 			CABundleRef: &v1alpha1.ACMEKeyRef{Kind: "ConfigMap", Name: "pebble-ca", Key: "ca.crt"},
 		}},
-		acmeGateway(ns, "first", "acme-leader", "app.acme.test", "app-tls"),
+		acmeGateway(ns, "first", "acme-leader", "app.acme.test", "app-tls", httpPort),
 	}
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
+	giveAddress(t, c, ns, "first")
 
 	var leader, follower *acmeReplica
 	waitFor(t, "one replica leads and runs the ACME manager", func() error {
@@ -270,9 +283,10 @@ func TestACMEOnlyTheLeaderOrders(t *testing.T) {
 	})
 	t.Logf("%s runs the ACME manager %v after %s stopped", follower.name, time.Since(t0).Round(time.Millisecond), leader.name)
 	t0 = time.Now()
-	if err := c.Create(ctx, acmeGateway(ns, "second", "acme-leader", "www.acme.test", "www-tls")); err != nil {
+	if err := c.Create(ctx, acmeGateway(ns, "second", "acme-leader", "www.acme.test", "www-tls", httpPort)); err != nil {
 		t.Fatal(err)
 	}
+	giveAddress(t, c, ns, "second")
 	waitLong(t, "the second certificate issued by the new leader", issued("www-tls", "www.acme.test"))
 	t.Logf("second certificate issued by %s in %v", follower.name, time.Since(t0).Round(time.Millisecond))
 	if n := follower.orders(t, "www-tls"); n < 1 {
@@ -292,11 +306,24 @@ func TestACMEOnlyTheLeaderOrders(t *testing.T) {
 
 // acmeGateway has an HTTP listener (HTTP-01 is answered there) and an
 // HTTPS listener for host whose certificate an ACMEIssuer obtains.
-func acmeGateway(ns, name, class, host, secret string) *gwv1.Gateway {
+// giveAddress plays the cloud load balancer: the Gateway's Service gets
+// 127.0.0.1, which becomes the Gateway's status.addresses (ACME orders only
+// for a Gateway with an address: the CA must reach it).
+func giveAddress(t *testing.T, c client.Client, ns, gateway string) {
+	t.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: infra.ResourceName(gateway)}}
+	waitFor(t, "the load balancer address of Gateway "+gateway, func() error {
+		return c.Status().Patch(context.Background(), svc, client.RawPatch(types.MergePatchType, []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}}`)))
+	})
+}
+
+// acmeGateway's HTTP listener is on httpPort, where the test's challenge
+// responder answers (and the manager's self-check finds it).
+func acmeGateway(ns, name, class, host, secret string, httpPort int) *gwv1.Gateway {
 	return &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: gwv1.GatewaySpec{
 		GatewayClassName: gwv1.ObjectName(class),
 		Listeners: []gwv1.Listener{
-			{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80},
+			{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: gwv1.PortNumber(httpPort)},
 			{Name: "https", Protocol: gwv1.HTTPSProtocolType, Port: 443, Hostname: ptr.To(gwv1.Hostname(host)),
 				TLS: &gwv1.ListenerTLSConfig{
 					CertificateRefs: []gwv1.SecretObjectReference{{Name: gwv1.ObjectName(secret)}},
