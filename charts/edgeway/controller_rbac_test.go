@@ -171,6 +171,10 @@ func checkControllerRuns(t *testing.T, srv *apiserver.Server) {
 		})
 	}
 	must(t, admin.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "edgeway-xds-ca"}, &corev1.Secret{}))
+	// The cloud load balancer's part: an address for the Gateway (ACME orders only for a Gateway
+	// the CA could reach).
+	must(t, admin.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-edgeway"}},
+		client.RawPatch(types.MergePatchType, []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}}`))))
 
 	eventually(t, exited, "the ACME state Secret of shop-tls reporting the failure", func() error {
 		var sec corev1.Secret
