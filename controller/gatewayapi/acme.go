@@ -138,17 +138,7 @@ func (t *translator) resolveACME(l *listenerCtx) {
 	}
 	ref := refs[0]
 	field := l.field + ".tls.certificateRefs[0]"
-	group, kind := "", "Secret"
-	if ref.Group != nil {
-		group = coreGroup(string(*ref.Group))
-	}
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
-	ns := gw.Namespace
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = string(*ref.Namespace)
-	}
+	group, kind, ns := secretRefParts(ref, gw.Namespace)
 	switch {
 	case group != "" || kind != "Secret":
 		// The same message as resolveCertificates, so it is shown once.

@@ -46,17 +46,7 @@ func (t *translator) resolveBackendClientCert(g *gatewayCtx) {
 	}
 	ref := gw.Spec.TLS.Backend.ClientCertificateRef
 	const field = "spec.tls.backend.clientCertificateRef"
-	group, kind := "", "Secret"
-	if ref.Group != nil {
-		group = coreGroup(string(*ref.Group))
-	}
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
-	ns := gw.Namespace
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = string(*ref.Namespace)
-	}
+	group, kind, ns := secretRefParts(*ref, gw.Namespace)
 	if !t.refAllowed(objRef{gatewayGroup, "Gateway", gw.Namespace, gw.Name}, objRef{group, kind, ns, string(ref.Name)}) {
 		g.backendClientProblem = problem{string(gwv1.GatewayReasonRefNotPermitted), fmt.Sprintf("%s: %s %s/%s is in another namespace and no ReferenceGrant in %s allows Gateways from %s to reference it", field, kind, ns, ref.Name, ns, gw.Namespace)}
 		return

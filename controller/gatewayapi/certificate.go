@@ -25,17 +25,7 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 	var names []string
 	for i, ref := range spec.TLS.CertificateRefs {
 		field := fmt.Sprintf("%s.tls.certificateRefs[%d]", l.field, i)
-		group, kind := "", "Secret"
-		if ref.Group != nil {
-			group = coreGroup(string(*ref.Group))
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		ns := gw.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
+		group, kind, ns := secretRefParts(ref, gw.Namespace)
 		if group != "" || kind != "Secret" {
 			l.certProblem = problem{string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: %s/%s is not supported; reference a core Secret", field, group, kind)}
 			return
@@ -82,4 +72,20 @@ func (t *translator) certificate(ns, name string) (*ir.Secret, error) {
 	s := &ir.Secret{Name: k, CertChain: string(crt), PrivateKey: string(key)}
 	t.certs[k] = s
 	return s, nil
+}
+
+// secretRefParts applies a SecretObjectReference's defaults: the core group,
+// kind Secret and the referrer's namespace.
+func secretRefParts(ref gwv1.SecretObjectReference, referrerNamespace string) (group, kind, namespace string) {
+	group, kind, namespace = "", "Secret", referrerNamespace
+	if ref.Group != nil {
+		group = coreGroup(string(*ref.Group))
+	}
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	if ref.Namespace != nil && *ref.Namespace != "" {
+		namespace = string(*ref.Namespace)
+	}
+	return group, kind, namespace
 }
