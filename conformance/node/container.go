@@ -91,7 +91,9 @@ func (w *podWorker) startContainer(pod *corev1.Pod, c *ctr) *startError {
 	if err != nil {
 		return &startError{"CreateContainerError", err.Error()}
 	}
-	p, serr := w.spawn(string(spec), dedupEnv(fullEnv), lf)
+	netnsPath := w.sandbox.NetnsPath
+	start := func(cmd *exec.Cmd) error { return startIn(netnsPath, cmd) }
+	p, serr := spawn(start, string(spec), dedupEnv(fullEnv), lf, w.wake)
 	if serr != nil {
 		lf.closeWhenDone()
 		return serr
@@ -105,9 +107,10 @@ func (w *podWorker) startContainer(pod *corev1.Pod, c *ctr) *startError {
 	return nil
 }
 
-// spawn starts the helper (which becomes the container's binary) in the
-// pod's network namespace and waits until it has exec'd or failed.
-func (w *podWorker) spawn(spec string, env []string, lf *logFile) (*proc, *startError) {
+// spawn starts the helper (which becomes the container's binary) with
+// start (startIn the pod's network namespace) and waits until it has exec'd or
+// failed; exited is called when the process has ended.
+func spawn(start func(*exec.Cmd) error, spec string, env []string, lf *logFile, exited func()) (*proc, *startError) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, &startError{"CreateContainerError", err.Error()}
@@ -144,7 +147,7 @@ func (w *podWorker) spawn(spec string, env []string, lf *logFile) (*proc, *start
 			Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
 		},
 	}
-	startErr := w.sandbox.Start(cmd)
+	startErr := start(cmd)
 	outW.Close()
 	errW.Close()
 	repW.Close()
@@ -177,7 +180,7 @@ func (w *podWorker) spawn(spec string, env []string, lf *logFile) (*proc, *start
 			p.exitCode = 128
 		}
 		close(p.exited)
-		w.wake()
+		exited()
 	}()
 	if len(report) > 0 {
 		<-p.exited

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "report":
 		report()
+	case "files":
+		printFiles(os.Args[1:])
+		os.Exit(0)
 	case "":
 		if os.Geteuid() != 0 {
 			fmt.Fprintln(os.Stderr, "node tests create network namespaces and mounts: run them as root")
@@ -78,14 +81,7 @@ func report() {
 			fmt.Printf("ENV %s\n", kv)
 		}
 	}
-	for _, p := range os.Args[1:] {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			fmt.Printf("FILE %s error %v\n", p, err)
-			continue
-		}
-		fmt.Printf("FILE %s %q\n", p, b)
-	}
+	printFiles(os.Args[1:])
 	ln, err := net.Listen("tcp", ":8080")
 	if err != nil {
 		fmt.Printf("LISTEN error %v\n", err)
@@ -96,4 +92,26 @@ func report() {
 	<-term
 	fmt.Println("TERM")
 	os.Exit(0)
+}
+
+// printFiles prints "FILE <path> <quoted content>" or "FILE <path> error ..."
+// for each path; for "write:<path>" it writes the file and prints "WRITE
+// <path> ok" or "WRITE <path> error ...".
+func printFiles(paths []string) {
+	for _, p := range paths {
+		if w, ok := strings.CutPrefix(p, "write:"); ok {
+			if err := os.WriteFile(w, []byte("written"), 0o644); err != nil {
+				fmt.Printf("WRITE %s error %v\n", w, err)
+			} else {
+				fmt.Printf("WRITE %s ok\n", w)
+			}
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Printf("FILE %s error %v\n", p, err)
+			continue
+		}
+		fmt.Printf("FILE %s %q\n", p, b)
+	}
 }

@@ -22,7 +22,7 @@ import (
 // containerSpec as argv[1], in new mount and UTS namespaces
 // (SysProcAttr.Unshareflags; Go makes every mount in the new namespace
 // private, so nothing done there propagates to the host) and in the pod's
-// network namespace (podnet.Pod.Start). This package's init function
+// network namespace (startIn, spawner_linux.go). This package's init function
 // recognizes argv[0] and, before main or TestMain runs, becomes the helper:
 //
 //  1. it detaches /run/netns, so the container's mount namespace holds no
@@ -97,7 +97,7 @@ func runHelper(specJSON string) error {
 	if err := unix.Unmount(netnsDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("detach %s in the container's mount namespace: %w", netnsDir, err)
 	}
-	m := &mounter{covered: map[string]bool{}}
+	m := &mounter{ours: map[string]bool{}}
 	mounts := append([]mountSpec{}, spec.Mounts...)
 	sort.SliceStable(mounts, func(i, j int) bool { return depth(mounts[i].Target) < depth(mounts[j].Target) })
 	for _, ms := range mounts {
@@ -123,10 +123,12 @@ func runHelper(specJSON string) error {
 
 func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
 
-// mounter remembers which directories it covered with a mirroring tmpfs:
-// paths below them may be created freely.
+// mounter remembers the directories that exist only inside the container's
+// mount namespace (tmpfs covers and what it created in them): those may be
+// written to. Every other directory is the host's, also when it shows
+// through a cover as a bind mount of the original.
 type mounter struct {
-	covered map[string]bool
+	ours map[string]bool
 }
 
 func (m *mounter) mount(ms mountSpec) error {
@@ -155,22 +157,30 @@ func (m *mounter) mount(ms mountSpec) error {
 // prepareTarget returns the path to mount on, making it exist inside the
 // namespace without creating anything on the host.
 func (m *mounter) prepareTarget(target string, dir bool) (string, error) {
+	if target == "/" {
+		return "", fmt.Errorf("cannot mount a volume on /")
+	}
 	if st, err := os.Stat(target); err == nil {
 		if st.IsDir() != dir {
 			return "", fmt.Errorf("the host has a %s at this path and the volume is a %s", kind(st.IsDir()), kind(dir))
 		}
 		return target, nil
 	}
-	// Find the deepest existing ancestor.
+	// The deepest existing ancestor, and what is missing below it.
 	parts := strings.Split(strings.TrimPrefix(target, "/"), "/")
 	ancestor := "/"
 	i := 0
+	dangling := false
 	for ; i < len(parts); i++ {
 		next := filepath.Join(ancestor, parts[i])
 		st, err := os.Stat(next)
 		if err != nil {
 			if _, lerr := os.Lstat(next); lerr == nil {
-				return "", fmt.Errorf("%s is a symlink whose target does not exist on this host", next)
+				// A symlink to nothing: replaceable only as the last element.
+				if i != len(parts)-1 {
+					return "", fmt.Errorf("%s is a symlink whose target does not exist on this host", next)
+				}
+				dangling = true
 			}
 			break
 		}
@@ -179,30 +189,47 @@ func (m *mounter) prepareTarget(target string, dir bool) (string, error) {
 		}
 		ancestor = next
 	}
-	real, err := filepath.EvalSymlinks(ancestor)
+	base, err := filepath.EvalSymlinks(ancestor)
 	if err != nil {
 		return "", err
 	}
-	if !m.isCovered(real) {
-		if real == "/" {
+	if !m.ours[base] {
+		if base == "/" {
 			return "", fmt.Errorf("/%s does not exist on this host, and the node cannot add top-level directories to a container (it would have to cover /); mount the volume below an existing directory", parts[0])
 		}
-		if err := m.cover(real); err != nil {
+		if err := m.cover(base); err != nil {
 			return "", err
 		}
 	}
-	rest := filepath.Join(append([]string{real}, parts[i:]...)...)
+	p := base
+	for j := i; j < len(parts); j++ {
+		p = filepath.Join(p, parts[j])
+		if j == len(parts)-1 {
+			break
+		}
+		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+			return "", err
+		}
+		m.ours[p] = true
+	}
+	if dangling {
+		// The cover copied the symlink; the mount point replaces it.
+		if err := os.Remove(p); err != nil {
+			return "", err
+		}
+	}
 	if dir {
-		return rest, os.MkdirAll(rest, 0o755)
+		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+			return "", err
+		}
+		m.ours[p] = true
+		return p, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(rest), 0o755); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(rest, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", err
 	}
-	return rest, f.Close()
+	return p, f.Close()
 }
 
 func kind(dir bool) string {
@@ -210,15 +237,6 @@ func kind(dir bool) string {
 		return "directory"
 	}
 	return "file"
-}
-
-func (m *mounter) isCovered(p string) bool {
-	for c := range m.covered {
-		if p == c || strings.HasPrefix(p, c+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // cover mounts a tmpfs on dir that mirrors dir's entries: directories and
@@ -276,6 +294,6 @@ func (m *mounter) cover(dir string) error {
 			return fmt.Errorf("mirror %s in the tmpfs covering %s: %w", to, dir, err)
 		}
 	}
-	m.covered[dir] = true
+	m.ours[dir] = true
 	return nil
 }

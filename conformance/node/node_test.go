@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -85,6 +89,7 @@ func TestNode(t *testing.T) {
 	t.Run("pod runs with env, volumes, probe and logs", func(t *testing.T) { testPodRuns(ctx, t, e) })
 	t.Run("unmapped image stays pending", func(t *testing.T) { testUnmappedImage(ctx, t, e) })
 	t.Run("restart policies", func(t *testing.T) { testRestarts(ctx, t, e) })
+	t.Run("deployment behind a service", func(t *testing.T) { testDeployment(ctx, t, e) })
 }
 
 // testWriter sends the node's log to the test log.
@@ -287,6 +292,8 @@ func testPodRuns(ctx context.Context, t *testing.T, e *env) {
 		t.Fatalf("podnet has no pod for %s/reporter: %v", ns, err)
 	}
 
+	testKubeletAPIHostOnly(t, e, pn, ns+"/reporter")
+
 	// Deletion: SIGTERM (the process prints TERM and exits), then the pod
 	// object goes, the process is gone and the network namespace freed.
 	if err := e.c.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
@@ -481,4 +488,145 @@ func hasLine(out, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// testKubeletAPIHostOnly: the host reads the kubelet API; a pod is refused.
+func testKubeletAPIHostOnly(t *testing.T, e *env, pn *podnet.Pod, podKey string) {
+	addr := net.JoinHostPort(e.net.Gateway().String(), strconv.Itoa(DefaultKubeletPort))
+	get := func(conn net.Conn) string {
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) // the node's self-signed certificate
+		defer tc.Close()
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(tc, "GET /pods HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := get(conn); !strings.HasPrefix(resp, "HTTP/1.1 200") || !strings.Contains(resp, `"name":"reporter"`) {
+		t.Errorf("GET /pods from the host: %.300s", resp)
+	}
+	var podConn net.Conn
+	if err := pn.Do(func() error {
+		var err error
+		podConn, err = net.Dial("tcp", addr) // a socket of the pod's namespace
+		return err
+	}); err != nil {
+		t.Fatalf("dial the kubelet API from pod %s: %v", podKey, err)
+	}
+	if resp := get(podConn); !strings.HasPrefix(resp, "HTTP/1.1 403") {
+		t.Errorf("GET /pods from pod %s: %.300s, want 403", podKey, resp)
+	}
+}
+
+// testDeployment: with kube-controller-manager, a Deployment's Pods run
+// here, become Ready, and their IPs land in the Service's EndpointSlice;
+// they answer on those IPs; deleting the Deployment removes them and their
+// networks.
+func testDeployment(ctx context.Context, t *testing.T, e *env) {
+	e.s.StartControllerManager(t)
+	ns := "deploy"
+	createNamespace(ctx, t, e.c, ns)
+	labels := map[string]string{"app": "echo"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](5),
+					Containers: []corev1.Container{{
+						Name: "echo", Image: testImage + ":v1",
+						Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := e.c.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
+	if _, err := e.c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ips []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ips = nil
+		slices, err := e.c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=echo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sl := range slices.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					ips = append(ips, ep.Addresses...)
+				}
+			}
+		}
+		if len(ips) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Service echo has ready endpoints %v after a minute, want 2 pod IPs", ips)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || !e.net.PodCIDR().Contains(a) {
+			t.Errorf("endpoint %q is not in the pod network %s", ip, e.net.PodCIDR())
+			continue
+		}
+		resp, err := hc.Get("http://" + net.JoinHostPort(ip, "8080") + "/")
+		if err != nil {
+			t.Errorf("GET pod %s: %v", ip, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET pod %s: %s", ip, resp.Status)
+		}
+	}
+	if err := e.c.AppsV1().Deployments(ns).Delete(ctx, "echo", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for {
+		pods, err := e.c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pods of the deleted Deployment remain after a minute", len(pods.Items))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	all, err := e.net.Pods()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range all {
+		if strings.HasPrefix(p.Name, ns+"/") {
+			t.Errorf("pod network %s (%s) remains after its Pod was deleted", p.Name, p.IP)
+		}
+	}
 }
