@@ -38,7 +38,7 @@ func (w *podWorker) startContainer(pod *corev1.Pod, c *ctr) *startError {
 	c.imageKey = key
 	ctx, cancel := context.WithTimeout(w.n.ctx, 30*time.Second)
 	defer cancel()
-	env, err := containerEnv(ctx, pod, c.spec, w.facts(), newObjects(w.n.client, pod.Namespace))
+	env, err := containerEnv(ctx, pod, c.spec, serviceEnv(pod, w.n.services), w.facts(), newObjects(w.n.client, pod.Namespace))
 	if err != nil {
 		return &startError{"CreateContainerConfigError", err.Error()}
 	}

@@ -57,7 +57,10 @@
 // .labels['k'], .annotations['k'], spec.nodeName, spec.serviceAccountName,
 // status.podIP(s), status.hostIP(s)), resourceFieldRef, secretKeyRef,
 // configMapKeyRef and envFrom; command and args are expanded too. Service
-// link variables (FOO_SERVICE_HOST) are not set.
+// link variables come first, as the kubelet sets them: KUBERNETES_SERVICE_HOST
+// and _PORT (and the docker-link style rest) of the kubernetes Service always,
+// those of every Service of the pod's namespace unless enableServiceLinks is
+// false.
 //
 // Volumes: secret, configMap, downwardAPI and projected (secret, configMap,
 // downwardAPI, serviceAccountToken from the TokenRequest API, refreshed at 80%

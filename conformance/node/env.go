@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"sort"
 	"strings"
 
@@ -11,7 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 // objects reads the Secrets and ConfigMaps a pod refers to, each at most
@@ -77,10 +80,11 @@ type podFacts struct {
 }
 
 // containerEnv resolves a container's environment in Kubernetes' order:
-// envFrom sources first, then env entries (later ones win, and an env value
-// may refer to variables defined before it as $(NAME)). The result is
-// NAME=value strings in definition order, without duplicates.
-func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, facts podFacts, objs *objects) ([]string, error) {
+// the service link variables (base), envFrom sources, then env entries
+// (later ones win, and an env value may refer to variables defined before
+// it as $(NAME)). The result is NAME=value strings in definition order,
+// without duplicates.
+func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, base []string, facts podFacts, objs *objects) ([]string, error) {
 	vars := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -88,6 +92,10 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, fac
 			order = append(order, k)
 		}
 		vars[k] = v
+	}
+	for _, kv := range base {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
 	}
 	for _, from := range c.EnvFrom {
 		switch {
@@ -347,4 +355,63 @@ func envMap(env []string) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// serviceEnv is the service link variables the kubelet gives a container:
+// those of the kubernetes Service in default always, and with
+// enableServiceLinks (the default) those of every Service with a ClusterIP
+// in the pod's namespace, in the docker links format.
+func serviceEnv(pod *corev1.Pod, services corelisters.ServiceLister) []string {
+	if services == nil {
+		return nil
+	}
+	var list []*corev1.Service
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		list, _ = services.Services(pod.Namespace).List(labels.Everything())
+	}
+	if pod.Namespace != metav1.NamespaceDefault {
+		if k, err := services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			list = append(list, k)
+		}
+	} else if pod.Spec.EnableServiceLinks != nil && !*pod.Spec.EnableServiceLinks {
+		if k, err := services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			list = append(list, k)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	var env []string
+	for _, svc := range list {
+		ip := svc.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+			continue
+		}
+		name := strings.ToUpper(strings.ReplaceAll(svc.Name, "-", "_"))
+		first := svc.Spec.Ports[0]
+		env = append(env,
+			fmt.Sprintf("%s_SERVICE_HOST=%s", name, ip),
+			fmt.Sprintf("%s_SERVICE_PORT=%d", name, first.Port))
+		for _, p := range svc.Spec.Ports {
+			if p.Name != "" {
+				env = append(env, fmt.Sprintf("%s_SERVICE_PORT_%s=%d", name, strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_")), p.Port))
+			}
+		}
+		proto := strings.ToLower(string(first.Protocol))
+		if proto == "" {
+			proto = "tcp"
+		}
+		env = append(env, fmt.Sprintf("%s_PORT=%s://%s", name, proto, net.JoinHostPort(ip, fmt.Sprint(first.Port))))
+		for _, p := range svc.Spec.Ports {
+			pr := strings.ToLower(string(p.Protocol))
+			if pr == "" {
+				pr = "tcp"
+			}
+			prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(pr))
+			env = append(env,
+				fmt.Sprintf("%s=%s://%s", prefix, pr, net.JoinHostPort(ip, fmt.Sprint(p.Port))),
+				fmt.Sprintf("%s_PROTO=%s", prefix, pr),
+				fmt.Sprintf("%s_PORT=%d", prefix, p.Port),
+				fmt.Sprintf("%s_ADDR=%s", prefix, ip))
+		}
+	}
+	return env
 }

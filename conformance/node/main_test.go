@@ -77,7 +77,7 @@ func report() {
 	env := os.Environ()
 	sort.Strings(env)
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "T_") {
+		if strings.HasPrefix(kv, "T_") || strings.HasPrefix(kv, "KUBERNETES_SERVICE_") || strings.HasPrefix(kv, "LINKED_") {
 			fmt.Printf("ENV %s\n", kv)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -84,6 +85,7 @@ type Node struct {
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	allocatable corev1.ResourceList
+	services    corelisters.ServiceLister
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -402,13 +404,18 @@ func (n *Node) watchPods(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		inf.Run(n.ctx.Done())
-	}()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return fmt.Errorf("node: pod informer did not sync: %w", ctx.Err())
+	// Services, for the service link variables containers get.
+	svcInf := factory.Core().V1().Services().Informer()
+	n.services = factory.Core().V1().Services().Lister()
+	for _, i := range []cache.SharedIndexInformer{svcInf, inf} {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			i.Run(n.ctx.Done())
+		}()
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.HasSynced, inf.HasSynced) {
+		return fmt.Errorf("node: pod and service informers did not sync: %w", ctx.Err())
 	}
 	return nil
 }

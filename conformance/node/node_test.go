@@ -36,6 +36,9 @@ const (
 	shellImage = "edgeway.test/sh"
 )
 
+// clusterDNS is written into pods' resolv.conf; nothing is sent to it.
+var clusterDNS = netip.MustParseAddr("10.0.0.10")
+
 // env is one node on one real API server and one pod network, shared by the
 // subtests (each start costs seconds of 2 shared cores).
 type env struct {
@@ -70,7 +73,7 @@ func TestNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	node, err := Start(ctx, Config{REST: s.Config, Network: n, Images: images, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	node, err := Start(ctx, Config{REST: s.Config, Network: n, Images: images, ClusterDNS: []netip.Addr{clusterDNS}, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +143,20 @@ func testPodRuns(ctx context.Context, t *testing.T, e *env) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Service link variables: the kubernetes Service's, and those of the
+	// pod's namespace.
+	kubeSvc, err := e.c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := e.c.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "linked"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "web", Port: 8000}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServiceCached(t, e.node, linked)
 	// No serviceaccount-controller runs here.
 	if _, err := e.c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reporter"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -166,7 +183,7 @@ func testPodRuns(ctx context.Context, t *testing.T, e *env) {
 			Containers: []corev1.Container{{
 				Name:  "main",
 				Image: testImage + ":v1",
-				Args:  []string{secretDir + "/password", configDir + "/mode", tokenPath + "/namespace", tokenPath + "/token", "/etc/hosts", "$(T_LITERAL)"},
+				Args:  []string{secretDir + "/password", configDir + "/mode", tokenPath + "/namespace", tokenPath + "/token", "/etc/hosts", "/etc/resolv.conf", "$(T_LITERAL)"},
 				Env: []corev1.EnvVar{
 					{Name: "T_LITERAL", Value: "/literal"},
 					{Name: "T_EXPANDED", Value: "x-$(T_LITERAL)-$$(T_LITERAL)"},
@@ -254,6 +271,12 @@ func testPodRuns(ctx context.Context, t *testing.T, e *env) {
 		`FILE ` + tokenPath + `/namespace "` + ns + `"`,
 		`FILE ` + tokenPath + `/token "ey`, // a JWT from the TokenRequest API
 		"FILE /literal error",
+		`FILE /etc/resolv.conf "# edgeway local node\nnameserver 10.0.0.10\nsearch ` + ns + `.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"`,
+		"ENV KUBERNETES_SERVICE_HOST=" + kubeSvc.Spec.ClusterIP,
+		"ENV KUBERNETES_SERVICE_PORT=443",
+		"ENV LINKED_SERVICE_HOST=" + linked.Spec.ClusterIP,
+		"ENV LINKED_SERVICE_PORT_WEB=8000",
+		"ENV LINKED_PORT_8000_TCP=tcp://" + linked.Spec.ClusterIP + ":8000",
 	}
 	for _, w := range want {
 		if !hasLine(out, w) {
@@ -628,5 +651,21 @@ func testDeployment(ctx context.Context, t *testing.T, e *env) {
 		if strings.HasPrefix(p.Name, ns+"/") {
 			t.Errorf("pod network %s (%s) remains after its Pod was deleted", p.Name, p.IP)
 		}
+	}
+}
+
+// waitServiceCached waits until the node's informer has the Service (pods
+// created earlier would start without its variables, as with a kubelet).
+func waitServiceCached(t *testing.T, n *Node, svc *corev1.Service) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := n.services.Services(svc.Namespace).Get(svc.Name); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node's informer has no Service %s/%s after 30 s", svc.Namespace, svc.Name)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
