@@ -276,11 +276,14 @@ func (w *podWorker) startProbe(pod *corev1.Pod, c *ctr) {
 	spec, ip := c.spec, w.sandbox.IP
 	go runReadiness(ctx, p, spec, ip, func(r probeResult) {
 		w.mu.Lock()
+		wasReady := c.ready
 		if ctx.Err() == nil {
 			c.ready, c.probeMsg = r.ready, r.msg
 		}
 		w.mu.Unlock()
-		if !r.ready && r.msg != "" {
+		// A container that was ready and no longer is; the failures before
+		// the first success are the process starting up.
+		if wasReady && !r.ready {
 			w.n.recorder.Event(pod, corev1.EventTypeWarning, "Unhealthy", r.msg)
 		}
 		w.wake()

@@ -54,6 +54,8 @@ type Config struct {
 	REST *rest.Config
 	// Network gives each Pod its network namespace and IP; its gateway
 	// address is the Node's InternalIP. The caller opens and cleans it up.
+	// The node owns every pod of the network: Start removes those an
+	// earlier process left (host addresses are not touched).
 	Network *podnet.Network
 	// Images maps the image references Pods use to local binaries.
 	Images Images
