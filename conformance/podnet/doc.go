@@ -85,9 +85,12 @@
 // # Processes
 //
 // Pod.Start starts a command with its network namespace set to the pod's, on a
-// locked OS thread that is switched back to the host namespace afterwards (so
-// SysProcAttr.Pdeathsig keeps working: it fires when the starting thread exits,
-// and that thread lives on). Pod.Do runs a function on a thread inside the pod's
+// locked OS thread that is switched back to the host namespace afterwards and
+// returned to the Go runtime. Do not rely on SysProcAttr.Pdeathsig with it: the
+// signal fires when the starting thread exits, and a pooled thread may later
+// run a locked goroutine (Pod.Do's) and be discarded with it, killing the
+// child. conformance/node therefore starts its containers from one thread it
+// keeps locked for the process's lifetime. Pod.Do runs a function on a thread inside the pod's
 // namespace (sockets it creates belong to the pod). RemovePod kills nothing: the
 // caller owns the processes. Cleanup, which runs after the owner is gone, sends
 // SIGKILL to every process still inside one of the network's namespaces, because

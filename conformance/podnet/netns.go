@@ -101,9 +101,10 @@ func inNetns(path string, fn func() error) error {
 }
 
 // startInNetns starts cmd with the network namespace at path. The starting
-// thread is switched back to the original namespace and kept (not
-// discarded), because a child's SysProcAttr.Pdeathsig fires when the thread
-// that started it exits.
+// thread is switched back to the original namespace and returned to the
+// runtime (not discarded). That alone does not make SysProcAttr.Pdeathsig
+// safe: the pooled thread may later be discarded with another locked
+// goroutine (see the package doc, "Processes").
 func startInNetns(path string, start func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
