@@ -75,24 +75,33 @@ func (t *translator) attachTCPRoutes() {
 		if r == nil {
 			continue
 		}
-		info := routeInfo{kind: "TCPRoute", obj: r, parentRefs: r.Spec.ParentRefs}
-		parents := t.attach(info)
-		if len(parents) == 0 {
-			continue
-		}
 		rules := make([][]gwv1.BackendRef, len(r.Spec.Rules))
 		for i := range r.Spec.Rules {
 			rules[i] = r.Spec.Rules[i].BackendRefs
 		}
-		backends, rep := t.streamBackends(info, rules)
-		for _, p := range parents {
-			if !p.problem.ok() {
-				continue
-			}
-			for _, a := range p.attachments {
-				a.listener.tcp = append(a.listener.tcp, &tcpAttachment{route: r, backends: backends})
-			}
-		}
-		t.routeStatus(info, parents, rep)
+		t.attachStreamRoute(routeInfo{kind: "TCPRoute", obj: r, parentRefs: r.Spec.ParentRefs}, rules,
+			func(l *listenerCtx, backends []ir.WeightedCluster) {
+				l.tcp = append(l.tcp, &tcpAttachment{route: r, backends: backends})
+			})
 	}
+}
+
+// attachStreamRoute attaches a TCPRoute or UDPRoute (rules: each rule's
+// backendRefs): every listener it is accepted on gets its backends through
+// add, and the route gets its status.
+func (t *translator) attachStreamRoute(info routeInfo, rules [][]gwv1.BackendRef, add func(*listenerCtx, []ir.WeightedCluster)) {
+	parents := t.attach(info)
+	if len(parents) == 0 {
+		return
+	}
+	backends, rep := t.streamBackends(info, rules)
+	for _, p := range parents {
+		if !p.problem.ok() {
+			continue
+		}
+		for _, a := range p.attachments {
+			add(a.listener, backends)
+		}
+	}
+	t.routeStatus(info, parents, rep)
 }

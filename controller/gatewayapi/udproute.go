@@ -19,25 +19,14 @@ func (t *translator) attachUDPRoutes() {
 		if r == nil {
 			continue
 		}
-		info := routeInfo{kind: "UDPRoute", obj: r, parentRefs: r.Spec.ParentRefs}
-		parents := t.attach(info)
-		if len(parents) == 0 {
-			continue
-		}
 		rules := make([][]gwv1.BackendRef, len(r.Spec.Rules))
 		for i := range r.Spec.Rules {
 			rules[i] = r.Spec.Rules[i].BackendRefs
 		}
-		backends, rep := t.streamBackends(info, rules)
-		for _, p := range parents {
-			if !p.problem.ok() {
-				continue
-			}
-			for _, a := range p.attachments {
-				a.listener.udp = append(a.listener.udp, &udpAttachment{route: r, backends: backends})
-			}
-		}
-		t.routeStatus(info, parents, rep)
+		t.attachStreamRoute(routeInfo{kind: "UDPRoute", obj: r, parentRefs: r.Spec.ParentRefs}, rules,
+			func(l *listenerCtx, backends []ir.WeightedCluster) {
+				l.udp = append(l.udp, &udpAttachment{route: r, backends: backends})
+			})
 	}
 }
 
