@@ -8,6 +8,7 @@ package apiserver
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,10 +55,26 @@ var CRDDirs = []struct {
 	{"charts/edgeway/crds", true},
 }
 
+// Options change what StartWith starts; the zero value is what Start does.
+type Options struct {
+	// ServiceCIDR is kube-apiserver's --service-cluster-ip-range, where
+	// ClusterIPs come from. Zero means envtest's default, 10.0.0.0/24. Tests
+	// that serve ClusterIPs on the host pass the range their podnet Network
+	// chose (Network.ServiceCIDR()), so that concurrent test processes never
+	// share one.
+	ServiceCIDR netip.Prefix
+}
+
 // Start runs etcd and kube-apiserver (building them on the first run, see
 // kubebin.Dir), installs the CRDs, waits until they are served and returns a
 // Server. It fails the test on any error.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bins, err := kubebin.Dir()
 	if err != nil {
@@ -114,6 +131,9 @@ func Start(t testing.TB) *Server {
 	// The default lease reconciler refuses to publish a loopback address as
 	// the kubernetes Service endpoint and exits; there is no other address.
 	api.Configure().Set("endpoint-reconciler-type", "none")
+	if opts.ServiceCIDR.IsValid() {
+		api.Configure().Set("service-cluster-ip-range", opts.ServiceCIDR.Masked().String())
+	}
 
 	cfg, err := env.Start()
 	if err != nil {
