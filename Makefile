@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-unit test-e2e vet golden crds apis fuzz clean
+.PHONY: all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -37,6 +37,17 @@ test-e2e:
 ## and helm the integration tests run, from the Go module proxy (docs/kube-bins.md).
 kube-bins:
 	./hack/kube-bins.sh
+
+## cluster-up: a local Kubernetes cluster without Docker, in the background (as root; docs in
+## conformance/cluster): prints `export KUBECONFIG=.cache/cluster/kubeconfig`. Logs: .cache/cluster/*.log.
+## cluster-down: stop it and remove every namespace, link, route and process it created (also after a crash).
+CLUSTER_BIN := .cache/bin/edgeway-cluster
+cluster-up: kube-bins
+	$(GO) build -o $(CLUSTER_BIN) ./conformance/cmd/edgeway-cluster
+	$(CLUSTER_BIN) up
+cluster-down:
+	$(GO) build -o $(CLUSTER_BIN) ./conformance/cmd/edgeway-cluster
+	$(CLUSTER_BIN) down
 
 vet:
 	$(GO) vet $(PKGS)

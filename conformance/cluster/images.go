@@ -1,0 +1,134 @@
+package cluster
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/edgeway/edgeway/conformance/kubebin"
+	"github.com/edgeway/edgeway/conformance/node"
+)
+
+// The images the cluster's node can run by default, each a binary built
+// from this module with `go build`:
+//
+//	registry.k8s.io/gateway-api/echo-basic -> sigs.k8s.io/gateway-api/conformance/echo-basic
+//	registry.k8s.io/coredns/coredns        -> ./conformance/images/coredns
+//	ghcr.io/edgeway/edgeway                -> ./cmd/edgeway (the container's args: controller ..., dataplane ...)
+//	busybox, docker.io/library/busybox     -> the container's command run with the host's programs (node.Shell)
+//
+// agnhost and the other e2e test images are not mapped: agnhost is dozens
+// of programs behind one binary, and nothing here uses it.
+const (
+	EchoBasicImage = "registry.k8s.io/gateway-api/echo-basic"
+	CoreDNSImage   = "registry.k8s.io/coredns/coredns"
+	EdgewayImage   = "ghcr.io/edgeway/edgeway"
+)
+
+// imageBuild is one binary go builds, and the image keys it plays.
+type imageBuild struct {
+	binary string // go names it after the package's last element
+	pkg    string
+	images []string
+}
+
+var imageBuilds = []imageBuild{
+	{"echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic", []string{EchoBasicImage}},
+	{"coredns", "./conformance/images/coredns", []string{CoreDNSImage}},
+	{"edgeway", "./cmd/edgeway", []string{EdgewayImage}},
+}
+
+// imagesRecipe changes when the build flags below change, so that binaries
+// built otherwise are not taken for current.
+const imagesRecipe = "1 CGO_ENABLED=0"
+
+// buildImages builds the default images' binaries into a cache directory
+// keyed by go.mod, go.sum, the recipe and the platform (as
+// hack/kube-bins.sh keys the control plane), and returns the default
+// node.Images with extra merged over them.
+//
+// go build runs on every call: it relinks nothing that is up to date (well
+// under a second with a warm build cache), and rebuilds what changed, which
+// matters for edgeway and coredns, whose source is this checkout. All
+// binaries are static (CGO_ENABLED=0), as container images' would be.
+func buildImages(extra node.Images) (node.Images, string, error) {
+	root, err := kubebin.RepoRoot()
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster: the default images are built from the edgeway checkout: %w", err)
+	}
+	dir, err := imagesDir(root)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("cluster: images: %w", err)
+	}
+	// Two clusters starting at once (parallel test binaries) would link
+	// into the same files.
+	unlock, err := flock(filepath.Join(dir, ".build.lock"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	args := []string{"build", "-o", dir + "/"}
+	for _, b := range imageBuilds {
+		args = append(args, b.pkg)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, "", fmt.Errorf("cluster: build the images' binaries (%s in %s): %w\n%s", cmd, root, err, out.Bytes())
+	}
+	images := node.Images{
+		"busybox":                   node.Shell(),
+		"docker.io/library/busybox": node.Shell(),
+	}
+	for _, b := range imageBuilds {
+		for _, img := range b.images {
+			images[img] = node.Command(filepath.Join(dir, b.binary))
+		}
+	}
+	maps.Copy(images, extra)
+	return images, dir, nil
+}
+
+// imagesDir is <user cache>/edgeway/images/<key>.
+func imagesDir(root string) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = filepath.Join(root, ".cache")
+	}
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return "", fmt.Errorf("cluster: images: %w", err)
+		}
+		h.Write(b)
+	}
+	fmt.Fprintf(h, "recipe=%s %s %s", imagesRecipe, runtime.GOOS, runtime.GOARCH)
+	return filepath.Join(base, "edgeway", "images", hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// flock takes an exclusive lock on path, waiting for any holder.
+func flock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cluster: lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
