@@ -57,8 +57,13 @@ func (h *handler) answer(req *dns.Msg, client net.Addr) *dns.Msg {
 	}
 	q := req.Question[0]
 	name := strings.ToLower(dns.Fqdn(q.Name))
-	if q.Qclass != dns.ClassINET || !h.resolver.inDomain(name) {
+	if !h.resolver.inDomain(name) {
 		h.refusals.refused(q.Name, dns.TypeToString[q.Qtype], client)
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	if q.Qclass != dns.ClassINET {
+		// Cluster records exist in class IN only.
 		m.Rcode = dns.RcodeRefused
 		return m
 	}

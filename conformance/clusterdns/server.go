@@ -105,7 +105,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		udp:   &dns.Server{PacketConn: pc, Handler: h},
 		tcp:   &dns.Server{Listener: ln, Handler: h},
 	}
+	// Serving has begun before Start returns: Shutdown refuses a server
+	// that has not started yet, which would then never stop.
+	started := make(chan struct{}, 2)
 	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		srv.NotifyStartedFunc = func() { started <- struct{}{} }
 		s.done.Add(1)
 		go func() {
 			defer s.done.Done()
@@ -114,6 +118,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 		}()
 	}
+	<-started
+	<-started
 	log.Info("serving cluster DNS", "addr", s.addr, "domain", domain)
 	return s, nil
 }

@@ -150,6 +150,7 @@ func flags(m *dns.Msg) string {
 // serves until the returned stop is called.
 func serveDNS(cfg *config, out *lockedWriter) (stop func(), err error) {
 	var servers []*dns.Server
+	started := make(chan struct{}, 2*len(cfg.ports))
 	stop = func() {
 		for _, s := range servers {
 			_ = s.Shutdown()
@@ -170,6 +171,7 @@ func serveDNS(cfg *config, out *lockedWriter) (stop func(), err error) {
 			return nil, err
 		}
 		for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+			s.NotifyStartedFunc = func() { started <- struct{}{} }
 			servers = append(servers, s)
 			go func() {
 				if err := s.ActivateAndServe(); err != nil {
@@ -177,6 +179,11 @@ func serveDNS(cfg *config, out *lockedWriter) (stop func(), err error) {
 				}
 			}()
 		}
+	}
+	// Serving has begun before this returns: Shutdown refuses a server that
+	// has not started yet, which would then never stop.
+	for range servers {
+		<-started
 	}
 	return stop, nil
 }
