@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -107,6 +109,63 @@ func TestServiceProxy(t *testing.T) {
 				return fmt.Errorf("only %v answered so far", seen)
 			}
 			return nil
+		})
+	})
+
+	t.Run("ClientIP session affinity", func(t *testing.T) {
+		e.setEndpoints(t, "sticky", echoPorts, ready(e.a.IP), ready(e.b.IP))
+		svc := e.createService(t, "sticky", corev1.ServiceTypeClusterIP, servicePort("tcp", 80, corev1.ProtocolTCP))
+		target := netip.AddrPortFrom(clusterIP(t, svc), 80)
+		e.waitGreeting(t, target, "")
+		e.updateService(t, "sticky", func(s *corev1.Service) { s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP })
+		eventually(t, "four connections in a row reach the same endpoint", func() error {
+			seen := map[string]bool{}
+			for i := 0; i < 4; i++ {
+				r, err := tcpExchange(target, "")
+				if err != nil {
+					return err
+				}
+				seen[r.greeting] = true
+			}
+			if len(seen) != 1 {
+				return fmt.Errorf("reached %v", seen)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a UDP session moves when its endpoint leaves", func(t *testing.T) {
+		e.setEndpoints(t, "udp-move", echoPorts, ready(e.a.IP))
+		svc := e.createService(t, "udp-move", corev1.ServiceTypeClusterIP, servicePort("udp", 53, corev1.ProtocolUDP))
+		target := netip.AddrPortFrom(clusterIP(t, svc), 53)
+		c, err := net.ListenUDP("udp4", nil) // one client address throughout
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ask := func() (string, error) {
+			c.SetDeadline(time.Now().Add(time.Second))
+			if _, err := c.WriteToUDPAddrPort([]byte("x"), target); err != nil {
+				return "", err
+			}
+			buf := make([]byte, 1024)
+			n, _, err := c.ReadFromUDPAddrPort(buf)
+			return string(buf[:n]), err
+		}
+		eventually(t, "pod a answers", func() error {
+			r, err := ask()
+			if err == nil && !strings.HasPrefix(r, "name=a ") {
+				err = fmt.Errorf("reply %q", r)
+			}
+			return err
+		})
+		e.setEndpoints(t, "udp-move", echoPorts, ready(e.b.IP))
+		eventually(t, "pod b answers the same client address", func() error {
+			r, err := ask()
+			if err == nil && !strings.HasPrefix(r, "name=b ") {
+				err = fmt.Errorf("reply %q", r)
+			}
+			return err
 		})
 	})
 
@@ -298,10 +357,14 @@ func TestServiceProxy(t *testing.T) {
 }
 
 // waitGreeting waits until a connection to target reaches echo backend
-// name; a connection that hangs fails the test at once.
+// name (any backend if name is ""); a connection that hangs fails the test
+// at once.
 func (e *env) waitGreeting(t *testing.T, target netip.AddrPort, name string) {
 	t.Helper()
 	want := fmt.Sprintf("name=%s ", name)
+	if name == "" {
+		want = "name="
+	}
 	eventually(t, fmt.Sprintf("%s reaches backend %s", target, name), func() error {
 		r, err := tcpExchange(target, "")
 		var ne net.Error
