@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // udpIdleTimeout ends a UDP session (a client address's socket to its
@@ -131,10 +133,13 @@ func (l *udpListener) session(client netip.AddrPort) *udpSession {
 func (l *udpListener) replies(s *udpSession) {
 	defer l.wg.Done()
 	defer l.end(s)
-	buf := make([]byte, maxDatagram)
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		_ = s.conn.SetReadDeadline(time.Now().Add(udpIdleTimeout - s.idle()))
-		n, err := s.conn.Read(buf)
+		buf, n, err := readPooled(rc)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && s.idle() < udpIdleTimeout {
 				continue // the client sent meanwhile
@@ -145,10 +150,50 @@ func (l *udpListener) replies(s *udpSession) {
 			return
 		}
 		s.touch()
-		if _, err := l.conn.WriteToUDPAddrPort(buf[:n], s.client); err != nil && l.isClosed() {
+		_, err = l.conn.WriteToUDPAddrPort((*buf)[:n], s.client)
+		datagrams.Put(buf)
+		if err != nil && l.isClosed() {
 			return
 		}
 	}
+}
+
+// datagrams pools receive buffers. A session takes one only once a reply
+// has arrived, not while it waits: a DNS Service has a session per query
+// (each from its own port), thousands of them idle at a time.
+var datagrams = sync.Pool{New: func() any {
+	b := make([]byte, maxDatagram)
+	return &b
+}}
+
+// readPooled waits (within the connection's read deadline) until a datagram
+// is there and reads it into a buffer from datagrams, which the caller puts
+// back.
+func readPooled(rc syscall.RawConn) (*[]byte, int, error) {
+	var buf *[]byte
+	var n int
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		b := datagrams.Get().(*[]byte)
+		n, rerr = unix.Read(int(fd), *b)
+		if rerr == unix.EAGAIN || rerr == unix.EINTR {
+			datagrams.Put(b)
+			return false // wait for the next one
+		}
+		if rerr != nil {
+			datagrams.Put(b)
+			return true
+		}
+		buf = b
+		return true
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if rerr != nil {
+		return nil, 0, os.NewSyscallError("read", rerr)
+	}
+	return buf, n, nil
 }
 
 // end closes s and forgets it (if it still is its client's session).
