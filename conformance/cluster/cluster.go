@@ -73,6 +73,8 @@ type Cluster struct {
 	proxy   *serviceproxy.Proxy
 	dns     *clusterdns.Server
 
+	cancelNode context.CancelFunc // ends the context the node was started with
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -124,11 +126,20 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := Down(cfg.StateRoot, cfg.ID); err != nil {
 		return nil, fmt.Errorf("cluster: removing what an earlier cluster %s left: %w", cfg.ID, err)
 	}
-	if err := prepareDir(dir); err != nil {
+	// The network first: the default Dir lies in its state directory, which
+	// podnet creates.
+	network, err := podnet.Open(podnet.Config{ID: cfg.ID, StateRoot: cfg.StateRoot})
+	if err != nil {
 		return nil, err
 	}
+	if err := writeClusterState(network.StateDir(), dir); err == nil {
+		err = prepareDir(dir)
+	}
+	if err != nil {
+		return nil, errors.Join(err, Down(cfg.StateRoot, cfg.ID))
+	}
 
-	c := &Cluster{cfg: cfg, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	c := &Cluster{cfg: cfg, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), Network: network}
 	c.log = cfg.Log
 	if c.log == nil {
 		f, err := os.OpenFile(filepath.Join(dir, "cluster.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -162,12 +173,6 @@ func (c *Cluster) start(ctx context.Context) error {
 	c.ImagesDir = imagesDir
 	c.log.Info("images built", "dir", imagesDir, "took", time.Since(t).Round(time.Millisecond))
 
-	if c.Network, err = podnet.Open(podnet.Config{ID: c.cfg.ID, StateRoot: c.cfg.StateRoot}); err != nil {
-		return err
-	}
-	if err := writeClusterState(c.Network.StateDir(), c.Dir); err != nil {
-		return err
-	}
 	gw := c.Network.Gateway()
 	c.KubernetesIP = nthAddr(c.Network.ServiceCIDR(), 1)
 	c.KubeDNSIP = nthAddr(c.Network.ServiceCIDR(), 10)
@@ -206,7 +211,14 @@ func (c *Cluster) start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if c.Node, err = node.Start(ctx, node.Config{
+	// node.Start ties its event broadcaster to the context it is given, so
+	// that context must live as long as the cluster; it still ends when
+	// ctx does during the start.
+	nodeCtx, cancelNode := context.WithCancel(context.Background())
+	c.cancelNode = cancelNode
+	detach := context.AfterFunc(ctx, cancelNode)
+	defer detach()
+	if c.Node, err = node.Start(nodeCtx, node.Config{
 		REST:          c.REST,
 		Network:       c.Network,
 		Images:        images,
@@ -251,6 +263,9 @@ func (c *Cluster) stop(ctx context.Context) error {
 		nctx, cancel := context.WithTimeout(ctx, time.Minute)
 		c.Node.Stop(nctx)
 		cancel()
+	}
+	if c.cancelNode != nil {
+		c.cancelNode()
 	}
 	stopProc(c.api)
 	stopProc(c.etcd)

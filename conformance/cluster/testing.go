@@ -23,11 +23,18 @@ const TestStateRootBase = "/run/edgeway-cluster-test"
 // Stop removes).
 func StartForTest(t testing.TB) *Cluster {
 	t.Helper()
+	return startForTest(t, Config{})
+}
+
+// startForTest is StartForTest with cfg (its StateRoot is replaced).
+func startForTest(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
 	SweepDeadTestClusters()
 	root := filepath.Join(TestStateRootBase, strconv.Itoa(os.Getpid()))
+	cfg.StateRoot = root
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c, err := Start(ctx, Config{StateRoot: root})
+	c, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
