@@ -29,6 +29,9 @@ type logFile struct {
 	wg sync.WaitGroup
 	// done is closed when both streams reached EOF and the file is closed.
 	done chan struct{}
+	// closing makes closeWhenDone idempotent: spawn arms it as soon as the
+	// streams are attached, and its caller arms it again on a start error.
+	closing sync.Once
 }
 
 func createLog(path string) (*logFile, error) {
@@ -80,11 +83,13 @@ func (l *logFile) write(stream, tag string, content []byte) {
 
 // closeWhenDone closes the file once every stream reached EOF.
 func (l *logFile) closeWhenDone() {
-	go func() {
-		l.wg.Wait()
-		l.f.Close()
-		close(l.done)
-	}()
+	l.closing.Do(func() {
+		go func() {
+			l.wg.Wait()
+			l.f.Close()
+			close(l.done)
+		}()
+	})
 }
 
 // logEntry is one parsed line of a log file.
