@@ -165,13 +165,24 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 // start brings the components up in order; Stop undoes what it did.
 func (c *Cluster) start(ctx context.Context) error {
-	t := time.Now()
-	images, imagesDir, err := buildImages(c.cfg.Images)
-	if err != nil {
-		return err
+	// The images' binaries are needed only when the node starts: build
+	// them meanwhile (seconds even when nothing changed, minutes cold).
+	type built struct {
+		images node.Images
+		dir    string
+		err    error
 	}
-	c.ImagesDir = imagesDir
-	c.log.Info("images built", "dir", imagesDir, "took", time.Since(t).Round(time.Millisecond))
+	buildCtx, cancelBuild := context.WithCancel(ctx)
+	defer cancelBuild() // ends a build still running when start fails
+	imagesBuilt := make(chan built, 1)
+	go func() {
+		t := time.Now()
+		images, dir, err := buildImages(buildCtx, c.cfg.Images)
+		if err == nil {
+			c.log.Info("images built", "dir", dir, "took", time.Since(t).Round(time.Millisecond))
+		}
+		imagesBuilt <- built{images, dir, err}
+	}()
 
 	gw := c.Network.Gateway()
 	c.KubernetesIP = nthAddr(c.Network.ServiceCIDR(), 1)
@@ -211,6 +222,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	b := <-imagesBuilt
+	if b.err != nil {
+		return b.err
+	}
+	c.ImagesDir = b.dir
 	// node.Start ties its event broadcaster to the context it is given, so
 	// that context must live as long as the cluster; it still ends when
 	// ctx does during the start.
@@ -221,7 +237,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if c.Node, err = node.Start(nodeCtx, node.Config{
 		REST:          c.REST,
 		Network:       c.Network,
-		Images:        images,
+		Images:        b.images,
 		Dir:           filepath.Join(c.Dir, "node"),
 		ClusterDNS:    []netip.Addr{gw},
 		ClusterDomain: ClusterDomain,

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -58,7 +59,7 @@ const imagesRecipe = "1 CGO_ENABLED=0"
 // under a second with a warm build cache), and rebuilds what changed, which
 // matters for edgeway and coredns, whose source is this checkout. All
 // binaries are static (CGO_ENABLED=0), as container images' would be.
-func buildImages(extra node.Images) (node.Images, string, error) {
+func buildImages(ctx context.Context, extra node.Images) (node.Images, string, error) {
 	root, err := kubebin.RepoRoot()
 	if err != nil {
 		return nil, "", fmt.Errorf("cluster: the default images are built from the edgeway checkout: %w", err)
@@ -81,7 +82,7 @@ func buildImages(extra node.Images) (node.Images, string, error) {
 	for _, b := range imageBuilds {
 		args = append(args, b.pkg)
 	}
-	cmd := exec.Command("go", args...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
 	var out bytes.Buffer
