@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,8 +60,31 @@ var Controllers = []string{
 // machines have 2 shared cores and kube-apiserver alone needs seconds.
 const healthTimeout = 2 * time.Minute
 
+// portAttempts bounds the retries of a component that lost one of its free
+// ports to another process between freePorts and its bind.
+const portAttempts = 3
+
+// lostPortRace reports whether a start failed because a port was taken.
+func lostPortRace(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
 // startEtcd runs etcd on loopback with free ports and its data in dir/etcd.
 func startEtcd(ctx context.Context, dir string, log *slog.Logger) (*process, string, error) {
+	for attempt := 1; ; attempt++ {
+		p, url, err := tryEtcd(ctx, dir, log)
+		if attempt == portAttempts || !lostPortRace(err) {
+			return p, url, err
+		}
+		log.Warn("etcd lost a port to another process; retrying with other ports", "attempt", attempt)
+		// Its member data names the old peer address.
+		if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+			return nil, "", fmt.Errorf("cluster: %w", err)
+		}
+	}
+}
+
+func tryEtcd(ctx context.Context, dir string, log *slog.Logger) (*process, string, error) {
 	bin, err := kubebin.Path("etcd")
 	if err != nil {
 		return nil, "", err
@@ -172,6 +196,16 @@ func startAPIServer(ctx context.Context, dir, etcd string, gateway netip.Addr, s
 // system:kube-controller-manager with a service account per controller (as
 // kubeadm does) and waits for its /healthz.
 func startControllerManager(ctx context.Context, dir, kubeconfig string, p *pki, log *slog.Logger) (*process, error) {
+	for attempt := 1; ; attempt++ {
+		proc, err := tryControllerManager(ctx, dir, kubeconfig, p, log)
+		if attempt == portAttempts || !lostPortRace(err) {
+			return proc, err
+		}
+		log.Warn("kube-controller-manager lost its port to another process; retrying with another", "attempt", attempt)
+	}
+}
+
+func tryControllerManager(ctx context.Context, dir, kubeconfig string, p *pki, log *slog.Logger) (*process, error) {
 	bin, err := kubebin.Path("kube-controller-manager")
 	if err != nil {
 		return nil, err
