@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +35,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		SweepDeadTestClusters()
-		os.Exit(m.Run())
+		code := m.Run()
+		// Empty unless a test left a cluster behind (the next run's sweep
+		// removes it then).
+		os.Remove(filepath.Join(TestStateRootBase, strconv.Itoa(os.Getpid())))
+		os.Exit(code)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", envRole, os.Getenv(envRole))
 		os.Exit(2)
