@@ -78,7 +78,17 @@ func buildImages(ctx context.Context, extra node.Images) (node.Images, string, e
 		return nil, "", err
 	}
 	defer unlock()
-	args := []string{"build", "-o", dir + "/"}
+	// go build replaces an output file by removing and rewriting it; a
+	// cluster already running (another test process, make cluster-up) would
+	// then find no binary when it starts a container. Build into a staging
+	// directory beside the binaries and rename each into place: atomic, and
+	// running containers keep the inode they exec'd.
+	staging, err := os.MkdirTemp(dir, ".staging-")
+	if err != nil {
+		return nil, "", fmt.Errorf("cluster: images: %w", err)
+	}
+	defer os.RemoveAll(staging)
+	args := []string{"build", "-o", staging + "/"}
 	for _, b := range imageBuilds {
 		args = append(args, b.pkg)
 	}
@@ -89,6 +99,11 @@ func buildImages(ctx context.Context, extra node.Images) (node.Images, string, e
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return nil, "", fmt.Errorf("cluster: build the images' binaries (%s in %s): %w\n%s", cmd, root, err, out.Bytes())
+	}
+	for _, b := range imageBuilds {
+		if err := os.Rename(filepath.Join(staging, b.binary), filepath.Join(dir, b.binary)); err != nil {
+			return nil, "", fmt.Errorf("cluster: images: %w", err)
+		}
 	}
 	images := node.Images{
 		"busybox":                   node.Shell(),
