@@ -97,6 +97,19 @@ func runHelper(specJSON string) error {
 	if err := unix.Unmount(netnsDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("detach %s in the container's mount namespace: %w", netnsDir, err)
 	}
+	// A volume may cover the directory that holds the binary (the suite's
+	// coredns mounts a ConfigMap at /root, and the binaries live under
+	// /root/.cache when the node runs as root): hold the binary open from
+	// before the mounts, and exec it through that descriptor if its path no
+	// longer leads to the same file.
+	bin, err := os.Open(spec.Path)
+	if err != nil {
+		return fmt.Errorf("container binary %s: %w", spec.Path, err)
+	}
+	binInfo, err := bin.Stat()
+	if err != nil {
+		return fmt.Errorf("container binary %s: %w", spec.Path, err)
+	}
 	m := &mounter{ours: map[string]bool{}}
 	mounts := append([]mountSpec{}, spec.Mounts...)
 	sort.SliceStable(mounts, func(i, j int) bool { return depth(mounts[i].Target) < depth(mounts[j].Target) })
@@ -117,7 +130,13 @@ func runHelper(specJSON string) error {
 	if err := os.Chdir(dir); err != nil {
 		return fmt.Errorf("working directory %s: %w (it must exist on this host or inside a volume)", dir, err)
 	}
-	err := syscall.Exec(spec.Path, spec.Argv, os.Environ())
+	path := spec.Path
+	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, binInfo) {
+		// The descriptor is close-on-exec; the kernel opens the file
+		// before it closes such descriptors, so an ELF binary runs.
+		path = fmt.Sprintf("/proc/self/fd/%d", bin.Fd())
+	}
+	err = syscall.Exec(path, spec.Argv, os.Environ())
 	return fmt.Errorf("exec %s: %w", spec.Path, err)
 }
 

@@ -150,3 +150,27 @@ func listTree(t *testing.T, root string) string {
 	}
 	return b.String()
 }
+
+// TestVolumeOverTheBinarysDirectory: a volume mounted over the directory
+// that holds the container's binary (the suite's coredns mounts a ConfigMap
+// at /root while the node's binaries live under /root/.cache) still runs
+// that binary, and the container sees the volume there.
+func TestVolumeOverTheBinarysDirectory(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "Corefile"), []byte("from-configmap"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	binDir := filepath.Dir(self)
+	out, serr := startHelperForTest(t, []mountSpec{{Source: vol, Target: binDir, ReadOnly: true}},
+		filepath.Join(binDir, "Corefile"))
+	if serr != nil {
+		t.Fatalf("helper: %s: %s", serr.reason, serr.msg)
+	}
+	if want := `FILE ` + filepath.Join(binDir, "Corefile") + ` "from-configmap"`; !hasLine(out, want) {
+		t.Errorf("container lacks %q; log:\n%s", want, out)
+	}
+}
