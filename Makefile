@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
+.PHONY: conformance all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -20,10 +20,11 @@ run: build
 
 ## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests
 ## (the real binary built with -race), integration tests against a real kube-apiserver + etcd,
-## and the concurrent packages again under -race.
+## the concurrent packages again under -race, and the upstream conformance suite (make conformance).
 test: vet kube-bins
-	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(GO) test -count=1 -timeout 45m $$($(GO) list $(PKGS) | grep -v '/conformance/upstream$$')
 	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/... ./test/securexds/...
+	$(MAKE) conformance
 
 ## test-unit: quick iteration, no end-to-end tests.
 test-unit:
@@ -38,13 +39,24 @@ test-e2e:
 kube-bins:
 	./hack/kube-bins.sh
 
+## conformance: the upstream Gateway API conformance suite (five Gateway profiles) against edgeway
+## installed by its Helm chart in a fresh local cluster (as root); writes the report and a
+## summary under conformance/reports/. Suite flags: make conformance CONFORMANCE_ARGS='-run-test X'.
+## Against a running `make cluster-up` cluster: add EDGEWAY_KUBECONFIG=.cache/cluster/kubeconfig.
+CONFORMANCE_ARGS ?=
+conformance: kube-bins
+	$(GO) test -count=1 -timeout 80m ./conformance/upstream -args $(CONFORMANCE_ARGS)
+	@cat conformance/reports/v1.6.3/summary.txt
+
 ## cluster-up: a local Kubernetes cluster without Docker, in the background (as root; docs in
-## conformance/cluster): prints `export KUBECONFIG=.cache/cluster/kubeconfig`. Logs: .cache/cluster/*.log.
+## conformance/cluster), with edgeway installed by its Helm chart: prints
+## `export KUBECONFIG=.cache/cluster/kubeconfig`. Logs: .cache/cluster/*.log.
 ## cluster-down: stop it and remove every namespace, link, route and process it created (also after a crash).
 CLUSTER_BIN := .cache/bin/edgeway-cluster
 cluster-up: kube-bins
 	$(GO) build -o $(CLUSTER_BIN) ./conformance/cmd/edgeway-cluster
 	$(CLUSTER_BIN) up
+	$(CLUSTER_BIN) install-edgeway
 cluster-down:
 	$(GO) build -o $(CLUSTER_BIN) ./conformance/cmd/edgeway-cluster
 	$(CLUSTER_BIN) down

@@ -40,6 +40,9 @@ var reportDir = flag.String("report-dir", "", "directory of the report and summa
 // installs edgeway with its chart, runs the upstream suite with the five
 // Gateway profiles and writes the report and summary.
 func TestConformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: brings up a cluster and runs the whole suite (make conformance)")
+	}
 	log.SetLogger(zap.New(zap.WriteTo(os.Stdout), zap.UseDevMode(false)))
 	repo, err := kubebin.RepoRoot()
 	if err != nil {

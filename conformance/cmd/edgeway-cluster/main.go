@@ -22,6 +22,7 @@ Usage:
   edgeway-cluster up     [--id ID] [--state-root DIR] [--dir DIR]   start it in the background; prints the kubeconfig
   edgeway-cluster down   [--id ID] [--state-root DIR] [--dir DIR]   stop it and remove everything it created
   edgeway-cluster status [--id ID] [--state-root DIR] [--dir DIR]   say whether it runs
+  edgeway-cluster install-edgeway [--dir DIR]                       helm install charts/edgeway into it
 
 Defaults: --id dev, --state-root /run/edgeway-cluster, --dir <checkout>/.cache/cluster.
 The kubeconfig is <dir>/kubeconfig, the logs are <dir>/*.log.
@@ -46,6 +47,8 @@ func main() {
 		run = down
 	case "status":
 		run = status
+	case "install-edgeway":
+		run = installEdgeway
 	case "serve": // what up starts in the background
 		run = serve
 	case "help", "-h", "--help":
