@@ -83,7 +83,8 @@ var allowlistSpecs = map[protoreflect.FullName]string{
 		allow_headers
 		expose_headers
 		max_age
-		allow_credentials`,
+		allow_credentials
+		forward_not_matching_preflights`,
 	fullName(&tcpproxyv3.TcpProxy{}): `
 		stat_prefix
 		cluster

@@ -72,6 +72,10 @@ type CORSPolicy struct {
 	ExposeHeaders    string
 	MaxAge           string
 	AllowCredentials bool
+	// ForwardNotMatchingPreflights: a preflight from an origin the policy
+	// does not allow goes to the upstream (true, Envoy's default when
+	// unset) or is answered by the proxy without CORS headers (false).
+	ForwardNotMatchingPreflights bool
 }
 
 // AllowsOrigin reports whether the Origin header value is allowed.
@@ -209,7 +213,8 @@ func compileCORSPolicy(rep reporter, loc string, pr *routev3.Route) (*CORSPolicy
 		return nil, rep.errf(ploc, "invalid CorsPolicy: %v", err)
 	}
 	p := &CORSPolicy{AllowMethods: cp.GetAllowMethods(), AllowHeaders: cp.GetAllowHeaders(),
-		ExposeHeaders: cp.GetExposeHeaders(), MaxAge: cp.GetMaxAge(), AllowCredentials: cp.GetAllowCredentials().GetValue()}
+		ExposeHeaders: cp.GetExposeHeaders(), MaxAge: cp.GetMaxAge(), AllowCredentials: cp.GetAllowCredentials().GetValue(),
+		ForwardNotMatchingPreflights: cp.GetForwardNotMatchingPreflights() == nil || cp.GetForwardNotMatchingPreflights().GetValue()}
 	for i, sm := range cp.GetAllowOriginStringMatch() {
 		m, err := compileStringMatch(rep, fmt.Sprintf("%s.allow_origin_string_match[%d]", ploc, i), sm)
 		if err != nil {

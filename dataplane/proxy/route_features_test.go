@@ -308,8 +308,11 @@ func TestCORS(t *testing.T) {
 	c := client()
 
 	pre := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://a.example.com", "Access-Control-Request-Method": "POST"})
+	// The preflight answer carries Expose-Headers too: Envoy's local reply
+	// passes through the CORS filter's encode path.
 	want := map[string]string{"Access-Control-Allow-Origin": "https://a.example.com", "Access-Control-Allow-Methods": "GET,POST",
-		"Access-Control-Allow-Headers": "X-Custom", "Access-Control-Max-Age": "600", "Access-Control-Allow-Credentials": "true"}
+		"Access-Control-Allow-Headers": "X-Custom", "Access-Control-Max-Age": "600", "Access-Control-Allow-Credentials": "true",
+		"Access-Control-Expose-Headers": "X-Exposed"}
 	if pre.status != 200 || b.n.Load() != 0 {
 		t.Fatalf("preflight: status %d, backend hit %d times; want 200 from the proxy", pre.status, b.n.Load())
 	}
@@ -334,6 +337,92 @@ func TestCORS(t *testing.T) {
 	applyAll(t, p, res2)
 	if pre := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}); pre.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS applied without the CORS filter")
+	}
+}
+
+// TestCORSWildcards: "*" in allow_methods / allow_headers answers a
+// preflight with what it asked for (Envoy), so that the answer also holds
+// with credentials, where a browser reads "*" literally. A preflight that
+// asks for no headers gets no Allow-Headers.
+func TestCORSWildcards(t *testing.T) {
+	b := startScripted(t, 200)
+	r := toCluster(prefixMatch("/"), "b")
+	r.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.cors": mustAny(t, &corsv3.CorsPolicy{
+		AllowOriginStringMatch: []*matcherv3.StringMatcher{{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: `.*`}}}},
+		AllowMethods:           "*", AllowHeaders: "*", AllowCredentials: wrapperspb.Bool(true),
+	})}
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "b", b.addr())
+	res.Routes["r"] = routeConfig("r", vhost("v", []string{"*"}, r))
+	res.Listeners["http"] = listener(t, "http", 0, false, chain("http", nil, nil, hcmFilter(t, corsHCM(t, "r"))))
+	applyAll(t, p, res)
+	base := "http://" + p.ListenerAddr("http").String()
+	c := client()
+
+	pre := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://other.test:8443",
+		"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "x-header-1, x-header-2"})
+	want := map[string]string{"Access-Control-Allow-Origin": "https://other.test:8443", "Access-Control-Allow-Methods": "PUT",
+		"Access-Control-Allow-Headers": "x-header-1, x-header-2", "Access-Control-Allow-Credentials": "true",
+		"Access-Control-Max-Age": "", "Access-Control-Expose-Headers": ""}
+	if pre.status != 200 || b.n.Load() != 0 {
+		t.Fatalf("preflight: status %d, backend hit %d times; want 200 from the proxy", pre.status, b.n.Load())
+	}
+	for k, v := range want {
+		if got := pre.header.Get(k); got != v {
+			t.Errorf("preflight %s = %q, want %q", k, got, v)
+		}
+	}
+	bare := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://other.test", "Access-Control-Request-Method": "DELETE"})
+	if bare.header.Get("Access-Control-Allow-Methods") != "DELETE" || len(bare.header.Values("Access-Control-Allow-Headers")) != 0 {
+		t.Errorf("preflight without Access-Control-Request-Headers: %v; want Allow-Methods DELETE and no Allow-Headers", bare.header)
+	}
+	actual := do(t, c, "GET", base+"/", "x", map[string]string{"Origin": "https://other.test"})
+	if actual.status != 200 || b.n.Load() != 1 || actual.header.Get("Access-Control-Allow-Origin") != "https://other.test" ||
+		actual.header.Get("Access-Control-Allow-Credentials") != "true" || actual.header.Get("Access-Control-Allow-Methods") != "" {
+		t.Fatalf("actual request: %d %v (backend hits %d)", actual.status, actual.header, b.n.Load())
+	}
+}
+
+// TestCORSDeniedPreflight: with forward_not_matching_preflights false, a
+// preflight from a disallowed origin is answered by the proxy, 200 without
+// any CORS header; an actual request from that origin is still routed.
+func TestCORSDeniedPreflight(t *testing.T) {
+	b := startScripted(t, 200)
+	r := toCluster(prefixMatch("/"), "b")
+	r.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.cors": mustAny(t, &corsv3.CorsPolicy{
+		AllowOriginStringMatch: []*matcherv3.StringMatcher{{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "https://app.example"}}},
+		AllowMethods:           "GET", AllowHeaders: "X-Custom", ExposeHeaders: "X-Exposed", MaxAge: "5", AllowCredentials: wrapperspb.Bool(true),
+		ForwardNotMatchingPreflights: wrapperspb.Bool(false),
+	})}
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "b", b.addr())
+	res.Routes["r"] = routeConfig("r", vhost("v", []string{"*"}, r))
+	res.Listeners["http"] = listener(t, "http", 0, false, chain("http", nil, nil, hcmFilter(t, corsHCM(t, "r"))))
+	applyAll(t, p, res)
+	base := "http://" + p.ListenerAddr("http").String()
+	c := client()
+
+	denied := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://evil.test", "Access-Control-Request-Method": "GET"})
+	if denied.status != 200 || b.n.Load() != 0 {
+		t.Fatalf("denied preflight: status %d, backend hit %d times; want 200 from the proxy", denied.status, b.n.Load())
+	}
+	for k := range denied.header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("denied preflight carries %s: %q", k, denied.header.Get(k))
+		}
+	}
+	allowed := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+	if allowed.status != 200 || allowed.header.Get("Access-Control-Allow-Origin") != "https://app.example" || b.n.Load() != 0 {
+		t.Fatalf("allowed preflight: %d %v (backend hits %d)", allowed.status, allowed.header, b.n.Load())
+	}
+	// Not a preflight (no Access-Control-Request-Method): routed, no CORS.
+	plain := do(t, c, "OPTIONS", base+"/", "x", map[string]string{"Origin": "https://evil.test"})
+	actual := do(t, c, "GET", base+"/", "x", map[string]string{"Origin": "https://evil.test"})
+	if plain.status != 200 || actual.status != 200 || b.n.Load() != 2 || actual.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("requests from a disallowed origin: OPTIONS %d, GET %d %v, backend hits %d; want both routed without CORS headers",
+			plain.status, actual.status, actual.header, b.n.Load())
 	}
 }
 
