@@ -11,8 +11,9 @@ import (
 )
 
 // This file translates the per-rule traffic features of an HTTPRoute:
-// timeouts, retry, RequestMirror, CORS, per-backend header filters and the
-// rejection of sessionPersistence (not implemented: reported, never ignored).
+// timeouts, retry, RequestMirror, per-backend header filters and the
+// rejection of sessionPersistence (not implemented: reported, never
+// ignored). CORS is in cors.go.
 
 // defaultRetryAttempts is used when retry.attempts is unset (the API leaves
 // it to the implementation): Envoy's default num_retries.
@@ -143,29 +144,6 @@ func (t *translator) resolveMirrors(info routeInfo, ms []mirrorFilter, rep *rule
 		out = append(out, ir.Mirror{Cluster: c, Numerator: m.numerator, Denominator: m.denominator})
 	}
 	return out
-}
-
-func compileCORS(field string, c *gwv1.HTTPCORSFilter) (*ir.CORS, problem) {
-	out := &ir.CORS{MaxAgeSeconds: c.MaxAge}
-	if c.MaxAge < 0 {
-		return nil, unsupportedValue(field+".maxAge", "%d is negative", c.MaxAge)
-	}
-	for _, o := range c.AllowOrigins {
-		out.AllowOrigins = append(out.AllowOrigins, string(o))
-	}
-	for _, m := range c.AllowMethods {
-		out.AllowMethods = append(out.AllowMethods, string(m))
-	}
-	for _, h := range c.AllowHeaders {
-		out.AllowHeaders = append(out.AllowHeaders, string(h))
-	}
-	for _, h := range c.ExposeHeaders {
-		out.ExposeHeaders = append(out.ExposeHeaders, string(h))
-	}
-	if c.AllowCredentials != nil {
-		out.AllowCredentials = *c.AllowCredentials
-	}
-	return out, problem{}
 }
 
 // compileBackendFilters supports the header modifiers on a backendRef; any

@@ -119,12 +119,16 @@ func clusterWeight(b ir.WeightedCluster) *routev3.WeightedCluster_ClusterWeight 
 }
 
 // corsPerRoute is the route's typed_per_filter_config for the CORS filter
-// that every HTTP connection manager carries.
+// that every HTTP connection manager carries. A preflight from an origin
+// the policy does not allow is answered by the proxy without CORS headers
+// instead of being forwarded (Envoy's default): Gateway API makes the
+// gateway, not the backend, answer the route's preflights.
 func (t *translator) corsPerRoute(c *ir.CORS) map[string]*anypb.Any {
 	p := &corsv3.CorsPolicy{
-		AllowMethods:  strings.Join(c.AllowMethods, ","),
-		AllowHeaders:  strings.Join(c.AllowHeaders, ","),
-		ExposeHeaders: strings.Join(c.ExposeHeaders, ","),
+		AllowMethods:                 strings.Join(c.AllowMethods, ","),
+		AllowHeaders:                 strings.Join(c.AllowHeaders, ","),
+		ExposeHeaders:                strings.Join(c.ExposeHeaders, ","),
+		ForwardNotMatchingPreflights: wrapperspb.Bool(false),
 	}
 	for _, o := range c.AllowOrigins {
 		p.AllowOriginStringMatch = append(p.AllowOriginStringMatch, originMatcher(o))
@@ -138,10 +142,16 @@ func (t *translator) corsPerRoute(c *ir.CORS) map[string]*anypb.Any {
 	return map[string]*anypb.Any{wellknown.CORS: t.any(p)}
 }
 
-// originMatcher: an exact origin is an exact match; "*" and origins with
-// a "*" host label become an anchored RE2 where "*" matches any characters
-// (Gateway API CORSOrigin wildcard semantics).
+// originMatcher: an exact origin is an exact match; "*" alone matches
+// every origin; a "*" in the host ("https://*.example.com", "https://*")
+// becomes an RE2 (Envoy matches it against the whole value) where it
+// matches any run of host characters, any number of labels and dots
+// included, but never the ":port" or a "/": "https://*" does not allow
+// "https://a.example:8443" (Gateway API CORSOrigin wildcard semantics).
 func originMatcher(o string) *matcherv3.StringMatcher {
+	if o == "*" {
+		return regexMatcher(".*")
+	}
 	if !strings.Contains(o, "*") {
 		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o}}
 	}
@@ -149,8 +159,12 @@ func originMatcher(o string) *matcherv3.StringMatcher {
 	for i := range parts {
 		parts[i] = regexp.QuoteMeta(parts[i])
 	}
+	return regexMatcher(strings.Join(parts, "[^/:]*"))
+}
+
+func regexMatcher(re string) *matcherv3.StringMatcher {
 	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{
-		SafeRegex: &matcherv3.RegexMatcher{Regex: strings.Join(parts, ".*")},
+		SafeRegex: &matcherv3.RegexMatcher{Regex: re},
 	}}
 }
 
