@@ -35,6 +35,28 @@
 // LoadBalancer, or deleting the Service, gives the address back and clears
 // the status.
 //
+// # Requested addresses
+//
+// A Service asks for its load balancer address as it would ask MetalLB:
+// the annotation serviceproxy.edgeway.dev/load-balancer-ips
+// (LoadBalancerIPsAnnotation), a comma-separated list, or, without it, the
+// deprecated spec.loadBalancerIP. The Service gets the first address of the
+// list that is a free IPv4 address of the pod block (not the gateway, the
+// network or broadcast address, a pod's IP or another Service's load
+// balancer address), made a host address like any other; it keeps it while
+// the request names it and gives it back when the request changes. Every
+// other address of the list is left out with a Warning event (reason
+// LoadBalancerIPNotUsable) saying why: outside the pod block (podnet never
+// takes over an address it did not create), taken, or beyond the one
+// address a Service gets. When none can be given, the Service has no
+// address and no status (reason LoadBalancerIPNotAssigned): a load balancer
+// does not hand out another address than the one asked for. An address a
+// Service gives back goes to a Service that asks for it; one a pod has is
+// looked at again at the Service's next change. edgeway's EdgewayConfig
+// spec.service.addressAnnotation names the annotation in the local cluster
+// (conformance/deploy), so a Gateway's spec.addresses reach the load
+// balancer.
+//
 // Every change applies while the proxy runs: endpoints to the next
 // connection (and the next UDP session), an added or removed port opens or
 // closes its listeners, a deleted Service loses its listeners and

@@ -16,9 +16,14 @@ func servesLoadBalancer(svc *corev1.Service) bool {
 	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.LoadBalancerClass == nil
 }
 
-// ensureLoadBalancerIP gives the Service its own address, once: it keeps it
-// while it stays a LoadBalancer.
+// ensureLoadBalancerIP gives the Service its address. A Service that asks
+// for addresses (requested.go) gets one of those or none; any other gets an
+// address of the pod block once and keeps it while it stays a
+// LoadBalancer.
 func (p *Proxy) ensureLoadBalancerIP(svc *corev1.Service, st *serviceState, w *warnings) error {
+	if req := requestedLoadBalancerIPs(svc, w); req.asked() {
+		return p.ensureRequestedIP(svc, st, req, w)
+	}
 	if st.lbIP.IsValid() {
 		return nil
 	}
@@ -27,9 +32,19 @@ func (p *Proxy) ensureLoadBalancerIP(svc *corev1.Service, st *serviceState, w *w
 		w.add("LoadBalancerAddressFailed", "no load balancer address: %v", err)
 		return err
 	}
-	st.lbIP = ip
-	p.recorder.Eventf(svc, corev1.EventTypeNormal, "EnsuredLoadBalancer", "Load balancer address %s, reachable from the host and the pods", ip)
+	p.assignLoadBalancerIP(svc, st, ip, "")
 	return nil
+}
+
+// assignLoadBalancerIP records ip, already a host address, as the
+// Service's load balancer address.
+func (p *Proxy) assignLoadBalancerIP(svc *corev1.Service, st *serviceState, ip netip.Addr, source string) {
+	st.lbIP = ip
+	how := ""
+	if source != "" {
+		how = ", as " + source + " asks"
+	}
+	p.recorder.Eventf(svc, corev1.EventTypeNormal, "EnsuredLoadBalancer", "Load balancer address %s%s, reachable from the host and the pods", ip, how)
 }
 
 // publishLoadBalancer writes the Service's address into its status. sync
@@ -74,19 +89,31 @@ func (p *Proxy) loadBalancerIPHolder(ip netip.Addr) string {
 	return ""
 }
 
+// dropLoadBalancerIP closes the listeners on the Service's load balancer
+// address and gives the address back; a Service waiting for that address
+// is synced again.
+func (p *Proxy) dropLoadBalancerIP(st *serviceState) error {
+	ip := st.lbIP
+	if !ip.IsValid() {
+		return nil
+	}
+	st.closeListenersOn(ip)
+	if err := p.net.RemoveHostAddress(ip); err != nil {
+		return err
+	}
+	p.log.Info("load balancer address released", "service", st.key, "address", ip)
+	st.lbIP = netip.Addr{}
+	p.requeueRequesters(ip, st.key)
+	return nil
+}
+
 // releaseLoadBalancer gives the address of a Service that is no longer a
 // LoadBalancer back and clears its status; also a status this proxy wrote
 // before it restarted (an address of the pod block).
 func (p *Proxy) releaseLoadBalancer(svc *corev1.Service, st *serviceState) error {
-	clearStatus := false
-	if st.lbIP.IsValid() {
-		st.closeListenersOn(st.lbIP)
-		if err := p.net.RemoveHostAddress(st.lbIP); err != nil {
-			return err
-		}
-		p.log.Info("load balancer address released", "service", st.key, "address", st.lbIP)
-		st.lbIP = netip.Addr{}
-		clearStatus = true
+	clearStatus := st.lbIP.IsValid()
+	if err := p.dropLoadBalancerIP(st); err != nil {
+		return err
 	}
 	if svc.Spec.LoadBalancerClass == nil {
 		for _, in := range svc.Status.LoadBalancer.Ingress {

@@ -325,6 +325,8 @@ func TestServiceProxy(t *testing.T) {
 		})
 	})
 
+	t.Run("requested addresses", func(t *testing.T) { testRequestedAddresses(t, e, lbA) })
+
 	t.Run("Stop removes every host address and a new proxy takes the same load balancer addresses", func(t *testing.T) {
 		e.proxy.Stop()
 		if hosts := e.hostAddresses(t); len(hosts) != 0 {

@@ -68,11 +68,15 @@ func (p *Proxy) sync(key string) error {
 		if st == nil {
 			return nil
 		}
+		lbIP := st.lbIP
 		if err := st.teardown(p); err != nil {
 			return err // kept: the addresses are removed at the retry
 		}
 		delete(p.state, key)
 		p.log.Info("service removed", "service", key)
+		if lbIP.IsValid() {
+			p.requeueRequesters(lbIP, key)
+		}
 		return nil
 	}
 	if err != nil {
