@@ -184,10 +184,12 @@ func (l *listenerCtx) allowsKind(kind string) bool {
 
 // markGatewayConflicts marks indistinct listeners of one Gateway. The spec
 // forbids picking a winner: every listener of an indistinct pair is Conflicted
-// and not served. Different socket kinds on one port are a ProtocolConflict;
-// the same kind with the same hostname (TCP: any two) a HostnameConflict.
+// and not served. Different socket kinds on one port are a ProtocolConflict,
+// and so are TLS listeners of different TLS modes (tlsmixed.go); the same kind
+// with the same hostname (TCP: any two) is a HostnameConflict.
 func markGatewayConflicts(ls []*listenerCtx) {
 	conflicts := make([]problem, len(ls))
+	mixed := make([]bool, len(ls))
 	for i, a := range ls {
 		if !a.accepted.ok() {
 			continue
@@ -200,6 +202,9 @@ func markGatewayConflicts(ls []*listenerCtx) {
 			switch {
 			case a.kind != b.kind:
 				p = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by listener %q with protocol %s", a.field, a.port, b.spec.Name, b.spec.Protocol)}
+			case mixesTLSModes(a, b):
+				mixed[i] = true
+				p = tlsModeConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name), fmt.Sprintf("port %d", a.port))
 			case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
 				p = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: listener %q on port %d has the same hostname %q", a.field, b.spec.Name, a.port, a.hostname)}
 			default:
@@ -212,7 +217,11 @@ func markGatewayConflicts(ls []*listenerCtx) {
 		}
 	}
 	for i, p := range conflicts {
-		ls[i].conflicted = p
+		if mixed[i] {
+			ls[i].conflictMixedTLSModes(p)
+		} else {
+			ls[i].conflicted = p
+		}
 	}
 }
 
