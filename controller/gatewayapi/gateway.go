@@ -75,24 +75,29 @@ func (t *translator) translateGateways() {
 	t.resolveACMEConflicts()
 }
 
-// gatewayAddress picks the bind address: spec.addresses[0] if it is an IP
-// address (the type defaults to IPAddress), else 0.0.0.0. Hostname and
-// implementation-specific address types cannot be bound by the data plane.
+// gatewayAddress picks the bind address: the first entry of spec.addresses
+// (the type defaults to IPAddress), else 0.0.0.0. Every entry must be an IP
+// address: Hostname and implementation-specific types can neither be bound
+// by the data plane nor asked of a load balancer, and the spec has the
+// whole Gateway refused (Accepted=False UnsupportedAddress) rather than an
+// address silently ignored, wherever in the list it is.
 func gatewayAddress(gw *gwv1.Gateway) (string, problem) {
-	if len(gw.Spec.Addresses) == 0 {
-		return defaultAddress, problem{}
+	bind := defaultAddress
+	for i, a := range gw.Spec.Addresses {
+		if a.Type != nil && *a.Type != gwv1.IPAddressType {
+			return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
+				fmt.Sprintf("spec.addresses[%d].type: address type %q is not supported; only IPAddress is", i, *a.Type)}
+		}
+		ip := net.ParseIP(a.Value)
+		if ip == nil {
+			return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
+				fmt.Sprintf("spec.addresses[%d].value: %q is not an IP address", i, a.Value)}
+		}
+		if i == 0 {
+			bind = ip.String()
+		}
 	}
-	a := gw.Spec.Addresses[0]
-	if a.Type != nil && *a.Type != gwv1.IPAddressType {
-		return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
-			fmt.Sprintf("spec.addresses[0].type: address type %q is not supported; only IPAddress is", *a.Type)}
-	}
-	ip := net.ParseIP(a.Value)
-	if ip == nil {
-		return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
-			fmt.Sprintf("spec.addresses[0].value: %q is not an IP address", a.Value)}
-	}
-	return ip.String(), problem{}
+	return bind, problem{}
 }
 
 // gatewayStatuses writes the Gateway and listener statuses once routes are
