@@ -18,7 +18,8 @@ import (
 // problem the last reconcile recorded: no API round trip.
 //
 //   - LoadBalancer: each status.loadBalancer.ingress entry, an IPAddress or
-//     a Hostname; none yet is AddressNotAssigned;
+//     a Hostname; none yet is AddressNotAssigned (also when spec.addresses
+//     asked for IPs the load balancer cannot give: it then gives none);
 //   - ClusterIP and NodePort: the Service's cluster IPs;
 //   - an IP of spec.addresses that the Service did not get is
 //     AddressNotUsable.
@@ -42,6 +43,12 @@ func (p *Provisioner) GatewayAddresses(ctx context.Context, gw *gwv1.Gateway) ([
 	switch {
 	case prob != nil:
 		return addrs, prob.Reason, prob.Message
+	case pending != "" && svc.Spec.Type == corev1.ServiceTypeLoadBalancer && len(requestedIPs(gw)) > 0:
+		// The load balancer gives no address at all when it can give none
+		// of those asked for (MetalLB, say): it is not merely slow.
+		return nil, gwv1.GatewayReasonAddressNotAssigned, fmt.Sprintf(
+			"spec.addresses: the load balancer has given the Service %s none of %s (its status.loadBalancer.ingress is empty); the Service's events say why",
+			key, strings.Join(requestedIPs(gw), ", "))
 	case pending != "":
 		return nil, gwv1.GatewayReasonAddressNotAssigned, pending
 	}
