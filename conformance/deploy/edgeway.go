@@ -3,7 +3,9 @@
 // hack/kube-bins.sh), then waits until the controller serves its
 // GatewayClass. The local cluster's node maps the chart's image
 // (ghcr.io/edgeway/edgeway) to the edgeway binary built from this checkout,
-// so what runs is the code under test.
+// so what runs is the code under test. By default the Gateway API CRDs are
+// the experimental channel (crds.go), installed before the chart as a user
+// of experimental features does.
 package deploy
 
 import (
@@ -23,6 +25,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/conformance/kubebin"
+	"github.com/edgeway/edgeway/conformance/serviceproxy"
 )
 
 // Options says where and how to install.
@@ -37,14 +40,28 @@ type Options struct {
 	Set []string
 	// Timeout bounds the install and the wait for the GatewayClass (default 5m).
 	Timeout time.Duration
+	// GatewayAPIChannel is the channel of the Gateway API CRDs:
+	// ChannelExperimental (the default: the controller claims experimental
+	// features such as HTTPRouteRetry in its GatewayClass status, and the
+	// conformance suite tests them, which only works when the API server
+	// keeps their fields) or ChannelStandard (the chart's crds/ as helm
+	// installs them).
+	GatewayAPIChannel string
 }
 
 // Defaults of the local cluster's install. One controller replica: every
 // replica translates every change, and the conformance run shares 2 cores
 // with dozens of data planes; leader election stays on, as in production.
+// The class uses an EdgewayConfig whose spec.service.addressAnnotation is
+// the local load balancer's (serviceproxy.LoadBalancerIPsAnnotation), as a
+// user of MetalLB would name metallb.io/loadBalancerIPs: a Gateway's
+// spec.addresses then reach the load balancer (GatewayStaticAddresses).
 var localValues = []string{
 	"replicaCount=1",
 	"logging.format=text",
+	"edgewayConfig.create=true",
+	"gatewayClass.useEdgewayConfig=true",
+	"edgewayConfig.spec.service.addressAnnotation=" + serviceproxy.LoadBalancerIPsAnnotation,
 }
 
 // GatewayClassName is the class the chart creates (values gatewayClass.name).
@@ -63,6 +80,9 @@ func Edgeway(ctx context.Context, o Options) error {
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Minute
 	}
+	if o.GatewayAPIChannel == "" {
+		o.GatewayAPIChannel = ChannelExperimental
+	}
 	helm, err := kubebin.Path("helm")
 	if err != nil {
 		return err
@@ -74,6 +94,18 @@ func Edgeway(ctx context.Context, o Options) error {
 	args := []string{"upgrade", "--install", o.Release, filepath.Join(root, "charts", "edgeway"),
 		"--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace, "--create-namespace",
 		"--wait", "--timeout", o.Timeout.String()}
+	if o.GatewayAPIChannel != ChannelStandard {
+		// helm 4 server-side applies crds/ on install, which would put the
+		// standard CRDs back over the ones installed here.
+		cfg, err := restConfig(o.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		if err := InstallCRDs(ctx, cfg, root, o.GatewayAPIChannel); err != nil {
+			return err
+		}
+		args = append(args, "--skip-crds")
+	}
 	for _, s := range append(append([]string{}, localValues...), o.Set...) {
 		args = append(args, "--set", s)
 	}
