@@ -18,7 +18,8 @@ type gatewayCtx struct {
 	obj     *gwv1.Gateway
 	key     string // "<ns>/<name>"
 	address string // bind address of every listener
-	// addressProblem rejects the whole Gateway (UnsupportedAddress).
+	// addressProblem rejects the whole Gateway (UnsupportedAddress, or
+	// InvalidParameters for its annotations and infrastructure parametersRef).
 	addressProblem problem
 	listeners      []*listenerCtx
 	// backendClientCert is the IR secret of spec.tls.backend
@@ -60,6 +61,9 @@ func (t *translator) translateGateways() {
 		}
 		if g.addressProblem.ok() {
 			g.maxRequestBody, g.addressProblem = gatewayMaxRequestBody(gw)
+		}
+		if g.addressProblem.ok() {
+			g.addressProblem = t.gatewayParameters(gw)
 		}
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {

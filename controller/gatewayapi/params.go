@@ -43,3 +43,28 @@ func groupKind(group, kind string) string {
 	}
 	return kind + "." + group
 }
+
+// gatewayParameters validates a Gateway's spec.infrastructure.parametersRef:
+// none, or an existing EdgewayConfig in the Gateway's namespace. The spec has
+// a Gateway whose parameters cannot be found, are of an unsupported kind or
+// are malformed rejected with Accepted=False InvalidParameters, rather than
+// served with defaults the user did not ask for.
+func (t *translator) gatewayParameters(gw *gwv1.Gateway) problem {
+	if gw.Spec.Infrastructure == nil || gw.Spec.Infrastructure.ParametersRef == nil {
+		return problem{}
+	}
+	ref := gw.Spec.Infrastructure.ParametersRef
+	invalid := func(format string, args ...any) problem {
+		return problem{string(gwv1.GatewayReasonInvalidParameters), fmt.Sprintf(format, args...)}
+	}
+	if string(ref.Group) != v1alpha1.GroupName || string(ref.Kind) != v1alpha1.KindEdgewayConfig {
+		return invalid("spec.infrastructure.parametersRef: %s %q is not supported; edgeway takes group %s, kind %s",
+			groupKind(string(ref.Group), string(ref.Kind)), ref.Name, v1alpha1.GroupName, v1alpha1.KindEdgewayConfig)
+	}
+	for _, c := range t.snap.EdgewayConfigs {
+		if c != nil && c.Namespace == gw.Namespace && c.Name == ref.Name {
+			return problem{}
+		}
+	}
+	return invalid("spec.infrastructure.parametersRef: EdgewayConfig %s/%s not found; create it or remove the reference", gw.Namespace, ref.Name)
+}
