@@ -123,6 +123,9 @@ func suiteOptions(t *testing.T, kubeconfig string, defaults suite.ConfigurableOp
 		t.Fatal(err)
 	}
 	configurable := defaults
+	if err := setStaticAddresses(context.Background(), cs, &configurable); err != nil {
+		t.Fatal(err)
+	}
 	if *flags.ConformanceOptionsFile != "" {
 		data, err := os.ReadFile(*flags.ConformanceOptionsFile)
 		if err != nil {
@@ -133,6 +136,8 @@ func suiteOptions(t *testing.T, kubeconfig string, defaults suite.ConfigurableOp
 		}
 	}
 	flags.ApplyAll(&configurable)
+	t.Logf("GatewayStaticAddresses: usable %v, unusable %v (-usable-address and -unusable-address override them)",
+		addressValues(configurable.UsableNetworkAddresses), addressValues(configurable.UnusableNetworkAddresses))
 	return suite.ConformanceOptions{
 		ConfigurableOptions: configurable,
 		Client:              c,

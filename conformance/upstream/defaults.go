@@ -23,7 +23,9 @@ var Profiles = []suite.ConformanceProfileName{
 }
 
 // defaultOptions are edgeway's settings for the suite; flags the caller sets
-// explicitly override them (flags.ApplyAll).
+// explicitly override them (flags.ApplyAll). The address pools of
+// GatewayStaticAddresses depend on the cluster: setStaticAddresses
+// (staticaddresses.go) adds them.
 func defaultOptions(gatewayClass string, skip []string, version string) suite.ConfigurableOptions {
 	return suite.ConfigurableOptions{
 		GatewayClassName:     gatewayClass,
