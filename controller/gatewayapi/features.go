@@ -14,13 +14,19 @@ import (
 // suite runs exactly these tests, so a name goes here only once its
 // behaviour is implemented end to end.
 //
-// Not claimed: ListenerSet (parsed, not translated), GatewayStaticAddresses,
-// GatewayAddressEmpty and GatewayInfrastructure (the per-Gateway
-// infrastructure, controller/infra, adds them when it honours them),
+// GatewayStaticAddresses: spec.addresses reach the Service (cluster IP, or
+// the load balancer annotation EdgewayConfig spec.service.addressAnnotation
+// names; controller/infra), a non-IP type is UnsupportedAddress, an IP the
+// Service did not get is AddressNotUsable.
+//
+// Not claimed: ListenerSet (parsed, not translated), GatewayAddressEmpty
+// and GatewayInfrastructure (the per-Gateway infrastructure,
+// controller/infra, adds them when it honours them),
 // HTTPRouteDestinationPortMatching, TLSRouteModeMixed, Mesh*.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
+	features.SupportGatewayStaticAddresses,
 	features.SupportGatewayHTTPListenerIsolation,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
