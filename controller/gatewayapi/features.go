@@ -19,14 +19,21 @@ import (
 // names; controller/infra), a non-IP type is UnsupportedAddress, an IP the
 // Service did not get is AddressNotUsable.
 //
-// Not claimed: ListenerSet (parsed, not translated), GatewayAddressEmpty
-// and GatewayInfrastructure (the per-Gateway infrastructure,
-// controller/infra, adds them when it honours them),
-// HTTPRouteDestinationPortMatching, TLSRouteModeMixed, Mesh*.
+// GatewayInfrastructure: spec.infrastructure labels and annotations on the
+// provisioned objects, parametersRef to an EdgewayConfig (anything else is
+// Accepted=False InvalidParameters, params.go). GatewayAddressEmpty: an
+// address entry without a value gets one from the load balancer.
+//
+// Not claimed: ListenerSet (parsed, not translated), TLSRouteModeMixed
+// (mixed TLS modes on one port are reported Conflicted), Mesh*.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
 	features.SupportGatewayStaticAddresses,
+	features.SupportGatewayAddressEmpty,
+	features.SupportGatewayInfrastructure,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+	features.SupportGatewayBackendClientCertificate,
 	features.SupportGatewayHTTPListenerIsolation,
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
@@ -54,6 +61,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteRetryBackendTimeout,
 	features.SupportHTTPRouteRetryConnectionError,
 	features.SupportHTTPRouteParentRefPort,
+	features.SupportHTTPRouteDestinationPortMatching,
 	features.SupportHTTPRouteBackendProtocolH2C,
 	features.SupportHTTPRouteBackendProtocolWebSocket,
 	features.SupportHTTPRouteNamedRouteRule,

@@ -92,12 +92,17 @@ func gatewayAddress(gw *gwv1.Gateway) (string, problem) {
 			return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
 				fmt.Sprintf("spec.addresses[%d].type: address type %q is not supported; only IPAddress is", i, *a.Type)}
 		}
+		if a.Value == "" {
+			// GatewayAddressEmpty: an IPAddress entry without a value asks
+			// for an address the load balancer picks; nothing to bind.
+			continue
+		}
 		ip := net.ParseIP(a.Value)
 		if ip == nil {
 			return defaultAddress, problem{string(gwv1.GatewayReasonUnsupportedAddress),
 				fmt.Sprintf("spec.addresses[%d].value: %q is not an IP address", i, a.Value)}
 		}
-		if i == 0 {
+		if bind == defaultAddress {
 			bind = ip.String()
 		}
 	}
