@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "node tests create network namespaces and mounts: run them as root")
 			os.Exit(1)
 		}
-		sweepDeadTestRoots()
+		podnet.SweepDeadProcessRoots(testRootBase)
 		code := m.Run()
 		os.Remove(testRoot)
 		os.Remove(testRootBase)
@@ -46,21 +46,6 @@ func TestMain(m *testing.M) {
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", envRole, os.Getenv(envRole))
 		os.Exit(2)
-	}
-}
-
-func sweepDeadTestRoots() {
-	entries, _ := os.ReadDir(testRootBase)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || syscall.Kill(pid, 0) == nil {
-			continue
-		}
-		if err := podnet.CleanupAll(filepath.Join(testRootBase, e.Name())); err != nil {
-			fmt.Fprintf(os.Stderr, "cleaning up after dead test process %d: %v\n", pid, err)
-			continue
-		}
-		os.RemoveAll(filepath.Join(testRootBase, e.Name()))
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -56,7 +55,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "podnet tests create bridges, veths and network namespaces: run them as root (sudo go test ./conformance/podnet)")
 			os.Exit(1)
 		}
-		sweepDeadTestRoots()
+		SweepDeadProcessRoots(testRootBase)
 		code := m.Run()
 		os.Remove(testRoot)
 		os.Remove(testRootBase) // only when no other test process uses it
@@ -64,21 +63,6 @@ func TestMain(m *testing.M) {
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", envRole, os.Getenv(envRole))
 		os.Exit(2)
-	}
-}
-
-// sweepDeadTestRoots removes the networks of earlier test processes that are
-// gone (killed by a timeout, say), and only theirs.
-func sweepDeadTestRoots() {
-	entries, _ := os.ReadDir(testRootBase)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || syscall.Kill(pid, 0) == nil {
-			continue
-		}
-		if err := CleanupAll(filepath.Join(testRootBase, e.Name())); err != nil {
-			fmt.Fprintf(os.Stderr, "cleaning up after dead test process %d: %v\n", pid, err)
-		}
 	}
 }
 

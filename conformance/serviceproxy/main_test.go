@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/edgeway/edgeway/conformance/podnet"
@@ -42,7 +41,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "serviceproxy tests create network namespaces and host addresses: run them as root")
 			os.Exit(1)
 		}
-		sweepDeadTestRoots()
+		podnet.SweepDeadProcessRoots(testRootBase)
 		code := m.Run()
 		os.Remove(testRoot)
 		os.Remove(testRootBase) // only when no other test process uses it
@@ -50,23 +49,6 @@ func TestMain(m *testing.M) {
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", envRole, os.Getenv(envRole))
 		os.Exit(2)
-	}
-}
-
-// sweepDeadTestRoots removes the networks of earlier test processes that are
-// gone, and only theirs.
-func sweepDeadTestRoots() {
-	entries, _ := os.ReadDir(testRootBase)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || syscall.Kill(pid, 0) == nil {
-			continue
-		}
-		if err := podnet.CleanupAll(filepath.Join(testRootBase, e.Name())); err != nil {
-			fmt.Fprintf(os.Stderr, "cleaning up after dead test process %d: %v\n", pid, err)
-			continue
-		}
-		os.RemoveAll(filepath.Join(testRootBase, e.Name()))
 	}
 }
 
