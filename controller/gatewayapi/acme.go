@@ -119,8 +119,8 @@ func (t *translator) resolveACME(l *listenerCtx) {
 	if !ok {
 		return
 	}
-	gw := l.gw.obj
-	a := &acmeListener{issuerKey: key(gw.Namespace, name), issuer: t.acmeIssuers[key(gw.Namespace, name)]}
+	from := l.owner() // the issuer and the Secret are looked up in its namespace
+	a := &acmeListener{issuerKey: key(from.namespace, name), issuer: t.acmeIssuers[key(from.namespace, name)]}
 	l.acme = a
 	if !l.accepted.ok() {
 		return // already not served, for a reason of its own
@@ -138,23 +138,23 @@ func (t *translator) resolveACME(l *listenerCtx) {
 	}
 	ref := refs[0]
 	field := l.field + ".tls.certificateRefs[0]"
-	group, kind, ns := secretRefParts(ref, gw.Namespace)
+	group, kind, ns := secretRefParts(ref, from.namespace)
 	switch {
 	case group != "" || kind != "Secret":
 		// The same message as resolveCertificates, so it is shown once.
 		a.fail(acmeReasonInvalidListener, string(gwv1.ListenerReasonInvalidCertificateRef), "%s: %s/%s is not supported; reference a core Secret", field, group, kind)
 		return
-	case !t.refAllowed(objRef{gatewayGroup, "Gateway", gw.Namespace, gw.Name}, objRef{"", "Secret", ns, string(ref.Name)}):
-		a.fail(acmeReasonInvalidListener, string(gwv1.ListenerReasonRefNotPermitted), "%s: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows Gateways from %s to reference it", field, ns, ref.Name, ns, gw.Namespace)
+	case !t.refAllowed(from, objRef{"", "Secret", ns, string(ref.Name)}):
+		a.fail(acmeReasonInvalidListener, string(gwv1.ListenerReasonRefNotPermitted), "%s: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows %ss from %s to reference it", field, ns, ref.Name, ns, from.kind, from.namespace)
 		return
 	}
 	a.secret = types.NamespacedName{Namespace: ns, Name: string(ref.Name)}
 	switch {
 	case name == "":
-		a.fail(acmeReasonIssuerNotFound, string(gwv1.ListenerReasonInvalidCertificateRef), "%s: names no ACMEIssuer; set it to the name of an ACMEIssuer in namespace %s", opt, gw.Namespace)
+		a.fail(acmeReasonIssuerNotFound, string(gwv1.ListenerReasonInvalidCertificateRef), "%s: names no ACMEIssuer; set it to the name of an ACMEIssuer in namespace %s", opt, from.namespace)
 		return
 	case a.issuer == nil:
-		a.fail(acmeReasonIssuerNotFound, string(gwv1.ListenerReasonInvalidCertificateRef), "%s: ACMEIssuer %s not found; create it in namespace %s or name an existing one", opt, a.issuerKey, gw.Namespace)
+		a.fail(acmeReasonIssuerNotFound, string(gwv1.ListenerReasonInvalidCertificateRef), "%s: ACMEIssuer %s not found; create it in namespace %s or name an existing one", opt, a.issuerKey, from.namespace)
 		return
 	}
 	if _, err := t.resolveACMEIssuer(a.issuer); err != nil {
@@ -212,8 +212,8 @@ func (t *translator) resolveACMEConflicts() {
 			}
 			if first.acme.issuerKey != a.issuerKey {
 				a.fail(acmeReasonIssuerConflict, string(gwv1.ListenerReasonInvalidCertificateRef),
-					"%s.tls.certificateRefs[0]: Secret %s already receives the certificate of ACMEIssuer %s for listener %q of Gateway %s; a Secret holds the certificate of one issuer: name that issuer or another Secret",
-					l.field, a.secret, first.acme.issuerKey, first.spec.Name, first.gw.key)
+					"%s.tls.certificateRefs[0]: Secret %s already receives the certificate of ACMEIssuer %s for %s; a Secret holds the certificate of one issuer: name that issuer or another Secret",
+					l.field, a.secret, first.acme.issuerKey, first.describe())
 			}
 		}
 	}
@@ -342,7 +342,7 @@ func ACMECertificates(snap *snapshot.Snapshot) []snapshot.ACMECertificate {
 	t := newTranslator(snap)
 	t.index()
 	t.translateGatewayClasses()
-	t.translateGateways()
+	t.translateListeners()
 	t.assignSockets()
 	t.collectACME()
 	var out []snapshot.ACMECertificate

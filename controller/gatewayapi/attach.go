@@ -54,21 +54,38 @@ func (t *translator) attach(r routeInfo) []parentResult {
 		if pr.Kind != nil {
 			kind = string(*pr.Kind)
 		}
-		if group != gatewayGroup || kind != "Gateway" {
+		if group != gatewayGroup || (kind != "Gateway" && kind != "ListenerSet") {
 			continue
 		}
 		ns := r.obj.GetNamespace()
 		if pr.Namespace != nil && *pr.Namespace != "" {
 			ns = string(*pr.Namespace)
 		}
-		g := t.byKey[key(ns, string(pr.Name))]
-		if g == nil {
-			continue
+		// A parentRef to the Gateway reaches its own listeners only; one to
+		// a ListenerSet reaches that set's (listenerset.go).
+		var listeners []*listenerCtx
+		var setProblem problem
+		switch kind {
+		case "Gateway":
+			g := t.byKey[key(ns, string(pr.Name))]
+			if g == nil {
+				continue
+			}
+			listeners = g.own()
+		case "ListenerSet":
+			s := t.setByKey[key(ns, string(pr.Name))]
+			if s == nil {
+				continue // not attached to a Gateway of ours
+			}
+			listeners = s.listeners
+			if !s.problem.ok() {
+				setProblem = problem{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("spec.parentRefs[%d]: ListenerSet %s is not attached to Gateway %s: %s", i, s.key, s.gw.key, s.problem.message)}
+			}
 		}
 		res := parentResult{ref: pr}
 		field := fmt.Sprintf("spec.parentRefs[%d]", i)
 		candidates, allowed := 0, 0
-		for _, l := range g.listeners {
+		for _, l := range listeners {
 			if pr.SectionName != nil && *pr.SectionName != "" && *pr.SectionName != l.spec.Name {
 				continue
 			}
@@ -91,12 +108,14 @@ func (t *translator) attach(r routeInfo) []parentResult {
 			res.attachments = append(res.attachments, attachment{listener: l, domains: domains})
 		}
 		switch {
+		case !setProblem.ok():
+			res.problem = setProblem
 		case candidates == 0:
-			res.problem = problem{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("%s: Gateway %s/%s has no listener%s", field, ns, pr.Name, selectorText(pr))}
+			res.problem = problem{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("%s: %s %s/%s has no listener%s", field, kind, ns, pr.Name, selectorText(pr))}
 		case allowed == 0:
-			res.problem = problem{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("%s: no listener of Gateway %s/%s%s allows %s from namespace %s", field, ns, pr.Name, selectorText(pr), r.kind, r.obj.GetNamespace())}
+			res.problem = problem{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("%s: no listener of %s %s/%s%s allows %s from namespace %s", field, kind, ns, pr.Name, selectorText(pr), r.kind, r.obj.GetNamespace())}
 		case len(res.attachments) == 0:
-			res.problem = problem{string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("spec.hostnames: no hostname intersects with the hostnames of the listeners of Gateway %s/%s%s", ns, pr.Name, selectorText(pr))}
+			res.problem = problem{string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("spec.hostnames: no hostname intersects with the hostnames of the listeners of %s %s/%s%s", kind, ns, pr.Name, selectorText(pr))}
 		}
 		out = append(out, res)
 	}
@@ -133,7 +152,7 @@ func (t *translator) namespaceAllowed(l *listenerCtx, routeNS string) bool {
 	case gwv1.NamespacesFromAll:
 		return true
 	case gwv1.NamespacesFromSame:
-		return routeNS == l.gw.obj.Namespace
+		return routeNS == l.owner().namespace
 	case gwv1.NamespacesFromSelector:
 		if sel == nil {
 			return false

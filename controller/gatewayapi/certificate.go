@@ -21,17 +21,19 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 		l.certProblem = problem{string(gwv1.ListenerReasonInvalidCertificateRef), l.field + ".tls.certificateRefs: an HTTPS listener needs at least one certificate"}
 		return
 	}
-	gw := l.gw.obj
+	// A ListenerSet's listener refers from the ListenerSet: its namespace,
+	// and ReferenceGrants naming ListenerSets (not the parent Gateway's).
+	from := l.owner()
 	var names []string
 	for i, ref := range spec.TLS.CertificateRefs {
 		field := fmt.Sprintf("%s.tls.certificateRefs[%d]", l.field, i)
-		group, kind, ns := secretRefParts(ref, gw.Namespace)
+		group, kind, ns := secretRefParts(ref, from.namespace)
 		if group != "" || kind != "Secret" {
 			l.certProblem = problem{string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: %s/%s is not supported; reference a core Secret", field, group, kind)}
 			return
 		}
-		if !t.refAllowed(objRef{gatewayGroup, "Gateway", gw.Namespace, gw.Name}, objRef{"", "Secret", ns, string(ref.Name)}) {
-			l.certProblem = problem{string(gwv1.ListenerReasonRefNotPermitted), fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows Gateways from %s to reference it", field, ns, ref.Name, ns, gw.Namespace)}
+		if !t.refAllowed(from, objRef{"", "Secret", ns, string(ref.Name)}) {
+			l.certProblem = problem{string(gwv1.ListenerReasonRefNotPermitted), fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows %ss from %s to reference it", field, ns, ref.Name, ns, from.kind, from.namespace)}
 			return
 		}
 		s, err := t.certificate(ns, string(ref.Name))

@@ -21,7 +21,11 @@ type gatewayCtx struct {
 	// addressProblem rejects the whole Gateway (UnsupportedAddress, or
 	// InvalidParameters for its annotations and infrastructure parametersRef).
 	addressProblem problem
-	listeners      []*listenerCtx
+	// listeners are the Gateway's own listeners (spec order), then those of
+	// its attached ListenerSets (precedence order, listenerset.go).
+	listeners []*listenerCtx
+	// sets are the ListenerSets attached to the Gateway.
+	sets []*listenerSetCtx
 	// backendClientCert is the IR secret of spec.tls.backend
 	// clientCertificateRef ("" if unset or invalid; see backendClientProblem).
 	backendClientCert    string
@@ -67,7 +71,7 @@ func (t *translator) translateGateways() {
 		}
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
-			l := t.newListener(g, i)
+			l := t.newListener(g, nil, i, &gw.Spec.Listeners[i])
 			t.resolveACME(l)
 			g.listeners = append(g.listeners, l)
 		}
@@ -76,7 +80,6 @@ func (t *translator) translateGateways() {
 		t.byKey[g.key] = g
 	}
 	sort.SliceStable(t.gateways, func(i, j int) bool { return olderFirst(t.gateways[i].obj, t.gateways[j].obj) })
-	t.resolveACMEConflicts()
 }
 
 // gatewayAddress picks the bind address: the first entry of spec.addresses
@@ -116,7 +119,8 @@ func (t *translator) gatewayStatuses() {
 		gen := g.obj.Generation
 		st := gwv1.GatewayStatus{}
 		accepted, programmed := 0, 0
-		for _, l := range g.listeners {
+		own := g.own()
+		for _, l := range own {
 			ls := l.status()
 			st.Listeners = append(st.Listeners, ls)
 			if l.accepted.ok() && l.conflicted.ok() {
@@ -133,19 +137,19 @@ func (t *translator) gatewayStatuses() {
 				cond(gwv1.GatewayConditionProgrammed, false, gwv1.GatewayReasonInvalid, "Gateway is not accepted: "+g.addressProblem.message, gen))
 		case accepted == 0:
 			st.Conditions = append(st.Conditions,
-				cond(gwv1.GatewayConditionAccepted, false, gwv1.GatewayReasonListenersNotValid, "no listener is valid: "+invalidListeners(g), gen))
-		case accepted < len(g.listeners):
+				cond(gwv1.GatewayConditionAccepted, false, gwv1.GatewayReasonListenersNotValid, "no listener is valid: "+invalidListeners(own), gen))
+		case accepted < len(own):
 			// The spec requires ListenersNotValid whenever a listener is
 			// invalid or conflicted; the valid ones are still served.
-			st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonListenersNotValid, invalidListeners(g), gen))
+			st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonListenersNotValid, invalidListeners(own), gen))
 		default:
 			st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionAccepted, true, gwv1.GatewayReasonAccepted, "Gateway is accepted", gen))
 		}
 		if g.addressProblem.ok() {
 			if programmed > 0 {
 				msg := "Gateway is programmed"
-				if programmed < len(g.listeners) {
-					msg = fmt.Sprintf("%d of %d listeners are programmed", programmed, len(g.listeners))
+				if programmed < len(own) {
+					msg = fmt.Sprintf("%d of %d listeners are programmed", programmed, len(own))
 				}
 				st.Conditions = append(st.Conditions, cond(gwv1.GatewayConditionProgrammed, true, gwv1.GatewayReasonProgrammed, msg, gen))
 			} else {
@@ -159,15 +163,24 @@ func (t *translator) gatewayStatuses() {
 			}
 		}
 		st.Conditions = append(st.Conditions, gatewayTLSConditions(g)...)
+		if g.allowsListenerSets() || len(g.sets) > 0 {
+			n := int32(0)
+			for _, s := range g.sets {
+				if s.attached() {
+					n++
+				}
+			}
+			st.AttachedListenerSets = &n
+		}
 		t.statuses.Gateways = append(t.statuses.Gateways, GatewayStatus{Namespace: g.obj.Namespace, Name: g.obj.Name, Status: st})
 	}
 }
 
 // invalidListeners names the invalid and conflicted listeners, for the
-// Gateway's ListenersNotValid message.
-func invalidListeners(g *gatewayCtx) string {
+// ListenersNotValid message of a Gateway or a ListenerSet.
+func invalidListeners(ls []*listenerCtx) string {
 	var parts []string
-	for _, l := range g.listeners {
+	for _, l := range ls {
 		switch {
 		case !l.accepted.ok():
 			parts = append(parts, fmt.Sprintf("listener %q is invalid (%s)", l.spec.Name, l.accepted.reason))
@@ -176,4 +189,15 @@ func invalidListeners(g *gatewayCtx) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// own are the listeners of the Gateway's spec, without its ListenerSets'.
+func (g *gatewayCtx) own() []*listenerCtx {
+	return g.listeners[:len(g.obj.Spec.Listeners)]
+}
+
+// allowsListenerSets: spec.allowedListeners lets some ListenerSets attach.
+func (g *gatewayCtx) allowsListenerSets() bool {
+	al := g.obj.Spec.AllowedListeners
+	return al != nil && al.Namespaces != nil && al.Namespaces.From != nil && *al.Namespaces.From != gwv1.NamespacesFromNone
 }

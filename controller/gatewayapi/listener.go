@@ -27,7 +27,10 @@ const (
 
 // listenerCtx is one Gateway listener during translation.
 type listenerCtx struct {
-	gw       *gatewayCtx
+	gw *gatewayCtx
+	// set is the ListenerSet that declares the listener; nil for the
+	// Gateway's own listeners (listenerset.go).
+	set      *listenerSetCtx
 	index    int
 	spec     *gwv1.Listener
 	field    string // "spec.listeners[i]"
@@ -73,10 +76,12 @@ var protocolKinds = map[gwv1.ProtocolType][]gwv1.Kind{
 	gwv1.UDPProtocolType:   {"UDPRoute"},
 }
 
-func (t *translator) newListener(g *gatewayCtx, i int) *listenerCtx {
-	spec := &g.obj.Spec.Listeners[i]
+// newListener validates listener i of g's spec, or of set's spec when set
+// is not nil (spec is then the ListenerEntry as a Listener).
+func (t *translator) newListener(g *gatewayCtx, set *listenerSetCtx, i int, spec *gwv1.Listener) *listenerCtx {
 	l := &listenerCtx{
 		gw:       g,
+		set:      set,
 		index:    i,
 		spec:     spec,
 		field:    fmt.Sprintf("spec.listeners[%d]", i),
@@ -182,34 +187,26 @@ func (l *listenerCtx) allowsKind(kind string) bool {
 	return false
 }
 
-// markGatewayConflicts marks indistinct listeners of one Gateway. The spec
-// forbids picking a winner: every listener of an indistinct pair is Conflicted
-// and not served. Different socket kinds on one port are a ProtocolConflict,
-// and so are TLS listeners of different TLS modes (tlsmixed.go); the same kind
-// with the same hostname (TCP: any two) is a HostnameConflict.
+// markGatewayConflicts marks indistinct listeners of one Gateway (or of one
+// ListenerSet). The spec forbids picking a winner: every listener of an
+// indistinct pair is Conflicted and not served (listenerConflict says when
+// two listeners are indistinct).
 func markGatewayConflicts(ls []*listenerCtx) {
 	conflicts := make([]problem, len(ls))
 	mixed := make([]bool, len(ls))
 	for i, a := range ls {
-		if !a.accepted.ok() {
+		if !a.accepted.ok() || !a.conflicted.ok() {
 			continue
 		}
 		for j, b := range ls {
-			if i == j || !b.accepted.ok() || a.port != b.port || (a.kind == socketUDP) != (b.kind == socketUDP) {
+			if i == j || !b.accepted.ok() || !b.conflicted.ok() {
 				continue
 			}
-			var p problem
-			switch {
-			case a.kind != b.kind:
-				p = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by listener %q with protocol %s", a.field, a.port, b.spec.Name, b.spec.Protocol)}
-			case mixesTLSModes(a, b):
-				mixed[i] = true
-				p = tlsModeConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name), fmt.Sprintf("port %d", a.port))
-			case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
-				p = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: listener %q on port %d has the same hostname %q", a.field, b.spec.Name, a.port, a.hostname)}
-			default:
+			p, m := listenerConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name))
+			if p.ok() {
 				continue
 			}
+			mixed[i] = mixed[i] || m
 			// ProtocolConflict wins over HostnameConflict: it is the more basic problem.
 			if conflicts[i].ok() || (p.reason == string(gwv1.ListenerReasonProtocolConflict) && conflicts[i].reason != p.reason) {
 				conflicts[i] = p
@@ -217,12 +214,62 @@ func markGatewayConflicts(ls []*listenerCtx) {
 		}
 	}
 	for i, p := range conflicts {
+		if p.ok() {
+			continue // keeps a conflict it already had (listenerset.go)
+		}
 		if mixed[i] {
 			ls[i].conflictMixedTLSModes(p)
 		} else {
 			ls[i].conflicted = p
 		}
 	}
+}
+
+// listenerConflict is why a cannot be served on the port b also uses (other
+// names b in the message); the zero problem if both can. Different socket
+// kinds on one port are a ProtocolConflict, and so are TLS listeners of
+// different TLS modes (mixed, tlsmixed.go); the same kind with the same
+// hostname (TCP and UDP: any two) is a HostnameConflict.
+func listenerConflict(a, b *listenerCtx, other string) (p problem, mixed bool) {
+	if a.port != b.port || (a.kind == socketUDP) != (b.kind == socketUDP) {
+		return problem{}, false
+	}
+	switch {
+	case a.kind != b.kind:
+		return problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by %s with protocol %s", a.field, a.port, other, b.spec.Protocol)}, false
+	case mixesTLSModes(a, b):
+		return tlsModeConflict(a, b, other, fmt.Sprintf("port %d", a.port)), true
+	case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
+		return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s on port %d has the same hostname %q", a.field, other, a.port, a.hostname)}, false
+	}
+	return problem{}, false
+}
+
+// describe names the listener and the object that declares it, for
+// messages about other objects.
+func (l *listenerCtx) describe() string {
+	if l.set != nil {
+		return fmt.Sprintf("listener %q of ListenerSet %s", l.spec.Name, l.set.key)
+	}
+	return fmt.Sprintf("listener %q of Gateway %s", l.spec.Name, l.gw.key)
+}
+
+// owner is the object that declares the listener: the namespace its
+// references default to and the referrer a ReferenceGrant must name.
+func (l *listenerCtx) owner() objRef {
+	if l.set != nil {
+		return objRef{gatewayGroup, "ListenerSet", l.set.obj.Namespace, l.set.obj.Name}
+	}
+	return objRef{gatewayGroup, "Gateway", l.gw.obj.Namespace, l.gw.obj.Name}
+}
+
+// generation is the metadata.generation of the object that declares the
+// listener, for its conditions' observedGeneration.
+func (l *listenerCtx) generation() int64 {
+	if l.set != nil {
+		return l.set.obj.Generation
+	}
+	return l.gw.obj.Generation
 }
 
 // servable: the listener is valid on its own and may get a socket.
@@ -237,7 +284,7 @@ func (l *listenerCtx) programmed() bool { return l.servable() }
 // status renders the listener status. Conditions always come in the order
 // Accepted, Programmed, ResolvedRefs, Conflicted.
 func (l *listenerCtx) status() gwv1.ListenerStatus {
-	gen := l.gw.obj.Generation
+	gen := l.generation()
 	st := gwv1.ListenerStatus{
 		Name:           l.spec.Name,
 		SupportedKinds: l.supportedKinds,
@@ -254,9 +301,14 @@ func (l *listenerCtx) status() gwv1.ListenerStatus {
 	default:
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionAccepted, true, gwv1.ListenerReasonAccepted, "Listener is accepted", gen))
 	}
-	if l.programmed() {
+	switch {
+	case l.programmed():
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionProgrammed, true, gwv1.ListenerReasonProgrammed, "Listener is programmed", gen))
-	} else {
+	case l.accepted.ok() && !l.conflicted.ok():
+		// The conflict is why: HostnameConflict or ProtocolConflict, as the
+		// ListenerSet conformance tests expect of every conflicted listener.
+		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionProgrammed, false, gwv1.ListenerConditionReason(l.conflicted.reason), "Listener is not programmed: "+l.conflicted.message, gen))
+	default:
 		st.Conditions = append(st.Conditions, cond(gwv1.ListenerConditionProgrammed, false, gwv1.ListenerReasonInvalid, "Listener is not programmed: "+l.notProgrammedWhy(), gen))
 	}
 	switch {

@@ -14,6 +14,9 @@ type Statuses struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty" yaml:"gatewayClasses,omitempty"` // sorted by name
 	Gateways       []GatewayStatus      `json:"gateways,omitempty" yaml:"gateways,omitempty"`             // sorted by namespace, name
 	Routes         []RouteStatus        `json:"routes,omitempty" yaml:"routes,omitempty"`                 // sorted by kind, namespace, name
+	// ListenerSets are the statuses of ListenerSets whose parent is one of
+	// our Gateways; sorted by namespace, name.
+	ListenerSets []ListenerSetStatus `json:"listenerSets,omitempty" yaml:"listenerSets,omitempty"`
 	// Policies are the statuses of policies (BackendTLSPolicy) with at
 	// least one of our Gateways as an ancestor; sorted by kind, namespace, name.
 	Policies []PolicyStatus `json:"policies,omitempty" yaml:"policies,omitempty"`
@@ -32,6 +35,15 @@ type GatewayStatus struct {
 	Status    gwv1.GatewayStatus `json:"status" yaml:"status"`
 }
 
+// ListenerSetStatus is the status of one ListenerSet whose parentRef names
+// one of our Gateways ("<ns>/<name>" in Gateway).
+type ListenerSetStatus struct {
+	Namespace string                 `json:"namespace" yaml:"namespace"`
+	Name      string                 `json:"name" yaml:"name"`
+	Gateway   string                 `json:"gateway" yaml:"gateway"`
+	Status    gwv1.ListenerSetStatus `json:"status" yaml:"status"`
+}
+
 // RouteStatus holds the RouteParentStatus entries for the parentRefs of one
 // route that point at our Gateways (in parentRefs order). Kind is HTTPRoute,
 // TLSRoute or TCPRoute.
@@ -46,6 +58,13 @@ func (s *Statuses) sort() {
 	sort.SliceStable(s.GatewayClasses, func(i, j int) bool { return s.GatewayClasses[i].Name < s.GatewayClasses[j].Name })
 	sort.SliceStable(s.Gateways, func(i, j int) bool {
 		a, b := s.Gateways[i], s.Gateways[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	sort.SliceStable(s.ListenerSets, func(i, j int) bool {
+		a, b := s.ListenerSets[i], s.ListenerSets[j]
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}

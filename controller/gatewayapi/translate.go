@@ -46,6 +46,10 @@ type translator struct {
 	classes  map[string]bool        // names of accepted GatewayClasses that are ours
 	gateways []*gatewayCtx          // ours, oldest first (merge precedence)
 	byKey    map[string]*gatewayCtx // "<ns>/<name>"
+	// listenerSets are the ListenerSets of our Gateways, in precedence
+	// order (listenerset.go); setByKey indexes them by "<ns>/<name>".
+	listenerSets []*listenerSetCtx
+	setByKey     map[string]*listenerSetCtx
 
 	sockets  map[string]*socket // by name
 	clusters map[string]*ir.Cluster
@@ -67,7 +71,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t := newTranslator(snap)
 	t.index()
 	t.translateGatewayClasses()
-	t.translateGateways()
+	t.translateListeners()
 	t.assignSockets()
 	t.collectACME()
 	t.resolveCrossServing()
@@ -78,8 +82,17 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.attachUDPRoutes()
 	out := t.buildIR()
 	t.gatewayStatuses()
+	t.listenerSetStatuses()
 	t.statuses.sort()
 	return out, &t.statuses
+}
+
+// translateListeners validates every listener of our Gateways and of the
+// ListenerSets attached to them, with the conflicts between them.
+func (t *translator) translateListeners() {
+	t.translateGateways()
+	t.translateListenerSets()
+	t.resolveACMEConflicts()
 }
 
 func newTranslator(snap *snapshot.Snapshot) *translator {
