@@ -352,6 +352,72 @@ func TestInfrastructure(t *testing.T) {
 		}
 	})
 
+	t.Run("ListenerSet ports join the Gateway's Service and the ListenerSet gets a status", func(t *testing.T) {
+		same := gwv1.NamespacesFromSame
+		shared := &gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "shared"},
+			Spec: gwv1.GatewaySpec{
+				GatewayClassName: "edgeway",
+				AllowedListeners: &gwv1.AllowedListeners{Namespaces: &gwv1.ListenerNamespaces{From: &same}},
+				Listeners:        []gwv1.Listener{{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80}},
+			},
+		}
+		entry := func(name string, port gwv1.PortNumber) gwv1.ListenerEntry {
+			return gwv1.ListenerEntry{Name: gwv1.SectionName(name), Protocol: gwv1.TCPProtocolType, Port: port}
+		}
+		set := func(namespace, name string, port gwv1.PortNumber) *gwv1.ListenerSet {
+			return &gwv1.ListenerSet{
+				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+				Spec: gwv1.ListenerSetSpec{
+					ParentRef: gwv1.ParentGatewayReference{Name: "shared", Namespace: ptr(gwv1.Namespace("team-a"))},
+					Listeners: []gwv1.ListenerEntry{entry("db", port)},
+				},
+			}
+		}
+		// team-a's is allowed (from: Same), infra's is not: its port stays off the Service.
+		create(ctx, t, c, shared, set("team-a", "db", 5432), set("infra", "cache", 6379))
+		eventually(t, "the ListenerSet's port on the Service", func() error {
+			var svc corev1.Service
+			if err := c.Get(ctx, key("shared-edgeway"), &svc); err != nil {
+				return err
+			}
+			var ports []string
+			for _, p := range svc.Spec.Ports {
+				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
+			}
+			if got := strings.Join(ports, ","); got != "80/TCP,5432/TCP" {
+				return fmt.Errorf("Service ports %s, want 80/TCP,5432/TCP", got)
+			}
+			return nil
+		})
+		listenerSetAccepted := func(namespace, name string, want metav1.ConditionStatus, reason string) {
+			eventually(t, fmt.Sprintf("ListenerSet %s/%s Accepted=%s %s", namespace, name, want, reason), func() error {
+				var ls gwv1.ListenerSet
+				if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &ls); err != nil {
+					return err
+				}
+				for _, cd := range ls.Status.Conditions {
+					if cd.Type == string(gwv1.ListenerSetConditionAccepted) && cd.Status == want && cd.Reason == reason && cd.ObservedGeneration == ls.Generation {
+						return nil
+					}
+				}
+				return fmt.Errorf("conditions %+v", ls.Status.Conditions)
+			})
+		}
+		listenerSetAccepted("team-a", "db", metav1.ConditionTrue, string(gwv1.ListenerSetReasonAccepted))
+		listenerSetAccepted("infra", "cache", metav1.ConditionFalse, string(gwv1.ListenerSetReasonNotAllowed))
+		eventually(t, "the Gateway's attachedListenerSets", func() error {
+			var g gwv1.Gateway
+			if err := c.Get(ctx, key("shared"), &g); err != nil {
+				return err
+			}
+			if g.Status.AttachedListenerSets == nil || *g.Status.AttachedListenerSets != 1 {
+				return fmt.Errorf("attachedListenerSets %v, want 1", g.Status.AttachedListenerSets)
+			}
+			return nil
+		})
+	})
+
 	t.Run("garbage-collected with the Gateway", func(t *testing.T) {
 		if err := c.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "edge"}}); err != nil {
 			t.Fatal(err)

@@ -100,7 +100,14 @@ func (p *Provisioner) SetupWithManager(mgr manager.Manager) error {
 	p.client = mgr.GetClient()
 	p.reader = mgr.GetAPIReader()
 	all := handler.EnqueueRequestsFromMapFunc(p.allGateways)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if servesListenerSets(mgr.GetRESTMapper()) {
+		// Their ports are the Gateway's too (listenersets.go). Installed
+		// after the controller started, they are still read on the
+		// Gateway's next reconcile.
+		b = b.Watches(&gwv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(parentGateway), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	}
+	return b.
 		Named("edgeway-infrastructure").
 		// Several replicas may share a process (tests, leader fail-over
 		// tests): the name only labels metrics.
@@ -159,7 +166,11 @@ func (p *Provisioner) Reconcile(ctx context.Context, req reconcile.Request) (rec
 	if st == nil {
 		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
-	objs, renderProblem := render(&gw, cfg, p.opts)
+	sets, err := p.listenerSetsOf(ctx, &gw)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	objs, renderProblem := render(&gw, sets, cfg, p.opts)
 	if prob := p.checkOwnership(ctx, &gw); prob != nil {
 		p.setProblem(&gw, prob)
 		return reconcile.Result{}, nil

@@ -30,18 +30,20 @@ func problemf(reason gwv1.GatewayConditionReason, format string, args ...any) *P
 	return &Problem{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
-// render is the pure part of provisioning: the objects of gw under cfg. A
+// render is the pure part of provisioning: the objects of gw, with the
+// ListenerSets attached to it, under cfg. A
 // non-nil Problem is reported in status; the objects are still applied
 // (everything that can be provisioned is).
-func render(gw *gwv1.Gateway, cfg config, o Options) (*Objects, *Problem) {
+func render(gw *gwv1.Gateway, sets []gwv1.ListenerSet, cfg config, o Options) (*Objects, *Problem) {
 	name := ResourceName(gw.Name)
 	sa := corev1ac.ServiceAccount(name, gw.Namespace).
 		WithLabels(objectLabels(gw)).WithAnnotations(objectAnnotations(gw)).
 		WithOwnerReferences(ownerRef(gw)).
 		// The data plane never calls the API server.
 		WithAutomountServiceAccountToken(false)
-	svc, svcProblem := renderService(gw, cfg)
-	dep, depProblem := renderDeployment(gw, cfg, o)
+	ports := listenerPorts(gw, sets)
+	svc, svcProblem := renderService(gw, ports, cfg)
+	dep, depProblem := renderDeployment(gw, ports, cfg, o)
 	p := depProblem
 	if p == nil {
 		p = svcProblem

@@ -34,13 +34,12 @@ func dataplaneArgs(gw *gwv1.Gateway, o Options) []string {
 // ports below 1024 are allowed by the namespaced sysctl
 // net.ipv4.ip_unprivileged_port_start (in the "safe" set every Pod
 // Security level allows) instead of NET_BIND_SERVICE.
-func renderDeployment(gw *gwv1.Gateway, cfg config, o Options) (*appsv1ac.DeploymentApplyConfiguration, *Problem) {
+func renderDeployment(gw *gwv1.Gateway, ports []port, cfg config, o Options) (*appsv1ac.DeploymentApplyConfiguration, *Problem) {
 	var problem *Problem
 	if cfg.image == "" {
 		problem = problemf(gwv1.GatewayReasonInvalid, "no data plane image: set spec.image in the EdgewayConfig or --dataplane-image on the controller")
 	}
 	name := ResourceName(gw.Name)
-	ports := listenerPorts(gw)
 
 	container := corev1ac.Container().WithName(containerName).WithImage(cfg.image).
 		WithArgs(dataplaneArgs(gw, o)...).

@@ -25,15 +25,28 @@ func (p port) name() string {
 	return fmt.Sprintf("%s-%d", strings.ToLower(string(p.protocol)), p.number)
 }
 
-// listenerPorts are the distinct (port, protocol) pairs of gw's listeners,
-// sorted: UDP listeners are UDP sockets, every other protocol edgeway
-// serves is TCP. Listeners of other protocols are left out (translation
-// gives them a condition).
-func listenerPorts(gw *gwv1.Gateway) []port {
-	var ports []port
+// listenerPorts are the distinct (port, protocol) pairs of the listeners of
+// gw and of its ListenerSets, sorted: UDP listeners are UDP sockets, every
+// other protocol edgeway serves is TCP. Listeners of other protocols are
+// left out (translation gives them a condition).
+func listenerPorts(gw *gwv1.Gateway, sets []gwv1.ListenerSet) []port {
+	type listener struct {
+		port     gwv1.PortNumber
+		protocol gwv1.ProtocolType
+	}
+	var all []listener
 	for _, l := range gw.Spec.Listeners {
+		all = append(all, listener{l.Port, l.Protocol})
+	}
+	for _, s := range sets {
+		for _, l := range s.Spec.Listeners {
+			all = append(all, listener{l.Port, l.Protocol})
+		}
+	}
+	var ports []port
+	for _, l := range all {
 		var proto corev1.Protocol
-		switch l.Protocol {
+		switch l.protocol {
 		case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType, gwv1.TLSProtocolType, gwv1.TCPProtocolType:
 			proto = corev1.ProtocolTCP
 		case gwv1.UDPProtocolType:
@@ -41,7 +54,7 @@ func listenerPorts(gw *gwv1.Gateway) []port {
 		default:
 			continue
 		}
-		p := port{number: int32(l.Port), protocol: proto}
+		p := port{number: int32(l.port), protocol: proto}
 		if !slices.Contains(ports, p) {
 			ports = append(ports, p)
 		}
@@ -76,8 +89,7 @@ func requestedIPs(gw *gwv1.Gateway) []string {
 //     is deprecated), so the IPs go, comma-separated, into the annotation
 //     the EdgewayConfig names in spec.service.addressAnnotation; without
 //     one the Gateway is not Programmed (AddressNotUsable).
-func renderService(gw *gwv1.Gateway, cfg config) (*corev1ac.ServiceApplyConfiguration, *Problem) {
-	ports := listenerPorts(gw)
+func renderService(gw *gwv1.Gateway, ports []port, cfg config) (*corev1ac.ServiceApplyConfiguration, *Problem) {
 	if len(ports) == 0 {
 		return nil, problemf(gwv1.GatewayReasonInvalid,
 			"no listener has a protocol edgeway serves (HTTP, HTTPS, TLS, TCP, UDP): the Service %s is not created", ResourceName(gw.Name))

@@ -72,7 +72,7 @@ func TestRenderGolden(t *testing.T) {
 
 func renderYAML(t *testing.T, c *renderCase) []byte {
 	t.Helper()
-	objs, prob := render(c.Gateway, mergeConfig(testOptions, c.ClassConfig, c.GatewayConfig), testOptions)
+	objs, prob := render(c.Gateway, nil, mergeConfig(testOptions, c.ClassConfig, c.GatewayConfig), testOptions)
 	var b bytes.Buffer
 	if prob != nil {
 		fmt.Fprintf(&b, "# problem: %s: %s\n", prob.Reason, prob.Message)

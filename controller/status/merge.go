@@ -51,6 +51,26 @@ func gatewayStatus(live, desired gwv1.GatewayStatus, now metav1.Time) gwv1.Gatew
 	return out
 }
 
+// listenerSetStatus: like a Gateway's, conditions keep their times, its
+// listeners' by name.
+func listenerSetStatus(live, desired gwv1.ListenerSetStatus, now metav1.Time) gwv1.ListenerSetStatus {
+	out := desired
+	out.Conditions = conditions(live.Conditions, desired.Conditions, now)
+	out.Listeners = nil
+	for _, d := range desired.Listeners {
+		var liveConds []metav1.Condition
+		for _, l := range live.Listeners {
+			if l.Name == d.Name {
+				liveConds = l.Conditions
+				break
+			}
+		}
+		d.Conditions = conditions(liveConds, d.Conditions, now)
+		out.Listeners = append(out.Listeners, d)
+	}
+	return out
+}
+
 // gatewayClassStatus: conditions and supportedFeatures are ours.
 func gatewayClassStatus(live, desired gwv1.GatewayClassStatus, now metav1.Time) gwv1.GatewayClassStatus {
 	out := desired

@@ -23,8 +23,14 @@ func (w *Writer) pass(ctx context.Context, in *Input) error {
 	for _, g := range in.Snapshot.Gateways {
 		gateways[g.Namespace+"/"+g.Name] = g
 	}
+	gated := map[string]notProgrammed{}
 	for _, g := range in.Statuses.Gateways {
-		errs = append(errs, w.gateway(ctx, in, g, gateways[g.Namespace+"/"+g.Name]))
+		np, err := w.gateway(ctx, in, g, gateways[g.Namespace+"/"+g.Name])
+		gated[g.Namespace+"/"+g.Name] = np
+		errs = append(errs, err)
+	}
+	for _, ls := range in.Statuses.ListenerSets {
+		errs = append(errs, w.listenerSet(ctx, ls, gated[ls.Gateway]))
 	}
 	errs = append(errs, w.routes(ctx, in)...)
 	errs = append(errs, w.policies(ctx, in)...)
@@ -49,19 +55,41 @@ func (w *Writer) gatewayClass(ctx context.Context, c gatewayapi.GatewayClassStat
 	})
 }
 
-func (w *Writer) gateway(ctx context.Context, in *Input, g gatewayapi.GatewayStatus, snap *gwv1.Gateway) error {
+// gateway writes one Gateway's status; np is why it is not Programmed
+// beyond translation (zero: it is), which its ListenerSets share.
+func (w *Writer) gateway(ctx context.Context, in *Input, g gatewayapi.GatewayStatus, snap *gwv1.Gateway) (notProgrammed, error) {
 	node := g.Namespace + "/" + g.Name
 	desired := *g.Status.DeepCopy()
 	reason, msg := w.infrastructure(ctx, snap, &desired)
-	gateProgrammed(&desired, w.programmed(in, node, reason, msg))
+	np := w.programmed(in, node, reason, msg)
+	gateProgrammed(&desired, np)
 	now := w.now()
-	return w.write(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.Name}, &gwv1.Gateway{}, func(o client.Object) bool {
+	return np, w.write(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.Name}, &gwv1.Gateway{}, func(o client.Object) bool {
 		gw := o.(*gwv1.Gateway)
 		next := gatewayStatus(gw.Status, desired, now)
 		if equality.Semantic.DeepEqual(gw.Status, next) {
 			return false
 		}
 		gw.Status = next
+		return true
+	})
+}
+
+// listenerSet writes the status of a ListenerSet of one of our Gateways:
+// all of it is ours (the Gateway's controller owns its ListenerSets). Its
+// listeners are served by the Gateway's data plane, so they are Programmed
+// only when the Gateway is (np).
+func (w *Writer) listenerSet(ctx context.Context, ls gatewayapi.ListenerSetStatus, np notProgrammed) error {
+	desired := *ls.Status.DeepCopy()
+	gateListenerSetProgrammed(&desired, np)
+	now := w.now()
+	return w.write(ctx, client.ObjectKey{Namespace: ls.Namespace, Name: ls.Name}, &gwv1.ListenerSet{}, func(o client.Object) bool {
+		set := o.(*gwv1.ListenerSet)
+		next := listenerSetStatus(set.Status, desired, now)
+		if equality.Semantic.DeepEqual(set.Status, next) {
+			return false
+		}
+		set.Status = next
 		return true
 	})
 }

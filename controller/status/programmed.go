@@ -106,6 +106,25 @@ func gateProgrammed(st *gwv1.GatewayStatus, np notProgrammed) {
 	}
 }
 
+// gateListenerSetProgrammed is gateProgrammed for a ListenerSet of the
+// Gateway np is about.
+func gateListenerSetProgrammed(st *gwv1.ListenerSetStatus, np notProgrammed) {
+	if np.reason == "" {
+		return
+	}
+	gw := gwv1.GatewayStatus{Conditions: st.Conditions}
+	for _, l := range st.Listeners {
+		gw.Listeners = append(gw.Listeners, gwv1.ListenerStatus{Name: l.Name, Conditions: l.Conditions})
+	}
+	gateProgrammed(&gw, np)
+	// The ListenerSet's Programmed reasons: Pending, or Invalid.
+	for i := range st.Conditions {
+		if c := &st.Conditions[i]; c.Type == string(gwv1.ListenerSetConditionProgrammed) && c.Status == metav1.ConditionFalse && c.Reason == np.reason && np.reason != string(gwv1.GatewayReasonInvalid) {
+			c.Reason = string(gwv1.ListenerSetReasonPending)
+		}
+	}
+}
+
 // infrastructure asks the provisioner for a Gateway's addresses, if one is
 // wired.
 func (w *Writer) infrastructure(ctx context.Context, gw *gwv1.Gateway, st *gwv1.GatewayStatus) (gwv1.GatewayConditionReason, string) {
