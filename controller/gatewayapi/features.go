@@ -24,8 +24,12 @@ import (
 // Accepted=False InvalidParameters, params.go). GatewayAddressEmpty: an
 // address entry without a value gets one from the load balancer.
 //
-// Not claimed: ListenerSet (parsed, not translated), TLSRouteModeMixed
-// (mixed TLS modes on one port are reported Conflicted), Mesh*.
+// ListenerSet: listeners of attached ListenerSets are the Gateway's, after
+// its own in precedence (listenerset.go); their ports reach the Gateway's
+// Service (controller/infra).
+//
+// Not claimed: TLSRouteModeMixed (mixed TLS modes on one port are reported
+// Conflicted), Mesh*.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -38,6 +42,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportReferenceGrant,
+	features.SupportListenerSet,
 
 	features.SupportHTTPRoute,
 	features.SupportHTTPRouteQueryParamMatching,
