@@ -45,7 +45,7 @@ func collectReferences(s *snapshot.Snapshot) references {
 				for _, c := range l.TLS.CertificateRefs {
 					r.secretRef(gw.Namespace, c)
 				}
-				r.acmeListener(s, gw.Namespace, &l)
+				r.acmeListener(s, gw.Namespace, l.TLS)
 			}
 		}
 		if tls := gw.Spec.TLS; tls != nil {
@@ -69,6 +69,7 @@ func collectReferences(s *snapshot.Snapshot) references {
 				for _, c := range l.TLS.CertificateRefs {
 					r.secretRef(ls.Namespace, c)
 				}
+				r.acmeListener(s, ls.Namespace, l.TLS)
 			}
 		}
 	}

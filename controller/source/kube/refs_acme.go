@@ -14,19 +14,19 @@ import (
 // credentials Secret. Each is recorded whether it exists or not, so the
 // manager creating or updating one triggers a translation: that is how a
 // challenge reaches the data plane and a condition the Gateway.
-func (r references) acmeListener(s *snapshot.Snapshot, gwNamespace string, l *gwv1.Listener) {
-	name, ok := l.TLS.Options[gwv1.AnnotationKey(v1alpha1.ACMEListenerOption)]
+func (r references) acmeListener(s *snapshot.Snapshot, listenerNamespace string, tls *gwv1.ListenerTLSConfig) {
+	name, ok := tls.Options[gwv1.AnnotationKey(v1alpha1.ACMEListenerOption)]
 	if !ok {
 		return
 	}
-	if refs := l.TLS.CertificateRefs; len(refs) > 0 {
+	if refs := tls.CertificateRefs; len(refs) > 0 {
 		ref := refs[0]
 		if (ref.Group == nil || *ref.Group == "") && (ref.Kind == nil || *ref.Kind == "Secret") {
-			r.secrets[refNamespace(gwNamespace, ref.Namespace)+"/"+snapshot.ACMEStateSecretName(string(ref.Name))] = true
+			r.secrets[refNamespace(listenerNamespace, ref.Namespace)+"/"+snapshot.ACMEStateSecretName(string(ref.Name))] = true
 		}
 	}
 	for _, is := range s.ACMEIssuers {
-		if is != nil && is.Namespace == gwNamespace && is.Name == string(name) {
+		if is != nil && is.Namespace == listenerNamespace && is.Name == string(name) {
 			r.acmeIssuer(is)
 		}
 	}
