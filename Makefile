@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: conformance all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
+.PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -60,6 +60,19 @@ cluster-up: kube-bins
 cluster-down:
 	$(GO) build -o $(CLUSTER_BIN) ./conformance/cmd/edgeway-cluster
 	$(CLUSTER_BIN) down
+
+## bench: the in-code benchmarks (route matcher, config compiler, translation of 5000 routes,
+## proxy hot path) with allocations, in benchstat format under bench/results/go/.
+## bench-peers: edgeway's data plane against nginx, HAProxy and Caddy, pinned, in one run
+## (installs the peers; as root); results under bench/results/peers/.
+## bench-scale: the controller at 10..5000 HTTPRoutes on the local cluster (as root): memory,
+## CPU, propagation p50/p99, errors during churn; results under bench/results/scale/.
+bench:
+	./bench/go/run.sh
+bench-peers:
+	./bench/peers/run.sh
+bench-scale: kube-bins
+	./bench/scale/run.sh
 
 vet:
 	$(GO) vet $(PKGS)
