@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,9 @@ func writeReport(t *testing.T, s *suite.ConformanceTestSuite, path, summaryPath 
 		t.Errorf("conformance report: %v", err)
 		return
 	}
+	// The suite lists profiles in map order: sorted, a committed report
+	// changes only where the results do.
+	sort.Slice(report.ProfileReports, func(i, j int) bool { return report.ProfileReports[i].Name < report.ProfileReports[j].Name })
 	raw, err := yaml.Marshal(report)
 	if err != nil {
 		t.Errorf("conformance report: %v", err)
