@@ -24,8 +24,11 @@ import (
 // Accepted=False InvalidParameters, params.go). GatewayAddressEmpty: an
 // address entry without a value gets one from the load balancer.
 //
-// Not claimed: ListenerSet (parsed, not translated), TLSRouteModeMixed
-// (mixed TLS modes on one port are reported Conflicted), Mesh*.
+// TLSRouteModeMixed: TLS listeners in Passthrough and in Terminate mode
+// share a port, SNI picks the chain, and a listener's hostname never falls
+// through to a chain of the other mode (tlsmixed.go).
+//
+// Not claimed: ListenerSet (parsed, not translated), Mesh*.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -71,6 +74,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGRPCRouteNamedRouteRule,
 	features.SupportTLSRoute,
 	features.SupportTLSRouteModeTerminate,
+	features.SupportTLSRouteModeMixed,
 	features.SupportTCPRoute,
 	features.SupportUDPRoute,
 	features.SupportBackendTLSPolicy,

@@ -184,12 +184,11 @@ func (l *listenerCtx) allowsKind(kind string) bool {
 
 // markGatewayConflicts marks indistinct listeners of one Gateway. The spec
 // forbids picking a winner: every listener of an indistinct pair is Conflicted
-// and not served. Different socket kinds on one port are a ProtocolConflict,
-// and so are TLS listeners of different TLS modes (tlsmixed.go); the same kind
-// with the same hostname (TCP: any two) is a HostnameConflict.
+// and not served. Different socket kinds on one port are a ProtocolConflict;
+// the same kind with the same hostname (TCP: any two) is a HostnameConflict.
+// TLS listeners of both TLS modes share a port (TLSRouteModeMixed, tlsmixed.go).
 func markGatewayConflicts(ls []*listenerCtx) {
 	conflicts := make([]problem, len(ls))
-	mixed := make([]bool, len(ls))
 	for i, a := range ls {
 		if !a.accepted.ok() {
 			continue
@@ -202,9 +201,6 @@ func markGatewayConflicts(ls []*listenerCtx) {
 			switch {
 			case a.kind != b.kind:
 				p = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by listener %q with protocol %s", a.field, a.port, b.spec.Name, b.spec.Protocol)}
-			case mixesTLSModes(a, b):
-				mixed[i] = true
-				p = tlsModeConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name), fmt.Sprintf("port %d", a.port))
 			case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
 				p = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: listener %q on port %d has the same hostname %q", a.field, b.spec.Name, a.port, a.hostname)}
 			default:
@@ -217,11 +213,7 @@ func markGatewayConflicts(ls []*listenerCtx) {
 		}
 	}
 	for i, p := range conflicts {
-		if mixed[i] {
-			ls[i].conflictMixedTLSModes(p)
-		} else {
-			ls[i].conflicted = p
-		}
+		ls[i].conflicted = p
 	}
 }
 
