@@ -15,5 +15,10 @@
 // The features claimed are not listed here: the suite reads them from the
 // GatewayClass status.supportedFeatures the controller publishes
 // (controller/gatewayapi/features.go), so the report states what the
-// running controller claims.
+// running controller claims. Except with -run-test: the suite then reads no
+// features at all and runs the one test whatever it needs, so a test that
+// branches on a feature (TLSRouteListenerMixedTerminationNotSupported
+// returns at once when TLSRouteModeMixed is claimed) must get the claimed
+// ones with -supported-features, e.g.
+// -supported-features Gateway,TLSRoute,TLSRouteModeTerminate,TLSRouteModeMixed.
 package upstream

@@ -13,6 +13,8 @@ import (
 //	route table of an HTTPS chain    "<address>:<port>/https/<hostname>"  hostname "*" for a listener without hostname
 //	TLS chain (HTTPS termination)    "https/<hostname>"
 //	TLS chain (TLS passthrough)      "passthrough/<sni>"                  sni: the route/listener hostname intersection, "*" = any
+//	TLS chain (TLS termination)      "tls/<sni>"                          as passthrough
+//	TLS chain (refusing)             "refuse/<sni>"                       a listener hostname or route domain with nothing to serve
 //	virtual host                     "<domain>"                           one domain per virtual host, "*" = any
 //	route                            "<ns>/<route>/rule/<i>/match/<j>"
 //	cluster                          "service/<ns>/<name>/<port>", "serviceentry/<ns>/<name>/<port>"
@@ -56,10 +58,12 @@ func (t *translator) buildIR() *ir.IR {
 			}
 			l.TLS = append(l.TLS, passthroughChains(s.listeners)...)
 			l.TLS = append(l.TLS, terminateChains(s.listeners)...)
+			l.TLS = append(l.TLS, refuseChains(s.listeners, l.TLS)...)
 			l.TLS = append(l.TLS, t.tlsALPN01Chains(s, usedSecrets)...)
 			markChainSecrets(l, usedSecrets)
 			sort.SliceStable(l.TLS, func(i, j int) bool { return l.TLS[i].Name < l.TLS[j].Name })
-			if len(l.TLS) == 0 {
+			if onlyRefuses(l.TLS) {
+				// Nothing to serve: not binding refuses every client too.
 				continue
 			}
 		case socketTCP:
@@ -256,7 +260,8 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 // socket's Passthrough listeners. A domain owned by an HTTPS listener (its
 // hostname is more specific) gets no passthrough chain: those clients belong
 // to the terminating listener. Among the routes covering a domain, the most
-// specific domain wins, then the oldest route.
+// specific domain wins, then the oldest route; if it has no backend with a
+// weight, the domain gets a refusing chain.
 func passthroughChains(listeners []*listenerCtx) []*ir.TLSChain {
 	var patterns []string
 	byPattern := map[string]*listenerCtx{}
@@ -284,7 +289,13 @@ func passthroughChains(listeners []*listenerCtx) []*ir.TLSChain {
 				best = a
 			}
 		}
-		if best == nil || !anyWeight(best.backends) {
+		if best == nil {
+			continue
+		}
+		if !anyWeight(best.backends) {
+			// The route owning d has no backend: refuse rather than let a
+			// less specific chain serve d.
+			out = append(out, refuseChain(d))
 			continue
 		}
 		out = append(out, &ir.TLSChain{
@@ -294,6 +305,48 @@ func passthroughChains(listeners []*listenerCtx) []*ir.TLSChain {
 		})
 	}
 	return out
+}
+
+// refuseChains keeps listener isolation on a TLS socket. SNI selection (in
+// Envoy and the data plane) takes the most specific server name and never
+// falls back, and a listener hostname is only a server name if some chain
+// of the listener uses it: a listener without an attached route (or whose
+// routes have more specific hostnames) would leave its clients to a less
+// specific chain of another listener, a wildcard passthrough say. So every
+// listener hostname that no chain names exactly gets a refusing chain. A
+// listener without hostname needs none: its clients that no chain matches
+// get no chain at all.
+func refuseChains(listeners []*listenerCtx, chains []*ir.TLSChain) []*ir.TLSChain {
+	named := map[string]bool{}
+	for _, c := range chains {
+		for _, sn := range c.ServerNames {
+			named[sn] = true
+		}
+	}
+	var out []*ir.TLSChain
+	for _, l := range listeners {
+		p := pattern(l.hostname)
+		if p == anyHost || named[p] {
+			continue
+		}
+		named[p] = true
+		out = append(out, refuseChain(p))
+	}
+	return out
+}
+
+func refuseChain(sni string) *ir.TLSChain {
+	return &ir.TLSChain{Name: "refuse/" + sni, ServerNames: serverNames(sni), Refuse: true}
+}
+
+// onlyRefuses: no chain serves anything (also true for no chains).
+func onlyRefuses(chains []*ir.TLSChain) bool {
+	for _, c := range chains {
+		if !c.Refuse {
+			return false
+		}
+	}
+	return true
 }
 
 // tcpChain proxies to the backends of the oldest TCPRoute on the socket's

@@ -28,8 +28,11 @@ import (
 // its own in precedence (listenerset.go); their ports reach the Gateway's
 // Service (controller/infra).
 //
-// Not claimed: TLSRouteModeMixed (mixed TLS modes on one port are reported
-// Conflicted), Mesh*.
+// TLSRouteModeMixed: TLS listeners in Passthrough and in Terminate mode
+// share a port, SNI picks the chain, and a listener's hostname never falls
+// through to a chain of the other mode (tlsmixed.go).
+//
+// Not claimed: Mesh* (no mesh data plane).
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportGatewayPort8080,
@@ -76,6 +79,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGRPCRouteNamedRouteRule,
 	features.SupportTLSRoute,
 	features.SupportTLSRouteModeTerminate,
+	features.SupportTLSRouteModeMixed,
 	features.SupportTCPRoute,
 	features.SupportUDPRoute,
 	features.SupportBackendTLSPolicy,

@@ -190,10 +190,10 @@ func (l *listenerCtx) allowsKind(kind string) bool {
 // markGatewayConflicts marks indistinct listeners of one Gateway (or of one
 // ListenerSet). The spec forbids picking a winner: every listener of an
 // indistinct pair is Conflicted and not served (listenerConflict says when
-// two listeners are indistinct).
+// two listeners are indistinct). TLS listeners of both TLS modes share a
+// port (TLSRouteModeMixed, tlsmixed.go).
 func markGatewayConflicts(ls []*listenerCtx) {
 	conflicts := make([]problem, len(ls))
-	mixed := make([]bool, len(ls))
 	for i, a := range ls {
 		if !a.accepted.ok() || !a.conflicted.ok() {
 			continue
@@ -202,11 +202,10 @@ func markGatewayConflicts(ls []*listenerCtx) {
 			if i == j || !b.accepted.ok() || !b.conflicted.ok() {
 				continue
 			}
-			p, m := listenerConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name))
+			p := listenerConflict(a, b, fmt.Sprintf("listener %q", b.spec.Name))
 			if p.ok() {
 				continue
 			}
-			mixed[i] = mixed[i] || m
 			// ProtocolConflict wins over HostnameConflict: it is the more basic problem.
 			if conflicts[i].ok() || (p.reason == string(gwv1.ListenerReasonProtocolConflict) && conflicts[i].reason != p.reason) {
 				conflicts[i] = p
@@ -214,35 +213,28 @@ func markGatewayConflicts(ls []*listenerCtx) {
 		}
 	}
 	for i, p := range conflicts {
-		if p.ok() {
-			continue // keeps a conflict it already had (listenerset.go)
-		}
-		if mixed[i] {
-			ls[i].conflictMixedTLSModes(p)
-		} else {
+		if !p.ok() {
 			ls[i].conflicted = p
-		}
+		} // else: keeps a conflict it already had (listenerset.go)
 	}
 }
 
 // listenerConflict is why a cannot be served on the port b also uses (other
 // names b in the message); the zero problem if both can. Different socket
-// kinds on one port are a ProtocolConflict, and so are TLS listeners of
-// different TLS modes (mixed, tlsmixed.go); the same kind with the same
-// hostname (TCP and UDP: any two) is a HostnameConflict.
-func listenerConflict(a, b *listenerCtx, other string) (p problem, mixed bool) {
+// kinds on one port are a ProtocolConflict; the same kind with the same
+// hostname (TCP and UDP: any two) is a HostnameConflict, whatever the TLS
+// modes.
+func listenerConflict(a, b *listenerCtx, other string) problem {
 	if a.port != b.port || (a.kind == socketUDP) != (b.kind == socketUDP) {
-		return problem{}, false
+		return problem{}
 	}
 	switch {
 	case a.kind != b.kind:
-		return problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by %s with protocol %s", a.field, a.port, other, b.spec.Protocol)}, false
-	case mixesTLSModes(a, b):
-		return tlsModeConflict(a, b, other, fmt.Sprintf("port %d", a.port)), true
+		return problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: port %d is also used by %s with protocol %s", a.field, a.port, other, b.spec.Protocol)}
 	case a.kind == socketTCP || a.kind == socketUDP || a.hostname == b.hostname:
-		return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s on port %d has the same hostname %q", a.field, other, a.port, a.hostname)}, false
+		return problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s on port %d has the same hostname %q", a.field, other, a.port, a.hostname)}
 	}
-	return problem{}, false
+	return problem{}
 }
 
 // describe names the listener and the object that declares it, for

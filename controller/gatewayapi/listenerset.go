@@ -128,24 +128,19 @@ func markConflictWithEarlier(l *listenerCtx, earlier []*listenerCtx) {
 		return
 	}
 	var found problem
-	mixed := false
 	for _, e := range earlier {
 		if !e.accepted.ok() || !e.conflicted.ok() {
 			continue
 		}
-		p, m := listenerConflict(l, e, e.describe())
+		p := listenerConflict(l, e, e.describe())
 		if p.ok() {
 			continue
 		}
 		if found.ok() || (p.reason == string(gwv1.ListenerReasonProtocolConflict) && found.reason != p.reason) {
-			found, mixed = p, m
+			found = p
 		}
 	}
-	switch {
-	case found.ok():
-	case mixed:
-		l.conflictMixedTLSModes(found)
-	default:
+	if !found.ok() {
 		l.conflicted = found
 	}
 }

@@ -19,10 +19,11 @@ type socket struct {
 
 // assignSockets merges listeners of all Gateways by address:port. A listener
 // incompatible with what older Gateways already put on the socket is
-// Conflicted and not served: a different socket kind or a TLS listener of the
-// other TLS mode (ProtocolConflict, tlsmixed.go), or the same SNI hostname on
-// a TLS socket / a second TCP listener (HostnameConflict). Plain HTTP listeners always merge; their routes share
-// one route table, virtual hosts merged by domain.
+// Conflicted and not served: a different socket kind (ProtocolConflict), or
+// the same SNI hostname on a TLS socket / a second TCP listener
+// (HostnameConflict). TLS listeners of both TLS modes merge (tlsmixed.go).
+// Plain HTTP listeners always merge; their routes share one route table,
+// virtual hosts merged by domain.
 func (t *translator) assignSockets() {
 	t.sockets = map[string]*socket{}
 	for _, g := range t.gateways {
@@ -36,12 +37,8 @@ func (t *translator) assignSockets() {
 				s = &socket{name: name, address: g.address, port: l.port, kind: l.kind}
 				t.sockets[name] = s
 			}
-			if p, mixed := s.conflict(l); !p.ok() {
-				if mixed {
-					l.conflictMixedTLSModes(p)
-				} else {
-					l.conflicted = p
-				}
+			if p := s.conflict(l); !p.ok() {
+				l.conflicted = p
 				continue
 			}
 			s.listeners = append(s.listeners, l)
@@ -50,10 +47,9 @@ func (t *translator) assignSockets() {
 	}
 }
 
-// conflict is why l cannot join the socket; mixed: l mixes TLS modes with a
-// listener on it. ProtocolConflict wins over HostnameConflict, as within one
-// Gateway (markGatewayConflicts).
-func (s *socket) conflict(l *listenerCtx) (p problem, mixed bool) {
+// conflict is why l cannot join the socket. ProtocolConflict wins over
+// HostnameConflict, as within one Gateway (markGatewayConflicts).
+func (s *socket) conflict(l *listenerCtx) (p problem) {
 	for _, o := range s.listeners {
 		other := fmt.Sprintf("listener %q of Gateway %s", o.spec.Name, o.gw.key)
 		var q problem
@@ -62,9 +58,6 @@ func (s *socket) conflict(l *listenerCtx) (p problem, mixed bool) {
 			q = problem{string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("%s: %s already serves %s on %s", l.field, other, o.spec.Protocol, s.name)}
 		case l.kind == socketTCP || l.kind == socketUDP:
 			q = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves %s on %s", l.field, other, o.spec.Protocol, s.name)}
-		case mixesTLSModes(l, o):
-			mixed = true
-			q = tlsModeConflict(l, o, other, s.name)
 		case l.kind == socketTLS && o.hostname == l.hostname:
 			q = problem{string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("%s: %s already serves hostname %q on %s", l.field, other, pattern(l.hostname), s.name)}
 		default:
@@ -74,5 +67,5 @@ func (s *socket) conflict(l *listenerCtx) (p problem, mixed bool) {
 			p = q
 		}
 	}
-	return p, mixed
+	return p
 }

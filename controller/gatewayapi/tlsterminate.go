@@ -9,7 +9,8 @@ import (
 // listener's certificates and proxying the decrypted stream to the route's
 // backends. Domain ownership and route choice are those of passthrough
 // (passthroughChains): the most specific listener hostname owns a domain,
-// then the most specific route domain wins, then the oldest route.
+// then the most specific route domain wins, then the oldest route; a route
+// without backends refuses the domain.
 func terminateChains(listeners []*listenerCtx) []*ir.TLSChain {
 	var patterns []string
 	byPattern := map[string]*listenerCtx{}
@@ -37,7 +38,11 @@ func terminateChains(listeners []*listenerCtx) []*ir.TLSChain {
 				best = a
 			}
 		}
-		if best == nil || !anyWeight(best.backends) {
+		if best == nil {
+			continue
+		}
+		if !anyWeight(best.backends) {
+			out = append(out, refuseChain(d)) // as in passthroughChains
 			continue
 		}
 		out = append(out, &ir.TLSChain{

@@ -57,7 +57,7 @@ type HTTPChain struct {
 }
 
 // TLSChain is selected by the client's SNI. Exactly one of Terminate,
-// Passthrough and ACMEChallenge is set.
+// Passthrough, ACMEChallenge and Refuse is set.
 type TLSChain struct {
 	// Name is unique within the listener, e.g. "https/foo.example.com" or "passthrough/bar.example.com".
 	Name string `yaml:"name"`
@@ -73,6 +73,13 @@ type TLSChain struct {
 	// "acme-tls/1" with that SNI: other clients with the same SNI get the
 	// chain they would get without it.
 	ACMEChallenge *ACMEChallenge `yaml:"acmeChallenge,omitempty"`
+	// Refuse closes every connection whose SNI selects the chain, before
+	// any TLS handshake. SNI selection takes the most specific server name
+	// and never falls back, so a refusing chain for a listener's hostname
+	// keeps its clients from reaching a less specific chain of another
+	// listener (a wildcard passthrough, say) when the listener itself has
+	// nothing to serve. Its Name is "refuse/<server name>".
+	Refuse bool `yaml:"refuse,omitempty"`
 }
 
 // ACMEChallenge presents the RFC 8737 validation certificate, negotiates

@@ -162,13 +162,13 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 		names[c.Name] = true
 
 		set := 0
-		for _, present := range []bool{c.Terminate != nil, c.Passthrough != nil, c.ACMEChallenge != nil} {
+		for _, present := range []bool{c.Terminate != nil, c.Passthrough != nil, c.ACMEChallenge != nil, c.Refuse} {
 			if present {
 				set++
 			}
 		}
 		if set != 1 {
-			v.addf("%s: exactly one of terminate, passthrough, acmeChallenge must be set, found %d", at, set)
+			v.addf("%s: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found %d", at, set)
 			continue
 		}
 		if c.ACMEChallenge != nil {
@@ -194,9 +194,10 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 			}
 			sni[sn] = c.Name
 		}
-		if c.Terminate != nil {
+		switch {
+		case c.Terminate != nil:
 			v.terminate(at+".terminate", c.Terminate)
-		} else {
+		case c.Passthrough != nil:
 			v.weighted(at+".passthrough.backends", c.Passthrough.Backends)
 		}
 	}

@@ -67,6 +67,12 @@ func TestValidateAcceptsValidIR(t *testing.T) {
 	if err := valid().Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// A refusing chain needs nothing but its server names.
+	x := valid()
+	x.Listeners[1].TLS = append(x.Listeners[1].TLS, &TLSChain{Name: "refuse/c.example.com", ServerNames: []string{"c.example.com"}, Refuse: true})
+	if err := x.Validate(); err != nil {
+		t.Fatalf("refusing chain: %v", err)
+	}
 	if err := (&IR{}).Validate(); err != nil {
 		t.Fatalf("empty IR: %v", err)
 	}
@@ -93,11 +99,16 @@ func TestValidateRejects(t *testing.T) {
 			`listeners["0.0.0.0:443"].tls["https/a"].terminate.certificates: secret "nope" does not exist`},
 		{"no certificates", func(x *IR) { x.Listeners[1].TLS[0].Terminate.Certificates = nil }, `at least one certificate is required`},
 		{"terminate and passthrough", func(x *IR) { x.Listeners[1].TLS[0].Passthrough = x.Listeners[1].TLS[1].Passthrough },
-			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 2`},
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found 2`},
 		{"terminate and acmeChallenge", func(x *IR) { x.Listeners[1].TLS[0].ACMEChallenge = &ACMEChallenge{Certificate: "acme"} },
-			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 2`},
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found 2`},
+		{"terminate and refuse", func(x *IR) { x.Listeners[1].TLS[0].Refuse = true },
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found 2`},
+		{"refuse with a server name already used", func(x *IR) {
+			x.Listeners[1].TLS = append(x.Listeners[1].TLS, &TLSChain{Name: "refuse/a.example.com", ServerNames: []string{"a.example.com"}, Refuse: true})
+		}, `tls["refuse/a.example.com"].serverNames: "a.example.com" already used by chain "https/a"`},
 		{"no chain kind", func(x *IR) { x.Listeners[1].TLS[0].Terminate = nil },
-			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge must be set, found 0`},
+			`tls["https/a"]: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found 0`},
 		{"acmeChallenge without server name", func(x *IR) { acmeChain(x).ServerNames = nil },
 			`tls["acme-tls-alpn/a.example.com"].serverNames: an acmeChallenge chain has exactly one server name, found 0`},
 		{"acmeChallenge with two server names", func(x *IR) { acmeChain(x).ServerNames = []string{"a.example.com", "b.example.com"} },

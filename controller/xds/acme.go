@@ -45,10 +45,17 @@ func (t *translator) acmeChallengeChain(c *ir.TLSChain) *listenerv3.FilterChain 
 			Name:       wellknown.TransportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: t.any(ctx)},
 		},
-		Filters: []*listenerv3.Filter{{
-			Name:       directResponseFilter,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: t.any(&directresponsev3.Config{})},
-		}},
+		Filters: []*listenerv3.Filter{t.directResponse()},
+	}
+}
+
+// directResponse is the empty direct_response network filter: it sends
+// nothing and closes the connection (after the handshake on a challenge
+// chain, at once on a refusing chain).
+func (t *translator) directResponse() *listenerv3.Filter {
+	return &listenerv3.Filter{
+		Name:       directResponseFilter,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: t.any(&directresponsev3.Config{})},
 	}
 }
 

@@ -71,7 +71,7 @@ func (t *translator) listener(l *ir.Listener) *listenerv3.Listener {
 
 // tlsChain is one SNI-selected chain: termination (TLS transport socket with
 // SDS certificates, then HTTP) or passthrough (tcp_proxy on the raw stream),
-// or an ACME TLS-ALPN-01 challenge (acme.go). A chain without server names
+// an ACME TLS-ALPN-01 challenge (acme.go), or a refusing chain. A chain without server names
 // gets no match at all: it is the default.
 func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.FilterChain {
 	if c.ACMEChallenge != nil {
@@ -82,6 +82,13 @@ func (t *translator) tlsChain(listener string, c *ir.TLSChain) *listenerv3.Filte
 		names := slices.Clone(c.ServerNames)
 		slices.Sort(names)
 		fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
+	}
+	if c.Refuse {
+		// The empty direct_response with no transport socket closes the
+		// connection as soon as the chain is chosen: no handshake, no
+		// bytes (Envoy and the edgeway data plane alike).
+		fc.Filters = []*listenerv3.Filter{t.directResponse()}
+		return fc
 	}
 	statPrefix := listener + "/" + c.Name
 	if c.Terminate != nil {

@@ -66,12 +66,15 @@ func compileALPN(rep reporter, loc string, protos []string, challenge bool) ([]s
 
 // checkChallengeShape runs once the chain is compiled: a chain with
 // application_protocols must be a complete challenge chain, and
-// direct_response belongs to nothing else. floc is the location of the
+// direct_response belongs to nothing else but a refusing chain: no
+// application_protocols and no transport_socket, so the connection is
+// closed as soon as the SNI selects the chain, before any handshake
+// (docs/xds-contract.md, "Refusing chains"). floc is the location of the
 // terminal network filter.
 func checkChallengeShape(rep reporter, loc, floc string, fc *FilterChain, ctls *chainTLS) error {
 	if len(fc.ApplicationProtocols) == 0 {
-		if fc.DirectResponse != nil {
-			return rep.errf(floc+".name", "%q is only supported on a TLS-ALPN-01 challenge chain (filter_chain_match.application_protocols [%q])", nameDirectResponse, acmeTLS1)
+		if fc.DirectResponse != nil && ctls != nil {
+			return rep.errf(floc+".name", "%q is only supported on a TLS-ALPN-01 challenge chain (filter_chain_match.application_protocols [%q]) or on a refusing chain without transport_socket", nameDirectResponse, acmeTLS1)
 		}
 		return nil
 	}

@@ -91,7 +91,9 @@ type FilterChain struct {
 	// DirectResponse is the direct_response network filter of a
 	// TLS-ALPN-01 challenge chain (RFC 8737): the TLS handshake completes
 	// (presenting the validation certificate, ALPN "acme-tls/1"), then the
-	// connection is closed without a byte of application data.
+	// connection is closed without a byte of application data. Without TLS
+	// it is a refusing chain: the connection is closed before any
+	// handshake.
 	DirectResponse *NetworkDirectResponse
 	// MaxConnections is the connection_limit filter's max_connections:
 	// open connections on this chain beyond it are closed at once. 0: no

@@ -157,6 +157,13 @@ func (s *socket) handleConn(c net.Conn) {
 		}
 	case chain.TCP != nil:
 		s.p.proxyTCP(st, l, chain, conn)
+	case chain.DirectResponse != nil && chain.TLS == nil:
+		// A refusing chain: the SNI belongs to a listener with nothing to
+		// serve, and the chain only keeps the client from a less specific
+		// chain of another listener. Closed before any handshake.
+		s.p.log.Debug("connection refused by its filter chain", "listener", l.Name, "chain", chain.Name, "sni", hello.serverName)
+		s.p.metrics.ConnRejected(l.Name, "no_filter_chain")
+		c.Close()
 	case chain.DirectResponse != nil:
 		// A TLS-ALPN-01 challenge chain: the handshake above presented
 		// the validation certificate with ALPN acme-tls/1, which is all
