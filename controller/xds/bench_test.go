@@ -1,0 +1,121 @@
+package xds
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/edgeway/edgeway/controller/ir"
+)
+
+// BenchmarkTranslate measures Translate (IR to validated, encodable Envoy
+// resources) for the IR of n HTTPRoutes, the sizes of bench-scale: what
+// the controller runs on every change after the Gateway API translation.
+// The IR (benchIR) is the shape controller/gatewayapi produces for one
+// Gateway with an HTTP and an HTTPS listener. bench/go/README.md describes
+// each benchmark.
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 5000} {
+		x := benchIR(n)
+		b.Run("routes="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := Translate(x)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res[resource.RouteType]) != 2 {
+					b.Fatalf("%d route configurations, want 2", len(res[resource.RouteType]))
+				}
+			}
+		})
+	}
+}
+
+// benchRoutesPerHost: a hostname per ten HTTPRoutes, and a Service (three
+// endpoints) per ten routes.
+const benchRoutesPerHost = 10
+
+// benchIR is the IR of n HTTPRoutes on one Gateway: the same route table
+// on an HTTP listener and behind an HTTPS chain for *.example.com, one
+// virtual host per ten routes, rules cycling through exact and prefix
+// paths, a regex, header/method and query conditions, a header filter, a
+// prefix rewrite and a 90/10 split.
+func benchIR(n int) *ir.IR {
+	services := max(1, n/benchRoutesPerHost)
+	x := &ir.IR{}
+	for c := range services {
+		cl := &ir.Cluster{Name: fmt.Sprintf("service/bench/svc-%d/8080", c), Discovery: ir.DiscoveryEDS}
+		for e := range 3 {
+			cl.Endpoints = append(cl.Endpoints, ir.Endpoint{Address: fmt.Sprintf("10.%d.%d.%d", c/250, c%250, e+1), Port: 9090})
+		}
+		x.Clusters = append(x.Clusters, cl)
+	}
+	// The IR is sorted by name (ir.Validate requires a deterministic order).
+	slices.SortFunc(x.Clusters, func(a, b *ir.Cluster) int { return cmp.Compare(a.Name, b.Name) })
+	for _, table := range []string{"bench/bench/0.0.0.0:443/https", "bench/bench/0.0.0.0:80"} {
+		rt := &ir.RouteTable{Name: table}
+		for h := 0; h*benchRoutesPerHost < n; h++ {
+			domain := "app" + strconv.Itoa(h) + ".example.com"
+			vh := &ir.VirtualHost{Name: domain, Domains: []string{domain}}
+			for i := h * benchRoutesPerHost; i < min(n, (h+1)*benchRoutesPerHost); i++ {
+				vh.Routes = append(vh.Routes, benchRoute(i, services))
+			}
+			rt.VirtualHosts = append(rt.VirtualHosts, vh)
+		}
+		slices.SortFunc(rt.VirtualHosts, func(a, b *ir.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
+		x.RouteTables = append(x.RouteTables, rt)
+	}
+	x.Listeners = []*ir.Listener{
+		{Name: "bench/bench/0.0.0.0:443", Address: "0.0.0.0", Port: 443, Gateways: []string{"bench/bench"},
+			TLS: []*ir.TLSChain{{Name: "https/*.example.com", ServerNames: []string{"*.example.com"},
+				Terminate: &ir.TLSTerminate{Certificates: []string{"bench/bench-tls"}, HTTP: &ir.HTTPChain{RouteTable: "bench/bench/0.0.0.0:443/https"}}}}},
+		{Name: "bench/bench/0.0.0.0:80", Address: "0.0.0.0", Port: 80, Gateways: []string{"bench/bench"},
+			HTTP: &ir.HTTPChain{RouteTable: "bench/bench/0.0.0.0:80"}},
+	}
+	x.Secrets = []*ir.Secret{{Name: "bench/bench-tls",
+		CertChain:  "-----BEGIN CERTIFICATE-----\nYmVuY2g=\n-----END CERTIFICATE-----\n",
+		PrivateKey: "-----BEGIN EC PRIVATE KEY-----\nYmVuY2gta2V5\n-----END EC PRIVATE KEY-----\n"}}
+	return x
+}
+
+// benchRoute is the IR route of HTTPRoute i (one rule, one match).
+func benchRoute(i, services int) *ir.Route {
+	s := strconv.Itoa(i)
+	backend := []ir.WeightedCluster{{Cluster: fmt.Sprintf("service/bench/svc-%d/8080", i%services), Weight: 1}}
+	r := &ir.Route{Name: "bench/route-" + s + "/rule/0/match/0", Forward: &ir.Forward{Backends: backend}}
+	prefix := func(v string) *ir.PathMatch { return &ir.PathMatch{Type: ir.PathPrefix, Value: v} }
+	switch i % benchRoutesPerHost {
+	case 0, 1:
+		r.Match.Path = &ir.PathMatch{Type: ir.PathExact, Value: "/exact" + s}
+	case 2:
+		r.Match.Path = prefix("/api" + s + "/v1")
+	case 3:
+		r.Match.Path = prefix("/api" + s + "/v2")
+		r.RequestHeaders = &ir.HeaderModifier{Set: []ir.Header{{Name: "x-route", Value: "r" + s}}, Remove: []string{"x-debug"}}
+	case 4:
+		r.Match.Path = prefix("/old" + s)
+		newPrefix := "/new" + s
+		r.Forward.Rewrite = &ir.URLRewrite{ReplacePrefixMatch: &newPrefix}
+	case 5:
+		r.Match.Path = prefix("/api" + s)
+	case 6:
+		r.Match.Path = &ir.PathMatch{Type: ir.PathRegex, Value: "/re" + s + "/[0-9]+"}
+	case 7:
+		r.Match.Path = prefix("/h" + s)
+		r.Match.Headers = []ir.StringMatch{{Name: "x-version", Type: ir.MatchExact, Value: "2"}}
+		r.Match.Method = "GET"
+	case 8:
+		r.Match.Path = prefix("/q" + s)
+		r.Match.QueryParams = []ir.StringMatch{{Name: "debug", Type: ir.MatchExact, Value: "1"}}
+	default:
+		r.Match.Path = prefix("/")
+		r.Forward.Backends = []ir.WeightedCluster{backend[0], {Cluster: fmt.Sprintf("service/bench/svc-%d/8080", (i+1)%services), Weight: 10}}
+		r.Forward.Backends[0].Weight = 90
+	}
+	return r
+}
