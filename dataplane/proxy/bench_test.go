@@ -1,27 +1,353 @@
 package proxy
 
 import (
+	"bytes"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/dataplane/accesslog"
+	"github.com/edgeway/edgeway/dataplane/config"
+	"github.com/edgeway/edgeway/dataplane/metrics"
 )
 
-// BenchmarkForward measures one proxied keep-alive GET end to end
-// (client, proxy, backend on loopback). Compare ratios, not absolutes.
-func BenchmarkForward(b *testing.B) {
-	be := startBackend(b, "a")
-	_, _, base := httpSetup(b, routeConfig("main", vhost("all", []string{"*"}, toCluster(prefixMatch("/"), "a"))), map[string][]string{"a": {backendAddr(be)}})
-	cl := client()
+// The proxy hot path, end to end on loopback: client, proxy and backend run
+// in this process, so ns/op is a round trip and B/op and allocs/op count
+// all three. BenchmarkDirect and BenchmarkDirectTLSHandshake are the same
+// client against the same backend without the proxy: the proxy's own cost
+// is the difference. The proxy is built as cmd/edgeway builds it (metrics
+// on); the access log is off except in BenchmarkForwardAccessLog. Compare
+// runs with benchstat (bench/go/README.md), not absolutes across machines.
+
+// benchBody is what every benchmark backend answers: 64 bytes, as the peer
+// benchmark's backend (bench/peers), so that the proxy's work dominates.
+var benchBody = []byte(strings.Repeat("x", 63) + "\n")
+
+// startFixedBackend serves benchBody to every request.
+func startFixedBackend(b *testing.B) string {
+	b.Helper()
+	s := httptest.NewServer(fixedHandler())
+	b.Cleanup(s.Close)
+	return backendAddr(s)
+}
+
+func fixedHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(benchBody)
+	})
+}
+
+// benchProxy is a proxy with the options cmd/edgeway gives it.
+func benchProxy(b *testing.B, opts ...Option) *Proxy {
+	b.Helper()
+	p := New(testLogger(), append([]Option{WithMetrics(metrics.New())}, opts...)...)
+	b.Cleanup(func() { p.Close() })
+	return p
+}
+
+// benchHTTP serves rc on a plain HTTP listener of p and returns its base URL.
+func benchHTTP(b *testing.B, p *Proxy, rc *config.Resources) string {
+	b.Helper()
+	applyAll(b, p, rc)
+	return "http://" + p.ListenerAddr("http").String()
+}
+
+// forwardResources is one plain HTTP listener whose every path goes to
+// the weighted clusters (one cluster: a plain forward).
+func forwardResources(b *testing.B, weights map[string]uint32, backends map[string]string) *config.Resources {
+	res := newResources()
+	for name, addr := range backends {
+		addCluster(res, name, addr)
+	}
+	route := toCluster(prefixMatch("/"), "a")
+	if len(weights) > 1 {
+		route = toWeighted(prefixMatch("/"), weights)
+	}
+	res.Routes["main"] = routeConfig("main", vhost("all", []string{"*"}, route))
+	res.Listeners["http"] = listener(b, "http", 0, false, chain("http", nil, nil, hcmFilter(b, hcm(b, "main"))))
+	return res
+}
+
+// getLoop issues GET url with c until the benchmark ends, checking each
+// response and reading its body to the end (so the connection is reused).
+func getLoop(b *testing.B, c *http.Client, url string) {
+	b.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
+	report := cpuPerOp(b)
+	defer report()
 	for b.Loop() {
-		resp, err := cl.Get(base + "/x")
+		resp, err := c.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		n, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatal(resp.Status)
+		if resp.StatusCode != http.StatusOK || n != int64(len(benchBody)) {
+			b.Fatalf("%s: %s, %d bytes", url, resp.Status, n)
 		}
 	}
+}
+
+// BenchmarkForward is one proxied keep-alive HTTP/1.1 GET: the path the
+// peer benchmark's HTTP/1.1 scenario exercises, and the one profiled in
+// bench/go/PROFILE.md.
+func BenchmarkForward(b *testing.B) {
+	p := benchProxy(b)
+	base := benchHTTP(b, p, forwardResources(b, nil, map[string]string{"a": startFixedBackend(b)}))
+	getLoop(b, client(), base+"/x")
+}
+
+// BenchmarkForwardParallel is BenchmarkForward from 16 concurrent
+// keep-alive clients (b.SetParallelism(8) per core on two cores): the
+// proxy under contention, shared pools and all.
+func BenchmarkForwardParallel(b *testing.B) {
+	p := benchProxy(b)
+	base := benchHTTP(b, p, forwardResources(b, nil, map[string]string{"a": startFixedBackend(b)}))
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}, Timeout: 10 * time.Second}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	report := cpuPerOp(b)
+	defer report()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(base + "/x")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Error(resp.Status)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkForwardAccessLog is BenchmarkForward with the JSON access log on
+// (to io.Discard): the cost of cmd/edgeway's default --access-log stdout
+// without the terminal.
+func BenchmarkForwardAccessLog(b *testing.B) {
+	p := benchProxy(b, WithAccessLog(accesslog.New(io.Discard)))
+	base := benchHTTP(b, p, forwardResources(b, nil, map[string]string{"a": startFixedBackend(b)}))
+	getLoop(b, client(), base+"/x")
+}
+
+// BenchmarkForwardWeighted is BenchmarkForward through a 90/10 weighted
+// split between two backends.
+func BenchmarkForwardWeighted(b *testing.B) {
+	p := benchProxy(b)
+	base := benchHTTP(b, p, forwardResources(b, map[string]uint32{"a": 90, "b": 10},
+		map[string]string{"a": startFixedBackend(b), "b": startFixedBackend(b)}))
+	getLoop(b, client(), base+"/x")
+}
+
+// BenchmarkForwardH2C is one proxied GET as an HTTP/2 stream (h2c with
+// prior knowledge on the plain socket, one connection); the upstream is
+// HTTP/1.1.
+func BenchmarkForwardH2C(b *testing.B) {
+	p := benchProxy(b)
+	base := benchHTTP(b, p, forwardResources(b, nil, map[string]string{"a": startFixedBackend(b)}))
+	getLoop(b, h2cClient(), base+"/x")
+}
+
+// tlsResources is one TLS listener terminating *.example.com (ECDSA P-256,
+// ALPN h2 and http/1.1) in front of backend a.
+func tlsResources(b *testing.B, backend string) *config.Resources {
+	res := newResources()
+	addCluster(res, "a", backend)
+	res.Routes["main"] = routeConfig("main", vhost("all", []string{"*"}, toCluster(prefixMatch("/"), "a")))
+	cert, key := selfSigned(b, "*.example.com")
+	res.Secrets["cert"] = secret("cert", cert, key)
+	res.Listeners["https"] = listener(b, "https", 0, true,
+		chain("https", []string{"*.example.com"}, tlsSocketALPN(b, []string{"h2", "http/1.1"}, "cert"), hcmFilter(b, hcm(b, "main"))))
+	return res
+}
+
+// tlsClient offers only the given ALPN protocol; keepAlive false opens a
+// new connection (a full handshake: no session cache) per request.
+func tlsClient(alpn string, keepAlive bool) *http.Client {
+	tr := &http.Transport{
+		TLSClientConfig:    &tls.Config{ServerName: "www.example.com", InsecureSkipVerify: true, NextProtos: []string{alpn}},
+		DisableCompression: true,
+		DisableKeepAlives:  !keepAlive,
+		ForceAttemptHTTP2:  alpn == "h2",
+	}
+	if alpn != "h2" {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// BenchmarkForwardTLS is one proxied keep-alive HTTP/1.1 GET over a
+// TLS-terminated connection (the handshake happens once).
+func BenchmarkForwardTLS(b *testing.B) {
+	p := benchProxy(b)
+	applyAll(b, p, tlsResources(b, startFixedBackend(b)))
+	getLoop(b, tlsClient("http/1.1", true), "https://"+p.ListenerAddr("https").String()+"/x")
+}
+
+// BenchmarkForwardH2TLS is one proxied GET as an HTTP/2 stream over TLS
+// (ALPN h2, one connection).
+func BenchmarkForwardH2TLS(b *testing.B) {
+	p := benchProxy(b)
+	applyAll(b, p, tlsResources(b, startFixedBackend(b)))
+	getLoop(b, tlsClient("h2", true), "https://"+p.ListenerAddr("https").String()+"/x")
+}
+
+// BenchmarkForwardTLSHandshake is one proxied HTTP/1.1 GET on a new TLS
+// connection (full ECDSA P-256 handshake, both ends in this process): the
+// peer benchmark's handshake scenario. BenchmarkDirectTLSHandshake is its
+// baseline.
+func BenchmarkForwardTLSHandshake(b *testing.B) {
+	p := benchProxy(b)
+	applyAll(b, p, tlsResources(b, startFixedBackend(b)))
+	getLoop(b, tlsClient("http/1.1", false), "https://"+p.ListenerAddr("https").String()+"/x")
+}
+
+// BenchmarkDirect is the baseline of the keep-alive benchmarks: the same
+// client and backend, no proxy.
+func BenchmarkDirect(b *testing.B) {
+	getLoop(b, client(), "http://"+startFixedBackend(b)+"/x")
+}
+
+// BenchmarkDirectTLSHandshake is the baseline of BenchmarkForwardTLSHandshake:
+// a new TLS connection per request straight to a TLS backend with the same
+// kind of certificate.
+func BenchmarkDirectTLSHandshake(b *testing.B) {
+	s := httptest.NewUnstartedServer(fixedHandler())
+	certPEM, keyPEM := selfSigned(b, "*.example.com")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	s.StartTLS()
+	b.Cleanup(s.Close)
+	getLoop(b, tlsClient("http/1.1", false), "https://"+backendAddr(s)+"/x")
+}
+
+// startEchoBackend echoes every byte back on each connection.
+func startEchoBackend(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkTCPProxy measures tcp_proxy: "stream" is a 1 KiB write echoed
+// back through one established connection (the copy loop); "connect" is a
+// new connection per operation (accept, upstream dial, a 4-byte exchange
+// with half-close, teardown), with the existing test backend.
+func BenchmarkTCPProxy(b *testing.B) {
+	b.Run("stream", func(b *testing.B) {
+		p := benchProxy(b)
+		res := newResources()
+		addCluster(res, "echo", startEchoBackend(b))
+		res.Listeners["tcp"] = listener(b, "tcp", 0, false, chain("tcp", nil, nil, tcpFilter(b, map[string]uint32{"echo": 1})))
+		applyAll(b, p, res)
+		c, err := net.Dial("tcp", p.ListenerAddr("tcp").String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		msg := bytes.Repeat([]byte("0123456789abcdef"), 64)
+		buf := make([]byte, len(msg))
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		report := cpuPerOp(b)
+		defer report()
+		for b.Loop() {
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("connect", func(b *testing.B) {
+		p := benchProxy(b)
+		res := newResources()
+		addCluster(res, "echo", startTCPBackend(b, "echo"))
+		res.Listeners["tcp"] = listener(b, "tcp", 0, false, chain("tcp", nil, nil, tcpFilter(b, map[string]uint32{"echo": 1})))
+		applyAll(b, p, res)
+		addr := p.ListenerAddr("tcp").String()
+		b.ReportAllocs()
+		report := cpuPerOp(b)
+		defer report()
+		for b.Loop() {
+			if reply := tcpExchange(b, addr, "ping"); reply != "echo:ping" {
+				b.Fatalf("reply %q", reply)
+			}
+		}
+	})
+}
+
+// BenchmarkTLSPassthrough is one new TLS connection per operation routed
+// by its SNI to a passthrough chain (ClientHello peek, upstream dial, the
+// backend's handshake through the proxy, one HTTP/1.1 GET): the peer
+// benchmark's passthrough scenario.
+func BenchmarkTLSPassthrough(b *testing.B) {
+	s := httptest.NewUnstartedServer(fixedHandler())
+	certPEM, keyPEM := selfSigned(b, "*.example.com")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	s.StartTLS()
+	b.Cleanup(s.Close)
+
+	p := benchProxy(b)
+	res := newResources()
+	addCluster(res, "pass", backendAddr(s))
+	res.Listeners["tls"] = listener(b, "tls", 0, true,
+		chain("pass", []string{"*.example.com"}, nil, tcpFilter(b, map[string]uint32{"pass": 1})))
+	applyAll(b, p, res)
+	getLoop(b, tlsClient("http/1.1", false), "https://"+p.ListenerAddr("tls").String()+"/x")
+}
+
+// cpuPerOp starts measuring the process's CPU time (user and system, every
+// goroutine and the garbage collector); the returned func reports it per
+// operation as cpu-ns/op. Unlike ns/op it does not grow when other
+// processes compete for the cores, as they do on a shared machine.
+func cpuPerOp(b *testing.B) (report func()) {
+	start := processCPU(b)
+	return func() { b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op") }
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
