@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// environment is what the report says about the machine and the tools.
+type environment struct {
+	Started    string            `json:"started"`
+	Host       string            `json:"host"`
+	CPUs       int               `json:"cpus"`
+	CPUModel   string            `json:"cpu_model"`
+	Kernel     string            `json:"kernel"`
+	LoadBefore string            `json:"load_before"`
+	LoadAfter  string            `json:"load_after"`
+	Versions   map[string]string `json:"versions"`
+	TLS        map[string]string `json:"tls"`
+	Settings   map[string]string `json:"settings"`
+	// RoutesIdleKiB is edgeway's RSS with 1000 routes loaded, before load.
+	RoutesIdleKiB int64 `json:"routes_idle_rss_kib,omitempty"`
+}
+
+func collectEnvironment(o options) environment {
+	host, _ := os.Hostname()
+	n, _ := onlineCPUs()
+	e := environment{
+		Started:    time.Now().UTC().Format(time.RFC3339),
+		Host:       host,
+		CPUs:       n,
+		CPUModel:   cpuModel(),
+		Kernel:     firstLine(readFileString("/proc/sys/kernel/osrelease")),
+		LoadBefore: loadAverage(),
+		Versions:   map[string]string{},
+		Settings: map[string]string{
+			"duration":  o.duration.String(),
+			"warmup":    o.warmup.String(),
+			"rounds":    fmt.Sprint(o.rounds),
+			"proxy CPU": fmt.Sprint(o.proxyCPU),
+			"load CPU":  fmt.Sprint(o.loadCPU) + " (load generator and backend)",
+			"body":      fmt.Sprintf("%d bytes", o.bodySize),
+		},
+	}
+	bin := o.binDir
+	for name, argv := range map[string][]string{
+		"nginx":   {"nginx", "-v"},
+		"haproxy": {"haproxy", "-v"},
+		"caddy":   {"go", "version", "-m", filepath.Join(bin, "caddy")},
+		"edgeway": {filepath.Join(bin, "edgeway"), "version"},
+		"wrk":     {"wrk", "-v"},
+		"h2load":  {"h2load", "--version"},
+		"openssl": {"openssl", "version"},
+	} {
+		out, _ := runQuiet(argv, nil)
+		e.Versions[name] = firstLine(out)
+		if name == "caddy" { // `caddy version` says "unknown" for a go install build
+			for line := range strings.Lines(out) {
+				if f := strings.Fields(line); len(f) >= 3 && f[0] == "mod" {
+					e.Versions[name] = f[1] + " " + f[2]
+				}
+			}
+		}
+	}
+	e.Versions["go (harness, edgeway, caddy)"] = runtime.Version()
+	return e
+}
+
+func readFileString(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
+}
+
+func cpuModel() string {
+	for line := range strings.Lines(readFileString("/proc/cpuinfo")) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func loadAverage() string {
+	f := strings.Fields(readFileString("/proc/loadavg"))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// onlineCPUs counts the CPUs this process may run on.
+func onlineCPUs() (int, error) {
+	n := runtime.NumCPU()
+	if n < 2 {
+		return n, fmt.Errorf("this machine has %d CPU: the benchmark needs 2 (one for the proxy, one for the load generator and backend)", n)
+	}
+	return n, nil
+}
+
+func lookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// runQuiet runs a short command and returns its combined output.
+func runQuiet(argv, env []string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// runRecord is one measured run of one scenario against one target.
+type runRecord struct {
+	Scenario string     `json:"scenario"`
+	Target   string     `json:"target"`
+	Round    int        `json:"round"`
+	Result   loadResult `json:"result"`
+	// ProxyCPU is the proxy's CPU time during the run over its wall time:
+	// 1.0 is the whole of its core. Zero for the baseline.
+	ProxyCPU float64 `json:"proxy_cpu"`
+	RSSKiB   int64   `json:"rss_kib,omitempty"`
+	PeakKiB  int64   `json:"peak_rss_kib,omitempty"`
+	Affinity string  `json:"affinity,omitempty"`
+	// SplitB is the share of requests backend b got (the split scenario).
+	SplitB  *float64 `json:"split_b,omitempty"`
+	Raw     string   `json:"raw,omitempty"`
+	Load    string   `json:"load_average"`
+	Skipped string   `json:"skipped,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// measure runs one scenario against one target: a warm-up, then the
+// measured run with the proxy's CPU time and RSS read around it.
+func (h *harness) measure(ctx context.Context, s scenario, t *target, round int) {
+	rec := runRecord{Scenario: s.Name, Target: t.Name, Round: round, Load: loadAverage()}
+	if why, skip := t.Skip[s.Name]; skip {
+		if round == 0 {
+			rec.Skipped = why
+			h.records = append(h.records, rec)
+		}
+		return
+	}
+	rawPath := filepath.Join("raw", s.Name, fmt.Sprintf("%s-r%d.txt", t.Name, round+1))
+	rec.Raw = rawPath
+	run := loadRun{Scenario: s, URL: s.URL(t.Ports), CPU: h.opts.loadCPU,
+		LogFile: filepath.Join(h.workDir, "h2load-requests.log")}
+	if h.opts.warmup >= time.Second {
+		warm := run
+		warm.Duration = h.opts.warmup
+		_, _, _ = warm.run(ctx)
+	}
+	run.Duration = h.opts.duration
+	var before usage
+	if t.proc != nil {
+		before, _ = readUsage(t.proc.pid())
+	}
+	countsBefore, _ := backendCounts(h.backend.Stats)
+	start := time.Now()
+	raw, res, err := run.run(ctx)
+	wall := time.Since(start)
+	rec.Result = res
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	if t.proc != nil {
+		if after, uerr := readUsage(t.proc.pid()); uerr == nil {
+			rec.ProxyCPU = (after.CPU - before.CPU).Seconds() / wall.Seconds()
+			rec.RSSKiB, rec.PeakKiB, rec.Affinity = after.RSSKiB, after.PeakKiB, after.Affinity
+		} else if rec.Error == "" {
+			rec.Error = fmt.Sprintf("%s: reading its usage: %v", t.Name, uerr)
+		}
+		if aerr := t.proc.alive(); aerr != nil {
+			rec.Error = aerr.Error()
+		}
+	}
+	if s.Name == "split" && t.Name != baselineName {
+		if countsAfter, cerr := backendCounts(h.backend.Stats); cerr == nil && countsBefore != nil {
+			a := float64(countsAfter["a"] - countsBefore["a"])
+			b := float64(countsAfter["b"] - countsBefore["b"])
+			if a+b > 0 {
+				share := b / (a + b)
+				rec.SplitB = &share
+			}
+		}
+	}
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (peak %d KiB), pinned to CPUs %s, load average at start %s\n",
+		rec.ProxyCPU, rec.RSSKiB, rec.PeakKiB, rec.Affinity, rec.Load)
+	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
+	}
+	h.records = append(h.records, rec)
+	status := fmt.Sprintf("%9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy CPU %.2f  RSS %6.1f MiB  errors %d",
+		res.RPS, res.P50ms, res.P99ms, rec.ProxyCPU, float64(rec.RSSKiB)/1024, res.Errors)
+	if rec.Error != "" {
+		status = "ERROR " + rec.Error
+	}
+	fmt.Printf("  %-12s %-20s round %d: %s\n", s.Name, t.Name, round+1, status)
+}
+
+// routesScenario is the HTTP/1.1 keep-alive load against edgeway with 1000
+// HTTPRoutes loaded, to the last route's host.
+func routesScenario() scenario {
+	s, _ := scenarioByName("http1")
+	s.Name = "http1-1000-routes"
+	s.Title = fmt.Sprintf("HTTP/1.1 keep-alive, edgeway with %d HTTPRoutes (Host of the last)", routeCount)
+	s.Host = routeHost(routeCount - 1)
+	return s
+}
+
+// measureRoutes starts edgeway with 1000 more HTTPRoutes (one hostname
+// each), reads its RSS idle once they are all served, runs the HTTP/1.1
+// load to the last route, and stops it.
+func (h *harness) measureRoutes(ctx context.Context) error {
+	t, err := h.startProxy(edgeway1kName, proxyNumber[edgeway1kName], routeCount)
+	if err != nil {
+		return err
+	}
+	defer t.proc.stop()
+	s := routesScenario()
+	start := time.Now()
+	for _, host := range []string{routeHost(0), routeHost(routeCount - 1)} {
+		if err := waitReady(t.proc, []probe{{Name: s.Name, URL: s.URL(t.Ports), Host: host}}, h.opts.bodySize, 2*time.Minute); err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+	}
+	ready := time.Since(start)
+	time.Sleep(2 * time.Second) // let the startup garbage be collected
+	idle, err := readUsage(t.proc.pid())
+	if err != nil {
+		return err
+	}
+	h.env.Settings["edgeway 1000 routes"] = fmt.Sprintf("all served %.1f s after start; idle RSS %.1f MiB", ready.Seconds(), float64(idle.RSSKiB)/1024)
+	h.env.RoutesIdleKiB = idle.RSSKiB
+	for round := range h.opts.rounds {
+		h.measure(ctx, s, t, round)
+	}
+	return nil
+}

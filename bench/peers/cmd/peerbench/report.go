@@ -1,0 +1,348 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// cell is one scenario and target over all rounds: medians of the rounds.
+type cell struct {
+	Scenario, Target string
+	Peer             bool
+	Runs             int
+	RPS, P50, P99    float64
+	CPU              float64 // proxy cores used
+	RSSKiB, PeakKiB  int64   // the last round's RSS, the highest peak
+	Errors           int64   // all rounds
+	SplitB           *float64
+	Skipped, Error   string
+}
+
+// perCPU is requests per second of the proxy's own CPU time: throughput
+// per core even when the proxy did not get its whole core.
+func (c cell) perCPU() float64 {
+	if c.CPU <= 0 {
+		return 0
+	}
+	return c.RPS / c.CPU
+}
+
+func (c cell) ok() bool { return c.Runs > 0 && c.Error == "" && c.Skipped == "" }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// aggregate groups the records by scenario and target, in run order.
+func aggregate(records []runRecord, peers map[string]bool) []cell {
+	type key struct{ s, t string }
+	var order []key
+	groups := map[key][]runRecord{}
+	for _, r := range records {
+		k := key{r.Scenario, r.Target}
+		if _, seen := groups[k]; !seen {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	var out []cell
+	for _, k := range order {
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t]}
+		var rps, p50, p99, cpu, split []float64
+		for _, r := range groups[k] {
+			switch {
+			case r.Skipped != "":
+				c.Skipped = r.Skipped
+				continue
+			case r.Error != "":
+				c.Error = r.Error
+				continue
+			}
+			c.Runs++
+			rps, p50, p99, cpu = append(rps, r.Result.RPS), append(p50, r.Result.P50ms), append(p99, r.Result.P99ms), append(cpu, r.ProxyCPU)
+			c.Errors += r.Result.Errors
+			c.RSSKiB = r.RSSKiB
+			c.PeakKiB = max(c.PeakKiB, r.PeakKiB)
+			if r.SplitB != nil {
+				split = append(split, *r.SplitB)
+			}
+		}
+		c.RPS, c.P50, c.P99, c.CPU = median(rps), median(p50), median(p99), median(cpu)
+		if len(split) > 0 {
+			m := median(split)
+			c.SplitB = &m
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// verdict is edgeway against the best peer in one scenario.
+type verdict struct {
+	Scenario       string
+	Best           cell // the peer with the most requests/s
+	Edgeway        cell
+	RPSRatio       float64 // edgeway ÷ best peer
+	P99Ratio       float64
+	PerCPURatio    float64
+	Met            bool
+	HavePeer, Have bool
+}
+
+func verdicts(cells []cell, scenarioOrder []string) []verdict {
+	var out []verdict
+	for _, s := range scenarioOrder {
+		v := verdict{Scenario: s}
+		for _, c := range cells {
+			if c.Scenario != s || !c.ok() {
+				continue
+			}
+			if c.Peer && (!v.HavePeer || c.RPS > v.Best.RPS) {
+				v.Best, v.HavePeer = c, true
+			}
+			if c.Target == edgewayName {
+				v.Edgeway, v.Have = c, true
+			}
+		}
+		if v.HavePeer && v.Have {
+			v.RPSRatio = v.Edgeway.RPS / v.Best.RPS
+			v.P99Ratio = v.Edgeway.P99 / v.Best.P99
+			if v.Best.perCPU() > 0 {
+				v.PerCPURatio = v.Edgeway.perCPU() / v.Best.perCPU()
+			}
+			v.Met = v.RPSRatio >= 1 && v.P99Ratio <= 1
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func mib(kib int64) string {
+	if kib == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(kib)/1024)
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// summary renders the report in Markdown.
+func summary(env environment, cells []cell, vs []verdict, profiles []profileRecord) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# Peer benchmark, %s\n\n", env.Started)
+	w("Machine: %s, %d CPUs, kernel %s. Load average (1, 5, 15 min) before: %s, after: %s.\n\n",
+		env.CPUModel, env.CPUs, env.Kernel, env.LoadBefore, env.LoadAfter)
+	w("Settings: ")
+	for i, k := range slices.Sorted(maps.Keys(env.Settings)) {
+		if i > 0 {
+			w("; ")
+		}
+		w("%s %s", k, env.Settings[k])
+	}
+	w(".\n\nVersions: ")
+	for i, k := range slices.Sorted(maps.Keys(env.Versions)) {
+		if i > 0 {
+			w("; ")
+		}
+		w("%s: %s", k, env.Versions[k])
+	}
+	w(".\n\n")
+
+	w("## Results\n\n")
+	w("Medians over the rounds. req/CPU-s is requests per second of the proxy's own CPU time (its core's share it actually got); ")
+	w("÷ baseline and ÷ best peer compare requests/s.\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	base := map[string]cell{}
+	best := map[string]cell{}
+	for _, v := range vs {
+		if v.HavePeer {
+			best[v.Scenario] = v.Best
+		}
+	}
+	for _, c := range cells {
+		if c.Target == baselineName && c.ok() {
+			base[c.Scenario] = c
+		}
+	}
+	for _, c := range cells {
+		switch {
+		case c.Skipped != "":
+			w("| %s | %s | n/a: %s | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			continue
+		case !c.ok():
+			w("| %s | %s | failed: %s | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			continue
+		}
+		cpu, perCPU := "-", "-"
+		if c.Target != baselineName {
+			cpu, perCPU = fmt.Sprintf("%.2f", c.CPU), fmt.Sprintf("%.0f", c.perCPU())
+		}
+		errs := fmt.Sprint(c.Errors)
+		if c.SplitB != nil {
+			errs += fmt.Sprintf(" (b got %.1f%%)", *c.SplitB*100)
+		}
+		baseScenario := c.Scenario
+		if c.Scenario == routesScenario().Name {
+			baseScenario = "http1"
+		}
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, mib(c.RSSKiB), ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs)
+	}
+
+	w("\n## edgeway against the best peer\n\n")
+	w("Target (issue 7): requests/s at least the best peer's, p99 no worse than that peer's. ")
+	w("The best peer is the one with the most requests/s in the scenario.\n\n")
+	w("| scenario | best peer | req/s edgeway / peer | ratio | p99 ms edgeway / peer | ratio | req/CPU-s ratio | target |\n")
+	w("|---|---|--:|--:|--:|--:|--:|---|\n")
+	for _, v := range vs {
+		if !v.HavePeer || !v.Have {
+			w("| %s | - | - | - | - | - | - | not measured |\n", v.Scenario)
+			continue
+		}
+		verdictText := "met"
+		if !v.Met {
+			var behind []string
+			if v.RPSRatio < 1 {
+				behind = append(behind, fmt.Sprintf("%.0f%% fewer req/s", (1-v.RPSRatio)*100))
+			}
+			if v.P99Ratio > 1 {
+				behind = append(behind, fmt.Sprintf("p99 %.0f%% higher", (v.P99Ratio-1)*100))
+			}
+			verdictText = "**behind**: " + strings.Join(behind, ", ")
+		}
+		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s |\n", v.Scenario, v.Best.Target,
+			v.Edgeway.RPS, v.Best.RPS, v.RPSRatio, v.Edgeway.P99, v.Best.P99, v.P99Ratio, ratio(v.Edgeway.perCPU(), v.Best.perCPU()), verdictText)
+	}
+
+	for _, c := range cells {
+		if c.Target != edgeway1kName || !c.ok() {
+			continue
+		}
+		top := max(c.RSSKiB, env.RoutesIdleKiB)
+		met := "met"
+		if top >= 64<<10 {
+			met = "**not met**"
+		}
+		w("\nedgeway with %d HTTPRoutes: RSS %s MiB idle, %s MiB after the load (peak %s MiB); target under 64 MiB: %s.\n",
+			routeCount, mib(env.RoutesIdleKiB), mib(c.RSSKiB), mib(c.PeakKiB), met)
+	}
+
+	if len(env.TLS) > 0 {
+		w("\n## TLS as an OpenSSL client (wrk, h2load) negotiates it\n\n| target and port | negotiated |\n|---|---|\n")
+		for _, k := range slices.Sorted(maps.Keys(env.TLS)) {
+			w("| %s | %s |\n", k, env.TLS[k])
+		}
+	}
+	if len(profiles) > 0 {
+		w("\n## edgeway profiles (a separate pass with the pprof build, not the measured runs)\n\n")
+		w("| scenario | req/s while profiled | CPU profile | allocation profile |\n|---|--:|---|---|\n")
+		for _, p := range profiles {
+			w("| %s | %.0f | %s | %s |\n", p.Scenario, p.RPS, p.CPUTop, p.AllocTop)
+		}
+	}
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+func (h *harness) writeResults() error {
+	peers := map[string]bool{}
+	for _, t := range h.targets {
+		peers[t.Name] = t.Peer
+	}
+	cells := aggregate(h.records, peers)
+	order := slices.Clone(h.opts.scenarios)
+	vs := verdicts(cells, order)
+	slices.SortStableFunc(cells, func(a, b cell) int {
+		return cmp.Compare(scenarioRank(order, a.Scenario), scenarioRank(order, b.Scenario))
+	})
+	doc := struct {
+		Environment environment     `json:"environment"`
+		Runs        []runRecord     `json:"runs"`
+		Profiles    []profileRecord `json:"profiles,omitempty"`
+	}{h.env, h.records, h.profiles}
+	js, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(h.resDir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := summary(h.env, cells, vs, h.profiles)
+	if err := os.WriteFile(filepath.Join(h.resDir, "summary.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if err := h.copyConfigs(); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Print(md)
+	fmt.Printf("\npeerbench: written %s\n", filepath.Join(h.resDir, "summary.md"))
+	return nil
+}
+
+// scenarioRank orders the report as the scenarios were given; the
+// 1000-route run comes last.
+func scenarioRank(order []string, s string) int {
+	if i := slices.Index(order, s); i >= 0 {
+		return i
+	}
+	return len(order)
+}
+
+// copyConfigs keeps the generated configurations with the results, less
+// the private key (a throwaway, but keys do not belong in a repository).
+func (h *harness) copyConfigs() error {
+	dst := filepath.Join(h.resDir, "configs")
+	for _, name := range []string{"nginx/nginx.conf", "haproxy/haproxy.cfg", "caddy/Caddyfile", "edgeway/config/gateway.yaml"} {
+		src := filepath.Join(h.workDir, name)
+		b, err := os.ReadFile(src)
+		if err != nil {
+			continue // a proxy left out of this run
+		}
+		text := strings.ReplaceAll(string(b), h.workDir, "$WORK")
+		if key := strings.TrimSpace(string(h.cert.KeyPEM)); key != "" {
+			text = strings.ReplaceAll(text, indentLines(key, "    "), "    (private key left out)")
+		}
+		out := filepath.Join(dst, filepath.Base(name))
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func indentLines(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}

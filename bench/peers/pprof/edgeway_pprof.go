@@ -1,0 +1,24 @@
+//go:build peerbench_pprof
+
+// This file is not part of any package of the repository: bench/peers/run.sh
+// overlays it into cmd/edgeway (go build -overlay, -tags peerbench_pprof) to
+// build .cache/bin/edgeway-pprof, the binary of the profiling pass. The
+// measured runs use the plain edgeway binary.
+package main
+
+import (
+	"log"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
+	"os"
+)
+
+// EDGEWAY_BENCH_PPROF is the loopback address of the pprof endpoint; unset,
+// the binary behaves like edgeway.
+func init() {
+	addr := os.Getenv("EDGEWAY_BENCH_PPROF")
+	if addr == "" {
+		return
+	}
+	go func() { log.Println("pprof endpoint:", http.ListenAndServe(addr, nil)) }()
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make bench-peers: edgeway's data plane against nginx, HAProxy and Caddy on
+# this machine, pinned, in one run (bench/peers/README.md). As root: it
+# installs the peers from Debian and Caddy from the Go module proxy once.
+#
+# Settings (environment): BENCH_DURATION (5s; the full setting is 30s),
+# BENCH_WARMUP (1s), BENCH_ROUNDS (1; full: 3), BENCH_PROXY_CPU (0),
+# BENCH_LOAD_CPU (1), BENCH_PORT_BASE (28000), BENCH_PROXIES, BENCH_SCENARIOS,
+# BENCH_ROUTES (1: the 1000-route RSS run), BENCH_PROFILE (1: profile edgeway).
+# Arguments are passed to the driver (bench/peers/cmd/peerbench -h).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+bin=$root/.cache/bin
+GO=${GO:-go}
+CADDY_VERSION=${CADDY_VERSION:-v2.11.1}
+mkdir -p "$bin"
+
+# The peers and the load generators, from Debian. libnginx-mod-stream is
+# nginx's stream module (TLS passthrough with ssl_preread).
+need=()
+command -v nginx >/dev/null || need+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v openssl >/dev/null || need+=(openssl)
+command -v taskset >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bench-peers: ${need[*]} missing; run as root to install them (apt-get), or install them yourself" >&2
+    exit 1
+  fi
+  echo "bench-peers: installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# Caddy, a pinned release, from the Go module proxy.
+# (`caddy version` says "unknown" for a go install build: read the build info.)
+if ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -Eq "^\s+mod\s+github.com/caddyserver/caddy/v2\s+$CADDY_VERSION\s"; then
+  echo "bench-peers: building Caddy $CADDY_VERSION into $bin (once)"
+  GOBIN=$bin GOFLAGS=-mod=mod "$GO" install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
+fi
+
+# edgeway as `make build` builds it; the pprof build for the profiling pass
+# (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway); the
+# backend and the driver.
+version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
+"$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
+overlay=$(mktemp)
+trap 'rm -f "$overlay"' EXIT
+printf '{"Replace":{"%s/cmd/edgeway/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"
+"$GO" build -tags peerbench_pprof -overlay "$overlay" -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-pprof" ./cmd/edgeway
+"$GO" build -o "$bin/peer-backend" ./bench/peers/backend
+"$GO" build -o "$bin/peerbench" ./bench/peers/cmd/peerbench
+
+pprof=()
+[ "${BENCH_PROFILE:-1}" = 1 ] && pprof=(-edgeway-pprof "$bin/edgeway-pprof")
+exec "$bin/peerbench" -bin "$bin" -out "$root/bench/results/peers" "${pprof[@]}" "$@"
