@@ -84,13 +84,16 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 		BufferPool: &p.bufPool,
 	}
 	// The route timeout covers the whole exchange. Upgraded connections
-	// (WebSocket) are long-lived streams and are not bounded by it.
+	// (WebSocket) are long-lived streams and are not bounded by it. (A new
+	// variable, not r: the closures above capture r, and reassigning it
+	// would move it to the heap, one allocation per request.)
+	in := r
 	if f.Timeout > 0 && r.Header.Get("Upgrade") == "" {
 		ctx, cancel := context.WithTimeout(r.Context(), f.Timeout)
 		defer cancel()
-		r = r.WithContext(ctx)
+		in = r.WithContext(ctx)
 	}
-	rp.ServeHTTP(w, r)
+	rp.ServeHTTP(w, in)
 }
 
 // localReply answers from the proxy itself, still applying the route's
@@ -143,19 +146,26 @@ func setForwardedHeaders(in *http.Request, out http.Header, useRemote bool, sche
 	if err != nil {
 		clientIP = in.RemoteAddr
 	}
+	// One backing array for the two values usually set here, one
+	// allocation instead of two; each header gets a full slice expression
+	// (capacity 1) so that an append to one cannot overwrite the other.
+	vals := make([]string, 2)
 	prior := in.Header["X-Forwarded-For"]
 	switch {
 	case len(prior) == 0:
-		out["X-Forwarded-For"] = []string{clientIP}
+		vals[0] = clientIP
+		out["X-Forwarded-For"] = vals[0:1:1]
 	case useRemote:
-		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+		vals[0] = strings.Join(prior, ", ") + ", " + clientIP
+		out["X-Forwarded-For"] = vals[0:1:1]
 	default:
 		out["X-Forwarded-For"] = prior
 	}
 	if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && !useRemote {
 		out["X-Forwarded-Proto"] = v
 	} else {
-		out["X-Forwarded-Proto"] = []string{scheme}
+		vals[1] = scheme
+		out["X-Forwarded-Proto"] = vals[1:2:2]
 	}
 	if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
 		out["X-Forwarded-Host"] = v

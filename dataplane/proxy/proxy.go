@@ -371,14 +371,22 @@ func socketKey(l *config.Listener) string {
 }
 
 // bufferPool recycles the 32 KiB buffers httputil.ReverseProxy copies
-// bodies with, instead of allocating one per request.
+// bodies with, instead of allocating one per request. It holds array
+// pointers, not slices: a pointer goes into the pool's interface without an
+// allocation, a slice header would need one on every Put.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32<<10)
+	return make([]byte, copyBufferSize)
 }
 
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
+	}
+}
