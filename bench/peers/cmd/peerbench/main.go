@@ -118,7 +118,7 @@ func splitList(s string) []string {
 }
 
 // proxyNumber is each proxy's port block (planProxy).
-var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, "edgeway": 4, edgeway1kName: 5, "edgeway-pprof": 6}
+var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, "edgeway": 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7}
 
 func main() {
 	o, err := parseOptions(os.Args[1:])
@@ -335,14 +335,14 @@ func (h *harness) startProxy(name string, n, routes int) (*target, error) {
 		check = []string{caddy, "validate", "--config", conf, "--adapter", "caddyfile"}
 		argv = []string{caddy, "run", "--config", conf, "--adapter", "caddyfile"}
 		env = goEnv
-	case edgewayName, edgeway1kName, "edgeway-pprof":
+	case edgewayName, edgeway1kName, pprofName, pprofRoutesName:
 		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)
 		if err != nil {
 			return nil, err
 		}
 		binary := filepath.Join(bin, "edgeway")
 		env = goEnv
-		if name == "edgeway-pprof" {
+		if name == pprofName || name == pprofRoutesName {
 			binary = h.opts.pprofBinary
 			env = append(env, fmt.Sprintf("EDGEWAY_BENCH_PPROF=127.0.0.1:%d", p.Pprof))
 		}

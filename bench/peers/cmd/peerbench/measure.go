@@ -18,6 +18,7 @@ type runRecord struct {
 	// 1.0 is the whole of its core. Zero for the baseline.
 	ProxyCPU float64 `json:"proxy_cpu"`
 	RSSKiB   int64   `json:"rss_kib,omitempty"`
+	AnonKiB  int64   `json:"rss_anon_kib,omitempty"`
 	PeakKiB  int64   `json:"peak_rss_kib,omitempty"`
 	Affinity string  `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
@@ -64,7 +65,7 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	if t.proc != nil {
 		if after, uerr := readUsage(t.proc.pid()); uerr == nil {
 			rec.ProxyCPU = (after.CPU - before.CPU).Seconds() / wall.Seconds()
-			rec.RSSKiB, rec.PeakKiB, rec.Affinity = after.RSSKiB, after.PeakKiB, after.Affinity
+			rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity = after.RSSKiB, after.AnonKiB, after.PeakKiB, after.Affinity
 		} else if rec.Error == "" {
 			rec.Error = fmt.Sprintf("%s: reading its usage: %v", t.Name, uerr)
 		}
@@ -82,8 +83,8 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (peak %d KiB), pinned to CPUs %s, load average at start %s\n",
-		rec.ProxyCPU, rec.RSSKiB, rec.PeakKiB, rec.Affinity, rec.Load)
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s\n",
+		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load)
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}
@@ -128,7 +129,8 @@ func (h *harness) measureRoutes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.env.Settings["edgeway 1000 routes"] = fmt.Sprintf("all served %.1f s after start; idle RSS %.1f MiB", ready.Seconds(), float64(idle.RSSKiB)/1024)
+	h.env.Settings["edgeway 1000 routes"] = fmt.Sprintf("all served %.1f s after start; idle RSS %.1f MiB (anonymous %.1f MiB)",
+		ready.Seconds(), float64(idle.RSSKiB)/1024, float64(idle.AnonKiB)/1024)
 	h.env.RoutesIdleKiB = idle.RSSKiB
 	for round := range h.opts.rounds {
 		h.measure(ctx, s, t, round)

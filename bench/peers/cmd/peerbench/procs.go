@@ -79,6 +79,7 @@ func (p *proc) stop() {
 type usage struct {
 	CPU      time.Duration // user + system time of all its threads so far
 	RSSKiB   int64         // VmRSS
+	AnonKiB  int64         // RssAnon: heap, stacks; the rest is mostly the mapped binary (RssFile)
 	PeakKiB  int64         // VmHWM, the peak RSS so far
 	Affinity string        // Cpus_allowed_list, to show the pinning held
 }
@@ -118,6 +119,8 @@ func readUsage(pid int) (usage, error) {
 		switch k {
 		case "VmRSS":
 			u.RSSKiB, _ = strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+		case "RssAnon":
+			u.AnonKiB, _ = strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 		case "VmHWM":
 			u.PeakKiB, _ = strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 		case "Cpus_allowed_list":

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,25 +26,50 @@ type profileRecord struct {
 // profileEdgeway runs every scenario once more against edgeway built with
 // the pprof overlay, pinned the same way, taking a CPU profile and an
 // allocation profile (the allocations during the run) of the measured
-// period. Profiling costs a few per cent, which is why these runs are not
-// the measured ones.
+// period, then the heap in use; and the same with 1000 routes loaded.
+// Profiling costs a few per cent, which is why these runs are not the
+// measured ones.
 func (h *harness) profileEdgeway(ctx context.Context) error {
-	t, err := h.startProxy("edgeway-pprof", proxyNumber["edgeway-pprof"], 0)
+	var selected []scenario
+	for _, name := range h.opts.scenarios {
+		s, _ := scenarioByName(name)
+		selected = append(selected, s)
+	}
+	if err := h.profilePass(ctx, pprofName, 0, selected, "heap"); err != nil {
+		return err
+	}
+	if h.opts.routes {
+		return h.profilePass(ctx, pprofRoutesName, routeCount, []scenario{routesScenario()}, "heap-1000-routes")
+	}
+	return nil
+}
+
+const (
+	pprofName       = "edgeway-pprof"
+	pprofRoutesName = "edgeway-pprof-1000-routes"
+)
+
+func (h *harness) profilePass(ctx context.Context, name string, routes int, ss []scenario, heapName string) error {
+	t, err := h.startProxy(name, proxyNumber[name], routes)
 	if err != nil {
 		return err
 	}
 	defer t.proc.stop()
-	if err := waitReady(t.proc, probesFor(t.Ports, nil, ""), h.opts.bodySize, 60*time.Second); err != nil {
-		return fmt.Errorf("edgeway-pprof: %w", err)
+	var probes []probe
+	for _, s := range ss {
+		probes = append(probes, probe{Name: s.Name, URL: s.URL(t.Ports), Host: s.Host, HTTP2: s.Tool == "h2load"})
+	}
+	if err := waitReady(t.proc, probes, h.opts.bodySize, 2*time.Minute); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	dir := filepath.Join(h.resDir, "profiles")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	fmt.Println("peerbench: profiling edgeway (pprof build) in every scenario")
+	fmt.Printf("peerbench: profiling %s\n", name)
 	secs := int(h.opts.duration / time.Second)
-	for _, name := range h.opts.scenarios {
-		s, _ := scenarioByName(name)
+	base := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", t.Ports.Pprof)
+	for _, s := range ss {
 		rec := profileRecord{Scenario: s.Name,
 			CPU: filepath.Join("profiles", s.Name+".cpu.pb.gz"), Allocs: filepath.Join("profiles", s.Name+".allocs.pb.gz")}
 		run := loadRun{Scenario: s, URL: s.URL(t.Ports), CPU: h.opts.loadCPU, LogFile: filepath.Join(h.workDir, "h2load-requests.log")}
@@ -56,7 +82,6 @@ func (h *harness) profileEdgeway(ctx context.Context) error {
 		run.Duration = h.opts.duration
 		var wg sync.WaitGroup
 		var cpuErr, allocErr error
-		base := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", t.Ports.Pprof)
 		wg.Go(func() { cpuErr = fetch(base+fmt.Sprintf("profile?seconds=%d", secs), filepath.Join(h.resDir, rec.CPU)) })
 		wg.Go(func() {
 			allocErr = fetch(base+fmt.Sprintf("allocs?seconds=%d", secs), filepath.Join(h.resDir, rec.Allocs))
@@ -75,8 +100,18 @@ func (h *harness) profileEdgeway(ctx context.Context) error {
 			h.pprofTop(filepath.Join(h.resDir, rec.CPU), filepath.Join(h.resDir, rec.CPUTop))
 			h.pprofTop(filepath.Join(h.resDir, rec.Allocs), filepath.Join(h.resDir, rec.AllocTop), "-sample_index=alloc_space")
 		}
-		fmt.Printf("  %-12s edgeway-pprof: %.0f req/s %s\n", s.Name, rec.RPS, rec.Error)
+		fmt.Printf("  %-12s %s: %.0f req/s %s\n", s.Name, name, rec.RPS, rec.Error)
 		h.profiles = append(h.profiles, rec)
+	}
+	// The heap in use after the load (after a GC), next to the RSS: what
+	// the memory holds.
+	heap := filepath.Join("profiles", heapName+".pb.gz")
+	if err := fetch(base+"heap?gc=1", filepath.Join(h.resDir, heap)); err != nil {
+		return fmt.Errorf("%s: heap profile: %w", name, err)
+	}
+	h.pprofTop(filepath.Join(h.resDir, heap), filepath.Join(h.resDir, "profiles", heapName+".top.txt"), "-sample_index=inuse_space")
+	if u, err := readUsage(t.proc.pid()); err == nil {
+		h.env.Settings[name+" RSS at its heap profile"] = fmt.Sprintf("%.1f MiB", float64(u.RSSKiB)/1024)
 	}
 	return nil
 }
@@ -103,14 +138,18 @@ func fetch(url, path string) error {
 	return f.Close()
 }
 
-// pprofTop writes `go tool pprof -top` of a profile: flat and cumulative,
-// the 40 heaviest functions.
+// pprofTop writes `go tool pprof -top` of a profile, the 40 heaviest
+// functions by their own cost, then by cumulative cost.
 func (h *harness) pprofTop(profile, out string, extra ...string) {
-	argv := append([]string{"go", "tool", "pprof", "-top", "-nodecount=40"}, extra...)
-	argv = append(argv, profile)
-	text, err := runQuiet(argv, nil)
-	if err != nil {
-		text = fmt.Sprintf("go tool pprof failed: %v\n%s", err, text)
+	var text strings.Builder
+	for _, order := range [][]string{{"-top"}, {"-top", "-cum"}} {
+		argv := append([]string{"go", "tool", "pprof", "-nodecount=40"}, order...)
+		argv = append(append(argv, extra...), profile)
+		res, err := runQuiet(argv, nil)
+		if err != nil {
+			res = fmt.Sprintf("go tool pprof failed: %v\n%s", err, res)
+		}
+		fmt.Fprintf(&text, "$ %s\n%s\n", strings.Join(argv[:len(argv)-1], " "), res)
 	}
-	_ = os.WriteFile(out, []byte(text), 0o644)
+	_ = os.WriteFile(out, []byte(text.String()), 0o644)
 }

@@ -19,6 +19,7 @@ type cell struct {
 	RPS, P50, P99    float64
 	CPU              float64 // proxy cores used
 	RSSKiB, PeakKiB  int64   // the last round's RSS, the highest peak
+	AnonKiB          int64   // the last round's anonymous RSS
 	Errors           int64   // all rounds
 	SplitB           *float64
 	Skipped, Error   string
@@ -75,7 +76,7 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			c.Runs++
 			rps, p50, p99, cpu = append(rps, r.Result.RPS), append(p50, r.Result.P50ms), append(p99, r.Result.P99ms), append(cpu, r.ProxyCPU)
 			c.Errors += r.Result.Errors
-			c.RSSKiB = r.RSSKiB
+			c.RSSKiB, c.AnonKiB = r.RSSKiB, r.AnonKiB
 			c.PeakKiB = max(c.PeakKiB, r.PeakKiB)
 			if r.SplitB != nil {
 				split = append(split, *r.SplitB)
@@ -171,6 +172,7 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("## Results\n\n")
 	w("Medians over the rounds. req/CPU-s is requests per second of the proxy's own CPU time (its core's share it actually got); ")
 	w("÷ baseline and ÷ best peer compare requests/s.\n\n")
+	w("RSS is VmRSS after the run, with its anonymous part (heap, stacks; the rest is mostly the mapped executable) in parentheses.\n\n")
 	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors |\n")
 	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
@@ -206,8 +208,12 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.Scenario == routesScenario().Name {
 			baseScenario = "http1"
 		}
+		rss := mib(c.RSSKiB)
+		if c.AnonKiB > 0 {
+			rss += " (" + mib(c.AnonKiB) + ")"
+		}
 		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, mib(c.RSSKiB), ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs)
+			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
