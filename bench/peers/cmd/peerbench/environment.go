@@ -45,6 +45,7 @@ func collectEnvironment(o options) environment {
 			"proxy CPU": fmt.Sprint(o.proxyCPU),
 			"load CPU":  fmt.Sprint(o.loadCPU) + " (load generator and backend)",
 			"body":      fmt.Sprintf("%d bytes", o.bodySize),
+			"nice":      fmt.Sprint(o.nice),
 		},
 	}
 	bin := o.binDir

@@ -46,7 +46,7 @@ type loadRun struct {
 func (r loadRun) args() []string {
 	s := r.Scenario
 	secs := strconv.Itoa(max(1, int(r.Duration.Round(time.Second)/time.Second)))
-	a := []string{"taskset", "-c", strconv.Itoa(r.CPU)}
+	var a []string
 	switch s.Tool {
 	case "wrk":
 		a = append(a, "wrk", "-t1", "-c"+strconv.Itoa(s.Conns), "-d"+secs+"s", "--latency", "--timeout", "5s")
@@ -65,7 +65,7 @@ func (r loadRun) args() []string {
 			a = append(a, "-H", ":authority: "+s.Host)
 		}
 	}
-	return append(a, r.URL)
+	return pinned(r.CPU, append(a, r.URL)...)
 }
 
 // run executes the load and parses its output; the raw output is returned

@@ -133,3 +133,11 @@ func sameResult(a, b loadResult) bool {
 	return a.Requests == b.Requests && a.Errors == b.Errors && a.Protocol == b.Protocol &&
 		near(a.Seconds, b.Seconds) && near(a.RPS, b.RPS) && near(a.P50ms, b.P50ms) && near(a.P99ms, b.P99ms)
 }
+
+func TestParseSClient(t *testing.T) {
+	out := "CONNECTED(00000003)\n---\nPeer signature type: ECDSA\nServer Temp Key: X25519, 253 bits\n---\n" +
+		"New, TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256\nALPN protocol: h2\n    Protocol  : TLSv1.3\n"
+	if got, want := parseSClient(out), "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519 ECDSA ALPN h2"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -36,6 +36,7 @@ type options struct {
 	routes      bool
 	pprofBinary string
 	bodySize    int
+	nice        int
 }
 
 func envOr(name, def string) string {
@@ -61,6 +62,7 @@ func parseOptions(args []string) (options, error) {
 	routes := fs.String("routes", envOr("BENCH_ROUTES", "1"), "1: also run edgeway with 1000 routes for its RSS (env BENCH_ROUTES)")
 	fs.StringVar(&o.pprofBinary, "edgeway-pprof", envOr("BENCH_PPROF_BINARY", ""), "edgeway built with the pprof overlay: profile every scenario with it after the measured runs (empty: no profiles)")
 	fs.IntVar(&o.bodySize, "body-size", 64, "bytes in every backend response body")
+	nice := fs.String("nice", envOr("BENCH_NICE", "0"), "niceness of every benchmark process, e.g. -10 to take precedence over other work on a shared machine (env BENCH_NICE; 0: unchanged)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -86,6 +88,11 @@ func parseOptions(args []string) (options, error) {
 	o.loadCPU = parseInt("load-cpu", *loadCPU)
 	o.portBase = parseInt("port-base", *portBase)
 	o.routes = *routes == "1"
+	if n, err := strconv.Atoi(*nice); err != nil || n < -20 || n > 19 {
+		errs = append(errs, fmt.Errorf("nice %q: want -20..19", *nice))
+	} else {
+		o.nice = n
+	}
 	if o.duration < time.Second {
 		errs = append(errs, fmt.Errorf("duration %s: the load generators count whole seconds, use at least 1s", o.duration))
 	}
@@ -128,6 +135,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	niceness = o.nice
 	h := &harness{opts: o}
 	err = h.run(ctx)
 	h.stopAll()

@@ -21,15 +21,29 @@ type proc struct {
 	waitErr error
 }
 
-// startPinned runs argv under `taskset -c cpu` (taskset execs it: the pid
-// is the program's), in its own process group, its output in logPath.
-// The process dies with the harness (Pdeathsig).
+// niceness, when not 0, runs every benchmark process (proxies, backend,
+// load generators) under `nice -n niceness` (BENCH_NICE).
+var niceness int
+
+// pinned is argv under `taskset -c cpu`, and nice when niceness is set.
+// Both exec the program: the pid is the program's.
+func pinned(cpu int, argv ...string) []string {
+	out := []string{"taskset", "-c", strconv.Itoa(cpu)}
+	if niceness != 0 {
+		out = append([]string{"nice", "-n", strconv.Itoa(niceness)}, out...)
+	}
+	return append(out, argv...)
+}
+
+// startPinned runs argv pinned to cpu, in its own process group, its
+// output in logPath. The process dies with the harness (Pdeathsig).
 func startPinned(name string, cpu int, env []string, logPath string, argv ...string) (*proc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
+	full := pinned(cpu, argv...)
+	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -125,30 +125,43 @@ func waitReady(p *proc, probes []probe, bodySize int, timeout time.Duration) err
 func tlsParams(port int, alpn string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "openssl", "s_client", "-brief", "-connect", fmt.Sprintf("127.0.0.1:%d", port),
+	cmd := exec.CommandContext(ctx, "openssl", "s_client", "-connect", fmt.Sprintf("127.0.0.1:%d", port),
 		"-servername", serverName, "-alpn", alpn)
 	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "openssl s_client failed: " + strings.TrimSpace(string(out))
+		return "openssl s_client failed: " + oneLine(string(out))
 	}
-	var fields []string
-	for line := range strings.Lines(string(out)) {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch strings.TrimSpace(k) {
-		case "Protocol version", "Ciphersuite", "Signature type":
-			fields = append(fields, v)
-		case "Server Temp Key", "Negotiated TLS1.3 group":
-			fields = append(fields, strings.SplitN(v, ",", 2)[0])
-		case "ALPN protocol":
-			fields = append(fields, "ALPN "+v)
+	return parseSClient(string(out))
+}
+
+// parseSClient picks the negotiated parameters out of openssl s_client's
+// output ("New, TLSv1.3, Cipher is ...", "Server Temp Key: X25519, 253
+// bits", "Peer signature type: ECDSA", "ALPN protocol: h2").
+func parseSClient(out string) string {
+	var version, cipher, group, sig, alpn string
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "New, "):
+			f := strings.Split(line, ", ")
+			if len(f) >= 3 {
+				version, cipher = f[1], strings.TrimPrefix(f[2], "Cipher is ")
+			}
+		case strings.HasPrefix(line, "Server Temp Key: "):
+			group, _, _ = strings.Cut(strings.TrimPrefix(line, "Server Temp Key: "), ",")
+		case strings.HasPrefix(line, "Peer signature type: "):
+			sig = strings.TrimPrefix(line, "Peer signature type: ")
+		case strings.HasPrefix(line, "ALPN protocol: "):
+			alpn = "ALPN " + strings.TrimPrefix(line, "ALPN protocol: ")
+		case line == "No ALPN negotiated":
+			alpn = "no ALPN"
 		}
 	}
-	return strings.Join(fields, " ")
+	if version == "" {
+		return "no TLS session: " + oneLine(out)
+	}
+	return strings.Join([]string{version, cipher, group, sig, alpn}, " ")
 }
 
 // backendCounts reads the backend's per-listener request counts.
