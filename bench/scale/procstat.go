@@ -25,6 +25,7 @@ const userHZ = 100
 // procUsage is one reading of a process.
 type procUsage struct {
 	RSS     int64   // bytes resident now (VmRSS)
+	Anon    int64   // of which anonymous memory (RssAnon: heap, stacks), not the binary's mapped pages
 	PeakRSS int64   // the most resident since the process started (VmHWM)
 	CPU     float64 // seconds of CPU, user + system, since the process started
 }
@@ -44,6 +45,8 @@ func readUsage(pid int) (procUsage, error) {
 		switch name {
 		case "VmRSS":
 			u.RSS, err = parseKB(value)
+		case "RssAnon":
+			u.Anon, err = parseKB(value)
 		case "VmHWM":
 			u.PeakRSS, err = parseKB(value)
 		}

@@ -12,8 +12,8 @@ func TestReadUsageOfThisProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.RSS <= 0 || u.PeakRSS < u.RSS || u.CPU < 0 {
-		t.Errorf("readUsage(self) = %+v: want RSS > 0, peak >= RSS, CPU >= 0", u)
+	if u.RSS <= 0 || u.Anon <= 0 || u.Anon > u.RSS || u.PeakRSS < u.RSS || u.CPU < 0 {
+		t.Errorf("readUsage(self) = %+v: want RSS > 0, 0 < anon <= RSS, peak >= RSS, CPU >= 0", u)
 	}
 }
 

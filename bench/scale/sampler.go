@@ -103,12 +103,12 @@ func (s *sampler) errors() []string {
 func (s *sampler) writeCSV(w io.Writer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := fmt.Fprintln(w, "t_s,phase,routes,controller_rss_mib,controller_cpu_s,dataplane_rss_mib,dataplane_cpu_s"); err != nil {
+	if _, err := fmt.Fprintln(w, "t_s,phase,routes,controller_rss_mib,controller_anon_mib,controller_cpu_s,dataplane_rss_mib,dataplane_anon_mib,dataplane_cpu_s"); err != nil {
 		return err
 	}
 	for _, smp := range s.samples {
-		if _, err := fmt.Fprintf(w, "%.1f,%s,%d,%.1f,%.2f,%.1f,%.2f\n", smp.At.Seconds(), smp.Phase, smp.Routes,
-			mib(smp.Controller.RSS), smp.Controller.CPU, mib(smp.Dataplane.RSS), smp.Dataplane.CPU); err != nil {
+		if _, err := fmt.Fprintf(w, "%.1f,%s,%d,%.1f,%.1f,%.2f,%.1f,%.1f,%.2f\n", smp.At.Seconds(), smp.Phase, smp.Routes,
+			mib(smp.Controller.RSS), mib(smp.Controller.Anon), smp.Controller.CPU, mib(smp.Dataplane.RSS), mib(smp.Dataplane.Anon), smp.Dataplane.CPU); err != nil {
 			return err
 		}
 	}

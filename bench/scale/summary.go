@@ -54,16 +54,17 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 	p("")
 	p("## Per size")
 	p("")
-	p("| HTTPRoutes | setup: created / served | controller RSS (peak) | data plane RSS (peak) | setup CPU ctrl / dp | propagation p50 / p99 / max | CPU per change ctrl / dp | translations (mean) | status current |")
+	p("| HTTPRoutes | setup: created / served | controller RSS / anon / peak | data plane RSS / anon / peak | setup CPU ctrl / dp | propagation p50 / p99 / max | CPU per change ctrl / dp | translations (mean) | status current |")
 	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sizes {
 		timedOut := ""
 		if s.TimedOut > 0 {
 			timedOut = fmt.Sprintf(" (%d timed out)", s.TimedOut)
 		}
-		p("| %d | %.1f s / %.1f s | %.0f MiB (%.0f) | %.0f MiB (%.0f) | %.1f s / %.1f s | %.1f / %.1f / %.1f ms%s | %.0f / %.0f ms | %d (%.1f ms) | %d of %d |",
+		p("| %d | %.1f s / %.1f s | %.0f / %.0f / %.0f MiB | %.0f / %.0f / %.0f MiB | %.1f s / %.1f s | %.1f / %.1f / %.1f ms%s | %.0f / %.0f ms | %d (%.1f ms) | %d of %d |",
 			s.Routes, s.Create.Seconds(), s.Served.Seconds(),
-			mib(s.Steady.Controller.RSS), mib(s.PeakController), mib(s.Steady.Dataplane.RSS), mib(s.PeakDataplane),
+			mib(s.Steady.Controller.RSS), mib(s.Steady.Controller.Anon), mib(s.PeakController),
+			mib(s.Steady.Dataplane.RSS), mib(s.Steady.Dataplane.Anon), mib(s.PeakDataplane),
 			s.SetupCPUController, s.SetupCPUDataplane,
 			ms(s.P50), ms(s.P99), ms(s.Max), timedOut,
 			s.PropCPUController*1000, s.PropCPUDataplane*1000,
@@ -72,7 +73,8 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 	p("")
 	p("- *setup*: the size's new routes created with parallel API calls, then the time from the first write until the data plane")
 	p("  answered the last one (every route is then checked to answer 200).")
-	p("- *RSS*: 5 s after setup; in brackets the largest 1 s sample from the setup to the end of the propagation samples.")
+	p("- *RSS*: 5 s after setup; *anon* is the part that is not the binary's mapped pages (heap, stacks); *peak* the")
+	p("  largest 1 s sample from the setup to the end of the propagation samples.")
 	p("- *propagation*: %d writes per size, alternately a new route (404 until served) and a move of that route to the other", info.Cfg.Changes)
 	p("  backend; from the write's return to the first correct answer through the Gateway's address, polled every 1 ms.")
 	p("- *translations*: the controller's own count and mean duration (its /metrics) during the propagation samples.")
