@@ -9,7 +9,11 @@ gw=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)
 istio=$(go list -m -f '{{.Dir}}' istio.io/api)
 out=controller/snapshot/crds
 rm -rf "$out" && mkdir -p "$out"
-for f in "$gw"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+# The experimental channel: edgeway serves experimental fields (HTTPRoute retry, the
+# HTTPRouteRetry* features its GatewayClass claims), which the standard channel's CRDs
+# prune on write. It is a superset of the standard channel for these kinds; the
+# gateway.networking.x-k8s.io kinds are not copied (edgeway serves none of them).
+for f in "$gw"/config/crd/experimental/gateway.networking.k8s.io_*.yaml; do
   case "$f" in *vap_*) continue ;; esac   # a ValidatingAdmissionPolicy, not a CRD
   cp "$f" "$out/"
 done

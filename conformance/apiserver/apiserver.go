@@ -1,6 +1,6 @@
 // Package apiserver starts a real kube-apiserver + etcd for a test (built from
 // the Go module proxy by conformance/kubebin), on loopback, with every CRD
-// edgeway reads installed: the Gateway API standard CRDs and Istio's
+// edgeway reads installed: the Gateway API CRDs (experimental channel) and Istio's
 // ServiceEntry (controller/snapshot/crds) and edgeway's own
 // (charts/edgeway/crds). CRD schemas, defaults and CEL rules are therefore
 // enforced by the real server, not approximated by a fake client.

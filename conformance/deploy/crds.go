@@ -25,14 +25,15 @@ import (
 // Gateway API release channels (the gateway.networking.k8s.io/channel
 // annotation of every CRD of a bundle).
 const (
-	// ChannelStandard: the chart's own crds/, as `helm install` puts them.
-	ChannelStandard = "standard"
-	// ChannelExperimental: the experimental CRDs of the same bundle version.
-	// They are a superset of the standard ones (same storage versions) and
-	// carry the fields of experimental features, e.g. HTTPRoute
-	// rules[].retry. With standard CRDs the API server prunes such fields
-	// silently, so a route asking for retries reaches the controller
+	// ChannelStandard: the standard CRDs of the same bundle version, for a
+	// cluster that stays on the standard channel. The API server prunes the
+	// fields of experimental features from them silently (e.g. HTTPRoute
+	// rules[].retry), so a route asking for retries reaches the controller
 	// without them.
+	ChannelStandard = "standard"
+	// ChannelExperimental: the chart's own crds/ (hack/sync-crds.sh), as
+	// `helm install` puts them. They are a superset of the standard ones
+	// (same storage versions) and carry the fields of experimental features.
 	ChannelExperimental = "experimental"
 )
 
@@ -50,7 +51,7 @@ var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Ver
 // version in go.mod (the bundle the chart's crds/ come from), plus the
 // chart's own other CRDs (gateway.edgeway.dev), and waits until every one
 // is established. Ownership is forced: the CRDs may have been installed
-// before by helm (standard channel), and this install replaces them.
+// before by helm (the other channel), and this install replaces them.
 func InstallCRDs(ctx context.Context, cfg *rest.Config, root, channel string) error {
 	files, err := crdFiles(ctx, root, channel)
 	if err != nil {

@@ -45,11 +45,11 @@ func storedRetry(t *testing.T, s *apiserver.Server, name string) *gwv1.HTTPRoute
 	return got.Spec.Rules[0].Retry
 }
 
-// The standard CRDs (what the chart installs, and what apiserver.Start
-// installs) make the API server prune rules[].retry: the route the
-// controller reads has no retry. After InstallCRDs(experimental) over them,
-// every Gateway API CRD is of the experimental channel of the same bundle,
-// the chart's own CRDs are there, and the retry is kept as written.
+// The standard CRDs make the API server prune rules[].retry: the route the
+// controller reads has no retry. After InstallCRDs(experimental) over them
+// (the channel the chart ships and apiserver.Start installs), every Gateway
+// API CRD is of the experimental channel of the same bundle, the chart's
+// own CRDs are there, and the retry is kept as written.
 func TestInstallExperimentalCRDsKeepsRetry(t *testing.T) {
 	s := apiserver.Start(t)
 	ctx := context.Background()
@@ -58,6 +58,9 @@ func TestInstallExperimentalCRDsKeepsRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := InstallCRDs(ctx, s.Config, root, ChannelStandard); err != nil {
+		t.Fatal(err)
+	}
 	if r := storedRetry(t, s, "before"); r != nil {
 		t.Fatalf("standard channel: the API server kept retry %+v; the standard CRD of v1.6.3 has no such field, so this test's premise is wrong", *r)
 	}

@@ -94,9 +94,10 @@ func Edgeway(ctx context.Context, o Options) error {
 	args := []string{"upgrade", "--install", o.Release, filepath.Join(root, "charts", "edgeway"),
 		"--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace, "--create-namespace",
 		"--wait", "--timeout", o.Timeout.String()}
-	if o.GatewayAPIChannel != ChannelStandard {
-		// helm 4 server-side applies crds/ on install, which would put the
-		// standard CRDs back over the ones installed here.
+	if o.GatewayAPIChannel != ChannelExperimental {
+		// The chart's crds/ are the experimental channel; helm 4
+		// server-side applies them on install, which would put them back
+		// over the ones installed here.
 		cfg, err := restConfig(o.Kubeconfig)
 		if err != nil {
 			return err
