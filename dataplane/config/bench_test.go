@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"strconv"
 	"syscall"
@@ -467,4 +468,33 @@ func mustCompileRoute(b *testing.B, rc *routev3.RouteConfiguration) *RouteTable 
 		b.Fatalf("generated route configuration does not compile: %v", err)
 	}
 	return t
+}
+
+// TestStripPortSkipsOnlyFailingParses: stripPort parses the host as an IP
+// only when it has a second colon (an allocation saved per request, see
+// BenchmarkVirtualHost/exact-port-case); with one colon net.ParseIP never
+// succeeds, so the result is the same as always asking it.
+func TestStripPortSkipsOnlyFailingParses(t *testing.T) {
+	always := func(host string) string {
+		i := len(host) - 1
+		for i >= 0 && host[i] >= '0' && host[i] <= '9' {
+			i--
+		}
+		if i < 0 || i == len(host)-1 || host[i] != ':' {
+			return host
+		}
+		if h := host[:i]; len(h) > 0 && h[0] == '[' {
+			return h
+		}
+		if net.ParseIP(host) != nil {
+			return host
+		}
+		return host[:i]
+	}
+	for _, in := range []string{"", ":", ":1", "a:80", "a", "a:", "1.2.3.4:5", "1.2.3.4", "::1", "::1:80", "fe80::1:8080",
+		"fe80::1", "[::1]:8080", "[::1]", "a:b:80", "1:2", "::ffff:1.2.3.4", "::ffff:1.2.3.4:80", "App.Example.com:8443", "x::80"} {
+		if got, want := stripPort(in), always(in); got != want {
+			t.Errorf("stripPort(%q) = %q, net.ParseIP every time gives %q", in, got, want)
+		}
+	}
 }

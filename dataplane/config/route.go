@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -111,7 +112,10 @@ func stripPort(host string) string {
 		return h
 	}
 	// An unbracketed IPv6 literal has more colons; its tail is not a port.
-	if net.ParseIP(host) != nil {
+	// Only a host with a second colon can be one, so only that is parsed:
+	// net.ParseIP allocates an error for every name it rejects, and this
+	// runs on every request whose Host carries a port.
+	if strings.IndexByte(h, ':') >= 0 && net.ParseIP(host) != nil {
 		return host
 	}
 	return h

@@ -46,11 +46,22 @@ func upstreamH2C() *http.Protocols {
 // by address send it as the Host.
 func misdirected(l *config.Listener, chain *config.FilterChain, authority string) bool {
 	host := stripPort(authority)
-	if host == "" || net.ParseIP(host) != nil {
+	if host == "" || isIPLiteral(host) {
 		return false
 	}
 	hc := l.Chain(host)
 	return hc != nil && hc != chain
+}
+
+// isIPLiteral is net.ParseIP(host) != nil, without parsing (and
+// allocating an error for) the usual host names: an IPv4 address starts
+// with a digit and an IPv6 address has a colon, a name like
+// www.example.com has neither.
+func isIPLiteral(host string) bool {
+	if host == "" || (host[0] < '0' || host[0] > '9') && strings.IndexByte(host, ':') < 0 {
+		return false
+	}
+	return net.ParseIP(host) != nil
 }
 
 // stripPort removes a ":port" from an authority, keeping IPv6 literals.
