@@ -38,6 +38,9 @@ type churnResult struct {
 
 	Writes      map[string]int // route writes by kind
 	WriteErrors int
+	// What the writes became: controller translations and data plane
+	// configuration swaps during the churn (-1: not read).
+	Translations, ConfigSwaps int
 
 	Requests    map[string]int // by target ("gateway", "pod")
 	StableOK    int

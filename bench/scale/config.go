@@ -21,6 +21,7 @@ type config struct {
 	Out           string        // BENCH_SCALE_OUT: results directory
 	Kubeconfig    string        // EDGEWAY_KUBECONFIG: a running local cluster instead of a fresh one
 	Note          string        // BENCH_SCALE_NOTE: a line for the summary (machine, load)
+	Perf          bool          // BENCH_SCALE_PERF=1: perf-profile the controller during the propagation samples
 }
 
 func loadConfig(defaultOut string) (config, error) {
@@ -76,6 +77,13 @@ func loadConfig(defaultOut string) (config, error) {
 			bad("BENCH_SCALE_CHURN_WRITES", v, "route writes per second > 0")
 		}
 		c.ChurnWrites = f
+	}
+	switch v := os.Getenv("BENCH_SCALE_PERF"); v {
+	case "", "0":
+	case "1":
+		c.Perf = true
+	default:
+		bad("BENCH_SCALE_PERF", v, "1 (profile the controller with perf) or 0")
 	}
 	if v := os.Getenv("BENCH_SCALE_OUT"); v != "" {
 		c.Out = v

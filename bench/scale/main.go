@@ -85,10 +85,19 @@ func run(log *slog.Logger) error {
 		for i := 0; i < present; i += max(1, present/stableSample) {
 			stable = append(stable, routeName(prefixScale, i))
 		}
+		ctrlBefore, errC := scrape(ctx, e.controller.ip, controllerAdminPort, metricTranslationCount)
+		dpBefore, errD := scrape(ctx, e.dataplane.ip, dataplaneAdminPort, metricConfigSwaps)
 		var err error
 		churn, err = runChurn(ctx, e.client, e, stable, cfg.ChurnConns, cfg.ChurnWrites, cfg.Churn)
 		if churn != nil {
 			churn.Routes = present
+			churn.Translations, churn.ConfigSwaps = -1, -1
+			if ctrlAfter, err := scrape(ctx, e.controller.ip, controllerAdminPort, metricTranslationCount); err == nil && errC == nil {
+				churn.Translations = int(ctrlAfter[metricTranslationCount] - ctrlBefore[metricTranslationCount])
+			}
+			if dpAfter, err := scrape(ctx, e.dataplane.ip, dataplaneAdminPort, metricConfigSwaps); err == nil && errD == nil {
+				churn.ConfigSwaps = int(dpAfter[metricConfigSwaps] - dpBefore[metricConfigSwaps])
+			}
 			log.Info("churn done", "errors", churn.Errors(), "requests", churn.StableOK+churn.ChurningOK+churn.Errors())
 		}
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -51,8 +52,19 @@ func measureSize(ctx context.Context, e *env, p *prober, smp *sampler, cfg confi
 	ctrlBefore, _ := scrape(ctx, e.controller.ip, controllerAdminPort, metricTranslationSum, metricTranslationCount)
 	dpBefore, _ := scrape(ctx, e.dataplane.ip, dataplaneAdminPort, metricConfigSwaps)
 	log.Info("measuring propagation", "routes", n, "changes", cfg.Changes)
+	var rec *perfRecording
+	if cfg.Perf {
+		if rec, err = startPerf(e.controller.pid, filepath.Join(cfg.Out, fmt.Sprintf("perf-controller-%d.txt", n))); err != nil {
+			return nil, err
+		}
+	}
 	s.Changes, err = measurePropagation(ctx, e.client, p, n, cfg.Changes)
 	after := smp.take()
+	if rec != nil {
+		if perr := rec.stop(ctx); perr != nil {
+			log.Warn("controller profile not written", "err", perr)
+		}
+	}
 	if len(s.Changes) > 0 {
 		k := float64(len(s.Changes))
 		s.PropCPUController = (after.Controller.CPU - s.Steady.Controller.CPU) / k

@@ -98,6 +98,9 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 			total += churn.Writes[k]
 		}
 		p("%.0f s, %d route writes (%s; %d failed).", churn.Duration.Seconds(), total, strings.Join(writes, ", "), churn.WriteErrors)
+		if churn.Translations >= 0 && churn.ConfigSwaps >= 0 {
+			p("They became %d controller translations and %d data plane configuration swaps under load.", churn.Translations, churn.ConfigSwaps)
+		}
 		p("")
 		p("| target | requests | req/s | unexpected answers | connection errors |")
 		p("|---|---:|---:|---:|---:|")

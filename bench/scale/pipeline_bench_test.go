@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/edgeway/edgeway/controller/gatewayapi"
+	"github.com/edgeway/edgeway/controller/ir"
+	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/xds"
+)
+
+// BenchmarkControllerPipeline runs, in process, what the controller runs
+// after every HTTPRoute write, on the shape bench-scale creates (one
+// Gateway with one HTTP listener, n routes of one hostname each to one
+// Service): Gateway API translation, the split per Gateway and the xDS
+// update (IR validation, Envoy translation, snapshot). Each step is its
+// own sub-benchmark, so that a CPU profile of one (-cpuprofile) says where
+// the propagation time of the bench goes. Not included: the Kubernetes
+// source's listing of its cache into a Snapshot.
+//
+//	go test -run '^$' -bench 'ControllerPipeline/step=translate/routes=1000' -benchtime 3x -cpuprofile /tmp/cpu.pprof ./bench/scale
+func BenchmarkControllerPipeline(b *testing.B) {
+	for _, n := range []int{100, 1000, 5000} {
+		snap, err := snapshot.Parse(fmt.Sprintf("bench-scale-%d.yaml", n), pipelineYAML(n))
+		if err != nil {
+			b.Fatalf("generated snapshot does not load: %v", err)
+		}
+		snap.IsolateGateways = true
+		out, _ := gatewayapi.Translate(snap)
+		node := namespace + "/" + gatewayName
+		part := ir.SplitByGateway(out)[node]
+		// A virtual host per route, and the listener's own ("*").
+		if part == nil || len(part.RouteTables) != 1 || len(part.RouteTables[0].VirtualHosts) != n+1 {
+			b.Fatalf("generated snapshot does not translate to %d virtual hosts on node %s", n+1, node)
+		}
+		b.Run("step=translate/routes="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				gatewayapi.Translate(snap)
+			}
+		})
+		b.Run("step=split/routes="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ir.SplitByGateway(out)
+			}
+		})
+		b.Run("step=xds-update/routes="+strconv.Itoa(n), func(b *testing.B) {
+			srv := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := srv.Update(node, part); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// pipelineYAML is the bench's namespace as YAML: the GatewayClass, the
+// Gateway, echo-a's Service with one ready endpoint, and n routes.
+func pipelineYAML(n int) []byte {
+	var w strings.Builder
+	fmt.Fprintf(&w, `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: edgeway}
+spec: {controllerName: %[1]s}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: %[2]s, namespace: %[3]s}
+spec:
+  gatewayClassName: edgeway
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[4]s, namespace: %[3]s}
+spec:
+  ports: [{name: http, port: 80, targetPort: 3000}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: %[4]s-1
+  namespace: %[3]s
+  labels: {kubernetes.io/service-name: %[4]s}
+addressType: IPv4
+ports: [{name: http, port: 3000}]
+endpoints: [{addresses: ["10.1.0.1"], conditions: {ready: true}}]
+`, snapshot.DefaultControllerName, gatewayName, namespace, echoA)
+	for i := range n {
+		name := routeName(prefixScale, i)
+		fmt.Fprintf(&w, `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: %s, namespace: %s}
+spec:
+  parentRefs: [{name: %s}]
+  hostnames: [%q]
+  rules: [{backendRefs: [{name: %s, port: 80}]}]
+`, name, namespace, gatewayName, hostOf(name), echoA)
+	}
+	return []byte(w.String())
+}
