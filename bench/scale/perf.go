@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -70,7 +71,10 @@ func (p *perfRecording) stop(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("perf report: %w", err)
 		}
-		report.Write(out)
+		// perf pads the symbol column and appends empty IPC columns ("-  -").
+		for line := range strings.SplitSeq(string(out), "\n") {
+			report.WriteString(strings.TrimRight(line, " -") + "\n")
+		}
 	}
 	return os.WriteFile(filepath.Clean(p.out), report.Bytes(), 0o644)
 }
