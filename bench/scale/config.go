@@ -21,7 +21,7 @@ type config struct {
 	Out           string        // BENCH_SCALE_OUT: results directory
 	Kubeconfig    string        // EDGEWAY_KUBECONFIG: a running local cluster instead of a fresh one
 	Note          string        // BENCH_SCALE_NOTE: a line for the summary (machine, load)
-	Perf          bool          // BENCH_SCALE_PERF=1: perf-profile the controller during the propagation samples
+	Perf          bool          // BENCH_SCALE_PERF=1: perf-profile the controller and the data plane during the propagation samples
 }
 
 func loadConfig(defaultOut string) (config, error) {
@@ -83,7 +83,7 @@ func loadConfig(defaultOut string) (config, error) {
 	case "1":
 		c.Perf = true
 	default:
-		bad("BENCH_SCALE_PERF", v, "1 (profile the controller with perf) or 0")
+		bad("BENCH_SCALE_PERF", v, "1 (profile the controller and the data plane with perf) or 0")
 	}
 	if v := os.Getenv("BENCH_SCALE_OUT"); v != "" {
 		c.Out = v

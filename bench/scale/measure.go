@@ -52,17 +52,21 @@ func measureSize(ctx context.Context, e *env, p *prober, smp *sampler, cfg confi
 	ctrlBefore, _ := scrape(ctx, e.controller.ip, controllerAdminPort, metricTranslationSum, metricTranslationCount)
 	dpBefore, _ := scrape(ctx, e.dataplane.ip, dataplaneAdminPort, metricConfigSwaps)
 	log.Info("measuring propagation", "routes", n, "changes", cfg.Changes)
-	var rec *perfRecording
+	var recs []*perfRecording
 	if cfg.Perf {
-		if rec, err = startPerf(e.controller.pid, filepath.Join(cfg.Out, fmt.Sprintf("perf-controller-%d.txt", n))); err != nil {
-			return nil, err
+		for who, pid := range map[string]int{"controller": e.controller.pid, "dataplane": e.dataplane.pid} {
+			rec, err := startPerf(pid, filepath.Join(cfg.Out, fmt.Sprintf("perf-%s-%d.txt", who, n)))
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
 		}
 	}
 	s.Changes, err = measurePropagation(ctx, e.client, p, n, cfg.Changes)
 	after := smp.take()
-	if rec != nil {
+	for _, rec := range recs {
 		if perr := rec.stop(ctx); perr != nil {
-			log.Warn("controller profile not written", "err", perr)
+			log.Warn("profile not written", "file", rec.out, "err", perr)
 		}
 	}
 	if len(s.Changes) > 0 {

@@ -13,11 +13,13 @@ import (
 	"time"
 )
 
-// The controller serves no pprof endpoint, so with BENCH_SCALE_PERF=1 the
-// bench profiles it from the outside: `perf record` of the controller's
-// process (a Go binary keeps its symbols and frame pointers, so perf
-// resolves Go functions and call chains) during each size's propagation
-// samples, and `perf report` of it into perf-controller-<routes>.txt.
+// Neither the controller nor the data plane serves a pprof endpoint, so
+// with BENCH_SCALE_PERF=1 the bench profiles them from the outside: `perf
+// record` of each process (a Go binary keeps its symbols and frame
+// pointers, so perf resolves Go functions and call chains) during each
+// size's propagation samples, and `perf report` of it into
+// perf-controller-<routes>.txt and perf-dataplane-<routes>.txt. The data
+// plane's profile includes serving the bench's polls.
 
 // perfRecording is a running `perf record`.
 type perfRecording struct {
@@ -65,7 +67,7 @@ func (p *perfRecording) stop(ctx context.Context) error {
 	}
 	var report bytes.Buffer
 	for _, mode := range []string{"--children", "--no-children"} {
-		fmt.Fprintf(&report, "==== perf report %s (percent of the controller's samples)\n", mode)
+		fmt.Fprintf(&report, "==== perf report %s (percent of the process's samples)\n", mode)
 		cmd := exec.CommandContext(ctx, "perf", "report", "-i", p.data, "--stdio", mode, "-g", "none", "--percent-limit", "1", "--sort", "symbol")
 		out, err := cmd.Output()
 		if err != nil {

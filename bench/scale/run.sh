@@ -12,6 +12,8 @@
 #   BENCH_SCALE_CREATE_WORKERS=16        parallel creates when a size is set up
 #   BENCH_SCALE_OUT=DIR                  results directory (default bench/results/scale/<UTC time>)
 #   BENCH_SCALE_NOTE='...'               a line for summary.md (e.g. the machine was loaded)
+#   BENCH_SCALE_PERF=1                   perf-profile the controller and the data plane during the
+#                                        propagation samples (perf-<process>-<routes>.txt; needs perf)
 #   EDGEWAY_KUBECONFIG=FILE              a running cluster (make cluster-up) instead of a fresh one
 #
 # A quick run: BENCH_SCALE_SIZES=10,100 BENCH_SCALE_CHANGES=20 BENCH_SCALE_CHURN=5s bench/scale/run.sh
