@@ -65,16 +65,19 @@ func (t *translator) resolveCrossServing() {
 	for _, l := range order {
 		es := per[l]
 		sort.SliceStable(es, func(i, j int) bool { return olderFirst(es[i].info.obj, es[j].info.obj) })
-		var kept []crossServingEntry
+		// Kept entries by route kind: only routes of different kinds
+		// conflict, and most listeners carry one kind only, so comparing
+		// against the other kinds' entries keeps this linear there.
+		kept := map[string][]crossServingEntry{}
 		for _, e := range es {
-			if w := crossConflict(kept, e); w != nil {
+			if w := crossConflictAcross(kept, e); w != nil {
 				if t.crossLosers[l] == nil {
 					t.crossLosers[l] = map[string]string{}
 				}
 				t.crossLosers[l][e.info.key()] = fmt.Sprintf("%s %s/%s", w.info.kind, w.info.obj.GetNamespace(), w.info.obj.GetName())
 				continue
 			}
-			kept = append(kept, e)
+			kept[e.info.kind] = append(kept[e.info.kind], e)
 		}
 	}
 }
@@ -97,6 +100,20 @@ func crossConflict(kept []crossServingEntry, e crossServingEntry) *crossServingE
 	return nil
 }
 
+// crossConflictAcross is crossConflict against the kept entries of the
+// other route kinds (by kind), in a fixed kind order.
+func crossConflictAcross(kept map[string][]crossServingEntry, e crossServingEntry) *crossServingEntry {
+	for _, kind := range []string{"GRPCRoute", "HTTPRoute"} {
+		if kind == e.info.kind {
+			continue
+		}
+		if w := crossConflict(kept[kind], e); w != nil {
+			return w
+		}
+	}
+	return nil
+}
+
 // dropCrossServing removes the listeners a route lost to cross serving from
 // its parent results; a parentRef left without any listener is
 // Accepted=False with HostnameConflict.
@@ -110,7 +127,7 @@ func (t *translator) dropCrossServing(info routeInfo, parents []parentResult) {
 		var lost []string
 		for _, a := range p.attachments {
 			if w, ok := t.crossLosers[a.listener][info.key()]; ok {
-				lost = append(lost, fmt.Sprintf("listener %q of Gateway %s (%s shares its hostnames and is older or first by namespace/name)", a.listener.spec.Name, a.listener.gw.key, w))
+				lost = append(lost, fmt.Sprintf("%s (%s shares its hostnames and is older or first by namespace/name)", a.listener.describe(), w))
 				continue
 			}
 			kept = append(kept, a)
