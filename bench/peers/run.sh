@@ -46,7 +46,7 @@ fi
 
 # edgeway as `make build` builds it; the pprof build for the profiling pass
 # (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway); the
-# backend and the driver.
+# backend, the xDS server of the data-plane-only run, and the driver.
 version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
 "$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
 overlay=$(mktemp)
@@ -54,6 +54,7 @@ trap 'rm -f "$overlay"' EXIT
 printf '{"Replace":{"%s/cmd/edgeway/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"
 "$GO" build -tags peerbench_pprof -overlay "$overlay" -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-pprof" ./cmd/edgeway
 "$GO" build -o "$bin/peer-backend" ./bench/peers/backend
+"$GO" build -o "$bin/peer-xds" ./bench/peers/xdsonly
 "$GO" build -o "$bin/peerbench" ./bench/peers/cmd/peerbench
 
 pprof=()

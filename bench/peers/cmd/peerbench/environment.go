@@ -23,8 +23,10 @@ type environment struct {
 	Versions   map[string]string `json:"versions"`
 	TLS        map[string]string `json:"tls"`
 	Settings   map[string]string `json:"settings"`
-	// RoutesIdleKiB is edgeway's RSS with 1000 routes loaded, before load.
-	RoutesIdleKiB int64 `json:"routes_idle_rss_kib,omitempty"`
+	// RoutesIdleKiB is edgeway standalone's RSS with 1000 routes loaded,
+	// before load; DataplaneRoutesIdleKiB the same of edgeway dataplane alone.
+	RoutesIdleKiB          int64 `json:"routes_idle_rss_kib,omitempty"`
+	DataplaneRoutesIdleKiB int64 `json:"dataplane_routes_idle_rss_kib,omitempty"`
 }
 
 func collectEnvironment(o options) environment {

@@ -37,6 +37,7 @@ type options struct {
 	pprofBinary string
 	bodySize    int
 	nice        int
+	summarize   string
 }
 
 func envOr(name, def string) string {
@@ -62,6 +63,7 @@ func parseOptions(args []string) (options, error) {
 	routes := fs.String("routes", envOr("BENCH_ROUTES", "1"), "1: also run edgeway with 1000 routes for its RSS (env BENCH_ROUTES)")
 	fs.StringVar(&o.pprofBinary, "edgeway-pprof", envOr("BENCH_PPROF_BINARY", ""), "edgeway built with the pprof overlay: profile every scenario with it after the measured runs (empty: no profiles)")
 	fs.IntVar(&o.bodySize, "body-size", 64, "bytes in every backend response body")
+	fs.StringVar(&o.summarize, "summarize", "", "only rewrite DIR/summary.md from DIR/results.json (after a change to the report)")
 	nice := fs.String("nice", envOr("BENCH_NICE", "0"), "niceness of every benchmark process, e.g. -10 to take precedence over other work on a shared machine (env BENCH_NICE; 0: unchanged)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -125,7 +127,7 @@ func splitList(s string) []string {
 }
 
 // proxyNumber is each proxy's port block (planProxy).
-var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, "edgeway": 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7}
+var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, "edgeway": 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7, edgewayDP1kName: 8}
 
 func main() {
 	o, err := parseOptions(os.Args[1:])
@@ -135,6 +137,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.summarize != "" {
+		if err := resummarize(o.summarize); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	niceness = o.nice
 	h := &harness{opts: o}
 	err = h.run(ctx)
@@ -343,6 +352,23 @@ func (h *harness) startProxy(name string, n, routes int) (*target, error) {
 		check = []string{caddy, "validate", "--config", conf, "--adapter", "caddyfile"}
 		argv = []string{caddy, "run", "--config", conf, "--adapter", "caddyfile"}
 		env = goEnv
+	case edgewayDP1kName:
+		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)
+		if err != nil {
+			return nil, err
+		}
+		// The control plane: idle once it has served the configuration,
+		// pinned with the load generator so that the proxy's core is the
+		// data plane's alone.
+		xdsProc, err := startPinned(name+"-xds", h.opts.loadCPU, nil, filepath.Join(dir, "peer-xds.log"),
+			filepath.Join(bin, "peer-xds"), "-config-dir", confDir, "-xds-address", fmt.Sprintf("127.0.0.1:%d", p.XDS))
+		if err != nil {
+			return nil, err
+		}
+		h.procs = append(h.procs, xdsProc)
+		env = goEnv
+		argv = []string{filepath.Join(bin, "edgeway"), "dataplane", "--xds-server", fmt.Sprintf("127.0.0.1:%d", p.XDS),
+			"--admin-address", fmt.Sprintf("127.0.0.1:%d", p.Admin), "--access-log", "off"}
 	case edgewayName, edgeway1kName, pprofName, pprofRoutesName:
 		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)
 		if err != nil {

@@ -109,31 +109,47 @@ func routesScenario() scenario {
 
 // measureRoutes starts edgeway with 1000 more HTTPRoutes (one hostname
 // each), reads its RSS idle once they are all served, runs the HTTP/1.1
-// load to the last route, and stops it.
+// load to the last route, and stops it: edgeway standalone (controller and
+// data plane in one process), then, when peer-xds was built, edgeway
+// dataplane alone.
 func (h *harness) measureRoutes(ctx context.Context) error {
-	t, err := h.startProxy(edgeway1kName, proxyNumber[edgeway1kName], routeCount)
+	idle, err := h.measureRoutesOf(ctx, edgeway1kName)
 	if err != nil {
 		return err
+	}
+	h.env.RoutesIdleKiB = idle
+	if _, err := os.Stat(filepath.Join(h.opts.binDir, "peer-xds")); err != nil {
+		fmt.Println("peerbench: no peer-xds in the bin directory: edgeway dataplane alone is not measured")
+		return nil
+	}
+	idle, err = h.measureRoutesOf(ctx, edgewayDP1kName)
+	h.env.DataplaneRoutesIdleKiB = idle
+	return err
+}
+
+func (h *harness) measureRoutesOf(ctx context.Context, name string) (idleKiB int64, err error) {
+	t, err := h.startProxy(name, proxyNumber[name], routeCount)
+	if err != nil {
+		return 0, err
 	}
 	defer t.proc.stop()
 	s := routesScenario()
 	start := time.Now()
 	for _, host := range []string{routeHost(0), routeHost(routeCount - 1)} {
 		if err := waitReady(t.proc, []probe{{Name: s.Name, URL: s.URL(t.Ports), Host: host}}, h.opts.bodySize, 2*time.Minute); err != nil {
-			return fmt.Errorf("%s: %w", t.Name, err)
+			return 0, fmt.Errorf("%s: %w", t.Name, err)
 		}
 	}
 	ready := time.Since(start)
 	time.Sleep(2 * time.Second) // let the startup garbage be collected
 	idle, err := readUsage(t.proc.pid())
 	if err != nil {
-		return err
+		return 0, err
 	}
-	h.env.Settings["edgeway 1000 routes"] = fmt.Sprintf("all served %.1f s after start; idle RSS %.1f MiB (anonymous %.1f MiB)",
+	h.env.Settings[name] = fmt.Sprintf("all routes served %.1f s after start; idle RSS %.1f MiB (anonymous %.1f MiB)",
 		ready.Seconds(), float64(idle.RSSKiB)/1024, float64(idle.AnonKiB)/1024)
-	h.env.RoutesIdleKiB = idle.RSSKiB
 	for round := range h.opts.rounds {
 		h.measure(ctx, s, t, round)
 	}
-	return nil
+	return idle.RSSKiB, nil
 }

@@ -78,7 +78,10 @@ func (h *harness) profilePass(ctx context.Context, name string, routes int, ss [
 			warm.Duration = h.opts.warmup
 			_, _, _ = warm.run(ctx)
 		}
-		// The profiles cover the load's duration: both start with it.
+		// The profiles cover the load's duration: both start with it. The
+		// heap profile (and so the allocation delta) is as of the last
+		// garbage collection: one now keeps what came before out of it.
+		_ = fetch(base+"heap?gc=1", filepath.Join(h.workDir, "heap-before.pb.gz"))
 		run.Duration = h.opts.duration
 		var wg sync.WaitGroup
 		var cpuErr, allocErr error

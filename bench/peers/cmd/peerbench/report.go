@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +24,9 @@ type cell struct {
 	Errors           int64   // all rounds
 	SplitB           *float64
 	Skipped, Error   string
+	// LoadMin, LoadMax: the machine's 1-minute load average as the rounds
+	// started (the benchmark itself adds about 2).
+	LoadMin, LoadMax float64
 }
 
 // perCPU is requests per second of the proxy's own CPU time: throughput
@@ -65,6 +69,14 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t]}
 		var rps, p50, p99, cpu, split []float64
 		for _, r := range groups[k] {
+			if f := strings.Fields(r.Load); len(f) > 0 {
+				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
+					if c.LoadMax == 0 || l < c.LoadMin {
+						c.LoadMin = l
+					}
+					c.LoadMax = max(c.LoadMax, l)
+				}
+			}
 			switch {
 			case r.Skipped != "":
 				c.Skipped = r.Skipped
@@ -173,8 +185,9 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("Medians over the rounds. req/CPU-s is requests per second of the proxy's own CPU time (its core's share it actually got); ")
 	w("÷ baseline and ÷ best peer compare requests/s.\n\n")
 	w("RSS is VmRSS after the run, with its anonymous part (heap, stacks; the rest is mostly the mapped executable) in parentheses.\n\n")
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("load is the machine's 1-minute load average as the rounds started (the benchmark itself accounts for about 2).\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -190,10 +203,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
 		cpu, perCPU := "-", "-"
@@ -212,8 +225,12 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.AnonKiB > 0 {
 			rss += " (" + mib(c.AnonKiB) + ")"
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs)
+		load := fmt.Sprintf("%.1f", c.LoadMin)
+		if c.LoadMax != c.LoadMin {
+			load += fmt.Sprintf("-%.1f", c.LoadMax)
+		}
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -242,16 +259,21 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	}
 
 	for _, c := range cells {
-		if c.Target != edgeway1kName || !c.ok() {
+		idle, what := env.RoutesIdleKiB, "edgeway standalone (controller and data plane in one process)"
+		switch {
+		case !c.ok():
+			continue
+		case c.Target == edgewayDP1kName:
+			idle, what = env.DataplaneRoutesIdleKiB, "edgeway dataplane alone (its controller in another process)"
+		case c.Target != edgeway1kName:
 			continue
 		}
-		top := max(c.RSSKiB, env.RoutesIdleKiB)
 		met := "met"
-		if top >= 64<<10 {
+		if max(c.RSSKiB, idle) >= 64<<10 {
 			met = "**not met**"
 		}
-		w("\nedgeway with %d HTTPRoutes: RSS %s MiB idle, %s MiB after the load (peak %s MiB); target under 64 MiB: %s.\n",
-			routeCount, mib(env.RoutesIdleKiB), mib(c.RSSKiB), mib(c.PeakKiB), met)
+		w("\n%s with %d HTTPRoutes: RSS %s MiB idle, %s MiB after the load (anonymous %s MiB, peak %s MiB); target under 64 MiB: %s.\n",
+			what, routeCount, mib(idle), mib(c.RSSKiB), mib(c.AnonKiB), mib(c.PeakKiB), met)
 	}
 
 	if len(env.TLS) > 0 {
@@ -279,22 +301,39 @@ func oneLine(s string) string {
 	return s
 }
 
-func (h *harness) writeResults() error {
+// resultsDoc is results.json.
+type resultsDoc struct {
+	Environment environment     `json:"environment"`
+	Runs        []runRecord     `json:"runs"`
+	Profiles    []profileRecord `json:"profiles,omitempty"`
+}
+
+// isPeer: every target but the baseline and edgeway's.
+func isPeer(target string) bool {
+	return target != baselineName && !strings.HasPrefix(target, edgewayName)
+}
+
+// renderSummary is summary.md of a results.json: the scenarios in the
+// order they ran.
+func renderSummary(doc resultsDoc) string {
 	peers := map[string]bool{}
-	for _, t := range h.targets {
-		peers[t.Name] = t.Peer
+	var order []string
+	for _, r := range doc.Runs {
+		peers[r.Target] = isPeer(r.Target)
+		if r.Scenario != routesScenario().Name && !slices.Contains(order, r.Scenario) {
+			order = append(order, r.Scenario)
+		}
 	}
-	cells := aggregate(h.records, peers)
-	order := slices.Clone(h.opts.scenarios)
+	cells := aggregate(doc.Runs, peers)
 	vs := verdicts(cells, order)
 	slices.SortStableFunc(cells, func(a, b cell) int {
 		return cmp.Compare(scenarioRank(order, a.Scenario), scenarioRank(order, b.Scenario))
 	})
-	doc := struct {
-		Environment environment     `json:"environment"`
-		Runs        []runRecord     `json:"runs"`
-		Profiles    []profileRecord `json:"profiles,omitempty"`
-	}{h.env, h.records, h.profiles}
+	return summary(doc.Environment, cells, vs, doc.Profiles)
+}
+
+func (h *harness) writeResults() error {
+	doc := resultsDoc{h.env, h.records, h.profiles}
 	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -302,17 +341,35 @@ func (h *harness) writeResults() error {
 	if err := os.WriteFile(filepath.Join(h.resDir, "results.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := summary(h.env, cells, vs, h.profiles)
-	if err := os.WriteFile(filepath.Join(h.resDir, "summary.md"), []byte(md), 0o644); err != nil {
+	if err := h.copyConfigs(); err != nil {
 		return err
 	}
-	if err := h.copyConfigs(); err != nil {
+	return writeSummary(h.resDir, doc)
+}
+
+func writeSummary(dir string, doc resultsDoc) error {
+	md := renderSummary(doc)
+	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	fmt.Println()
 	fmt.Print(md)
-	fmt.Printf("\npeerbench: written %s\n", filepath.Join(h.resDir, "summary.md"))
+	fmt.Printf("\npeerbench: written %s\n", filepath.Join(dir, "summary.md"))
 	return nil
+}
+
+// resummarize rewrites summary.md from a run's results.json (after a change
+// to the report, without measuring again).
+func resummarize(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return fmt.Errorf("%w (give -summarize a results directory, e.g. bench/results/peers/<timestamp>)", err)
+	}
+	var doc resultsDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	return writeSummary(dir, doc)
 }
 
 // scenarioRank orders the report as the scenarios were given; the
