@@ -36,37 +36,38 @@ func conditions(live, desired []metav1.Condition, now metav1.Time) []metav1.Cond
 func gatewayStatus(live, desired gwv1.GatewayStatus, now metav1.Time) gwv1.GatewayStatus {
 	out := desired
 	out.Conditions = conditions(live.Conditions, desired.Conditions, now)
-	out.Listeners = nil
-	for _, d := range desired.Listeners {
-		var liveConds []metav1.Condition
-		for _, l := range live.Listeners {
-			if l.Name == d.Name {
-				liveConds = l.Conditions
-				break
-			}
-		}
-		d.Conditions = conditions(liveConds, d.Conditions, now)
-		out.Listeners = append(out.Listeners, d)
-	}
+	out.Listeners = listenerConditions(live.Listeners, desired.Listeners, now,
+		func(l *gwv1.ListenerStatus) (gwv1.SectionName, *[]metav1.Condition) { return l.Name, &l.Conditions })
 	return out
 }
 
-// listenerSetStatus: like a Gateway's, conditions keep their times, its
-// listeners' by name.
+// listenerSetStatus: like a Gateway's (a ListenerSet of our Gateway is ours).
 func listenerSetStatus(live, desired gwv1.ListenerSetStatus, now metav1.Time) gwv1.ListenerSetStatus {
 	out := desired
 	out.Conditions = conditions(live.Conditions, desired.Conditions, now)
-	out.Listeners = nil
-	for _, d := range desired.Listeners {
+	out.Listeners = listenerConditions(live.Listeners, desired.Listeners, now,
+		func(l *gwv1.ListenerEntryStatus) (gwv1.SectionName, *[]metav1.Condition) {
+			return l.Name, &l.Conditions
+		})
+	return out
+}
+
+// listenerConditions is desired with each listener's conditions merged
+// into those of the live listener of the same name (Gateway listeners and
+// ListenerSet entries alike; fields tells a listener's name and conditions).
+func listenerConditions[L any](live, desired []L, now metav1.Time, fields func(*L) (gwv1.SectionName, *[]metav1.Condition)) []L {
+	var out []L
+	for _, d := range desired {
+		name, conds := fields(&d)
 		var liveConds []metav1.Condition
-		for _, l := range live.Listeners {
-			if l.Name == d.Name {
-				liveConds = l.Conditions
+		for i := range live {
+			if n, c := fields(&live[i]); n == name {
+				liveConds = *c
 				break
 			}
 		}
-		d.Conditions = conditions(liveConds, d.Conditions, now)
-		out.Listeners = append(out.Listeners, d)
+		*conds = conditions(liveConds, *conds, now)
+		out = append(out, d)
 	}
 	return out
 }
