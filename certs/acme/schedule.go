@@ -65,11 +65,17 @@ func fallbackRenewAt(leaf *x509.Certificate) time.Time {
 	return leaf.NotBefore.Add(life * 2 / 3)
 }
 
-// clampRenewAt keeps a renewal time (from ARI) at least a tenth of the
+// clampRenewAt keeps a renewal time (from ARI) at least a quarter of the
 // lifetime before expiry, so a failed renewal still has room for retries.
+// A CA's window may span the whole lifetime (Pebble's does for any
+// certificate shorter than about three days), and a random pick from it can
+// land seconds before expiry: with a tenth as margin, a 40 s certificate was
+// renewed 4 s before it expired, and new handshakes failed while the order
+// completed on a loaded machine. Let's Encrypt's windows end about a third of
+// the lifetime before expiry, so the clamp leaves real CAs' choices alone.
 func clampRenewAt(leaf *x509.Certificate, at time.Time) time.Time {
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	latest := leaf.NotAfter.Add(-life / 10)
+	latest := leaf.NotAfter.Add(-life / 4)
 	if at.After(latest) {
 		return latest
 	}

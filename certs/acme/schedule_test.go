@@ -51,9 +51,9 @@ func TestRenewalTimes(t *testing.T) {
 	if got, want := fallbackRenewAt(leaf), nb.Add(60*24*time.Hour); !got.Equal(want) {
 		t.Errorf("fallbackRenewAt(90 days) = %v, want %v (2/3 of the lifetime)", got, want)
 	}
-	// An ARI time inside the last tenth of the lifetime is pulled earlier.
+	// An ARI time inside the last quarter of the lifetime is pulled earlier.
 	late := leaf.NotAfter.Add(-time.Hour)
-	if got, want := clampRenewAt(leaf, late), leaf.NotAfter.Add(-9*24*time.Hour); !got.Equal(want) {
+	if got, want := clampRenewAt(leaf, late), leaf.NotAfter.Add(-90*24*time.Hour/4); !got.Equal(want) {
 		t.Errorf("clampRenewAt(1h before expiry) = %v, want %v", got, want)
 	}
 	early := nb.Add(time.Hour)

@@ -93,8 +93,8 @@
 // that answer when the CA's Retry-After says (between 1h and 24h) so a CA
 // can move the window earlier. Without ARI (or when the CA does not know
 // the certificate) it renews at 2/3 of the lifetime. Either way RenewAt is
-// never later than NotAfter minus a tenth of the lifetime, leaving room for
-// retries. A renewal with ARI names the replaced certificate (replaces).
+// never later than NotAfter minus a quarter of the lifetime, leaving room for
+// retries and for an order that is slow to complete. A renewal with ARI names the replaced certificate (replaces).
 //
 // # Failures
 //

@@ -224,7 +224,7 @@ func (g *gateway) metricValue(name string, match ...string) float64 {
 // directory reuses account and certificate.
 func TestACMEHTTP01IssueAndRenewUnderLoad(t *testing.T) {
 	httpPort, httpsPort := freePort(t), freePort(t)
-	p := pebble.Start(t, pebble.Options{HTTPPort: httpPort, Validity: 40 * time.Second})
+	p := pebble.Start(t, pebble.Options{HTTPPort: httpPort, Validity: 60 * time.Second})
 	app := startHTTPBackend(t, "app")
 	stateDir := t.TempDir()
 	files := map[string]string{
