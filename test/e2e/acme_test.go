@@ -313,8 +313,11 @@ func TestACMEHTTP01IssueAndRenewUnderLoad(t *testing.T) {
 	if v := g.metricValue("edgeway_acme_orders_total", `kind="renew"`); v < 1 {
 		t.Errorf("edgeway_acme_orders_total{kind=renew} = %v, want >= 1", v)
 	}
-	if v := g.metricValue("edgeway_acme_certificate_expiry_timestamp_seconds", `secret="web-tls"`); int64(v) != renewed.NotAfter.Unix() {
-		t.Errorf("edgeway_acme_certificate_expiry_timestamp_seconds = %v, want %d", v, renewed.NotAfter.Unix())
+	// Pebble's ARI window spans the whole lifetime, so the renewed certificate
+	// may itself be renewed before the metric is read: the gauge must show a
+	// renewed certificate's expiry, this one's or a later one's.
+	if v := g.metricValue("edgeway_acme_certificate_expiry_timestamp_seconds", `secret="web-tls"`); int64(v) < renewed.NotAfter.Unix() {
+		t.Errorf("edgeway_acme_certificate_expiry_timestamp_seconds = %v, want the renewed certificate's expiry %d or later", v, renewed.NotAfter.Unix())
 	}
 }
 
