@@ -71,6 +71,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t := newTranslator(snap)
 	t.index()
 	t.translateGatewayClasses()
+	t.serviceEntryConflicts()
 	t.translateListeners()
 	t.assignSockets()
 	t.collectACME()
