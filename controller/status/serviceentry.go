@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	metaistio "istio.io/api/meta/v1alpha1"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,7 +37,7 @@ func (w *Writer) serviceEntries(ctx context.Context, in *Input) []error {
 
 func (w *Writer) serviceEntry(ctx context.Context, ns, name string, desired []metav1.Condition) error {
 	now := w.now()
-	return w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, &istionet.ServiceEntry{}, func(o client.Object) bool {
+	err := w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, &istionet.ServiceEntry{}, func(o client.Object) bool {
 		se := o.(*istionet.ServiceEntry)
 		next := serviceEntryConditions(se.Status.Conditions, desired, now)
 		if istioConditionsEqual(se.Status.Conditions, next) {
@@ -45,6 +46,14 @@ func (w *Writer) serviceEntry(ctx context.Context, ns, name string, desired []me
 		se.Status.Conditions = next
 		return true
 	})
+	if apierrors.IsForbidden(err) {
+		// A report, not a function: without the RBAC rule (patch
+		// networking.istio.io serviceentries/status) the pass must not
+		// fail and retry forever.
+		w.log.Warn("cannot report on a ServiceEntry: grant patch on networking.istio.io serviceentries/status to the controller", "serviceentry", ns+"/"+name, "error", err)
+		return nil
+	}
+	return err
 }
 
 func isOurSECondition(typ string) bool {
