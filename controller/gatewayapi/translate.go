@@ -81,6 +81,7 @@ func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.attachTLSRoutes()
 	t.attachTCPRoutes()
 	t.attachUDPRoutes()
+	t.attachEgress()
 	out := t.buildIR()
 	t.gatewayStatuses()
 	t.listenerSetStatuses()
