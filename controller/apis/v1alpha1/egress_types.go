@@ -18,6 +18,10 @@ package v1alpha1
 // listener (else its first TLS or HTTPS port). A BackendTLSPolicy targeting
 // the ServiceEntry originates TLS to it (plain HTTP in, HTTPS out).
 // Everything else is refused: HTTP 403, TLS closed before the handshake.
+// Give egress listeners no hostname (a listener hostname narrows the
+// allow-list, and hosts outside it are not even routed: 404, or no TLS
+// chain) and ports of their own. HTTPS (Terminate) and TCP listeners get
+// no declared hosts: they serve only the routes attached to them.
 type EgressConfig struct {
 	// Mode is what the egress gateway lets through. RegistryOnly, the only
 	// mode and the default: hosts declared by a visible ServiceEntry.
