@@ -25,6 +25,7 @@ var (
 		{APIGroups: []string{""}, Verbs: read, Resources: []string{"services", "secrets", "configmaps", "namespaces", "serviceaccounts"}},
 		{APIGroups: []string{"discovery.k8s.io"}, Verbs: read, Resources: []string{"endpointslices"}},
 		{APIGroups: []string{"networking.istio.io"}, Verbs: read, Resources: []string{"serviceentries"}},
+		{APIGroups: []string{"networking.istio.io"}, Verbs: []string{"patch"}, Resources: []string{"serviceentries/status"}},
 		{APIGroups: []string{"gateway.edgeway.dev"}, Verbs: read, Resources: []string{"edgewayconfigs", "acmeissuers"}},
 		{APIGroups: []string{"apps"}, Verbs: []string{"get", "list", "watch", "create", "patch"}, Resources: []string{"deployments"}},
 		{APIGroups: []string{""}, Verbs: []string{"create", "patch"}, Resources: []string{"services", "serviceaccounts", "secrets"}},

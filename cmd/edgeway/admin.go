@@ -101,6 +101,11 @@ func statusObjects(st *gatewayapi.Statuses) []statusObject {
 	for _, p := range st.Policies {
 		out = append(out, statusObject{gatewayAPIVersion, p.Kind, statusMetadata{Name: p.Name, Namespace: p.Namespace}, p.Status})
 	}
+	// ServiceEntries appear only when edgeway reports something on them (a
+	// host lost to an older entry), in the shape of their status.conditions.
+	for _, se := range st.ServiceEntries {
+		out = append(out, statusObject{"networking.istio.io/v1", "ServiceEntry", statusMetadata{Name: se.Name, Namespace: se.Namespace}, map[string]any{"conditions": se.Conditions}})
+	}
 	return out
 }
 

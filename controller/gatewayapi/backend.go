@@ -170,67 +170,24 @@ func sortEndpoints(eps []ir.Endpoint) {
 	})
 }
 
-// exportedTo implements ServiceEntry exportTo: empty exports everywhere, "*"
-// everywhere, "." the ServiceEntry's own namespace, else listed namespaces.
-func exportedTo(exportTo []string, seNamespace, routeNamespace string) bool {
-	if len(exportTo) == 0 {
-		return true
-	}
-	for _, e := range exportTo {
-		if e == "*" || e == routeNamespace || (e == "." && seNamespace == routeNamespace) {
-			return true
-		}
-	}
-	return false
-}
-
-// serviceEntryCluster builds "serviceentry/<ns>/<name>/<port>". STATIC
-// resolution publishes spec.endpoints over EDS; DNS (and DNS_ROUND_ROBIN)
-// lets the data plane resolve the endpoints' addresses, or spec.hosts if
-// there are no endpoints. NONE cannot be routed to: there is nothing to
-// resolve.
+// serviceEntryCluster builds "serviceentry/<ns>/<name>/<port>" for a route
+// in namespace routeNS (the rules are in serviceentry.go).
 func (t *translator) serviceEntryCluster(routeNS, ns, name string, port int32, field string) (string, problem) {
 	se := t.serviceEntries[key(ns, name)]
-	if se == nil || !exportedTo(se.Spec.ExportTo, ns, routeNS) {
+	if se == nil || !exportedTo(se, routeNS) {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s: ServiceEntry %s/%s not found (or not exported to namespace %s)", field, ns, name, routeNS)}
 	}
-	spec := &se.Spec
-	var sp *networking.ServicePort
-	for _, p := range spec.Ports {
-		if p != nil && int64(p.Number) == int64(port) {
-			sp = p
-			break
-		}
-	}
+	sp := sePort(&se.Spec, port)
 	if sp == nil {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: ServiceEntry %s/%s has no port %d", field, ns, name, port)}
-	}
-	defaultPort := sp.Number
-	if sp.TargetPort != 0 {
-		defaultPort = sp.TargetPort
 	}
 	cname := fmt.Sprintf("serviceentry/%s/%s/%d", ns, name, port)
 	if _, ok := t.clusters[cname]; ok {
 		return cname, problem{}
 	}
-	c := &ir.Cluster{Name: cname, Protocol: serviceEntryProtocol(sp.Protocol)}
-	switch spec.Resolution {
-	case networking.ServiceEntry_STATIC:
-		c.Discovery = ir.DiscoveryEDS
-		c.Endpoints = workloadEndpoints(spec.Endpoints, sp.Name, defaultPort, func(a string) bool { return net.ParseIP(a) != nil })
-	case networking.ServiceEntry_DNS, networking.ServiceEntry_DNS_ROUND_ROBIN:
-		c.Discovery = ir.DiscoveryDNS
-		c.Endpoints = workloadEndpoints(spec.Endpoints, sp.Name, defaultPort, func(a string) bool { return a != "" && !isUnixAddress(a) })
-		if len(spec.Endpoints) == 0 {
-			for _, h := range spec.Hosts {
-				if h != "" && !isWildcard(h) && h != anyHost {
-					c.Endpoints = append(c.Endpoints, ir.Endpoint{Address: h, Port: defaultPort})
-				}
-			}
-			sortEndpoints(c.Endpoints)
-		}
-	default:
-		return "", problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s: ServiceEntry %s/%s has resolution %s, which cannot be routed to; use STATIC or DNS", field, ns, name, spec.Resolution)}
+	c, p := seClusterFor(se, sp, cname, field)
+	if !p.ok() {
+		return "", p
 	}
 	t.clusters[cname] = c
 	return cname, problem{}

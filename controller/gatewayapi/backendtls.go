@@ -155,6 +155,11 @@ type policyTarget struct {
 // name of its port (targetRefs sectionName).
 func (t *translator) clusterTarget(cluster string) (policyTarget, bool) {
 	parts := strings.Split(cluster, "/")
+	// An egress gateway's per-host ServiceEntry clusters have a fifth part,
+	// the host (egress.go): the policy of the entry applies to each.
+	if len(parts) == 5 && parts[0] == "serviceentry" {
+		parts = parts[:4]
+	}
 	if len(parts) != 4 {
 		return policyTarget{}, false
 	}

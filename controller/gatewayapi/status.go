@@ -20,6 +20,9 @@ type Statuses struct {
 	// Policies are the statuses of policies (BackendTLSPolicy) with at
 	// least one of our Gateways as an ancestor; sorted by kind, namespace, name.
 	Policies []PolicyStatus `json:"policies,omitempty" yaml:"policies,omitempty"`
+	// ServiceEntries are the ServiceEntries that lose a host to an older
+	// one (serviceentry_conflict.go); sorted by namespace, name.
+	ServiceEntries []ServiceEntryStatus `json:"serviceEntries,omitempty" yaml:"serviceEntries,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass whose controllerName is ours.
@@ -81,4 +84,11 @@ func (s *Statuses) sort() {
 		return a.Name < b.Name
 	})
 	sortPolicies(s.Policies)
+	sort.SliceStable(s.ServiceEntries, func(i, j int) bool {
+		a, b := s.ServiceEntries[i], s.ServiceEntries[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
 }

@@ -330,6 +330,9 @@ type Cluster struct {
 	TLS *UpstreamTLS `yaml:"tls,omitempty"`
 	// Protocol is the HTTP version spoken to the endpoints; "" is HTTP/1.1.
 	Protocol UpstreamProtocol `yaml:"protocol,omitempty"`
+	// MeshInternal: the endpoints are mesh workloads (a ServiceEntry with
+	// location MESH_INTERNAL), as opposed to hosts outside the mesh.
+	MeshInternal bool `yaml:"meshInternal,omitempty"`
 }
 
 // UpstreamProtocol is the HTTP version of a cluster's upstream connections,

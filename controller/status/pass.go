@@ -34,6 +34,7 @@ func (w *Writer) pass(ctx context.Context, in *Input) error {
 	}
 	errs = append(errs, w.routes(ctx, in)...)
 	errs = append(errs, w.policies(ctx, in)...)
+	errs = append(errs, w.serviceEntries(ctx, in)...)
 	return errors.Join(errs...)
 }
 

@@ -38,6 +38,7 @@ type Metrics struct {
 	tcpSessions      *prometheus.CounterVec
 	configSwaps      prometheus.Counter
 	configRejections prometheus.Counter
+	refusals         refusals
 }
 
 // New creates the collectors and a registry holding them plus the Go
@@ -88,6 +89,8 @@ func New() *Metrics {
 			Help: "Configurations the proxy refused (invalid, or a socket could not be bound).",
 		}),
 	}
+	m.refusals = newRefusals()
+	m.reg.MustRegister(m.refusals.total)
 	m.reg.MustRegister(m.requests, m.requestDuration, m.upstreamConnErrs, m.activeConns, m.conns,
 		m.rejectedConns, m.tlsHandshakes, m.tcpSessions, m.configSwaps, m.configRejections,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

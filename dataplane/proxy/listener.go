@@ -161,8 +161,9 @@ func (s *socket) handleConn(c net.Conn) {
 		// A refusing chain: the SNI belongs to a listener with nothing to
 		// serve, and the chain only keeps the client from a less specific
 		// chain of another listener. Closed before any handshake.
-		s.p.log.Debug("connection refused by its filter chain", "listener", l.Name, "chain", chain.Name, "sni", hello.serverName)
+		s.p.log.Info("connection refused by its filter chain", "listener", l.Name, "chain", chain.Name, "sni", hello.serverName, "remote", c.RemoteAddr().String())
 		s.p.metrics.ConnRejected(l.Name, "no_filter_chain")
+		s.p.metrics.Refused(l.Name, "tls", chain.Name)
 		c.Close()
 	case chain.DirectResponse != nil:
 		// A TLS-ALPN-01 challenge chain: the handshake above presented

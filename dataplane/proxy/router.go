@@ -111,6 +111,9 @@ func (p *Proxy) route(st *state, hcm *config.HTTPManager, w http.ResponseWriter,
 	}
 	switch {
 	case rt.Direct != nil:
+		if rt.Direct.Status == http.StatusForbidden {
+			p.refused(w, r, rt.Name)
+		}
 		rt.ResponseHeaders.Apply(w.Header())
 		if rt.Direct.Body != "" && w.Header().Get("Content-Type") == "" {
 			w.Header().Set("Content-Type", "text/plain")

@@ -70,6 +70,10 @@ type EdgewayConfigSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// Egress makes the Gateway an egress gateway (egress_types.go).
+	// +optional
+	Egress *EgressConfig `json:"egress,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.
