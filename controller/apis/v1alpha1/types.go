@@ -70,6 +70,10 @@ type EdgewayConfigSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// NetworkPolicy beneath the data plane (networkpolicy_types.go); off by default.
+	// +optional
+	NetworkPolicy *NetworkPolicyConfig `json:"networkPolicy,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.
