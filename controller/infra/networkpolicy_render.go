@@ -244,6 +244,8 @@ func splitCIDRs(cidrs []string) (v4, v6 []string, problem *Problem) {
 		problem = problemf(gwv1.GatewayReasonInvalidParameters,
 			"EdgewayConfig spec.networkPolicy.clusterCIDRs: %s not a CIDR (write e.g. 10.96.0.0/12); the NetworkPolicy leaves it out", strings.Join(bad, ", "))
 	}
+	slices.Sort(v4)
+	slices.Sort(v6)
 	return slices.Compact(v4), slices.Compact(v6), problem
 }
 

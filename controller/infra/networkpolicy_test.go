@@ -145,3 +145,16 @@ func TestServiceEntryBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterCIDRs: the CRD refuses what is not a CIDR (isCIDR); should one
+// get through anyway, it is left out of the policy and reported, and the
+// others are normalized and split by family.
+func TestClusterCIDRs(t *testing.T) {
+	v4, v6, prob := splitCIDRs([]string{"10.96.0.1/12", "fd00:10:244::/56", "nope", "10.96.0.0/12"})
+	if strings.Join(v4, ",") != "10.96.0.0/12" || strings.Join(v6, ",") != "fd00:10:244::/56" {
+		t.Errorf("v4 %v, v6 %v", v4, v6)
+	}
+	if prob == nil || prob.Reason != gwv1.GatewayReasonInvalidParameters || !strings.Contains(prob.Message, `"nope" not a CIDR`) {
+		t.Errorf("problem %+v", prob)
+	}
+}

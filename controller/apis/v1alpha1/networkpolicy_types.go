@@ -47,6 +47,7 @@ type NetworkPolicyConfig struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.96.0.0/12 or fd00:10:96::/112"
 	ClusterCIDRs []string `json:"clusterCIDRs,omitempty"`
 }
 
