@@ -487,6 +487,21 @@ func TestInfrastructure(t *testing.T) {
 			return nil
 		})
 
+		// The controller's xDS Service appears (the chart installs it): the
+		// xDS rule narrows to its Pods and target port.
+		create(ctx, t, c, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "edgeway-xds"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app.kubernetes.io/name": "edgeway"},
+				Ports: []corev1.ServicePort{{Name: "xds", Port: 18000, TargetPort: intstr.FromString("xds")}}}})
+		eventually(t, "the xDS rule on the xDS Service's Pods", func() error {
+			if err := c.Get(ctx, key("locked-edgeway"), &np); err != nil {
+				return err
+			}
+			if got := egress(&np); !strings.HasPrefix(got, "app.kubernetes.io/name=edgeway:xds/TCP ") {
+				return fmt.Errorf("egress %s", got)
+			}
+			return nil
+		})
+
 		create(ctx, t, c, &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "shop"},
 			Spec: gwv1.HTTPRouteSpec{
 				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "locked"}}},

@@ -101,8 +101,14 @@ func (g *gatewayBackends) of(gw *gwv1.Gateway) (b []Backend, ok bool) {
 func (p *Provisioner) reconcileNetworkPolicy(ctx context.Context, gw *gwv1.Gateway, sets []gwv1.ListenerSet, cfg config) (*Problem, error) {
 	key := types.NamespacedName{Namespace: gw.Namespace, Name: ResourceName(gw.Name)}
 	var existing networkingv1.NetworkPolicy
-	// Uncached, like checkOwnership: the cache holds only edgeway's own.
-	err := p.reader.Get(ctx, key, &existing)
+	// On: uncached, like checkOwnership (the cache holds only edgeway's
+	// own, and a foreign one of our name must be seen). Off, the default:
+	// only one of ours may need deleting, and the cache has it.
+	reader := p.reader
+	if !cfg.networkPolicy.enabled {
+		reader = p.client
+	}
+	err := reader.Get(ctx, key, &existing)
 	found := err == nil
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("reading NetworkPolicy %s: %w", key, err)
@@ -130,13 +136,12 @@ func (p *Provisioner) reconcileNetworkPolicy(ctx context.Context, gw *gwv1.Gatew
 		return nil, nil // Translated enqueues gw when its backends are known
 	}
 	var xdsService *corev1.Service
-	if x, ok := xdsServerOf(p.opts, nil); ok {
+	if svcKey, ok := p.xdsServiceKey(); ok {
 		var svc corev1.Service
-		name, _, _ := strings.Cut(p.opts.XDSAddress, ".")
-		if err := p.client.Get(ctx, types.NamespacedName{Namespace: x.namespace, Name: name}, &svc); err == nil {
+		if err := p.client.Get(ctx, svcKey, &svc); err == nil {
 			xdsService = &svc
 		} else if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading the xDS Service %s/%s: %w", x.namespace, name, err)
+			return nil, fmt.Errorf("reading the xDS Service %s: %w", svcKey, err)
 		}
 	}
 	np, problem := renderNetworkPolicy(gw, sets, cfg, p.opts, xdsService, backends)
@@ -144,4 +149,26 @@ func (p *Provisioner) reconcileNetworkPolicy(ctx context.Context, gw *gwv1.Gatew
 		return nil, fmt.Errorf("NetworkPolicy %s: %w", key, err)
 	}
 	return problem, nil
+}
+
+// xdsServiceKey names the controller's xDS Service, from
+// Options.XDSAddress "<service>.<namespace>.svc:<port>".
+func (p *Provisioner) xdsServiceKey() (types.NamespacedName, bool) {
+	x, ok := xdsServerOf(p.opts, nil)
+	if !ok {
+		return types.NamespacedName{}, false
+	}
+	name, _, _ := strings.Cut(p.opts.XDSAddress, ".")
+	return types.NamespacedName{Namespace: x.namespace, Name: name}, true
+}
+
+// xdsServiceChanged maps an event of the controller's xDS Service (its
+// selector or target port: every NetworkPolicy's xDS rule) to every
+// Gateway; events of other Services to none.
+func (p *Provisioner) xdsServiceChanged(ctx context.Context, obj client.Object) []reconcile.Request {
+	key, ok := p.xdsServiceKey()
+	if !ok || obj.GetNamespace() != key.Namespace || obj.GetName() != key.Name {
+		return nil
+	}
+	return p.allGateways(ctx, obj)
 }

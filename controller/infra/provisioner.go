@@ -125,7 +125,9 @@ func (p *Provisioner) SetupWithManager(mgr manager.Manager) error {
 		Watches(&gwv1.GatewayClass{}, all).
 		Watches(&v1alpha1.EdgewayConfig{}, all).
 		WatchesRawSource(source.Channel(p.caEvents, all)).
-		// Routes and backends changed what a Gateway's data plane reaches.
+		// Routes and backends changed what a Gateway's data plane reaches,
+		// or the xDS Service moved (networkpolicy.go).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(p.xdsServiceChanged)).
 		WatchesRawSource(source.Channel(p.backends.events, handler.EnqueueRequestsFromMapFunc(p.backends.drainChanged))).
 		Complete(p)
 }
