@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +20,7 @@ import (
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,6 +171,13 @@ func checkAccess(t *testing.T, c client.Client) {
 		{"patch", "", "secrets", "", other, "app-tls", true},
 		{"create", "events.k8s.io", "events", "", other, "", true},
 		{"patch", "events.k8s.io", "events", "", other, "web.1", true},
+		// Needed: the NetworkPolicy per Gateway (applied, watched, deleted when turned off).
+		{"watch", "networking.k8s.io", "networkpolicies", "", "", "", true},
+		{"create", "networking.k8s.io", "networkpolicies", "", other, "", true},
+		{"patch", "networking.k8s.io", "networkpolicies", "", other, "web-edgeway", true},
+		{"delete", "networking.k8s.io", "networkpolicies", "", other, "web-edgeway", true},
+		{"update", "networking.k8s.io", "networkpolicies", "", other, "web-edgeway", false},
+		{"deletecollection", "networking.k8s.io", "networkpolicies", "", other, "", false},
 		// Not needed, so refused.
 		{"update", "gateway.edgeway.dev", "acmeissuers", "", other, "letsencrypt", false},
 		{"delete", "events.k8s.io", "events", "", other, "web.1", false},
@@ -292,7 +301,17 @@ func checkAdmissionPolicy(t *testing.T, srv *apiserver.Server) {
 			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(corev1ac.PodSpec().
 				WithContainers(corev1ac.Container().WithName("dataplane").WithImage("ghcr.io/edgeway/edgeway:0.1.0")))))
 		allowed("apply the Gateway's Deployment", sa.Apply(ctx, dep, client.FieldOwner("edgeway"), client.ForceOwnership))
+		np := networkingv1ac.NetworkPolicy("web-edgeway", ns).WithOwnerReferences(ownerAC).WithSpec(networkingv1ac.NetworkPolicySpec().
+			WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(labels)))
+		allowed("apply the Gateway's NetworkPolicy", sa.Apply(ctx, np, client.FieldOwner("edgeway"), client.ForceOwnership))
 	}
+	// spec.networkPolicy turned off: the provisioner deletes the NetworkPolicy the Gateway controls,
+	// and no other.
+	allowed("delete the Gateway's NetworkPolicy", sa.Delete(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-edgeway"}}))
+	userPolicy := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deny-all"}}
+	must(t, admin.Create(ctx, userPolicy))
+	refused("delete a user's NetworkPolicy", sa.Delete(ctx, userPolicy.DeepCopy()))
+	refused("create a NetworkPolicy no Gateway controls", sa.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "allow-all"}}))
 	// What the ACME manager writes (certs/acme KubeStore): a certificate Secret marked with the
 	// issuer annotation and a state Secret with the state label, created, then server-side applied.
 	for range 2 {

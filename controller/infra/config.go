@@ -57,6 +57,7 @@ type config struct {
 	annotations     map[string]string // Service only
 	trafficPolicy   corev1.ServiceExternalTrafficPolicy
 	addrAnnotation  string
+	networkPolicy   networkPolicyConfig
 }
 
 // mergeConfig layers the given specs (nil ones skipped), later ones
@@ -79,6 +80,7 @@ func mergeConfig(o Options, specs ...*v1alpha1.EdgewayConfigSpec) config {
 		if s.ImagePullPolicy != "" {
 			c.imagePullPolicy = s.ImagePullPolicy
 		}
+		c.networkPolicy.merge(s.NetworkPolicy)
 		if sv := s.Service; sv != nil {
 			if sv.Type != "" {
 				c.serviceType = sv.Type

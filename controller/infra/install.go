@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeway/edgeway/controller/ca"
 	"github.com/edgeway/edgeway/controller/kubecontroller"
+	"github.com/edgeway/edgeway/controller/source/kube"
 	"github.com/edgeway/edgeway/controller/xds"
 )
 
@@ -68,6 +69,8 @@ func Install(ctx context.Context, c *kubecontroller.Controller, o InstallOptions
 			c.Writer.Trigger()
 		}
 	})
+	// What each Gateway's data plane reaches, for its NetworkPolicy.
+	c.Source.Subscribe(func(r *kube.Result) { p.Translated(r.Snapshot, r.Nodes, r.PublishErrors) })
 	c.Provisioner = p
 	return keeper, p, nil
 }

@@ -14,9 +14,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -416,6 +418,122 @@ func TestInfrastructure(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("NetworkPolicy follows the option and the routes", func(t *testing.T) {
+		enabled := true
+		cfg := &v1alpha1.EdgewayConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "locked"},
+			Spec: v1alpha1.EdgewayConfigSpec{NetworkPolicy: &v1alpha1.NetworkPolicyConfig{Enabled: &enabled}}}
+		locked := &gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "locked"},
+			Spec: gwv1.GatewaySpec{GatewayClassName: "edgeway",
+				Infrastructure: &gwv1.GatewayInfrastructure{ParametersRef: &gwv1.LocalParametersReference{
+					Group: "gateway.edgeway.dev", Kind: "EdgewayConfig", Name: "locked"}},
+				Listeners: []gwv1.Listener{{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 8081}}},
+		}
+		shop := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "shop"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "shop"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+		create(ctx, t, c, cfg, shop, locked)
+
+		// egress describes the egress rules: "<peer>:<ports>" each.
+		egress := func(np *networkingv1.NetworkPolicy) string {
+			var rules []string
+			for _, r := range np.Spec.Egress {
+				var peers, ports []string
+				for _, p := range r.To {
+					switch {
+					case p.PodSelector != nil:
+						peers = append(peers, metav1.FormatLabelSelector(p.PodSelector))
+					case p.NamespaceSelector != nil:
+						peers = append(peers, "ns "+metav1.FormatLabelSelector(p.NamespaceSelector))
+					}
+				}
+				for _, p := range r.Ports {
+					ports = append(ports, fmt.Sprintf("%s/%s", p.Port, *p.Protocol))
+				}
+				rules = append(rules, strings.Join(peers, "+")+":"+strings.Join(ports, "+"))
+			}
+			return strings.Join(rules, " ")
+		}
+		var np networkingv1.NetworkPolicy
+		eventually(t, "the NetworkPolicy: listener port in, xDS and DNS out", func() error {
+			if err := c.Get(ctx, key("locked-edgeway"), &np); err != nil {
+				return err
+			}
+			if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.IntVal != 8081 {
+				return fmt.Errorf("ingress %+v", np.Spec.Ingress)
+			}
+			if got, want := egress(&np), "ns kubernetes.io/metadata.name=edgeway-system:18000/TCP k8s-app=kube-dns:53/UDP+53/TCP"; got != want {
+				return fmt.Errorf("egress %s, want %s", got, want)
+			}
+			return nil
+		})
+		if refs := np.OwnerReferences; len(refs) != 1 || refs[0].UID != locked.UID || !managedBy(&np, infra.FieldManager) {
+			t.Errorf("owner references %+v, managed fields %+v", refs, np.ManagedFields)
+		}
+		// Deleted by someone: the provisioner owns (watches) it and puts it back.
+		if err := c.Delete(ctx, np.DeepCopy()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the deleted NetworkPolicy recreated", func() error {
+			var again networkingv1.NetworkPolicy
+			if err := c.Get(ctx, key("locked-edgeway"), &again); err != nil {
+				return err
+			}
+			if again.UID == np.UID {
+				return fmt.Errorf("not deleted yet")
+			}
+			return nil
+		})
+
+		// The controller's xDS Service appears (the chart installs it): the
+		// xDS rule narrows to its Pods and target port.
+		create(ctx, t, c, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "edgeway-xds"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app.kubernetes.io/name": "edgeway"},
+				Ports: []corev1.ServicePort{{Name: "xds", Port: 18000, TargetPort: intstr.FromString("xds")}}}})
+		eventually(t, "the xDS rule on the xDS Service's Pods", func() error {
+			if err := c.Get(ctx, key("locked-edgeway"), &np); err != nil {
+				return err
+			}
+			if got := egress(&np); !strings.HasPrefix(got, "app.kubernetes.io/name=edgeway:xds/TCP ") {
+				return fmt.Errorf("egress %s", got)
+			}
+			return nil
+		})
+
+		create(ctx, t, c, &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "shop"},
+			Spec: gwv1.HTTPRouteSpec{
+				CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "locked"}}},
+				Rules: []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
+					BackendObjectReference: gwv1.BackendObjectReference{Name: "shop", Port: ptr(gwv1.PortNumber(80))}}}}}}}})
+		eventually(t, "the route's backend in the NetworkPolicy", func() error {
+			if err := c.Get(ctx, key("locked-edgeway"), &np); err != nil {
+				return err
+			}
+			if got := egress(&np); !strings.HasSuffix(got, " app=shop:8080/TCP") {
+				return fmt.Errorf("egress %s, want the shop Pods on 8080 last", got)
+			}
+			return nil
+		})
+
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "locked"}, cfg); err != nil {
+			t.Fatal(err)
+		}
+		*cfg.Spec.NetworkPolicy.Enabled = false
+		if err := c.Update(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the NetworkPolicy deleted once the option is off", func() error {
+			err := c.Get(ctx, key("locked-edgeway"), &networkingv1.NetworkPolicy{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there (%v)", err)
+		})
+		if err := c.Get(ctx, key("locked-edgeway"), &appsv1.Deployment{}); err != nil {
+			t.Errorf("the Deployment should stay: %v", err)
+		}
 	})
 
 	t.Run("garbage-collected with the Gateway", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +52,7 @@ type Provisioner struct {
 	reader client.Reader // uncached: the xDS Secret, read right before it is rewritten
 
 	caEvents chan event.GenericEvent
+	backends *gatewayBackends // networkpolicy.go
 
 	mu       sync.Mutex
 	problems map[types.NamespacedName]problemEntry
@@ -72,7 +74,8 @@ func New(opts Options, authority CAState, log *slog.Logger) *Provisioner {
 		opts.LeafValidity = ca.DefaultLeafValidity
 	}
 	return &Provisioner{opts: opts, ca: authority, log: log.With("component", "infra"), now: time.Now,
-		caEvents: make(chan event.GenericEvent, 1), problems: map[types.NamespacedName]problemEntry{}}
+		caEvents: make(chan event.GenericEvent, 1), problems: map[types.NamespacedName]problemEntry{},
+		backends: newGatewayBackends()}
 }
 
 // OnChange registers f, called when the problem reported for a Gateway
@@ -118,9 +121,14 @@ func (p *Provisioner) SetupWithManager(mgr manager.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&corev1.Secret{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&gwv1.GatewayClass{}, all).
 		Watches(&v1alpha1.EdgewayConfig{}, all).
 		WatchesRawSource(source.Channel(p.caEvents, all)).
+		// Routes and backends changed what a Gateway's data plane reaches,
+		// or the xDS Service moved (networkpolicy.go).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(p.xdsServiceChanged)).
+		WatchesRawSource(source.Channel(p.backends.events, handler.EnqueueRequestsFromMapFunc(p.backends.drainChanged))).
 		Complete(p)
 }
 
@@ -182,6 +190,14 @@ func (p *Provisioner) Reconcile(ctx context.Context, req reconcile.Request) (rec
 	if err != nil {
 		p.setProblem(&gw, problemf(gwv1.GatewayReasonNoResources, "provisioning the data plane: %v", err))
 		return reconcile.Result{}, err
+	}
+	npProblem, err := p.reconcileNetworkPolicy(ctx, &gw, sets, cfg)
+	if err != nil {
+		p.setProblem(&gw, problemf(gwv1.GatewayReasonNoResources, "provisioning the data plane: %v", err))
+		return reconcile.Result{}, err
+	}
+	if renderProblem == nil {
+		renderProblem = npProblem
 	}
 	p.setProblem(&gw, renderProblem)
 	return reconcile.Result{RequeueAfter: max(renewAt.Sub(p.now()), time.Second)}, nil

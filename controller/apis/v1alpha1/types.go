@@ -74,6 +74,10 @@ type EdgewayConfigSpec struct {
 	// Egress makes the Gateway an egress gateway (egress_types.go).
 	// +optional
 	Egress *EgressConfig `json:"egress,omitempty"`
+
+	// NetworkPolicy beneath the data plane (networkpolicy_types.go); off by default.
+	// +optional
+	NetworkPolicy *NetworkPolicyConfig `json:"networkPolicy,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.
