@@ -70,6 +70,10 @@ type EdgewayConfigSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// Mesh gives the Gateway an Istio workload identity for mTLS to mesh backends (mesh_types.go).
+	// +optional
+	Mesh *MeshConfig `json:"mesh,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.
