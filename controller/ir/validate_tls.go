@@ -73,11 +73,21 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 	}
 	for i, san := range t.SubjectAltNames {
 		switch {
-		case san.Type != SANDNS && san.Type != SANURI:
-			v.addf("%s.subjectAltNames[%d].type: %q is not %s or %s", at, i, san.Type, SANDNS, SANURI)
+		case san.Type != SANDNS && san.Type != SANURI && san.Type != SANURIPrefix:
+			v.addf("%s.subjectAltNames[%d].type: %q is not %s, %s or %s", at, i, san.Type, SANDNS, SANURI, SANURIPrefix)
 		case san.Value == "":
 			v.addf("%s.subjectAltNames[%d].value: must not be empty", at, i)
 		}
+	}
+	seen := map[string]bool{}
+	for i, p := range t.ALPN {
+		switch {
+		case p == "" || len(p) > 255:
+			v.addf("%s.alpn[%d]: a protocol id is 1 to 255 bytes long", at, i)
+		case seen[p]:
+			v.addf("%s.alpn[%d]: %q is listed twice", at, i, p)
+		}
+		seen[p] = true
 	}
 	if len(t.ClientCertificateByGateway) > 0 {
 		v.addf("%s.clientCertificateByGateway: only for an IR before SplitByGateway; a data plane's IR names one clientCertificate", at)
