@@ -30,10 +30,11 @@ type CA struct {
 }
 
 // ParseCACerts reads the data of a cacerts Secret: every key present, the
-// key matching ca-cert.pem, ca-cert.pem a CA that chains to root-cert.pem
-// (through cert-chain.pem) and is valid at now. The error says which key
-// is wrong and how.
-func ParseCACerts(data map[string][]byte, now time.Time) (*CA, error) {
+// key matching ca-cert.pem, ca-cert.pem a CA whose signatures chain to
+// root-cert.pem (through cert-chain.pem). It does not look at the clock
+// (the translation that reports it is a pure function): see ValidAt. The
+// error says which key is wrong and how.
+func ParseCACerts(data map[string][]byte) (*CA, error) {
 	for _, k := range []string{KeyCACert, KeyCAKey, KeyRootCert} {
 		if len(data[k]) == 0 {
 			return nil, fmt.Errorf("key %s is missing or empty (an Istio cacerts Secret has %s, %s, %s and %s)", k, KeyCACert, KeyCAKey, KeyRootCert, KeyCertChain)
@@ -64,20 +65,42 @@ func ParseCACerts(data map[string][]byte, now time.Time) (*CA, error) {
 	if ca.Chain, err = parseCerts(ca.ChainPEM); err != nil {
 		return nil, fmt.Errorf("%s: %w", KeyCertChain, err)
 	}
-	if now.After(ca.Cert.NotAfter) || now.Before(ca.Cert.NotBefore) {
-		return nil, fmt.Errorf("%s: certificate %q is valid from %s to %s, not now", KeyCACert, ca.Cert.Subject, ca.Cert.NotBefore.UTC().Format(time.RFC3339), ca.Cert.NotAfter.UTC().Format(time.RFC3339))
-	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	for _, r := range ca.Roots {
-		roots.AddCert(r)
-	}
-	for _, c := range ca.Chain {
-		inter.AddCert(c)
-	}
-	if _, err := ca.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, fmt.Errorf("%s does not chain to %s: %v", KeyCACert, KeyRootCert, err)
+	if !chainsTo(ca.Cert, ca.Chain, ca.Roots) {
+		return nil, fmt.Errorf("%s does not chain to %s (through %s): workloads trusting that root would refuse the certificates it signs", KeyCACert, KeyRootCert, KeyCertChain)
 	}
 	return ca, nil
+}
+
+// ValidAt says whether the CA certificate can sign at now.
+func (ca *CA) ValidAt(now time.Time) error {
+	if now.After(ca.Cert.NotAfter) || now.Before(ca.Cert.NotBefore) {
+		return fmt.Errorf("%s: certificate %q is valid from %s to %s, not now", KeyCACert, ca.Cert.Subject, ca.Cert.NotBefore.UTC().Format(time.RFC3339), ca.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// chainsTo follows signatures from c through intermediates (at most 8
+// steps) to one of roots.
+func chainsTo(c *x509.Certificate, intermediates, roots []*x509.Certificate) bool {
+	for range 8 {
+		for _, r := range roots {
+			if c.Equal(r) || c.CheckSignatureFrom(r) == nil {
+				return true
+			}
+		}
+		var next *x509.Certificate
+		for _, i := range intermediates {
+			if !i.Equal(c) && c.CheckSignatureFrom(i) == nil {
+				next = i
+				break
+			}
+		}
+		if next == nil {
+			return false
+		}
+		c = next
+	}
+	return false
 }
 
 func parseCerts(data []byte) ([]*x509.Certificate, error) {

@@ -85,12 +85,17 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			sa = m.opt.DefaultServiceAccount(gw.Name)
 		}
 		id := SPIFFEID(cfg.TrustDomain, gw.Namespace, sa)
-		src := sourceHash(sec.Data, id.String(), cfg.Validity)
+		src := sourceHash(SecretData(sec), id.String(), cfg.Validity)
 		e := m.issued[gk]
 		if e == nil || e.source != src || !now.Before(e.w.RenewAt) {
-			ca, err := ParseCACerts(sec.Data, now)
+			ca, err := ParseCACerts(SecretData(sec))
+			if err == nil {
+				err = ca.ValidAt(now)
+			}
 			if err != nil {
-				continue // the translation reports it on the Gateway
+				// The translation reports a broken Secret on the Gateway.
+				m.opt.Log.Error("mesh CA unusable", "gateway", gk, "secret", cfg.CASecret.String(), "error", err.Error())
+				continue
 			}
 			w, err := ca.Issue(id, now, cfg.Validity)
 			if err != nil {
@@ -212,5 +217,18 @@ func overlay(base, add []*corev1.Secret) []*corev1.Secret {
 		}
 		return out[i].Name < out[j].Name
 	})
+	return out
+}
+
+// SecretData is a Secret's data with stringData merged in (file mode
+// Secrets may be written with stringData).
+func SecretData(s *corev1.Secret) map[string][]byte {
+	out := map[string][]byte{}
+	for k, v := range s.StringData {
+		out[k] = []byte(v)
+	}
+	for k, v := range s.Data {
+		out[k] = v
+	}
 	return out
 }

@@ -24,7 +24,7 @@ func TestCACertsAndIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := ParseCACerts(data, now)
+	ca, err := ParseCACerts(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,15 @@ func TestParseCACertsErrors(t *testing.T) {
 		{"not PEM", with(KeyCACert, []byte("hello")), "ca-cert.pem: no PEM certificate"},
 	}
 	for _, c := range cases {
-		if _, err := ParseCACerts(c.data, now); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := ParseCACerts(c.data); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
-	if _, err := ParseCACerts(good, now.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "not now") {
+	ca, err := ParseCACerts(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.ValidAt(now.Add(2 * time.Hour)); err == nil || !strings.Contains(err.Error(), "not now") {
 		t.Errorf("expired CA: %v", err)
 	}
 }

@@ -56,7 +56,7 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 	if t == nil {
 		return
 	}
-	if !validHostname(t.SNI) {
+	if !validUpstreamSNI(t.SNI) {
 		v.addf("%s.sni: %q is not a host name", at, t.SNI)
 	}
 	switch {
@@ -128,4 +128,11 @@ func (v *validator) acmeChallenge(at string, c *TLSChain, acmeSNI map[string]str
 	case v.caSecrets[name]:
 		v.addf("%s.acmeChallenge.certificate: secret %q is a CA bundle, not a certificate and key", at, name)
 	}
+}
+
+// validUpstreamSNI is a host name whose labels may also hold '_': Istio's
+// sidecars expect the SNI outbound_.<port>_._.<service FQDN> (a name no
+// DNS lookup ever sees; TLS carries it as bytes).
+func validUpstreamSNI(s string) bool {
+	return validHostname(strings.ReplaceAll(s, "_", "x"))
 }
