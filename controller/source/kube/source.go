@@ -67,11 +67,13 @@ type publishedIR struct {
 // Source turns the cluster into published xDS and statuses. It is a
 // manager Runnable that runs on every replica (NeedLeaderElection false).
 type Source struct {
-	opts   Options
-	mgr    manager.Manager
-	reader client.Reader
-	log    *slog.Logger
-	kinds  kinds
+	opts Options
+	// overlay, if set, is applied to each built Snapshot (overlay.go).
+	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
+	mgr     manager.Manager
+	reader  client.Reader
+	log     *slog.Logger
+	kinds   kinds
 
 	dirty   chan struct{}
 	started atomic.Bool
@@ -245,6 +247,9 @@ func (s *Source) translate(ctx context.Context) error {
 	snap, err := s.build(ctx)
 	if err != nil {
 		return err
+	}
+	if s.overlay != nil {
+		snap = s.overlay(snap)
 	}
 	out, statuses := gatewayapi.Translate(snap)
 	parts := ir.SplitByGateway(out)
