@@ -67,13 +67,11 @@ type publishedIR struct {
 // Source turns the cluster into published xDS and statuses. It is a
 // manager Runnable that runs on every replica (NeedLeaderElection false).
 type Source struct {
-	opts Options
-	// overlay, if set, is applied to each built Snapshot (overlay.go).
-	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
-	mgr     manager.Manager
-	reader  client.Reader
-	log     *slog.Logger
-	kinds   kinds
+	opts   Options
+	mgr    manager.Manager
+	reader client.Reader
+	log    *slog.Logger
+	kinds  kinds
 
 	dirty   chan struct{}
 	started atomic.Bool
@@ -89,6 +87,9 @@ type Source struct {
 
 	translations, events atomic.Uint64
 	missing              []string
+
+	// overlay, if set, is applied to each built Snapshot (overlay.go).
+	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
 }
 
 // New registers the Source's watches with mgr (before mgr.Start) and adds
