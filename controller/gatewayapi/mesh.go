@@ -332,6 +332,7 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 		tls.SubjectAltNames = t.meshBackendSANs(parts[1], parts[2], sortedKeys(domains))
 		if t.snap.IsolateGateways {
 			tls.ClientCertificateByGateway = byGateway
+			tls.ClientCertificateRequired = true
 		} else {
 			tls.ClientCertificate = first.identity
 		}

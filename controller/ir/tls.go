@@ -39,6 +39,12 @@ type UpstreamTLS struct {
 	// "<ns>/<name>" -> Secret Name. SplitByGateway turns it into
 	// ClientCertificate; Validate refuses it (a data plane never sees it).
 	ClientCertificateByGateway map[string]string `yaml:"clientCertificateByGateway,omitempty"`
+	// ClientCertificateRequired (with ClientCertificateByGateway): a
+	// Gateway without an entry must not connect at all; SplitByGateway
+	// gives it the cluster without endpoints. An Istio sidecar in STRICT
+	// mode refuses a client without the mesh certificate anyway; this makes
+	// it a clear 503 at the gateway.
+	ClientCertificateRequired bool `yaml:"clientCertificateRequired,omitempty"`
 	// ALPN are the protocols offered in the ClientHello, in order; none:
 	// the data plane's default for the cluster's protocol. An Istio
 	// sidecar selects its mTLS filter chain by them (see
