@@ -99,14 +99,16 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		log:      log.With("component", "acme"),
 		reg:      ops.metrics.Registry(),
 		ctx:      ctx,
-		publish: func(snap *snapshot.Snapshot) error {
-			out, statuses := gatewayapi.Translate(snap)
-			if err := xdsServer.Update(StandaloneNodeID, out); err != nil {
-				return fmt.Errorf("publishing configuration: %w", err)
-			}
-			state.setStatuses(statuses)
-			return nil
-		},
+	}
+	meshIDs := newMeshIdentities(pipeline, log.With("component", "mesh-identity"))
+	defer meshIDs.Stop()
+	pipeline.publish = func(snap *snapshot.Snapshot) error {
+		out, statuses := gatewayapi.Translate(meshIDs.Overlay(snap))
+		if err := xdsServer.Update(StandaloneNodeID, out); err != nil {
+			return fmt.Errorf("publishing configuration: %w", err)
+		}
+		state.setStatuses(statuses)
+		return nil
 	}
 	src := &filesource.Source{
 		Dir:            f.configDir,

@@ -61,6 +61,9 @@ func (t *translator) resolveBackend(from objRef, ref gwv1.BackendObjectReference
 	}
 	port := *ref.Port
 	if isService {
+		if p := t.meshBackendProblem(from, ns, name, field); !p.ok() {
+			return "", p
+		}
 		return t.serviceCluster(ns, name, port, field)
 	}
 	return t.serviceEntryCluster(from.namespace, ns, name, port, field)

@@ -91,6 +91,7 @@ func (t *translator) buildIR() *ir.IR {
 	}
 	// Upstream TLS needs the final cluster set and the Gateways using each.
 	t.applyBackendTLS(out, usedSecrets)
+	t.applyMeshTLS(out, usedSecrets)
 	for _, s := range sortedKeys(usedSecrets) {
 		if sec := t.certs[s]; sec != nil {
 			out.Secrets = append(out.Secrets, sec)

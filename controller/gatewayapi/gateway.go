@@ -163,6 +163,7 @@ func (t *translator) gatewayStatuses() {
 			}
 		}
 		st.Conditions = append(st.Conditions, gatewayTLSConditions(g)...)
+		st.Conditions = append(st.Conditions, t.meshConditions(g)...)
 		if g.allowsListenerSets() || len(g.sets) > 0 {
 			n := int32(0)
 			for _, s := range g.sets {

@@ -130,6 +130,10 @@ func clusterFor(c *Cluster, g string) *Cluster {
 	tls := *c.TLS
 	tls.ClientCertificate = c.TLS.ClientCertificateByGateway[g]
 	tls.ClientCertificateByGateway = nil
+	if tls.ClientCertificate == "" && tls.ClientCertificateRequired {
+		cc.Endpoints = nil
+	}
+	tls.ClientCertificateRequired = false
 	cc.TLS = &tls
 	return &cc
 }

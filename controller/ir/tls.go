@@ -39,6 +39,17 @@ type UpstreamTLS struct {
 	// "<ns>/<name>" -> Secret Name. SplitByGateway turns it into
 	// ClientCertificate; Validate refuses it (a data plane never sees it).
 	ClientCertificateByGateway map[string]string `yaml:"clientCertificateByGateway,omitempty"`
+	// ClientCertificateRequired (with ClientCertificateByGateway): a
+	// Gateway without an entry must not connect at all; SplitByGateway
+	// gives it the cluster without endpoints. An Istio sidecar in STRICT
+	// mode refuses a client without the mesh certificate anyway; this makes
+	// it a clear 503 at the gateway.
+	ClientCertificateRequired bool `yaml:"clientCertificateRequired,omitempty"`
+	// ALPN are the protocols offered in the ClientHello, in order; none:
+	// the data plane's default for the cluster's protocol. An Istio
+	// sidecar selects its mTLS filter chain by them (see
+	// controller/gatewayapi/mesh.go).
+	ALPN []string `yaml:"alpn,omitempty"`
 }
 
 // SANType is the kind of a subject alternative name.
@@ -47,9 +58,13 @@ type SANType string
 const (
 	SANDNS SANType = "DNS" // a host name, exact ("a.example.com") or wildcard ("*.example.com")
 	SANURI SANType = "URI" // e.g. a SPIFFE ID
+	// SANURIPrefix: a URI SAN starting with the value, e.g. every SPIFFE
+	// identity of a namespace "spiffe://cluster.local/ns/shop/sa/".
+	SANURIPrefix SANType = "URIPrefix"
 )
 
-// SubjectAltName is one acceptable subject alternative name, compared exactly.
+// SubjectAltName is one acceptable subject alternative name, compared
+// exactly (SANURIPrefix: by prefix).
 type SubjectAltName struct {
 	Type  SANType `yaml:"type"`
 	Value string  `yaml:"value"`

@@ -56,7 +56,7 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 	if t == nil {
 		return
 	}
-	if !validHostname(t.SNI) {
+	if !validUpstreamSNI(t.SNI) {
 		v.addf("%s.sni: %q is not a host name", at, t.SNI)
 	}
 	switch {
@@ -73,11 +73,21 @@ func (v *validator) upstreamTLS(at string, t *UpstreamTLS) {
 	}
 	for i, san := range t.SubjectAltNames {
 		switch {
-		case san.Type != SANDNS && san.Type != SANURI:
-			v.addf("%s.subjectAltNames[%d].type: %q is not %s or %s", at, i, san.Type, SANDNS, SANURI)
+		case san.Type != SANDNS && san.Type != SANURI && san.Type != SANURIPrefix:
+			v.addf("%s.subjectAltNames[%d].type: %q is not %s, %s or %s", at, i, san.Type, SANDNS, SANURI, SANURIPrefix)
 		case san.Value == "":
 			v.addf("%s.subjectAltNames[%d].value: must not be empty", at, i)
 		}
+	}
+	seen := map[string]bool{}
+	for i, p := range t.ALPN {
+		switch {
+		case p == "" || len(p) > 255:
+			v.addf("%s.alpn[%d]: a protocol id is 1 to 255 bytes long", at, i)
+		case seen[p]:
+			v.addf("%s.alpn[%d]: %q is listed twice", at, i, p)
+		}
+		seen[p] = true
 	}
 	if len(t.ClientCertificateByGateway) > 0 {
 		v.addf("%s.clientCertificateByGateway: only for an IR before SplitByGateway; a data plane's IR names one clientCertificate", at)
@@ -118,4 +128,11 @@ func (v *validator) acmeChallenge(at string, c *TLSChain, acmeSNI map[string]str
 	case v.caSecrets[name]:
 		v.addf("%s.acmeChallenge.certificate: secret %q is a CA bundle, not a certificate and key", at, name)
 	}
+}
+
+// validUpstreamSNI is a host name whose labels may also hold '_': Istio's
+// sidecars expect the SNI outbound_.<port>_._.<service FQDN> (a name no
+// DNS lookup ever sees; TLS carries it as bytes).
+func validUpstreamSNI(s string) bool {
+	return validHostname(strings.ReplaceAll(s, "_", "x"))
 }

@@ -45,15 +45,18 @@ func (t *translator) upstreamTLS(u *ir.UpstreamTLS) *corev3.TransportSocket {
 	sans := make([]*tlsv3.SubjectAltNameMatcher, 0, len(u.SubjectAltNames))
 	for _, s := range u.SubjectAltNames {
 		typ := tlsv3.SubjectAltNameMatcher_DNS
-		if s.Type == ir.SANURI {
+		var m matcherv3.StringMatcher
+		m.MatchPattern = &matcherv3.StringMatcher_Exact{Exact: s.Value}
+		switch s.Type {
+		case ir.SANURI:
 			typ = tlsv3.SubjectAltNameMatcher_URI
+		case ir.SANURIPrefix:
+			typ = tlsv3.SubjectAltNameMatcher_URI
+			m.MatchPattern = &matcherv3.StringMatcher_Prefix{Prefix: s.Value}
 		}
-		sans = append(sans, &tlsv3.SubjectAltNameMatcher{
-			SanType: typ,
-			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s.Value}},
-		})
+		sans = append(sans, &tlsv3.SubjectAltNameMatcher{SanType: typ, Matcher: &m})
 	}
-	common := &tlsv3.CommonTlsContext{}
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: append([]string(nil), u.ALPN...)}
 	if u.SystemCAs {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 			SystemRootCerts:           &tlsv3.CertificateValidationContext_SystemRootCerts{},

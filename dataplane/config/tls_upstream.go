@@ -78,20 +78,44 @@ func compileUpstreamTLS(rep reporter, ts *corev3.TransportSocket) (*UpstreamTLS,
 	}
 	for i, m := range vc.GetMatchTypedSubjectAltNames() {
 		mloc := fmt.Sprintf("%s.match_typed_subject_alt_names[%d]", vloc, i)
-		exact := m.GetMatcher().GetExact()
-		if exact == "" {
-			return nil, rep.errf(mloc+".matcher", "an exact matcher is required")
+		exact, prefix := m.GetMatcher().GetExact(), m.GetMatcher().GetPrefix()
+		switch {
+		case exact == "" && prefix == "":
+			return nil, rep.errf(mloc+".matcher", "an exact matcher (or, for a URI SAN, a prefix matcher) is required")
+		case prefix != "" && m.GetSanType() != tlsv3.SubjectAltNameMatcher_URI:
+			return nil, rep.errf(mloc+".matcher.prefix", "a prefix matcher is supported for URI SANs only; use exact for %v", m.GetSanType())
 		}
 		switch m.GetSanType() {
 		case tlsv3.SubjectAltNameMatcher_DNS:
 			u.SANs = append(u.SANs, SANMatcher{Value: strings.ToLower(exact)})
 		case tlsv3.SubjectAltNameMatcher_URI:
-			u.SANs = append(u.SANs, SANMatcher{URI: true, Value: exact})
+			u.SANs = append(u.SANs, SANMatcher{URI: true, Prefix: prefix != "", Value: exact + prefix})
 		default:
 			return nil, rep.errf(mloc+".san_type", "unsupported SAN type %v (DNS or URI)", m.GetSanType())
 		}
 	}
+	alpn, err := compileUpstreamALPN(rep, loc+".common_tls_context.alpn_protocols", ctc.GetAlpnProtocols())
+	if err != nil {
+		return nil, err
+	}
+	u.ALPN = alpn
 	return u, nil
+}
+
+// compileUpstreamALPN checks the protocols a cluster offers: each a
+// non-empty protocol id of at most 255 bytes (RFC 7301), no duplicates.
+func compileUpstreamALPN(rep reporter, loc string, protos []string) ([]string, error) {
+	seen := make(map[string]bool, len(protos))
+	for i, p := range protos {
+		if p == "" || len(p) > 255 {
+			return nil, rep.errf(fmt.Sprintf("%s[%d]", loc, i), "a protocol id is 1 to 255 bytes long, got %d", len(p))
+		}
+		if seen[p] {
+			return nil, rep.errf(fmt.Sprintf("%s[%d]", loc, i), "protocol %q is listed twice", p)
+		}
+		seen[p] = true
+	}
+	return slices.Clone(protos), nil
 }
 
 // linkClusterTLS resolves the SDS secrets of every TLS cluster into its
@@ -106,7 +130,7 @@ func linkClusterTLS(clusters map[string]*Cluster, certs map[string]*secret) erro
 			continue
 		}
 		rep := reporter{kind: "cluster", name: n}
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.SNI}
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.SNI, NextProtos: slices.Clone(u.ALPN)}
 		var caPEM, certPEM []byte
 		if u.systemRoots {
 			pool, err := x509.SystemCertPool()
@@ -143,7 +167,7 @@ func linkClusterTLS(clusters map[string]*Cluster, certs map[string]*secret) erro
 		tc.InsecureSkipVerify = true
 		tc.VerifyConnection = func(cs tls.ConnectionState) error { return verifyUpstream(cs, roots, sans) }
 		u.Config = tc
-		parts := [][]byte{[]byte(u.SNI), caPEM, certPEM, []byte(fmt.Sprint(u.systemRoots, u.SANs))}
+		parts := [][]byte{[]byte(u.SNI), caPEM, certPEM, []byte(fmt.Sprint(u.systemRoots, u.SANs, u.ALPN))}
 		u.fingerprint = fingerprint(parts...)
 	}
 	return nil
@@ -169,7 +193,7 @@ func verifyUpstream(cs tls.ConnectionState, roots *x509.CertPool, sans []SANMatc
 	for _, m := range sans {
 		if m.URI {
 			for _, u := range leaf.URIs {
-				if sameURI(u, m.Value) {
+				if sameURI(u, m.Value) || (m.Prefix && strings.HasPrefix(u.String(), m.Value)) {
 					return nil
 				}
 			}

@@ -42,6 +42,11 @@ type UpstreamTLS struct {
 	// SANs: the peer certificate must carry one (exact comparison; a DNS
 	// SAN in the certificate may be a wildcard, as in Envoy).
 	SANs []SANMatcher
+	// ALPN is common_tls_context.alpn_protocols: the protocols offered in
+	// the ClientHello (an Istio sidecar selects its mTLS filter chain by
+	// them). The negotiated protocol does not change the upstream
+	// protocol, which the cluster sets, as in Envoy.
+	ALPN []string
 	// Config is the client TLS config: chain verification against the
 	// cluster's roots and the SAN match run in VerifyConnection.
 	Config *tls.Config
@@ -53,8 +58,11 @@ type UpstreamTLS struct {
 
 // SANMatcher is one match_typed_subject_alt_names entry.
 type SANMatcher struct {
-	URI   bool // false: DNS
-	Value string
+	URI bool // false: DNS
+	// Prefix (URI only): the SAN starts with Value, e.g. every SPIFFE
+	// identity of one namespace "spiffe://cluster.local/ns/shop/sa/".
+	Prefix bool
+	Value  string
 }
 
 // equal compares two upstream TLS settings, secret material included, so

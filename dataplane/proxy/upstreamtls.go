@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/edgeway/edgeway/dataplane/config"
 )
@@ -22,6 +23,30 @@ func applyUpstreamTLS(t *http.Transport, c *config.Cluster) {
 		return
 	}
 	t.TLSClientConfig = c.TLS.Config.Clone()
+	if h2OverOwnTLS(c) {
+		// The offered protocols are not "h2" (an Istio sidecar wants
+		// "istio-h2"), so net/http would fall back to HTTP/1.1 on the
+		// negotiated result. Envoy speaks the cluster's protocol whatever
+		// ALPN negotiates: do the same by handshaking in DialContext and
+		// letting the pool speak HTTP/2 with prior knowledge (scheme http,
+		// see upstreamScheme) over the TLS connection.
+		dial := t.DialContext
+		cfg := t.TLSClientConfig
+		t.TLSClientConfig = nil
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			tc := tls.Client(c, cfg.Clone())
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return tc, nil
+		}
+		return
+	}
 	if c.Protocol == config.UpstreamHTTP2 {
 		// HTTP/2 over TLS, negotiated by ALPN.
 		p := new(http.Protocols)
@@ -35,7 +60,7 @@ func applyUpstreamTLS(t *http.Transport, c *config.Cluster) {
 // upstreamScheme is the URL scheme of requests to u: https selects the
 // pool's TLS dialing.
 func upstreamScheme(u *upstream) string {
-	if u.cluster.TLS != nil {
+	if u.cluster.TLS != nil && !h2OverOwnTLS(u.cluster) {
 		return "https"
 	}
 	return "http"
@@ -57,4 +82,10 @@ func dialUpstream(ctx context.Context, u *upstream, addr string) (net.Conn, erro
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
 	}
 	return tc, nil
+}
+
+// h2OverOwnTLS: an HTTP/2 TLS cluster whose ALPN list lacks "h2" (see
+// applyUpstreamTLS).
+func h2OverOwnTLS(c *config.Cluster) bool {
+	return c.TLS != nil && c.Protocol == config.UpstreamHTTP2 && len(c.TLS.ALPN) > 0 && !slices.Contains(c.TLS.ALPN, "h2")
 }

@@ -78,6 +78,10 @@ type EdgewayConfigSpec struct {
 	// NetworkPolicy beneath the data plane (networkpolicy_types.go); off by default.
 	// +optional
 	NetworkPolicy *NetworkPolicyConfig `json:"networkPolicy,omitempty"`
+
+	// Mesh gives the Gateway an Istio workload identity for mTLS to mesh backends (mesh_types.go).
+	// +optional
+	Mesh *MeshConfig `json:"mesh,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.

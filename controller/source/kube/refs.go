@@ -36,6 +36,7 @@ func newReferences() references {
 // translates every golden input with and without the filter.
 func collectReferences(s *snapshot.Snapshot) references {
 	r := newReferences()
+	r.meshGateways(s)
 	for _, gw := range s.Gateways {
 		if gw == nil {
 			continue

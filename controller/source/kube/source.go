@@ -87,6 +87,9 @@ type Source struct {
 
 	translations, events atomic.Uint64
 	missing              []string
+
+	// overlay, if set, is applied to each built Snapshot (overlay.go).
+	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
 }
 
 // New registers the Source's watches with mgr (before mgr.Start) and adds
@@ -245,6 +248,9 @@ func (s *Source) translate(ctx context.Context) error {
 	snap, err := s.build(ctx)
 	if err != nil {
 		return err
+	}
+	if s.overlay != nil {
+		snap = s.overlay(snap)
 	}
 	out, statuses := gatewayapi.Translate(snap)
 	parts := ir.SplitByGateway(out)

@@ -1,0 +1,390 @@
+package gatewayapi
+
+// mTLS into an Istio mesh (certs/mesh is the identity side).
+//
+// A Service backend is in the mesh, and gets Istio mTLS instead of plain
+// text, when (first rule that decides):
+//
+//  1. the Service carries security.istio.io/tlsMode (label or annotation):
+//     "istio" yes, "disabled" no. Istio puts this label on the Pods and
+//     WorkloadEntries of sidecar workloads; on the Service it is the user's
+//     switch (edgeway sees Services and EndpointSlices, not Pods);
+//  2. its namespace is labelled for sidecar injection: istio-injection=enabled
+//     or istio.io/rev=<revision> yes, istio-injection=disabled no;
+//  3. otherwise no.
+//
+// The gateway then sends what an Istio client sidecar sends to a STRICT
+// inbound listener: its workload certificate (spec.mesh of the Gateway's
+// EdgewayConfig), the SNI outbound_.<port>_._.<name>.<namespace>.svc.<cluster
+// domain>, the ALPN istio-http/1.1 or istio-h2 (by the cluster's HTTP
+// version) followed by istio, or istio-peer-exchange, istio for TCP/TLS
+// routes (Istio's ALPN filter values); it verifies the backend's chain
+// against the mesh root (root-cert.pem) and its identity: the service
+// accounts of Istio's annotation alpha.istio.io/kubernetes-serviceaccounts
+// on the Service (spiffe://<trust domain>/ns/<namespace>/sa/<each>), else any
+// service account of the Service's namespace (URI prefix
+// spiffe://<trust domain>/ns/<namespace>/sa/).
+//
+// A BackendTLSPolicy targeting the Service wins: the user chose the TLS.
+// A route to a mesh backend through a Gateway without spec.mesh gets
+// ResolvedRefs=False MeshIdentityNotConfigured (the backend is left out: a
+// STRICT sidecar would refuse plain text). A Gateway with spec.mesh gets the
+// condition gateway.edgeway.dev/MeshIdentityReady; while it is False (bad
+// cacerts Secret, certificate not issued yet) its mesh clusters have no
+// endpoints (503) rather than connecting without the identity.
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/certs/mesh"
+	"github.com/edgeway/edgeway/controller/ir"
+)
+
+const (
+	labelIstioTLSMode   = "security.istio.io/tlsMode"
+	labelIstioInjection = "istio-injection"
+	labelIstioRevision  = "istio.io/rev"
+	// annotationIstioServiceAccounts lists the service accounts a Service's
+	// workloads run as (Istio's own annotation, comma-separated names).
+	annotationIstioServiceAccounts = "alpha.istio.io/kubernetes-serviceaccounts"
+
+	// ConditionMeshIdentityReady is the Gateway condition of spec.mesh.
+	ConditionMeshIdentityReady = "gateway.edgeway.dev/MeshIdentityReady"
+	// Reasons of MeshIdentityReady, and of a route's ResolvedRefs=False.
+	ReasonMeshIdentityReady         = "Ready"
+	ReasonMeshIdentityPending       = "Pending"
+	ReasonMeshInvalidParameters     = "InvalidParameters"
+	ReasonMeshInvalidCASecret       = "InvalidCASecret"
+	ReasonMeshIdentityNotConfigured = "MeshIdentityNotConfigured"
+)
+
+// The ALPN an Istio client sidecar offers a STRICT inbound listener, which
+// selects its mTLS filter chain by them.
+var (
+	meshALPNHTTP11 = []string{"istio-http/1.1", "istio"}
+	meshALPNH2     = []string{"istio-h2", "istio"}
+	meshALPNTCP    = []string{"istio-peer-exchange", "istio"}
+)
+
+// meshGateway is a Gateway's mesh identity as the translation sees it.
+type meshGateway struct {
+	cfg *mesh.Config
+	// root is the IR CA secret of root-cert.pem ("meshroot/<ns>/<name>").
+	root string
+	// identity is the IR secret of the workload certificate; "" until the
+	// Manager has issued it.
+	identity, spiffeID string
+	problem            problem // spec.mesh or its cacerts Secret is unusable
+}
+
+func (m *meshGateway) ready() bool { return m != nil && m.problem.ok() && m.identity != "" }
+
+// meshOf is g's mesh identity, nil without spec.mesh.
+func (t *translator) meshOf(g *gatewayCtx) *meshGateway {
+	if m, ok := t.mesh[g.key]; ok {
+		return m
+	}
+	if t.mesh == nil {
+		t.mesh = map[string]*meshGateway{}
+	}
+	m := t.resolveMesh(g)
+	t.mesh[g.key] = m
+	return m
+}
+
+func (t *translator) resolveMesh(g *gatewayCtx) *meshGateway {
+	cfg, err := mesh.GatewayConfig(t.snap, g.obj)
+	if cfg == nil {
+		return nil
+	}
+	m := &meshGateway{cfg: cfg}
+	if err != nil {
+		m.problem = problem{ReasonMeshInvalidParameters, err.Error()}
+		return m
+	}
+	ref := cfg.CASecret
+	sec := t.secrets[key(ref.Namespace, ref.Name)]
+	if sec == nil {
+		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s not found; create it with the mesh CA (Istio's cacerts: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)", cfg.From, ref)}
+		return m
+	}
+	data := mesh.SecretData(sec)
+	ca, err := mesh.ParseCACerts(data)
+	if err != nil {
+		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s: %v", cfg.From, ref, err)}
+		return m
+	}
+	root := "meshroot/" + ref.Namespace + "/" + ref.Name
+	if _, ok := t.certs[root]; !ok {
+		t.certs[root] = &ir.Secret{Name: root, TrustedCA: string(ca.RootPEM)}
+	}
+	m.root = root
+	name := mesh.SecretName(g.obj.Name)
+	if s := t.secrets[key(g.obj.Namespace, name)]; s != nil {
+		if c, err := t.certificate(g.obj.Namespace, name); err == nil {
+			m.identity, m.spiffeID = c.Name, s.Annotations[mesh.AnnotationSPIFFEID]
+		}
+	}
+	return m
+}
+
+// meshConditions is g's MeshIdentityReady condition (none without
+// spec.mesh).
+func (t *translator) meshConditions(g *gatewayCtx) []metav1.Condition {
+	m := t.meshOf(g)
+	gen := g.obj.Generation
+	switch {
+	case m == nil:
+		return nil
+	case !m.problem.ok():
+		return []metav1.Condition{cond(ConditionMeshIdentityReady, false, m.problem.reason, m.problem.message, gen)}
+	case m.identity == "":
+		return []metav1.Condition{cond(ConditionMeshIdentityReady, false, ReasonMeshIdentityPending,
+			fmt.Sprintf("the workload certificate (Secret %s/%s) is being issued from %s", g.obj.Namespace, mesh.SecretName(g.obj.Name), m.cfg.CASecret), gen)}
+	default:
+		return []metav1.Condition{cond(ConditionMeshIdentityReady, true, ReasonMeshIdentityReady,
+			fmt.Sprintf("workload certificate %s issued by the mesh CA of Secret %s (trust domain %s)", m.spiffeID, m.cfg.CASecret, m.cfg.TrustDomain), gen)}
+	}
+}
+
+// serviceInMesh applies the rule at the top of this file; why says which
+// setting decided, for messages.
+func (t *translator) serviceInMesh(ns, name string) (in bool, why string) {
+	svc := t.services[key(ns, name)]
+	if svc == nil {
+		return false, ""
+	}
+	for _, kv := range []map[string]string{svc.Labels, svc.Annotations} {
+		switch kv[labelIstioTLSMode] {
+		case "istio":
+			return true, fmt.Sprintf("Service %s/%s has %s=istio", ns, name, labelIstioTLSMode)
+		case "disabled":
+			return false, ""
+		}
+	}
+	n := t.namespaces[ns]
+	if n == nil {
+		return false, ""
+	}
+	switch n.Labels[labelIstioInjection] {
+	case "enabled":
+		return true, fmt.Sprintf("namespace %s has %s=enabled", ns, labelIstioInjection)
+	case "disabled":
+		return false, ""
+	}
+	if rev, ok := n.Labels[labelIstioRevision]; ok {
+		return true, fmt.Sprintf("namespace %s has %s=%s", ns, labelIstioRevision, rev)
+	}
+	return false, ""
+}
+
+// meshBackendProblem refuses a Service in the mesh for a route attached
+// to a Gateway of ours without spec.mesh: a STRICT sidecar would refuse
+// the plain-text connection, so say what to configure instead.
+func (t *translator) meshBackendProblem(from objRef, ns, name, field string) problem {
+	in, why := t.serviceInMesh(ns, name)
+	if !in {
+		return problem{}
+	}
+	for _, g := range t.routeGateways(from) {
+		if t.meshOf(g) == nil {
+			return problem{ReasonMeshIdentityNotConfigured, fmt.Sprintf(
+				"%s: Service %s/%s is in the Istio mesh (%s) but Gateway %s has no mesh identity: set spec.mesh.caSecretRef (the mesh's cacerts Secret) in the EdgewayConfig of the Gateway or its GatewayClass, or set %s=disabled on the Service if its sidecar accepts plain text (PERMISSIVE)",
+				field, ns, name, why, g.key, labelIstioTLSMode)}
+		}
+	}
+	return problem{}
+}
+
+// routeGateways are the Gateways of ours that a route's parentRefs name,
+// directly or through a ListenerSet.
+func (t *translator) routeGateways(from objRef) []*gatewayCtx {
+	var refs []gwv1.ParentReference
+	find := func(ns, name string, get func() (string, string, []gwv1.ParentReference)) {
+		if n, m, r := get(); n == ns && m == name {
+			refs = r
+		}
+	}
+	switch from.kind {
+	case "HTTPRoute":
+		for _, r := range t.snap.HTTPRoutes {
+			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+		}
+	case "GRPCRoute":
+		for _, r := range t.snap.GRPCRoutes {
+			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+		}
+	case "TLSRoute":
+		for _, r := range t.snap.TLSRoutes {
+			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+		}
+	case "TCPRoute":
+		for _, r := range t.snap.TCPRoutes {
+			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+		}
+	case "UDPRoute":
+		for _, r := range t.snap.UDPRoutes {
+			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+		}
+	}
+	seen := map[string]bool{}
+	var out []*gatewayCtx
+	for _, p := range refs {
+		if p.Group != nil && string(*p.Group) != gatewayGroup {
+			continue
+		}
+		ns := from.namespace
+		if p.Namespace != nil && *p.Namespace != "" {
+			ns = string(*p.Namespace)
+		}
+		var g *gatewayCtx
+		switch {
+		case p.Kind == nil || *p.Kind == "Gateway":
+			g = t.byKey[key(ns, string(p.Name))]
+		case *p.Kind == "ListenerSet":
+			if s := t.setByKey[key(ns, string(p.Name))]; s != nil {
+				g = s.gw
+			}
+		}
+		if g != nil && !seen[g.key] {
+			seen[g.key] = true
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// applyMeshTLS gives every emitted cluster of a Service in the mesh the
+// Istio mTLS of the Gateways using it (see the top of this file). It runs
+// after applyBackendTLS: a cluster a BackendTLSPolicy made TLS is left as
+// the policy says.
+func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
+	users := map[string][]string{} // cluster -> Gateway keys
+	stream := map[string]bool{}    // clusters of TCP/TLS routes
+	for _, l := range out.Listeners {
+		used := map[string]bool{}
+		markClusters(l, out.RouteTables, used)
+		for c := range used {
+			users[c] = append(users[c], l.Gateways...)
+		}
+		markClusters(l, nil, stream)
+	}
+	http := map[string]bool{}
+	for _, rt := range out.RouteTables {
+		for _, vh := range rt.VirtualHosts {
+			for _, r := range vh.Routes {
+				if r.Forward == nil {
+					continue
+				}
+				for _, b := range r.Forward.Backends {
+					http[b.Cluster] = true
+				}
+				for _, m := range r.Forward.Mirrors {
+					http[m.Cluster] = true
+				}
+			}
+		}
+	}
+	for _, c := range out.Clusters {
+		parts := strings.Split(c.Name, "/")
+		if c.TLS != nil || len(parts) != 4 || parts[0] != "service" {
+			continue
+		}
+		if in, _ := t.serviceInMesh(parts[1], parts[2]); !in {
+			continue
+		}
+		var ready []*gatewayCtx
+		for _, g := range t.gateways { // oldest first
+			if contains(users[c.Name], g.key) && t.meshOf(g).ready() {
+				ready = append(ready, g)
+			}
+		}
+		if len(ready) == 0 {
+			// No identity to present: a STRICT sidecar would refuse us.
+			c.Discovery, c.Endpoints = ir.DiscoveryEDS, nil
+			continue
+		}
+		first := t.meshOf(ready[0])
+		tls := &ir.UpstreamTLS{SNI: fmt.Sprintf("outbound_.%s_._.%s.%s.svc.%s", parts[3], parts[2], parts[1], first.cfg.ClusterDomain)}
+		switch {
+		case !http[c.Name] && stream[c.Name]:
+			tls.ALPN = meshALPNTCP
+		case c.Protocol == ir.ProtocolHTTP2:
+			tls.ALPN = meshALPNH2
+		default:
+			tls.ALPN = meshALPNHTTP11
+		}
+		tls.ALPN = append([]string(nil), tls.ALPN...)
+		roots, domains := map[string]bool{}, map[string]bool{}
+		byGateway := map[string]string{}
+		for _, g := range ready {
+			m := t.meshOf(g)
+			roots[m.root] = true
+			domains[m.cfg.TrustDomain] = true
+			byGateway[g.key] = m.identity
+		}
+		tls.CACertificates = t.meshRoots(sortedKeys(roots))
+		tls.SubjectAltNames = t.meshBackendSANs(parts[1], parts[2], sortedKeys(domains))
+		if t.snap.IsolateGateways {
+			tls.ClientCertificateByGateway = byGateway
+			tls.ClientCertificateRequired = true
+		} else {
+			tls.ClientCertificate = first.identity
+		}
+		c.TLS = tls
+		usedSecrets[tls.CACertificates] = true
+		for _, s := range byGateway {
+			usedSecrets[s] = true
+		}
+	}
+}
+
+// meshRoots is the IR CA secret trusting every root of names (one mesh
+// root: that secret itself).
+func (t *translator) meshRoots(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	name := strings.Join(names, ",")
+	if _, ok := t.certs[name]; !ok {
+		var b strings.Builder
+		for _, n := range names {
+			b.WriteString(t.certs[n].TrustedCA)
+			if !strings.HasSuffix(t.certs[n].TrustedCA, "\n") {
+				b.WriteByte('\n')
+			}
+		}
+		t.certs[name] = &ir.Secret{Name: name, TrustedCA: b.String()}
+	}
+	return name
+}
+
+// meshBackendSANs are the identities a mesh Service's workloads may
+// present, in each trust domain.
+func (t *translator) meshBackendSANs(ns, name string, domains []string) []ir.SubjectAltName {
+	var sas []string
+	if svc := t.services[key(ns, name)]; svc != nil {
+		for _, sa := range strings.Split(svc.Annotations[annotationIstioServiceAccounts], ",") {
+			if sa = strings.TrimSpace(sa); sa != "" {
+				sas = append(sas, sa)
+			}
+		}
+	}
+	sort.Strings(sas)
+	var out []ir.SubjectAltName
+	for _, td := range domains {
+		if len(sas) == 0 {
+			out = append(out, ir.SubjectAltName{Type: ir.SANURIPrefix, Value: "spiffe://" + td + "/ns/" + ns + "/sa/"})
+			continue
+		}
+		for _, sa := range sas {
+			out = append(out, ir.SubjectAltName{Type: ir.SANURI, Value: mesh.SPIFFEID(td, ns, sa).String()})
+		}
+	}
+	return out
+}
