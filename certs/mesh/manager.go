@@ -35,6 +35,9 @@ type Manager struct {
 	mu     sync.Mutex
 	issued map[string]*entry // by Gateway "<ns>/<name>"
 	timer  *time.Timer
+	// failing is the last error logged per Gateway: Overlay runs on every
+	// translation, the log says it once per change.
+	failing map[string]string
 }
 
 type entry struct {
@@ -53,7 +56,7 @@ func NewManager(o Options) *Manager {
 	if o.DefaultServiceAccount == nil {
 		o.DefaultServiceAccount = func(gw string) string { return gw }
 	}
-	return &Manager{opt: o, issued: map[string]*entry{}}
+	return &Manager{opt: o, issued: map[string]*entry{}, failing: map[string]string{}}
 }
 
 // Overlay returns snap with the identity Secret of every Gateway of ours
@@ -66,7 +69,7 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 	now := m.opt.Now()
 	ours := ourClasses(snap)
 	var add []*corev1.Secret
-	seen := map[string]bool{}
+	seen, wanted := map[string]bool{}, map[string]bool{}
 	for _, gw := range snap.Gateways {
 		if gw == nil || !ours[string(gw.Spec.GatewayClassName)] {
 			continue
@@ -76,6 +79,7 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			continue
 		}
 		gk := gw.Namespace + "/" + gw.Name
+		wanted[gk] = true
 		sec := findSecret(snap, cfg.CASecret.Namespace, cfg.CASecret.Name)
 		if sec == nil {
 			continue
@@ -92,16 +96,20 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			if err == nil {
 				err = ca.ValidAt(now)
 			}
+			var w *Workload
+			if err == nil {
+				w, err = ca.Issue(id, now, cfg.Validity)
+			}
 			if err != nil {
-				// The translation reports a broken Secret on the Gateway.
-				m.opt.Log.Error("mesh CA unusable", "gateway", gk, "secret", cfg.CASecret.String(), "error", err.Error())
+				// The translation reports a broken Secret on the Gateway;
+				// an expired CA only shows here.
+				if m.failing[gk] != err.Error() {
+					m.failing[gk] = err.Error()
+					m.opt.Log.Error("no mesh workload certificate", "gateway", gk, "secret", cfg.CASecret.String(), "identity", id.String(), "error", err.Error())
+				}
 				continue
 			}
-			w, err := ca.Issue(id, now, cfg.Validity)
-			if err != nil {
-				m.opt.Log.Error("issuing a mesh workload certificate", "gateway", gk, "identity", id.String(), "error", err.Error())
-				continue
-			}
+			delete(m.failing, gk)
 			e = &entry{w: w, source: src}
 			m.issued[gk] = e
 			m.opt.Log.Info("mesh workload certificate issued", "gateway", gk, "identity", id.String(),
@@ -113,6 +121,11 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 	for gk := range m.issued {
 		if !seen[gk] {
 			delete(m.issued, gk)
+		}
+	}
+	for gk := range m.failing {
+		if !wanted[gk] {
+			delete(m.failing, gk)
 		}
 	}
 	m.arm(now)

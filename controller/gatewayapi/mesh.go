@@ -84,16 +84,29 @@ type meshGateway struct {
 
 func (m *meshGateway) ready() bool { return m != nil && m.problem.ok() && m.identity != "" }
 
+// meshState is what mesh.go computes once per translation.
+type meshState struct {
+	gateways map[string]*meshGateway // by Gateway key; nil value: no spec.mesh
+	// parents are the parentRefs of every route, by "<kind>/<ns>/<name>"
+	// (routeGateways; built on first use).
+	parents map[string][]gwv1.ParentReference
+}
+
+func (t *translator) meshState() *meshState {
+	if t.mesh == nil {
+		t.mesh = &meshState{gateways: map[string]*meshGateway{}}
+	}
+	return t.mesh
+}
+
 // meshOf is g's mesh identity, nil without spec.mesh.
 func (t *translator) meshOf(g *gatewayCtx) *meshGateway {
-	if m, ok := t.mesh[g.key]; ok {
+	st := t.meshState()
+	if m, ok := st.gateways[g.key]; ok {
 		return m
 	}
-	if t.mesh == nil {
-		t.mesh = map[string]*meshGateway{}
-	}
 	m := t.resolveMesh(g)
-	t.mesh[g.key] = m
+	st.gateways[g.key] = m
 	return m
 }
 
@@ -204,34 +217,39 @@ func (t *translator) meshBackendProblem(from objRef, ns, name, field string) pro
 // routeGateways are the Gateways of ours that a route's parentRefs name,
 // directly or through a ListenerSet.
 func (t *translator) routeGateways(from objRef) []*gatewayCtx {
-	var refs []gwv1.ParentReference
-	find := func(ns, name string, get func() (string, string, []gwv1.ParentReference)) {
-		if n, m, r := get(); n == ns && m == name {
-			refs = r
+	st := t.meshState()
+	if st.parents == nil {
+		st.parents = map[string][]gwv1.ParentReference{}
+		add := func(kind, ns, name string, refs []gwv1.ParentReference) {
+			st.parents[kind+"/"+ns+"/"+name] = refs
 		}
-	}
-	switch from.kind {
-	case "HTTPRoute":
 		for _, r := range t.snap.HTTPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("HTTPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "GRPCRoute":
 		for _, r := range t.snap.GRPCRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("GRPCRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "TLSRoute":
 		for _, r := range t.snap.TLSRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("TLSRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "TCPRoute":
 		for _, r := range t.snap.TCPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("TCPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "UDPRoute":
 		for _, r := range t.snap.UDPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("UDPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
 	}
+	refs := st.parents[from.kind+"/"+from.namespace+"/"+from.name]
 	seen := map[string]bool{}
 	var out []*gatewayCtx
 	for _, p := range refs {
