@@ -24,11 +24,11 @@ func TestGatewayConfig(t *testing.T) {
 		GatewayClasses: []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: gwv1.GatewayClassSpec{
 			ParametersRef: &gwv1.ParametersReference{Group: v1alpha1.GroupName, Kind: v1alpha1.KindEdgewayConfig, Name: "class", Namespace: &ns}}}},
 		EdgewayConfigs: []*v1alpha1.EdgewayConfig{
-			cfg("infra", "class", &v1alpha1.MeshConfig{CASecretRef: v1alpha1.MeshSecretRef{Name: "cacerts"}}),
-			cfg("app", "own", &v1alpha1.MeshConfig{TrustDomain: "example.org", ServiceAccount: "edge", CASecretRef: v1alpha1.MeshSecretRef{Namespace: "mesh", Name: "ca"},
+			cfg("infra", "class", &v1alpha1.MeshConfig{CASecretRef: &v1alpha1.MeshSecretRef{Name: "cacerts"}}),
+			cfg("app", "own", &v1alpha1.MeshConfig{TrustDomain: "example.org", ServiceAccount: "edge", CASecretRef: &v1alpha1.MeshSecretRef{Namespace: "mesh", Name: "ca"},
 				WorkloadCertificateValidity: &metav1.Duration{Duration: time.Hour}}),
 			cfg("app", "replicas-only", nil),
-			cfg("app", "too-short", &v1alpha1.MeshConfig{CASecretRef: v1alpha1.MeshSecretRef{Name: "ca"}, WorkloadCertificateValidity: &metav1.Duration{Duration: time.Second}}),
+			cfg("app", "too-short", &v1alpha1.MeshConfig{CASecretRef: &v1alpha1.MeshSecretRef{Name: "ca"}, WorkloadCertificateValidity: &metav1.Duration{Duration: time.Second}}),
 		},
 	}
 	gw := func(params string) *gwv1.Gateway {

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,10 @@ type Manager struct {
 	// failing is the last error logged per Gateway: Overlay runs on every
 	// translation, the log says it once per change.
 	failing map[string]string
+	// pending are the requests to Istio's CA, by Gateway (istioca.go).
+	pending map[string]*request
+	ctx     context.Context // ends with Stop: in-flight requests give up
+	cancel  context.CancelFunc
 }
 
 type entry struct {
@@ -56,7 +61,8 @@ func NewManager(o Options) *Manager {
 	if o.DefaultServiceAccount == nil {
 		o.DefaultServiceAccount = func(gw string) string { return gw }
 	}
-	return &Manager{opt: o, issued: map[string]*entry{}, failing: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{opt: o, issued: map[string]*entry{}, failing: map[string]string{}, pending: map[string]*request{}, ctx: ctx, cancel: cancel}
 }
 
 // Overlay returns snap with the identity Secret of every Gateway of ours
@@ -80,15 +86,23 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 		}
 		gk := gw.Namespace + "/" + gw.Name
 		wanted[gk] = true
-		sec := findSecret(snap, cfg.CASecret.Namespace, cfg.CASecret.Name)
-		if sec == nil {
-			continue
-		}
 		sa := cfg.ServiceAccount
 		if sa == "" {
 			sa = m.opt.DefaultServiceAccount(gw.Name)
 		}
 		id := SPIFFEID(cfg.TrustDomain, gw.Namespace, sa)
+		if cfg.IstioCA != nil {
+			// Asynchronous: a network call must not hold up translation.
+			if e := m.fromIstioCA(snap, gk, cfg, id, now); e != nil {
+				seen[gk] = true
+				add = append(add, identitySecret(gw, e.w))
+			}
+			continue
+		}
+		sec := findSecret(snap, cfg.CASecret.Namespace, cfg.CASecret.Name)
+		if sec == nil {
+			continue
+		}
 		src := sourceHash(SecretData(sec), id.String(), cfg.Validity)
 		e := m.issued[gk]
 		if e == nil || e.source != src || !now.Before(e.w.RenewAt) {
@@ -128,6 +142,11 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			delete(m.failing, gk)
 		}
 	}
+	for gk, p := range m.pending {
+		if !wanted[gk] && !p.inFlight {
+			delete(m.pending, gk)
+		}
+	}
 	m.arm(now)
 	if len(add) == 0 {
 		return snap
@@ -145,6 +164,11 @@ func (m *Manager) arm(now time.Time) {
 		m.timer = nil
 	}
 	var next time.Time
+	for _, p := range m.pending {
+		if !p.inFlight && !p.retryAt.IsZero() && (next.IsZero() || p.retryAt.Before(next)) {
+			next = p.retryAt
+		}
+	}
 	for _, e := range m.issued {
 		if next.IsZero() || e.w.RenewAt.Before(next) {
 			next = e.w.RenewAt
@@ -156,8 +180,9 @@ func (m *Manager) arm(now time.Time) {
 	m.timer = time.AfterFunc(max(next.Sub(now), 0), m.opt.OnRenewal)
 }
 
-// Stop cancels the renewal timer.
+// Stop cancels the renewal timer and the requests in flight.
 func (m *Manager) Stop() {
+	m.cancel()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.timer != nil {
@@ -199,6 +224,15 @@ func ourClasses(snap *snapshot.Snapshot) map[string]bool {
 		}
 	}
 	return out
+}
+
+func findConfigMap(snap *snapshot.Snapshot, ns, name string) *corev1.ConfigMap {
+	for _, c := range snap.ConfigMaps {
+		if c != nil && c.Namespace == ns && c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 func findSecret(snap *snapshot.Snapshot, ns, name string) *corev1.Secret {
