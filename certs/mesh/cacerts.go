@@ -103,6 +103,9 @@ func chainsTo(c *x509.Certificate, intermediates, roots []*x509.Certificate) boo
 	return false
 }
 
+// ParseCertificates reads every PEM certificate of data (at least one).
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) { return parseCerts(data) }
+
 func parseCerts(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {

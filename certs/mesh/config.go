@@ -42,12 +42,30 @@ type Config struct {
 	// ServiceAccount is "" when unset: the caller's default applies
 	// (the ServiceAccount controller/infra provisions).
 	ServiceAccount string
-	CASecret       types.NamespacedName
-	Validity       time.Duration
+	// CASecret is the cacerts Secret; zero when Istio's CA signs.
+	CASecret types.NamespacedName
+	// IstioCA is set when Istio's CA signs instead.
+	IstioCA  *IstioCAConfig
+	Validity time.Duration
 	// From names the EdgewayConfig it comes from ("<ns>/<name>"), for
 	// messages.
 	From string
 }
+
+// IstioCAConfig is spec.mesh.istioCA, defaults applied.
+type IstioCAConfig struct {
+	Address     string
+	RootCert    types.NamespacedName // ConfigMap, key root-cert.pem
+	TokenSecret types.NamespacedName // key "token"
+	ClusterID   string
+}
+
+// Defaults of spec.mesh.istioCA.
+const (
+	DefaultIstioCAAddress    = "istiod.istio-system.svc:15012"
+	DefaultRootCertConfigMap = "istio-ca-root-cert"
+	KeyToken                 = "token"
+)
 
 // GatewayConfig is the effective spec.mesh of gw: that of the EdgewayConfig
 // of the Gateway's spec.infrastructure.parametersRef if it sets one, else
@@ -68,16 +86,35 @@ func GatewayConfig(snap *snapshot.Snapshot, gw *gwv1.Gateway) (*Config, error) {
 	}
 	m := ec.Spec.Mesh
 	c := &Config{TrustDomain: m.TrustDomain, ClusterDomain: m.ClusterDomain, ServiceAccount: m.ServiceAccount,
-		CASecret: types.NamespacedName{Namespace: m.CASecretRef.Namespace, Name: m.CASecretRef.Name},
 		Validity: DefaultValidity, From: ec.Namespace + "/" + ec.Name}
+	if r := m.CASecretRef; r != nil {
+		c.CASecret = types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+		if c.CASecret.Namespace == "" {
+			c.CASecret.Namespace = ec.Namespace
+		}
+	}
+	if ic := m.IstioCA; ic != nil {
+		c.IstioCA = &IstioCAConfig{Address: ic.Address, ClusterID: ic.ClusterID,
+			RootCert:    types.NamespacedName{Namespace: gw.Namespace, Name: DefaultRootCertConfigMap},
+			TokenSecret: types.NamespacedName{Namespace: ic.TokenSecretRef.Namespace, Name: ic.TokenSecretRef.Name}}
+		if c.IstioCA.Address == "" {
+			c.IstioCA.Address = DefaultIstioCAAddress
+		}
+		if r := ic.RootCertConfigMapRef; r != nil {
+			c.IstioCA.RootCert.Name = r.Name
+			if r.Namespace != "" {
+				c.IstioCA.RootCert.Namespace = r.Namespace
+			}
+		}
+		if c.IstioCA.TokenSecret.Namespace == "" {
+			c.IstioCA.TokenSecret.Namespace = gw.Namespace
+		}
+	}
 	if c.TrustDomain == "" {
 		c.TrustDomain = DefaultTrustDomain
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = DefaultClusterDomain
-	}
-	if c.CASecret.Namespace == "" {
-		c.CASecret.Namespace = ec.Namespace
 	}
 	if m.WorkloadCertificateValidity != nil {
 		c.Validity = m.WorkloadCertificateValidity.Duration
@@ -85,8 +122,11 @@ func GatewayConfig(snap *snapshot.Snapshot, gw *gwv1.Gateway) (*Config, error) {
 			return c, fmt.Errorf("EdgewayConfig %s spec.mesh.workloadCertificateValidity: %s is shorter than the minimum %s", c.From, c.Validity, MinValidity)
 		}
 	}
-	if c.CASecret.Name == "" {
-		return c, fmt.Errorf("EdgewayConfig %s spec.mesh.caSecretRef.name: required (the Istio cacerts Secret)", c.From)
+	switch {
+	case (c.CASecret.Name == "") == (c.IstioCA == nil):
+		return c, fmt.Errorf("EdgewayConfig %s spec.mesh: set exactly one of caSecretRef (the mesh's cacerts Secret) and istioCA (Istio's CA signing API)", c.From)
+	case c.IstioCA != nil && c.IstioCA.TokenSecret.Name == "":
+		return c, fmt.Errorf("EdgewayConfig %s spec.mesh.istioCA.tokenSecretRef.name: required (a Secret with a ServiceAccount token of the Gateway's identity)", c.From)
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,13 @@ type Manager struct {
 	mu     sync.Mutex
 	issued map[string]*entry // by Gateway "<ns>/<name>"
 	timer  *time.Timer
+	// failing is the last error logged per Gateway: Overlay runs on every
+	// translation, the log says it once per change.
+	failing map[string]string
+	// pending are the requests to Istio's CA, by Gateway (istioca.go).
+	pending map[string]*request
+	ctx     context.Context // ends with Stop: in-flight requests give up
+	cancel  context.CancelFunc
 }
 
 type entry struct {
@@ -53,7 +61,8 @@ func NewManager(o Options) *Manager {
 	if o.DefaultServiceAccount == nil {
 		o.DefaultServiceAccount = func(gw string) string { return gw }
 	}
-	return &Manager{opt: o, issued: map[string]*entry{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{opt: o, issued: map[string]*entry{}, failing: map[string]string{}, pending: map[string]*request{}, ctx: ctx, cancel: cancel}
 }
 
 // Overlay returns snap with the identity Secret of every Gateway of ours
@@ -66,7 +75,7 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 	now := m.opt.Now()
 	ours := ourClasses(snap)
 	var add []*corev1.Secret
-	seen := map[string]bool{}
+	seen, wanted := map[string]bool{}, map[string]bool{}
 	for _, gw := range snap.Gateways {
 		if gw == nil || !ours[string(gw.Spec.GatewayClassName)] {
 			continue
@@ -76,15 +85,24 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			continue
 		}
 		gk := gw.Namespace + "/" + gw.Name
-		sec := findSecret(snap, cfg.CASecret.Namespace, cfg.CASecret.Name)
-		if sec == nil {
-			continue
-		}
+		wanted[gk] = true
 		sa := cfg.ServiceAccount
 		if sa == "" {
 			sa = m.opt.DefaultServiceAccount(gw.Name)
 		}
 		id := SPIFFEID(cfg.TrustDomain, gw.Namespace, sa)
+		if cfg.IstioCA != nil {
+			// Asynchronous: a network call must not hold up translation.
+			if e := m.fromIstioCA(snap, gk, cfg, id, now); e != nil {
+				seen[gk] = true
+				add = append(add, identitySecret(gw, e.w))
+			}
+			continue
+		}
+		sec := findSecret(snap, cfg.CASecret.Namespace, cfg.CASecret.Name)
+		if sec == nil {
+			continue
+		}
 		src := sourceHash(SecretData(sec), id.String(), cfg.Validity)
 		e := m.issued[gk]
 		if e == nil || e.source != src || !now.Before(e.w.RenewAt) {
@@ -92,16 +110,20 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 			if err == nil {
 				err = ca.ValidAt(now)
 			}
+			var w *Workload
+			if err == nil {
+				w, err = ca.Issue(id, now, cfg.Validity)
+			}
 			if err != nil {
-				// The translation reports a broken Secret on the Gateway.
-				m.opt.Log.Error("mesh CA unusable", "gateway", gk, "secret", cfg.CASecret.String(), "error", err.Error())
+				// The translation reports a broken Secret on the Gateway;
+				// an expired CA only shows here.
+				if m.failing[gk] != err.Error() {
+					m.failing[gk] = err.Error()
+					m.opt.Log.Error("no mesh workload certificate", "gateway", gk, "secret", cfg.CASecret.String(), "identity", id.String(), "error", err.Error())
+				}
 				continue
 			}
-			w, err := ca.Issue(id, now, cfg.Validity)
-			if err != nil {
-				m.opt.Log.Error("issuing a mesh workload certificate", "gateway", gk, "identity", id.String(), "error", err.Error())
-				continue
-			}
+			delete(m.failing, gk)
 			e = &entry{w: w, source: src}
 			m.issued[gk] = e
 			m.opt.Log.Info("mesh workload certificate issued", "gateway", gk, "identity", id.String(),
@@ -113,6 +135,16 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 	for gk := range m.issued {
 		if !seen[gk] {
 			delete(m.issued, gk)
+		}
+	}
+	for gk := range m.failing {
+		if !wanted[gk] {
+			delete(m.failing, gk)
+		}
+	}
+	for gk, p := range m.pending {
+		if !wanted[gk] && !p.inFlight {
+			delete(m.pending, gk)
 		}
 	}
 	m.arm(now)
@@ -132,6 +164,11 @@ func (m *Manager) arm(now time.Time) {
 		m.timer = nil
 	}
 	var next time.Time
+	for _, p := range m.pending {
+		if !p.inFlight && !p.retryAt.IsZero() && (next.IsZero() || p.retryAt.Before(next)) {
+			next = p.retryAt
+		}
+	}
 	for _, e := range m.issued {
 		if next.IsZero() || e.w.RenewAt.Before(next) {
 			next = e.w.RenewAt
@@ -143,8 +180,9 @@ func (m *Manager) arm(now time.Time) {
 	m.timer = time.AfterFunc(max(next.Sub(now), 0), m.opt.OnRenewal)
 }
 
-// Stop cancels the renewal timer.
+// Stop cancels the renewal timer and the requests in flight.
 func (m *Manager) Stop() {
+	m.cancel()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.timer != nil {
@@ -186,6 +224,15 @@ func ourClasses(snap *snapshot.Snapshot) map[string]bool {
 		}
 	}
 	return out
+}
+
+func findConfigMap(snap *snapshot.Snapshot, ns, name string) *corev1.ConfigMap {
+	for _, c := range snap.ConfigMaps {
+		if c != nil && c.Namespace == ns && c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 func findSecret(snap *snapshot.Snapshot, ns, name string) *corev1.Secret {

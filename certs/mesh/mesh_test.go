@@ -107,7 +107,7 @@ func TestManagerOverlayAndRenewal(t *testing.T) {
 			ParametersRef:  &gwv1.ParametersReference{Group: v1alpha1.GroupName, Kind: v1alpha1.KindEdgewayConfig, Name: "mesh", Namespace: (*gwv1.Namespace)(&ns)}}}},
 		Gateways: []*gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "edge", Name: "gw"}, Spec: gwv1.GatewaySpec{GatewayClassName: "edgeway"}}},
 		EdgewayConfigs: []*v1alpha1.EdgewayConfig{{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mesh"}, Spec: v1alpha1.EdgewayConfigSpec{
-			Mesh: &v1alpha1.MeshConfig{CASecretRef: v1alpha1.MeshSecretRef{Name: "cacerts"}, WorkloadCertificateValidity: &metav1.Duration{Duration: time.Minute}}}}},
+			Mesh: &v1alpha1.MeshConfig{CASecretRef: &v1alpha1.MeshSecretRef{Name: "cacerts"}, WorkloadCertificateValidity: &metav1.Duration{Duration: time.Minute}}}}},
 		Secrets: []*corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cacerts"}, Data: data}},
 	}
 	var renewals atomic.Int32

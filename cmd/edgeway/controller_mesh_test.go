@@ -53,7 +53,7 @@ func TestControllerMeshIdentity(t *testing.T) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "cacerts"}, Data: cacerts}
 	must(c.Create(ctx, secret))
 	must(c.Create(ctx, &v1alpha1.EdgewayConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "mesh"},
-		Spec: v1alpha1.EdgewayConfigSpec{Mesh: &v1alpha1.MeshConfig{CASecretRef: v1alpha1.MeshSecretRef{Name: "cacerts"}}}}))
+		Spec: v1alpha1.EdgewayConfigSpec{Mesh: &v1alpha1.MeshConfig{CASecretRef: &v1alpha1.MeshSecretRef{Name: "cacerts"}}}}))
 	controllerName := "edgeway.dev/mesh-test"
 	istioNS := gwv1.Namespace("istio-system")
 	must(c.Create(ctx, &gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "mesh"}, Spec: gwv1.GatewayClassSpec{ControllerName: gwv1.GatewayController(controllerName),

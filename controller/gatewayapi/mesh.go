@@ -60,6 +60,8 @@ const (
 	ReasonMeshIdentityPending       = "Pending"
 	ReasonMeshInvalidParameters     = "InvalidParameters"
 	ReasonMeshInvalidCASecret       = "InvalidCASecret"
+	ReasonMeshInvalidRootCert       = "InvalidRootCertificate"
+	ReasonMeshInvalidTokenSecret    = "InvalidTokenSecret"
 	ReasonMeshIdentityNotConfigured = "MeshIdentityNotConfigured"
 )
 
@@ -79,21 +81,35 @@ type meshGateway struct {
 	// identity is the IR secret of the workload certificate; "" until the
 	// Manager has issued it.
 	identity, spiffeID string
-	problem            problem // spec.mesh or its cacerts Secret is unusable
+	source             string  // who signs, for messages
+	problem            problem // spec.mesh, its cacerts Secret or its Istio CA settings are unusable
 }
 
 func (m *meshGateway) ready() bool { return m != nil && m.problem.ok() && m.identity != "" }
 
+// meshState is what mesh.go computes once per translation.
+type meshState struct {
+	gateways map[string]*meshGateway // by Gateway key; nil value: no spec.mesh
+	// parents are the parentRefs of every route, by "<kind>/<ns>/<name>"
+	// (routeGateways; built on first use).
+	parents map[string][]gwv1.ParentReference
+}
+
+func (t *translator) meshState() *meshState {
+	if t.mesh == nil {
+		t.mesh = &meshState{gateways: map[string]*meshGateway{}}
+	}
+	return t.mesh
+}
+
 // meshOf is g's mesh identity, nil without spec.mesh.
 func (t *translator) meshOf(g *gatewayCtx) *meshGateway {
-	if m, ok := t.mesh[g.key]; ok {
+	st := t.meshState()
+	if m, ok := st.gateways[g.key]; ok {
 		return m
 	}
-	if t.mesh == nil {
-		t.mesh = map[string]*meshGateway{}
-	}
 	m := t.resolveMesh(g)
-	t.mesh[g.key] = m
+	st.gateways[g.key] = m
 	return m
 }
 
@@ -107,23 +123,13 @@ func (t *translator) resolveMesh(g *gatewayCtx) *meshGateway {
 		m.problem = problem{ReasonMeshInvalidParameters, err.Error()}
 		return m
 	}
-	ref := cfg.CASecret
-	sec := t.secrets[key(ref.Namespace, ref.Name)]
-	if sec == nil {
-		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s not found; create it with the mesh CA (Istio's cacerts: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)", cfg.From, ref)}
+	if cfg.IstioCA != nil {
+		if !t.resolveIstioCA(m) {
+			return m
+		}
+	} else if !t.resolveCASecret(m) {
 		return m
 	}
-	data := mesh.SecretData(sec)
-	ca, err := mesh.ParseCACerts(data)
-	if err != nil {
-		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s: %v", cfg.From, ref, err)}
-		return m
-	}
-	root := "meshroot/" + ref.Namespace + "/" + ref.Name
-	if _, ok := t.certs[root]; !ok {
-		t.certs[root] = &ir.Secret{Name: root, TrustedCA: string(ca.RootPEM)}
-	}
-	m.root = root
 	name := mesh.SecretName(g.obj.Name)
 	if s := t.secrets[key(g.obj.Namespace, name)]; s != nil {
 		if c, err := t.certificate(g.obj.Namespace, name); err == nil {
@@ -131,6 +137,56 @@ func (t *translator) resolveMesh(g *gatewayCtx) *meshGateway {
 		}
 	}
 	return m
+}
+
+// resolveCASecret reads spec.mesh.caSecretRef: the mesh root for the
+// backends, and whether the Manager can sign with it.
+func (t *translator) resolveCASecret(m *meshGateway) bool {
+	cfg, ref := m.cfg, m.cfg.CASecret
+	sec := t.secrets[key(ref.Namespace, ref.Name)]
+	if sec == nil {
+		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s not found; create it with the mesh CA (Istio's cacerts: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)", cfg.From, ref)}
+		return false
+	}
+	ca, err := mesh.ParseCACerts(mesh.SecretData(sec))
+	if err != nil {
+		m.problem = problem{ReasonMeshInvalidCASecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.caSecretRef: Secret %s: %v", cfg.From, ref, err)}
+		return false
+	}
+	m.root = t.meshRootSecret("meshroot/"+ref.Namespace+"/"+ref.Name, ca.RootPEM)
+	m.source = "the mesh CA of Secret " + ref.String()
+	return true
+}
+
+// resolveIstioCA reads spec.mesh.istioCA: the root ConfigMap (trusted for
+// the CA and the backends) and the token Secret the Manager authenticates
+// with.
+func (t *translator) resolveIstioCA(m *meshGateway) bool {
+	cfg, ic := m.cfg, m.cfg.IstioCA
+	var rootPEM string
+	for _, c := range t.snap.ConfigMaps {
+		if c != nil && c.Namespace == ic.RootCert.Namespace && c.Name == ic.RootCert.Name {
+			rootPEM = c.Data[mesh.RootCertKey]
+		}
+	}
+	if _, err := mesh.ParseCertificates([]byte(rootPEM)); err != nil {
+		m.problem = problem{ReasonMeshInvalidRootCert, fmt.Sprintf("EdgewayConfig %s spec.mesh.istioCA.rootCertConfigMapRef: ConfigMap %s needs the mesh root in key %s (Istio publishes it as istio-ca-root-cert in every namespace): %v", cfg.From, ic.RootCert, mesh.RootCertKey, err)}
+		return false
+	}
+	if sec := t.secrets[key(ic.TokenSecret.Namespace, ic.TokenSecret.Name)]; sec == nil || len(mesh.SecretData(sec)[mesh.KeyToken]) == 0 {
+		m.problem = problem{ReasonMeshInvalidTokenSecret, fmt.Sprintf("EdgewayConfig %s spec.mesh.istioCA.tokenSecretRef: Secret %s needs key %s with a ServiceAccount token of the Gateway's identity (kubectl create token <service account> --audience istio-ca)", cfg.From, ic.TokenSecret, mesh.KeyToken)}
+		return false
+	}
+	m.root = t.meshRootSecret("meshroot/configmap/"+ic.RootCert.Namespace+"/"+ic.RootCert.Name, []byte(rootPEM))
+	m.source = "Istio's CA at " + ic.Address
+	return true
+}
+
+func (t *translator) meshRootSecret(name string, pemData []byte) string {
+	if _, ok := t.certs[name]; !ok {
+		t.certs[name] = &ir.Secret{Name: name, TrustedCA: string(pemData)}
+	}
+	return name
 }
 
 // meshConditions is g's MeshIdentityReady condition (none without
@@ -145,10 +201,10 @@ func (t *translator) meshConditions(g *gatewayCtx) []metav1.Condition {
 		return []metav1.Condition{cond(ConditionMeshIdentityReady, false, m.problem.reason, m.problem.message, gen)}
 	case m.identity == "":
 		return []metav1.Condition{cond(ConditionMeshIdentityReady, false, ReasonMeshIdentityPending,
-			fmt.Sprintf("the workload certificate (Secret %s/%s) is being issued from %s", g.obj.Namespace, mesh.SecretName(g.obj.Name), m.cfg.CASecret), gen)}
+			fmt.Sprintf("the workload certificate (Secret %s/%s) is being issued by %s", g.obj.Namespace, mesh.SecretName(g.obj.Name), m.source), gen)}
 	default:
 		return []metav1.Condition{cond(ConditionMeshIdentityReady, true, ReasonMeshIdentityReady,
-			fmt.Sprintf("workload certificate %s issued by the mesh CA of Secret %s (trust domain %s)", m.spiffeID, m.cfg.CASecret, m.cfg.TrustDomain), gen)}
+			fmt.Sprintf("workload certificate %s issued by %s (trust domain %s)", m.spiffeID, m.source, m.cfg.TrustDomain), gen)}
 	}
 }
 
@@ -204,34 +260,39 @@ func (t *translator) meshBackendProblem(from objRef, ns, name, field string) pro
 // routeGateways are the Gateways of ours that a route's parentRefs name,
 // directly or through a ListenerSet.
 func (t *translator) routeGateways(from objRef) []*gatewayCtx {
-	var refs []gwv1.ParentReference
-	find := func(ns, name string, get func() (string, string, []gwv1.ParentReference)) {
-		if n, m, r := get(); n == ns && m == name {
-			refs = r
+	st := t.meshState()
+	if st.parents == nil {
+		st.parents = map[string][]gwv1.ParentReference{}
+		add := func(kind, ns, name string, refs []gwv1.ParentReference) {
+			st.parents[kind+"/"+ns+"/"+name] = refs
 		}
-	}
-	switch from.kind {
-	case "HTTPRoute":
 		for _, r := range t.snap.HTTPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("HTTPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "GRPCRoute":
 		for _, r := range t.snap.GRPCRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("GRPCRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "TLSRoute":
 		for _, r := range t.snap.TLSRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("TLSRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "TCPRoute":
 		for _, r := range t.snap.TCPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("TCPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
-	case "UDPRoute":
 		for _, r := range t.snap.UDPRoutes {
-			find(from.namespace, from.name, func() (string, string, []gwv1.ParentReference) { return r.Namespace, r.Name, r.Spec.ParentRefs })
+			if r != nil {
+				add("UDPRoute", r.Namespace, r.Name, r.Spec.ParentRefs)
+			}
 		}
 	}
+	refs := st.parents[from.kind+"/"+from.namespace+"/"+from.name]
 	seen := map[string]bool{}
 	var out []*gatewayCtx
 	for _, p := range refs {

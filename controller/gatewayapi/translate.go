@@ -59,7 +59,7 @@ type translator struct {
 	crossLosers map[*listenerCtx]map[string]string
 	// acmeGroups are the ACME certificates, by Secret (acme.go).
 	acmeGroups map[types.NamespacedName]*acmeGroup
-	mesh       map[string]*meshGateway // by Gateway key, lazily (mesh.go)
+	mesh       *meshState // lazily (mesh.go)
 
 	statuses Statuses
 }

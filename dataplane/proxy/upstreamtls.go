@@ -32,15 +32,23 @@ func applyUpstreamTLS(t *http.Transport, c *config.Cluster) {
 		// see upstreamScheme) over the TLS connection.
 		dial := t.DialContext
 		cfg := t.TLSClientConfig
+		timeout := c.ConnectTimeout
 		t.TLSClientConfig = nil
 		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
+			conn, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			tc := tls.Client(c, cfg.Clone())
-			if err := tc.HandshakeContext(ctx); err != nil {
-				c.Close()
+			tc := tls.Client(conn, cfg.Clone())
+			hctx := ctx
+			if timeout > 0 {
+				// The handshake is part of connecting (as in dialUpstream).
+				var cancel context.CancelFunc
+				hctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			if err := tc.HandshakeContext(hctx); err != nil {
+				conn.Close()
 				return nil, err
 			}
 			return tc, nil

@@ -7,7 +7,8 @@ import (
 
 // meshGateways records what the translation reads for a Gateway with an
 // Istio mesh identity (controller/gatewayapi/mesh.go): the cacerts Secret
-// its effective EdgewayConfig names, and the identity Secret
+// its effective EdgewayConfig names, or the root ConfigMap and token
+// Secret of Istio's CA, and the identity Secret
 // (mesh.SecretName) the mesh Manager lays over the Snapshot, so that a
 // Secret of that name written by someone else still marks the world dirty.
 func (r references) meshGateways(s *snapshot.Snapshot) {
@@ -21,6 +22,10 @@ func (r references) meshGateways(s *snapshot.Snapshot) {
 		}
 		if cfg.CASecret.Name != "" {
 			r.secrets[cfg.CASecret.String()] = true
+		}
+		if ic := cfg.IstioCA; ic != nil {
+			r.configMaps[ic.RootCert.String()] = true
+			r.secrets[ic.TokenSecret.String()] = true
 		}
 		r.secrets[gw.Namespace+"/"+mesh.SecretName(gw.Name)] = true
 	}
