@@ -27,6 +27,9 @@ const (
 	// DNS answers (it answers no other name, and the test sends nothing
 	// outside the cluster).
 	originService = "origin.external.svc.cluster.local"
+	// hiddenHost is declared by a ServiceEntry exported only to its own
+	// namespace (external): the egress Gateway must refuse it.
+	hiddenHost = "hidden.external.test"
 )
 
 type egressScenario struct {
@@ -126,7 +129,21 @@ spec:
 `)
 	x.apiIP = e.readyPodIP(t, externalNS, "app=api")
 	secureIP := e.readyPodIP(t, externalNS, "app=secure")
+	// hidden declares a host for its own namespace only: invisible to the
+	// egress Gateway's. It comes first: the controller sees it no later
+	// than the entries the test waits for.
 	e.apply(t, fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: hidden, namespace: external}
+spec:
+  hosts: [%[7]s]
+  exportTo: ["."]
+  location: MESH_EXTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 3000}]
+  resolution: STATIC
+  endpoints: [{address: %[2]s}]
+---
+apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: api, namespace: egress}
 spec:
@@ -164,7 +181,7 @@ spec:
   validation:
     hostname: %[5]s
     caCertificateRefs: [{group: "", kind: ConfigMap, name: external-ca}]
-`, apiHost, x.apiIP, secureHost, secureIP, originHost, originService))
+`, apiHost, x.apiIP, secureHost, secureIP, originHost, originService, hiddenHost))
 	return x
 }
 
@@ -230,8 +247,8 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 
 	t.Run("undeclared hosts refused and counted", func(t *testing.T) {
 		httpBefore, tlsBefore := x.refusals(t, "egress/refused", "http"), x.refusals(t, "refuse/*", "tls")
-		const hosts = 2
-		for _, host := range []string{"evil.test", "api.external.test.evil.test"} {
+		hosts := []string{"evil.test", "api.external.test.evil.test", hiddenHost}
+		for _, host := range hosts {
 			res, err := get(httpURL, host)
 			if err != nil {
 				t.Fatal(err)
@@ -245,8 +262,8 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 			conn.Close()
 			t.Fatal("a TLS handshake with the undeclared SNI evil.test succeeded")
 		}
-		if got := x.refusals(t, "egress/refused", "http") - httpBefore; got != hosts {
-			t.Errorf("edgeway_proxy_refusals_total{name=egress/refused,protocol=http} grew by %d, want %d", got, hosts)
+		if got := x.refusals(t, "egress/refused", "http") - httpBefore; got != len(hosts) {
+			t.Errorf("edgeway_proxy_refusals_total{name=egress/refused,protocol=http} grew by %d, want %d", got, len(hosts))
 		}
 		if got := x.refusals(t, "refuse/*", "tls") - tlsBefore; got != 1 {
 			t.Errorf("edgeway_proxy_refusals_total{name=refuse/*,protocol=tls} grew by %d, want 1", got)

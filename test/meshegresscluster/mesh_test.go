@@ -179,8 +179,8 @@ func (m *meshScenario) check(t *testing.T, e *env) {
 	})
 	t.Run("a client without a mesh certificate is refused", func(t *testing.T) {
 		got, err := dial(&tls.Config{InsecureSkipVerify: true, NextProtos: istioALPN})
-		if err == nil || got != "" {
-			t.Fatalf("a client without certificate got %q (error %v), want the handshake refused", got, err)
+		if err == nil || got != "" || !strings.Contains(err.Error(), "certificate required") {
+			t.Fatalf("a client without certificate got %q (error %v), want the handshake refused with alert certificate_required", got, err)
 		}
 		t.Logf("refused: %v", err)
 	})
@@ -189,10 +189,13 @@ func (m *meshScenario) check(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cert := workloadCert(t, other, "ingress", "gw-edgeway") // the gateway's name, the wrong root
-		got, err := dial(&tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: istioALPN})
-		if err == nil || got != "" {
-			t.Fatalf("a client of another mesh got %q (error %v), want the handshake refused", got, err)
+		cert := workloadCert(t, other, "ingress", "gw-edgeway") // the gateway's identity, from the wrong root
+		// GetClientCertificate sends it although it matches none of the
+		// CAs the server asks for (Certificates would send nothing).
+		got, err := dial(&tls.Config{InsecureSkipVerify: true, NextProtos: istioALPN,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }})
+		if err == nil || got != "" || !strings.Contains(err.Error(), "unknown certificate authority") {
+			t.Fatalf("a client of another mesh got %q (error %v), want the handshake refused with alert unknown_ca", got, err)
 		}
 		t.Logf("refused: %v", err)
 	})
