@@ -2,6 +2,7 @@ package meshegresscluster
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -37,6 +38,8 @@ type egressScenario struct {
 	apiIP  string // the echo-basic Pod behind api.external.test
 	lb     string // the egress Gateway's LoadBalancer address
 	metric string // the egress data plane's metrics URL
+
+	dataplanePod string
 }
 
 // setUpEgress starts the external servers (echo-basic for HTTP, this test
@@ -197,7 +200,9 @@ func indent(s, prefix string) string {
 
 func (x *egressScenario) check(t *testing.T, e *env) {
 	x.lb = e.gatewayAddress(t, egressNS, "egress")
-	x.metric = "http://" + net.JoinHostPort(e.readyPodIP(t, egressNS, "app.kubernetes.io/instance=egress-edgeway"), "19001") + "/metrics"
+	var dataplaneIP string
+	x.dataplanePod, dataplaneIP = e.readyPod(t, egressNS, "app.kubernetes.io/instance=egress-edgeway")
+	x.metric = "http://" + net.JoinHostPort(dataplaneIP, "19001") + "/metrics"
 	httpURL := "http://" + net.JoinHostPort(x.lb, "80") + "/"
 	tlsAddr := net.JoinHostPort(x.lb, "443")
 	t.Logf("egress Gateway at %s, metrics at %s", x.lb, x.metric)
@@ -268,6 +273,19 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 		if got := x.refusals(t, "refuse/*", "tls") - tlsBefore; got != 1 {
 			t.Errorf("edgeway_proxy_refusals_total{name=refuse/*,protocol=tls} grew by %d, want 1", got)
 		}
+		// Each refusal is logged by the data plane with the refused host.
+		eventually(t, 30*time.Second, "the egress data plane's log of the refusals", func() error {
+			logs, err := e.kube.CoreV1().Pods(egressNS).GetLogs(x.dataplanePod, &corev1.PodLogOptions{}).DoRaw(context.Background())
+			if err != nil {
+				return err
+			}
+			for _, want := range append([]string{"request refused by its route", "connection refused by its filter chain"}, hosts...) {
+				if !strings.Contains(string(logs), want) {
+					return fmt.Errorf("the log lacks %q", want)
+				}
+			}
+			return nil
+		})
 	})
 }
 

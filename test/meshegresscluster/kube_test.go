@@ -96,7 +96,13 @@ func eventually(t *testing.T, timeout time.Duration, what string, fn func() erro
 // and returns its IP (in the cluster's pod network).
 func (e *env) readyPodIP(t *testing.T, ns, selector string) string {
 	t.Helper()
-	var ip string
+	_, ip := e.readyPod(t, ns, selector)
+	return ip
+}
+
+// readyPod is readyPodIP with the Pod's name.
+func (e *env) readyPod(t *testing.T, ns, selector string) (name, ip string) {
+	t.Helper()
 	eventually(t, 2*time.Minute, fmt.Sprintf("a Ready Pod %s in %s", selector, ns), func() error {
 		pods, err := e.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
@@ -104,13 +110,13 @@ func (e *env) readyPodIP(t *testing.T, ns, selector string) string {
 		}
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
-				ip = p.Status.PodIP
+				name, ip = p.Name, p.Status.PodIP
 				return nil
 			}
 		}
 		return fmt.Errorf("%d Pods, none Ready with an IP", len(pods.Items))
 	})
-	return ip
+	return name, ip
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -1,6 +1,7 @@
 package meshegresscluster
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,8 +13,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/certs/mesh"
+	"github.com/edgeway/edgeway/controller/gatewayapi"
 )
 
 // The mesh scenario's names. The Gateway's identity is the ServiceAccount
@@ -124,6 +130,23 @@ func (m *meshScenario) check(t *testing.T, e *env) {
 	lb := e.gatewayAddress(t, meshGatewayNS, "gw")
 	backend := net.JoinHostPort(e.readyPodIP(t, meshNS, "app=reviews"), "9080")
 	t.Logf("mesh Gateway at %s, meshpeer backend at %s", lb, backend)
+
+	t.Run("the Gateway reports its mesh identity", func(t *testing.T) {
+		eventually(t, time.Minute, "Gateway ingress/gw "+gatewayapi.ConditionMeshIdentityReady+"=True", func() error {
+			g := &gwv1.Gateway{}
+			if err := e.gw.Get(context.Background(), client.ObjectKey{Namespace: meshGatewayNS, Name: "gw"}, g); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(g.Status.Conditions, gatewayapi.ConditionMeshIdentityReady)
+			if c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("condition %+v", c)
+			}
+			if !strings.Contains(c.Message, meshGatewayID) {
+				t.Errorf("%s message %q does not name the identity %s", c.Type, c.Message, meshGatewayID)
+			}
+			return nil
+		})
+	})
 
 	t.Run("gateway reaches the STRICT backend over Istio mTLS", func(t *testing.T) {
 		url := "http://" + net.JoinHostPort(lb, "80") + "/reviews"
