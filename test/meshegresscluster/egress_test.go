@@ -31,6 +31,10 @@ const (
 	// hiddenHost is declared by a ServiceEntry exported only to its own
 	// namespace (external): the egress Gateway must refuse it.
 	hiddenHost = "hidden.external.test"
+	// impostorHost is declared and originated like originHost, to the same
+	// server, whose certificate is for originHost only: the gateway's
+	// verification must refuse it.
+	impostorHost = "impostor.external.test"
 )
 
 type egressScenario struct {
@@ -184,7 +188,26 @@ spec:
   validation:
     hostname: %[5]s
     caCertificateRefs: [{group: "", kind: ConfigMap, name: external-ca}]
-`, apiHost, x.apiIP, secureHost, secureIP, originHost, originService, hiddenHost))
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: impostor, namespace: egress}
+spec:
+  hosts: [%[8]s]
+  location: MESH_EXTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8443}]
+  resolution: DNS
+  endpoints: [{address: %[6]s}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: impostor-tls, namespace: egress}
+spec:
+  targetRefs: [{group: networking.istio.io, kind: ServiceEntry, name: impostor}]
+  validation:
+    hostname: %[8]s
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: external-ca}]
+`, apiHost, x.apiIP, secureHost, secureIP, originHost, originService, hiddenHost, impostorHost))
 	return x
 }
 
@@ -250,6 +273,22 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 		})
 	})
 
+	t.Run("origination verifies the server's certificate", func(t *testing.T) {
+		eventually(t, 2*time.Minute, impostorHost+" declared (then refused by the TLS verification, not as undeclared)", func() error {
+			res, err := get(httpURL, impostorHost)
+			if err != nil {
+				return err
+			}
+			switch {
+			case res.status == http.StatusForbidden:
+				return fmt.Errorf("still refused as undeclared: %s", res.body)
+			case res.status < 500 || res.header.Get("X-Backend") != "":
+				t.Fatalf("%s answered %d from %q although its server's certificate is for %s only", impostorHost, res.status, res.header.Get("X-Backend"), originHost)
+			}
+			t.Logf("%s: %d %s", impostorHost, res.status, strings.TrimSpace(res.body))
+			return nil
+		})
+	})
 	t.Run("undeclared hosts refused and counted", func(t *testing.T) {
 		httpBefore, tlsBefore := x.refusals(t, "egress/refused", "http"), x.refusals(t, "refuse/*", "tls")
 		hosts := []string{"evil.test", "api.external.test.evil.test", hiddenHost}
