@@ -233,7 +233,7 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 	// Until the controller has translated the ServiceEntries, a declared
 	// host is refused like any other: wait for each to get through.
 	t.Run("HTTP to a declared host", func(t *testing.T) {
-		eventually(t, 2*time.Minute, apiHost+" through the egress Gateway", func() error {
+		eventually(t, 3*time.Minute, apiHost+" through the egress Gateway", func() error {
 			res, err := get(httpURL, apiHost)
 			if err != nil {
 				return err
@@ -246,7 +246,7 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 		})
 	})
 	t.Run("TLS passthrough to a declared host", func(t *testing.T) {
-		eventually(t, 2*time.Minute, secureHost+" through the egress Gateway by SNI", func() error {
+		eventually(t, 3*time.Minute, secureHost+" through the egress Gateway by SNI", func() error {
 			status, h, err := httpsGet(tlsAddr, secureHost, x.ca)
 			if err != nil {
 				return err
@@ -258,7 +258,7 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 		})
 	})
 	t.Run("plain HTTP originated as verified TLS", func(t *testing.T) {
-		eventually(t, 2*time.Minute, originHost+" through the egress Gateway over TLS", func() error {
+		eventually(t, 3*time.Minute, originHost+" through the egress Gateway over TLS", func() error {
 			res, err := get(httpURL, originHost)
 			if err != nil {
 				return err
@@ -274,7 +274,7 @@ func (x *egressScenario) check(t *testing.T, e *env) {
 	})
 
 	t.Run("origination verifies the server's certificate", func(t *testing.T) {
-		eventually(t, 2*time.Minute, impostorHost+" declared (then refused by the TLS verification, not as undeclared)", func() error {
+		eventually(t, 3*time.Minute, impostorHost+" declared (then refused by the TLS verification, not as undeclared)", func() error {
 			res, err := get(httpURL, impostorHost)
 			if err != nil {
 				return err

@@ -76,7 +76,10 @@ func (e *env) secret(t *testing.T, ns, name string, typ corev1.SecretType, data 
 }
 
 // eventually retries fn until it returns nil or timeout passes (the
-// controller, the node and the data planes converge asynchronously).
+// controller, the node and the data planes converge asynchronously). The
+// timeouts only turn a stuck cluster into a failure: on a loaded CI
+// machine (make test runs packages in parallel) convergence may take far
+// longer than the seconds it takes alone.
 func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -103,7 +106,7 @@ func (e *env) readyPodIP(t *testing.T, ns, selector string) string {
 // readyPod is readyPodIP with the Pod's name.
 func (e *env) readyPod(t *testing.T, ns, selector string) (name, ip string) {
 	t.Helper()
-	eventually(t, 2*time.Minute, fmt.Sprintf("a Ready Pod %s in %s", selector, ns), func() error {
+	eventually(t, 3*time.Minute, fmt.Sprintf("a Ready Pod %s in %s", selector, ns), func() error {
 		pods, err := e.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return err
@@ -133,7 +136,7 @@ func podReady(p *corev1.Pod) bool {
 func (e *env) gatewayAddress(t *testing.T, ns, name string) string {
 	t.Helper()
 	var addr string
-	eventually(t, 2*time.Minute, fmt.Sprintf("Gateway %s/%s Programmed with an address", ns, name), func() error {
+	eventually(t, 3*time.Minute, fmt.Sprintf("Gateway %s/%s Programmed with an address", ns, name), func() error {
 		g := &gwv1.Gateway{}
 		if err := e.gw.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, g); err != nil {
 			return err

@@ -151,7 +151,7 @@ func (m *meshScenario) check(t *testing.T, e *env) {
 	t.Run("gateway reaches the STRICT backend over Istio mTLS", func(t *testing.T) {
 		url := "http://" + net.JoinHostPort(lb, "80") + "/reviews"
 		var res *response
-		eventually(t, 2*time.Minute, "a request through the mesh Gateway answered by the mesh backend", func() error {
+		eventually(t, 3*time.Minute, "a request through the mesh Gateway answered by the mesh backend", func() error {
 			var err error
 			if res, err = get(url, meshHost); err != nil {
 				return err
