@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e vet golden crds apis fuzz clean cluster-up cluster-down
+.PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e test-mesh-cluster vet golden crds apis fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -33,6 +33,12 @@ test-unit:
 ## test-e2e: only the end-to-end tests (real binary, real sockets).
 test-e2e:
 	$(GO) test -count=1 -v ./test/e2e/...
+
+## test-mesh-cluster: issue 8 end to end on a fresh local cluster (as root, about a minute): mTLS
+## into a STRICT-sidecar-like backend, the egress gateway, ServiceEntry host conflicts
+## (test/meshegresscluster; `make test` runs it too).
+test-mesh-cluster: kube-bins
+	$(GO) test -count=1 -v -timeout 15m ./test/meshegresscluster/
 
 ## kube-bins: build (once, cached) the kube-apiserver, kube-controller-manager, kubectl, etcd
 ## and helm the integration tests run, from the Go module proxy (docs/kube-bins.md).

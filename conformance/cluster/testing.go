@@ -26,6 +26,14 @@ func StartForTest(t testing.TB) *Cluster {
 	return startForTest(t, Config{})
 }
 
+// StartForTestWith is StartForTest with cfg (its StateRoot is replaced):
+// for tests that run images of their own (Config.Images), e.g. the test
+// binary itself or a helper built for the test.
+func StartForTestWith(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
+	return startForTest(t, cfg)
+}
+
 // startForTest is StartForTest with cfg (its StateRoot is replaced).
 func startForTest(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
