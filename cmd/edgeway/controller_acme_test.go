@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgeway/edgeway/test/testport"
+
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -372,14 +374,15 @@ func waitLong(t *testing.T, what string, check func() error) {
 	t.Fatalf("%s: not within 120s: %v", what, err)
 }
 
+// freePort is a loopback port to name before its listener starts, one the
+// kernel gives to no port-0 bind (testport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // TestEventNoteFitsTheAPI: the API server refuses an events.k8s.io note

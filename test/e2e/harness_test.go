@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/test/testport"
+
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -233,14 +235,15 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr is a loopback address to name before its listener starts, with a
+// port the kernel gives to no port-0 bind (testport).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", p)
 }
 
 func freePort(t *testing.T) int {

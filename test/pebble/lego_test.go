@@ -8,12 +8,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/test/testport"
 
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/certificate"
@@ -220,12 +221,13 @@ func newUnregisteredLegoClient(t *testing.T, s *Server) (*lego.Client, *legoUser
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort is a loopback port to name before its listener starts, one the
+// kernel gives to no port-0 bind (testport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -96,6 +96,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/test/testport"
 )
 
 // Options configures one Pebble.
@@ -563,21 +565,19 @@ func (s *Server) ClearTXT(t testing.TB, fqdn, value string) {
 // prefixed with the server's name.
 func (s *Server) Logs() string { return s.logs.String() }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1, none of them in
-// exclude (also free for UDP is not guaranteed; a clash makes the server
-// fail to bind and Start retry).
+// freePorts returns n distinct free ports on 127.0.0.1, none of them in
+// exclude, below the kernel's ephemeral range (testport), so no port-0 bind
+// of another process takes one before pebble binds it.
 func freePorts(n int, exclude ...int) ([]int, error) {
 	var ports []int
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 100 {
 			return nil, errors.New("pebble: no free port on 127.0.0.1 after 100 tries")
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := testport.Pick()
 		if err != nil {
 			return nil, fmt.Errorf("pebble: finding a free port: %w", err)
 		}
-		defer l.Close() // held until all are chosen, so they differ
-		port := l.Addr().(*net.TCPAddr).Port
 		if !slices.Contains(exclude, port) {
 			ports = append(ports, port)
 		}

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/test/testport"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
@@ -291,14 +293,15 @@ func roundTrip(addr, line string) string {
 	return strings.TrimSpace(s)
 }
 
+// freePort is a loopback port to name before its listener starts, one the
+// kernel gives to no port-0 bind (testport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := testport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func eventually(t *testing.T, what string, timeout time.Duration, ok func() bool) {

@@ -1,0 +1,90 @@
+// Package testport picks loopback ports for tests that must name a port
+// before the process that listens on it starts (a gateway's listener in a
+// YAML file, a flag of a child process).
+//
+// The usual trick, listening on 127.0.0.1:0 and closing, hands out a port
+// from the kernel's ephemeral range, and the kernel hands the same port to
+// the next socket that binds port 0 or connects: in CI a gateway's own xDS
+// server (which binds :0) took the port a test had just picked for the
+// gateway's listener, and the listener could not bind. Ports below the
+// ephemeral range are never handed out by the kernel, so a port picked there
+// can only collide with another explicit pick, which is checked by binding.
+package testport
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Below the ephemeral range: [low, ephemeralLow).
+const low = 20000
+
+var (
+	mu     sync.Mutex
+	picked = map[int]bool{} // never hand out the same port twice in one process
+)
+
+// Pick returns a port on 127.0.0.1 that is free for TCP and UDP now and that
+// the kernel does not give to port-0 binds or outgoing connections.
+func Pick() (int, error) {
+	high := ephemeralLow()
+	if high <= low+1000 {
+		return pickEphemeral()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for range 200 {
+		p := low + rand.IntN(high-low)
+		if picked[p] || !free(p) {
+			continue
+		}
+		picked[p] = true
+		return p, nil
+	}
+	return 0, errors.New("testport: no free port below the ephemeral range on 127.0.0.1 after 200 tries")
+}
+
+// ephemeralLow reads the first port of the kernel's ephemeral range
+// (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var first, last int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &first, &last); err != nil {
+		return 32768
+	}
+	return first
+}
+
+func free(p int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
+}
+
+// pickEphemeral is the fallback for a machine whose ephemeral range leaves
+// no room below it.
+func pickEphemeral() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
