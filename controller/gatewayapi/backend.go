@@ -66,6 +66,9 @@ func (t *translator) resolveBackend(from objRef, ref gwv1.BackendObjectReference
 		}
 		return t.serviceCluster(ns, name, port, field)
 	}
+	if p := t.serviceEntryMeshProblem(from, ns, name, field); !p.ok() {
+		return "", p
+	}
 	return t.serviceEntryCluster(from.namespace, ns, name, port, field)
 }
 

@@ -25,6 +25,9 @@ package gatewayapi
 // service account of the Service's namespace (URI prefix
 // spiffe://<trust domain>/ns/<namespace>/sa/).
 //
+// A ServiceEntry backend is in the mesh by Istio's endpoint label
+// (mesh_serviceentry.go) and gets the same mTLS.
+//
 // A BackendTLSPolicy targeting the Service wins: the user chose the TLS.
 // A route to a mesh backend through a Gateway without spec.mesh gets
 // ResolvedRefs=False MeshIdentityNotConfigured (the backend is left out: a
@@ -247,14 +250,23 @@ func (t *translator) meshBackendProblem(from objRef, ns, name, field string) pro
 	if !in {
 		return problem{}
 	}
-	for _, g := range t.routeGateways(from) {
-		if t.meshOf(g) == nil {
-			return problem{ReasonMeshIdentityNotConfigured, fmt.Sprintf(
-				"%s: Service %s/%s is in the Istio mesh (%s) but Gateway %s has no mesh identity: set spec.mesh.caSecretRef (the mesh's cacerts Secret) in the EdgewayConfig of the Gateway or its GatewayClass, or set %s=disabled on the Service if its sidecar accepts plain text (PERMISSIVE)",
-				field, ns, name, why, g.key, labelIstioTLSMode)}
-		}
+	if g := t.gatewayWithoutMesh(from); g != nil {
+		return problem{ReasonMeshIdentityNotConfigured, fmt.Sprintf(
+			"%s: Service %s/%s is in the Istio mesh (%s) but Gateway %s has no mesh identity: set spec.mesh.caSecretRef (the mesh's cacerts Secret) in the EdgewayConfig of the Gateway or its GatewayClass, or set %s=disabled on the Service if its sidecar accepts plain text (PERMISSIVE)",
+			field, ns, name, why, g.key, labelIstioTLSMode)}
 	}
 	return problem{}
+}
+
+// gatewayWithoutMesh is the first Gateway of the route from without
+// spec.mesh, nil when all have it.
+func (t *translator) gatewayWithoutMesh(from objRef) *gatewayCtx {
+	for _, g := range t.routeGateways(from) {
+		if t.meshOf(g) == nil {
+			return g
+		}
+	}
+	return nil
 }
 
 // routeGateways are the Gateways of ours that a route's parentRefs name,
@@ -320,7 +332,7 @@ func (t *translator) routeGateways(from objRef) []*gatewayCtx {
 	return out
 }
 
-// applyMeshTLS gives every emitted cluster of a Service in the mesh the
+// applyMeshTLS gives every emitted cluster of a backend in the mesh the
 // Istio mTLS of the Gateways using it (see the top of this file). It runs
 // after applyBackendTLS: a cluster a BackendTLSPolicy made TLS is left as
 // the policy says.
@@ -352,11 +364,11 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 		}
 	}
 	for _, c := range out.Clusters {
-		parts := strings.Split(c.Name, "/")
-		if c.TLS != nil || len(parts) != 4 || parts[0] != "service" {
+		if c.TLS != nil {
 			continue
 		}
-		if in, _ := t.serviceInMesh(parts[1], parts[2]); !in {
+		target := t.meshTargetOf(c.Name)
+		if target == nil {
 			continue
 		}
 		var ready []*gatewayCtx
@@ -371,7 +383,7 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 			continue
 		}
 		first := t.meshOf(ready[0])
-		tls := &ir.UpstreamTLS{SNI: fmt.Sprintf("outbound_.%s_._.%s.%s.svc.%s", parts[3], parts[2], parts[1], first.cfg.ClusterDomain)}
+		tls := &ir.UpstreamTLS{SNI: target.sni(first.cfg.ClusterDomain)}
 		switch {
 		case !http[c.Name] && stream[c.Name]:
 			tls.ALPN = meshALPNTCP
@@ -390,7 +402,7 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 			byGateway[g.key] = m.identity
 		}
 		tls.CACertificates = t.meshRoots(sortedKeys(roots))
-		tls.SubjectAltNames = t.meshBackendSANs(parts[1], parts[2], sortedKeys(domains))
+		tls.SubjectAltNames = target.sans(sortedKeys(domains))
 		if t.snap.IsolateGateways {
 			tls.ClientCertificateByGateway = byGateway
 			tls.ClientCertificateRequired = true
@@ -403,6 +415,40 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 			usedSecrets[s] = true
 		}
 	}
+}
+
+// meshTarget is what Istio mTLS to one mesh backend's cluster needs from
+// the backend: the SNI (by the Gateway's cluster domain) and the identities
+// its workloads may present (in each trust domain).
+type meshTarget struct {
+	sni  func(clusterDomain string) string
+	sans func(trustDomains []string) []ir.SubjectAltName
+}
+
+// meshTargetOf is the mesh backend of cluster name ("service/..." by the
+// rule at the top of this file, "serviceentry/..." by mesh_serviceentry.go);
+// nil outside the mesh.
+func (t *translator) meshTargetOf(name string) *meshTarget {
+	parts := strings.Split(name, "/")
+	if len(parts) != 4 {
+		return nil
+	}
+	ns, svc, port := parts[1], parts[2], parts[3]
+	switch parts[0] {
+	case "service":
+		if in, _ := t.serviceInMesh(ns, svc); !in {
+			return nil
+		}
+		return &meshTarget{
+			sni: func(clusterDomain string) string {
+				return fmt.Sprintf("outbound_.%s_._.%s.%s.svc.%s", port, svc, ns, clusterDomain)
+			},
+			sans: func(domains []string) []ir.SubjectAltName { return t.meshBackendSANs(ns, svc, domains) },
+		}
+	case "serviceentry":
+		return t.serviceEntryMeshTarget(ns, svc, port)
+	}
+	return nil
 }
 
 // meshRoots is the IR CA secret trusting every root of names (one mesh
