@@ -38,12 +38,13 @@ import (
 //   - workloadSelector selects Pods or WorkloadEntries, which edgeway does
 //     not watch (a gateway routes to a Service for Pods): a backendRef to
 //     such an entry gets ResolvedRefs=False, UnsupportedValue.
-//   - location MESH_INTERNAL marks the cluster (ir.Cluster.MeshInternal)
-//     so that upstream TLS towards mesh workloads can be decided per
-//     cluster; MESH_EXTERNAL (the default) changes nothing.
-//   - endpoint weights weigh endpoints within the cluster; endpoint labels
-//     have no routing effect (Istio uses them for DestinationRule subsets,
-//     which edgeway does not read).
+//   - location MESH_INTERNAL marks the cluster (ir.Cluster.MeshInternal);
+//     with every endpoint labelled security.istio.io/tlsMode: istio the
+//     entry's workloads are reached over Istio mTLS (mesh_serviceentry.go).
+//     MESH_EXTERNAL (the default) is never mesh.
+//   - endpoint weights weigh endpoints within the cluster; apart from
+//     tlsMode, endpoint labels have no routing effect (Istio uses them for
+//     DestinationRule subsets, which edgeway does not read).
 //   - Hostname conflicts: serviceentry_conflict.go.
 
 // seVisibility is the set of namespaces a ServiceEntry is exported to.
