@@ -157,27 +157,47 @@ func (m *Manager) Overlay(snap *snapshot.Snapshot) *snapshot.Snapshot {
 	return &out
 }
 
-// arm schedules OnRenewal at the earliest RenewAt. m.mu is held.
+// arm schedules OnRenewal at the next wake-up. m.mu is held.
 func (m *Manager) arm(now time.Time) {
 	if m.timer != nil {
 		m.timer.Stop()
 		m.timer = nil
 	}
-	var next time.Time
-	for _, p := range m.pending {
-		if !p.inFlight && !p.retryAt.IsZero() && (next.IsZero() || p.retryAt.Before(next)) {
-			next = p.retryAt
-		}
-	}
-	for _, e := range m.issued {
-		if next.IsZero() || e.w.RenewAt.Before(next) {
-			next = e.w.RenewAt
-		}
-	}
+	next := m.nextWake(now)
 	if next.IsZero() || m.opt.OnRenewal == nil {
 		return
 	}
 	m.timer = time.AfterFunc(max(next.Sub(now), 0), m.opt.OnRenewal)
+}
+
+// nextWake is the earliest RenewAt or retry time (zero: none). A
+// certificate whose RenewAt has passed while its Istio CA request is in
+// flight or backing off wakes nobody at RenewAt: the request's end re-arms
+// the timer and its retryAt is counted, so only its expiry remains (a past
+// RenewAt would fire the timer at once, again and again, for as long as
+// the CA is down). m.mu is held.
+func (m *Manager) nextWake(now time.Time) time.Time {
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, p := range m.pending {
+		if !p.inFlight {
+			earliest(p.retryAt)
+		}
+	}
+	for gk, e := range m.issued {
+		at := e.w.RenewAt
+		if p := m.pending[gk]; p != nil && !at.After(now) && (p.inFlight || p.retryAt.After(now)) {
+			if at = e.w.Cert.NotAfter; !at.After(now) {
+				continue
+			}
+		}
+		earliest(at)
+	}
+	return next
 }
 
 // Stop cancels the renewal timer and the requests in flight.

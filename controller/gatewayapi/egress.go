@@ -92,7 +92,7 @@ func (t *translator) attachEgress() {
 		if !g.addressProblem.ok() || t.egressConfig(g) == nil {
 			continue
 		}
-		hosts := t.egressHosts(g.obj.Namespace)
+		hosts := t.egressHosts(g.obj.Namespace, unserved)
 		for _, ls := range g.listeners {
 			if !ls.servable() {
 				continue
@@ -114,17 +114,27 @@ func (t *translator) attachEgress() {
 }
 
 // egressHosts are the hosts the ServiceEntries visible in ns declare, each
-// with the entry that wins it, in ServiceEntry order (namespace, name).
-func (t *translator) egressHosts(ns string) []egressHost {
+// with the entry that wins it, in ServiceEntry order (namespace, name). A
+// host that is no host name is reported in unserved and left out: in the
+// IR it would be refused, and the Gateway would keep its old allow-list.
+func (t *translator) egressHosts(ns string, unserved map[*istionet.ServiceEntry][]string) []egressHost {
 	var out []egressHost
 	seen := map[string]bool{}
 	for _, se := range t.snap.ServiceEntries {
 		if se == nil || !exportedTo(se, ns) {
 			continue
 		}
-		for _, h := range se.Spec.Hosts {
-			h = strings.ToLower(h)
-			if h == "" || h == anyHost || seen[h] || t.seForHost(h, ns) != se {
+		for _, declared := range se.Spec.Hosts {
+			lower := strings.ToLower(declared)
+			if lower == "" || lower == anyHost || t.seForHost(lower, ns) != se {
+				continue
+			}
+			h, ok := serviceEntryHost(lower)
+			if !ok {
+				unserved[se] = append(unserved[se], fmt.Sprintf("spec.hosts: %q is not a host name (letters, digits, '-' and '.', or a leading \"*.\"); it is refused", declared))
+				continue
+			}
+			if seen[h] {
 				continue
 			}
 			seen[h] = true

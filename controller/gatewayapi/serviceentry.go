@@ -141,7 +141,9 @@ func seClusterFor(se *istionet.ServiceEntry, sp *networking.ServicePort, cname, 
 	}
 	c := &ir.Cluster{Name: cname, Protocol: serviceEntryProtocol(sp.Protocol), MeshInternal: spec.Location == networking.ServiceEntry_MESH_INTERNAL}
 	isIP := func(a string) bool { return net.ParseIP(a) != nil }
-	isName := func(a string) bool { return a != "" && !isUnixAddress(a) }
+	isName := func(a string) bool {
+		return a != "" && !isUnixAddress(a) && (net.ParseIP(a) != nil || ir.ValidServerName(a))
+	}
 	switch spec.Resolution {
 	case networking.ServiceEntry_STATIC:
 		c.Discovery = ir.DiscoveryEDS
@@ -172,8 +174,8 @@ func hostEndpoints(hosts []string, port uint32) []ir.Endpoint {
 	var eps []ir.Endpoint
 	seen := map[string]bool{}
 	for _, h := range hosts {
-		h = strings.ToLower(h)
-		if h == "" || isWildcard(h) || h == anyHost || seen[h] {
+		h, ok := serviceEntryHost(h)
+		if !ok || h == "" || isWildcard(h) || h == anyHost || seen[h] {
 			continue
 		}
 		seen[h] = true
@@ -181,4 +183,13 @@ func hostEndpoints(hosts []string, port uint32) []ir.Endpoint {
 	}
 	sortEndpoints(eps)
 	return eps
+}
+
+// serviceEntryHost is a declared host as edgeway serves it: lower case,
+// without the trailing dot of a fully qualified name. ok is false for what
+// is no host name (nor "*" or a "*." wildcard): in the IR it would be
+// refused and the whole configuration kept as it was.
+func serviceEntryHost(h string) (string, bool) {
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	return h, h == anyHost || ir.ValidServerName(h)
 }

@@ -526,6 +526,11 @@ func validHostname(h string) bool {
 	return true
 }
 
+// ValidServerName reports whether s is a host name or a "*."-prefixed
+// wildcard host name, as Validate requires of domains, SNIs and DNS
+// endpoint names.
+func ValidServerName(s string) bool { return validServerName(s) }
+
 // validServerName accepts a host name or a "*."-prefixed wildcard host name.
 func validServerName(s string) bool {
 	return validHostname(strings.TrimPrefix(s, "*."))

@@ -134,5 +134,7 @@ func (v *validator) acmeChallenge(at string, c *TLSChain, acmeSNI map[string]str
 // sidecars expect the SNI outbound_.<port>_._.<service FQDN> (a name no
 // DNS lookup ever sees; TLS carries it as bytes).
 func validUpstreamSNI(s string) bool {
-	return validHostname(strings.ReplaceAll(s, "_", "x"))
+	// Istio's outbound_.<port>_._.<host> names carry '_', and a ServiceEntry
+	// whose hosts are all wildcards gives "*" as a label.
+	return validHostname(strings.NewReplacer("_", "x", "*", "x").Replace(s))
 }
