@@ -161,7 +161,9 @@ func (s *socket) handleConn(c net.Conn) {
 		// A refusing chain: the SNI belongs to a listener with nothing to
 		// serve, and the chain only keeps the client from a less specific
 		// chain of another listener. Closed before any handshake.
-		s.p.log.Info("connection refused by its filter chain", "listener", l.Name, "chain", chain.Name, "sni", hello.serverName, "remote", c.RemoteAddr().String())
+		if ok, left := s.p.refusals.allow(time.Now()); ok {
+			s.p.log.Info("connection refused by its filter chain", "listener", l.Name, "chain", chain.Name, "sni", hello.serverName, "remote", c.RemoteAddr().String(), "notLogged", left)
+		}
 		s.p.metrics.ConnRejected(l.Name, "no_filter_chain")
 		s.p.metrics.Refused(l.Name, "tls", chain.Name)
 		c.Close()

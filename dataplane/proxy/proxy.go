@@ -52,6 +52,8 @@ type Proxy struct {
 	tcpWG     sync.WaitGroup
 
 	drainWG sync.WaitGroup // removed sockets still finishing requests
+
+	refusals refusalLog // bounds the refusal log lines (refusal.go)
 }
 
 // state is one configuration plus the runtime objects serving it.
