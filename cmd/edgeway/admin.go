@@ -15,6 +15,7 @@ import (
 	"github.com/edgeway/edgeway/controller/gatewayapi"
 	filesource "github.com/edgeway/edgeway/controller/source/file"
 	"github.com/edgeway/edgeway/controller/xds"
+	"github.com/edgeway/edgeway/dataplane/run"
 	"github.com/edgeway/edgeway/dataplane/xdsclient"
 )
 
@@ -60,7 +61,7 @@ type dataplaneState struct {
 
 func (s *standaloneState) dataplane() dataplaneState {
 	st := s.client.Stats()
-	published := s.xdsServer.Versions(StandaloneNodeID)
+	published := s.xdsServer.Versions(run.StandaloneNodeID)
 	inSync := st.Connected && len(published) > 0
 	for typ, v := range published {
 		if st.Versions[typ] != v {

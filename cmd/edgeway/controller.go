@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgeway/edgeway/controller/kubecontroller"
 	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/dataplane/run"
 )
 
 type controllerFlags struct {
@@ -33,7 +34,7 @@ type controllerFlags struct {
 	leaderElectionNamespace string
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
-	log                     logFlags
+	log                     run.LogFlags
 
 	// metrics is this run's own registry, for collectors that are created
 	// per run (the ACME manager's); /metrics serves it beside
@@ -67,7 +68,7 @@ func runController(args []string) error {
 	// routes take 17 minutes to write; serving is not affected, status is.
 	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 50, "sustained requests per second to the Kubernetes API server (status writes, provisioning)")
 	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 100, "burst of requests to the Kubernetes API server above --kube-api-qps")
-	f.log.register(fs)
+	f.log.Register(fs)
 	for _, e := range controllerExtensions {
 		if e.register != nil {
 			e.register(fs)
@@ -76,7 +77,7 @@ func runController(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := f.log.logger()
+	log, err := f.log.Logger()
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/edgeway/edgeway/dataplane/run"
 )
 
 const usage = `edgeway: a Gateway API gateway.
@@ -35,7 +37,7 @@ func main() {
 	case "standalone":
 		err = runStandalone(args)
 	case "dataplane":
-		err = runDataplane(args)
+		err = run.Dataplane(args)
 	case "translate":
 		err = runTranslate(args, os.Stdout)
 	case "status":

@@ -20,12 +20,9 @@ import (
 	filesource "github.com/edgeway/edgeway/controller/source/file"
 	"github.com/edgeway/edgeway/controller/xds"
 	"github.com/edgeway/edgeway/dataplane/proxy"
+	"github.com/edgeway/edgeway/dataplane/run"
 	"github.com/edgeway/edgeway/dataplane/xdsclient"
 )
-
-// StandaloneNodeID is the xDS node id of the data plane in standalone mode: it
-// receives every Gateway's configuration.
-const StandaloneNodeID = "edgeway-standalone"
 
 type standaloneFlags struct {
 	configDir      string
@@ -34,8 +31,8 @@ type standaloneFlags struct {
 	controllerName string
 	drainTimeout   time.Duration
 	stateDir       string
-	log            logFlags
-	ops            opsFlags
+	log            run.LogFlags
+	ops            run.OpsFlags
 }
 
 func runStandalone(args []string) error {
@@ -47,8 +44,8 @@ func runStandalone(args []string) error {
 	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for what edgeway creates itself: ACME accounts, certificates (certs/<namespace>/<name>/tls.crt, tls.key) and order state; created when a listener first asks for ACME")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
-	f.log.register(fs)
-	f.ops.register(fs, 0)
+	f.log.Register(fs)
+	f.ops.Register(fs, 0)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +55,7 @@ func runStandalone(args []string) error {
 	if fi, err := os.Stat(f.configDir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("standalone: --config-dir %q is not a readable directory", f.configDir)
 	}
-	log, err := f.log.logger()
+	log, err := f.log.Logger()
 	if err != nil {
 		return err
 	}
@@ -80,31 +77,31 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer grpcServer.Stop()
 
 	// Data plane: the proxy, fed by a real xDS stream even in one process.
-	ops, err := f.ops.build()
+	ops, err := f.ops.Build()
 	if err != nil {
 		return err
 	}
-	defer ops.accessLog.Close()
-	dp := proxy.New(log.With("component", "proxy"), ops.proxyOptions()...)
-	client := xdsclient.New(xdsLis.Addr().String(), StandaloneNodeID, dp, log.With("component", "xds-client"),
-		append(ops.xdsOpts, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
-	ops.exposeXDS(client)
+	defer ops.AccessLog.Close()
+	dp := proxy.New(log.With("component", "proxy"), ops.ProxyOptions()...)
+	client := xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
+		append(ops.XDSOptions, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
+	ops.ExposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
 
-	state := &standaloneState{metrics: ops.metrics.Handler()}
+	state := &standaloneState{metrics: ops.Metrics.Handler()}
 	pipeline := &standaloneTranslation{
 		stateDir: f.stateDir,
 		log:      log.With("component", "acme"),
-		reg:      ops.metrics.Registry(),
+		reg:      ops.Metrics.Registry(),
 		ctx:      ctx,
 	}
 	meshIDs := newMeshIdentities(pipeline, log.With("component", "mesh-identity"))
 	defer meshIDs.Stop()
 	pipeline.publish = func(snap *snapshot.Snapshot) error {
 		out, statuses := gatewayapi.Translate(meshIDs.Overlay(snap))
-		if err := xdsServer.Update(StandaloneNodeID, out); err != nil {
+		if err := xdsServer.Update(run.StandaloneNodeID, out); err != nil {
 			return fmt.Errorf("publishing configuration: %w", err)
 		}
 		state.setStatuses(statuses)
@@ -153,7 +150,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		}
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", f.drainTimeout)
-	drainSequence(log, state.setDraining, f.ops.drainDelay)
+	run.DrainSequence(log, state.setDraining, f.ops.DrainDelay)
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	err = dp.Shutdown(drainCtx)

@@ -1,4 +1,4 @@
-package main
+package run
 
 import (
 	"sync/atomic"
@@ -6,7 +6,7 @@ import (
 	"github.com/edgeway/edgeway/dataplane/xdsclient"
 )
 
-// readiness is /ready of `edgeway dataplane`: ready once the data plane has
+// readiness is /ready of the data plane: ready once the data plane has
 // applied a complete, consistent configuration (every reference resolved)
 // after accepting and ACKing a response of every xDS type. Before that a
 // load balancer must not send traffic: part of the configuration may still

@@ -1,4 +1,4 @@
-package main
+package run
 
 import (
 	"flag"
@@ -8,17 +8,21 @@ import (
 	"strings"
 )
 
-type logFlags struct {
+// LogFlags are --log-level and --log-format, shared by every edgeway
+// command that runs.
+type LogFlags struct {
 	level  string
 	format string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
+// Register adds the flags to fs.
+func (l *LogFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 }
 
-func (l *logFlags) logger() (*slog.Logger, error) {
+// Logger is the logger the flags ask for, writing to stderr.
+func (l *LogFlags) Logger() (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(l.level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", l.level)
