@@ -10,8 +10,11 @@ FUZZTIME ?= 30s
 
 all: build
 
+## build: bin/edgeway (every command) and bin/edgeway-dataplane (the data plane alone: the same
+## flags as `edgeway dataplane`, a third of the binary and half the memory; bench/results/dataplane-rss.md).
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/edgeway ./cmd/edgeway
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/edgeway-dataplane ./cmd/edgeway-dataplane
 	$(GO) build -o $(BIN)/demo-backends ./examples/backends
 
 ## run: the gateway in standalone mode on examples/quickstart, with its demo backends.

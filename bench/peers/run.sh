@@ -44,11 +44,12 @@ if ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -Eq "^\s+mod\s+github.com/
   GOBIN=$bin GOFLAGS=-mod=mod "$GO" install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 fi
 
-# edgeway as `make build` builds it; the pprof build for the profiling pass
+# edgeway and edgeway-dataplane as `make build` builds them; the pprof build for the profiling pass
 # (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway); the
 # backend, the xDS server of the data-plane-only run, and the driver.
 version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
 "$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
+"$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway-dataplane" ./cmd/edgeway-dataplane
 overlay=$(mktemp)
 trap 'rm -f "$overlay"' EXIT
 printf '{"Replace":{"%s/cmd/edgeway/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"

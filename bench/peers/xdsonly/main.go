@@ -1,6 +1,6 @@
 // Command peer-xds serves the xDS configuration of a directory of Gateway
 // API YAML and does nothing else: the control plane of the peer benchmark's
-// data-plane-only run, where `edgeway dataplane` is measured alone, as it
+// data-plane-only run, where edgeway-dataplane is measured alone, as it
 // runs in a Kubernetes Gateway's pods (the controller is another process).
 // It loads and translates the directory once, as `edgeway standalone` does,
 // and publishes it to the standalone node id the data plane asks for.
@@ -25,8 +25,8 @@ import (
 	"github.com/edgeway/edgeway/controller/xds"
 )
 
-// nodeID is cmd/edgeway's StandaloneNodeID, the default --node-id of
-// `edgeway dataplane`.
+// nodeID is dataplane/run.StandaloneNodeID, the default --node-id of the
+// data plane alone.
 const nodeID = "edgeway-standalone"
 
 func main() {

@@ -24,7 +24,8 @@ type environment struct {
 	TLS        map[string]string `json:"tls"`
 	Settings   map[string]string `json:"settings"`
 	// RoutesIdleKiB is edgeway standalone's RSS with 1000 routes loaded,
-	// before load; DataplaneRoutesIdleKiB the same of edgeway dataplane alone.
+	// before load; DataplaneRoutesIdleKiB the same of edgeway-dataplane, the
+	// data plane alone.
 	RoutesIdleKiB          int64 `json:"routes_idle_rss_kib,omitempty"`
 	DataplaneRoutesIdleKiB int64 `json:"dataplane_routes_idle_rss_kib,omitempty"`
 }
@@ -52,13 +53,14 @@ func collectEnvironment(o options) environment {
 	}
 	bin := o.binDir
 	for name, argv := range map[string][]string{
-		"nginx":   {"nginx", "-v"},
-		"haproxy": {"haproxy", "-v"},
-		"caddy":   {"go", "version", "-m", filepath.Join(bin, "caddy")},
-		"edgeway": {filepath.Join(bin, "edgeway"), "version"},
-		"wrk":     {"wrk", "-v"},
-		"h2load":  {"h2load", "--version"},
-		"openssl": {"openssl", "version"},
+		"nginx":             {"nginx", "-v"},
+		"haproxy":           {"haproxy", "-v"},
+		"caddy":             {"go", "version", "-m", filepath.Join(bin, "caddy")},
+		"edgeway":           {filepath.Join(bin, "edgeway"), "version"},
+		"edgeway-dataplane": {filepath.Join(bin, "edgeway-dataplane"), "version"},
+		"wrk":               {"wrk", "-v"},
+		"h2load":            {"h2load", "--version"},
+		"openssl":           {"openssl", "version"},
 	} {
 		out, _ := runQuiet(argv, nil)
 		e.Versions[name] = firstLine(out)

@@ -367,7 +367,7 @@ func (h *harness) startProxy(name string, n, routes int) (*target, error) {
 		}
 		h.procs = append(h.procs, xdsProc)
 		env = goEnv
-		argv = []string{filepath.Join(bin, "edgeway"), "dataplane", "--xds-server", fmt.Sprintf("127.0.0.1:%d", p.XDS),
+		argv = []string{filepath.Join(bin, "edgeway-dataplane"), "--xds-server", fmt.Sprintf("127.0.0.1:%d", p.XDS),
 			"--admin-address", fmt.Sprintf("127.0.0.1:%d", p.Admin), "--access-log", "off"}
 	case edgewayName, edgeway1kName, pprofName, pprofRoutesName:
 		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)

@@ -110,17 +110,19 @@ func routesScenario() scenario {
 // measureRoutes starts edgeway with 1000 more HTTPRoutes (one hostname
 // each), reads its RSS idle once they are all served, runs the HTTP/1.1
 // load to the last route, and stops it: edgeway standalone (controller and
-// data plane in one process), then, when peer-xds was built, edgeway
-// dataplane alone.
+// data plane in one process), then, when peer-xds and edgeway-dataplane
+// were built, the data plane alone.
 func (h *harness) measureRoutes(ctx context.Context) error {
 	idle, err := h.measureRoutesOf(ctx, edgeway1kName)
 	if err != nil {
 		return err
 	}
 	h.env.RoutesIdleKiB = idle
-	if _, err := os.Stat(filepath.Join(h.opts.binDir, "peer-xds")); err != nil {
-		fmt.Println("peerbench: no peer-xds in the bin directory: edgeway dataplane alone is not measured")
-		return nil
+	for _, b := range []string{"peer-xds", "edgeway-dataplane"} {
+		if _, err := os.Stat(filepath.Join(h.opts.binDir, b)); err != nil {
+			fmt.Printf("peerbench: no %s in the bin directory: the data plane alone is not measured\n", b)
+			return nil
+		}
 	}
 	idle, err = h.measureRoutesOf(ctx, edgewayDP1kName)
 	h.env.DataplaneRoutesIdleKiB = idle

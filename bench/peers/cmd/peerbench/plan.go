@@ -99,8 +99,9 @@ const (
 	baselineName  = "baseline"
 	edgewayName   = "edgeway"
 	edgeway1kName = "edgeway-1000-routes"
-	// edgewayDP1kName is `edgeway dataplane` alone with 1000 routes, its
-	// configuration from peer-xds (bench/peers/xdsonly) in another process.
+	// edgewayDP1kName is the data plane alone (cmd/edgeway-dataplane) with
+	// 1000 routes, its configuration from peer-xds (bench/peers/xdsonly) in
+	// another process.
 	edgewayDP1kName = "edgeway-dataplane-1000-routes"
 )
 

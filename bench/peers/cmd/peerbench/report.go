@@ -264,7 +264,7 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		case !c.ok():
 			continue
 		case c.Target == edgewayDP1kName:
-			idle, what = env.DataplaneRoutesIdleKiB, "edgeway dataplane alone (its controller in another process)"
+			idle, what = env.DataplaneRoutesIdleKiB, "edgeway-dataplane, the data plane alone (its controller in another process)"
 		case c.Target != edgeway1kName:
 			continue
 		}
