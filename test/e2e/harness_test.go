@@ -25,7 +25,9 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
-var edgewayBin string
+// edgewayBin is cmd/edgeway; dataplaneBin is cmd/edgeway-dataplane, the
+// data plane alone (the same flags as `edgeway dataplane`).
+var edgewayBin, dataplaneBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -38,11 +40,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	edgewayBin = filepath.Join(dir, "edgeway")
-	build := exec.Command("go", "build", "-race", "-o", edgewayBin, "./cmd/edgeway")
+	dataplaneBin = filepath.Join(dir, "edgeway-dataplane")
+	build := exec.Command("go", "build", "-race", "-o", dir+string(filepath.Separator), "./cmd/edgeway", "./cmd/edgeway-dataplane")
 	build.Dir = filepath.Join("..", "..")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building edgeway:", err)
+		fmt.Fprintln(os.Stderr, "e2e: building edgeway and edgeway-dataplane:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

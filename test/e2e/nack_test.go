@@ -124,7 +124,8 @@ func TestDataplaneNACKsUnimplementedFieldAndKeepsServing(t *testing.T) {
 	go func() { _ = grpcServer.Serve(lis) }()
 	defer grpcServer.Stop()
 
-	cmd := exec.Command(edgewayBin, "dataplane", "--xds-server", lis.Addr().String(), "--node-id", node, "--admin-address", freeAddr(t))
+	// The data-plane-only binary; readiness_test.go runs `edgeway dataplane`.
+	cmd := exec.Command(dataplaneBin, "--xds-server", lis.Addr().String(), "--node-id", node, "--admin-address", freeAddr(t))
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
