@@ -39,9 +39,12 @@ const (
 	controllerDeployment = "edgeway"
 	controllerAdminPort  = 19000
 	dataplaneAdminPort   = 19001
-	// edgewayBinary is the base name of the binary the node runs for
-	// ghcr.io/edgeway/edgeway (conformance/cluster images.go).
-	edgewayBinary = "edgeway"
+	// edgewayBinary and dataplaneBinary are the base names of the binaries
+	// the node runs for ghcr.io/edgeway/edgeway (the controller) and
+	// ghcr.io/edgeway/edgeway-dataplane (the chart's default data plane
+	// image; conformance/cluster images.go).
+	edgewayBinary   = "edgeway"
+	dataplaneBinary = "edgeway-dataplane"
 )
 
 // stateBase holds one podnet state root per bench process (<base>/<pid>),
@@ -129,10 +132,10 @@ func setUp(ctx context.Context, cfg config, log *slog.Logger) (e *env, err error
 	if e.gatewayAddr, err = e.waitGatewayAddress(ctx); err != nil {
 		return e, err
 	}
-	if e.controller, err = e.findProcess(ctx, controllerNamespace, controllerDeployment, "controller"); err != nil {
+	if e.controller, err = e.findProcess(ctx, controllerNamespace, controllerDeployment, edgewayBinary, "controller"); err != nil {
 		return e, err
 	}
-	if e.dataplane, err = e.findProcess(ctx, namespace, infra.ResourceName(gatewayName), "dataplane"); err != nil {
+	if e.dataplane, err = e.findProcess(ctx, namespace, infra.ResourceName(gatewayName), dataplaneBinary, "dataplane"); err != nil {
 		return e, err
 	}
 	log.Info("gateway ready", "address", e.gatewayAddr,
@@ -237,8 +240,8 @@ func (e *env) waitGatewayAddress(ctx context.Context) (netip.Addr, error) {
 }
 
 // findProcess finds the running pod of a Deployment and its container's
-// host process (`edgeway <arg>` in the pod's network namespace).
-func (e *env) findProcess(ctx context.Context, ns, deployment, arg string) (podProcess, error) {
+// host process (`<binary> <arg>` in the pod's network namespace).
+func (e *env) findProcess(ctx context.Context, ns, deployment, binary, arg string) (podProcess, error) {
 	if err := e.waitDeploymentAvailable(ctx, ns, deployment); err != nil {
 		return podProcess{}, err
 	}
@@ -258,7 +261,7 @@ func (e *env) findProcess(ctx context.Context, ns, deployment, arg string) (podP
 		if err != nil {
 			continue
 		}
-		pid, err := findPodProcess(edgewayBinary, arg, ip)
+		pid, err := findPodProcess(binary, arg, ip)
 		if err != nil {
 			return podProcess{}, fmt.Errorf("pod %s/%s: %w", ns, p.Name, err)
 		}

@@ -40,7 +40,7 @@ func (f *infraFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.xdsServicePort, "xds-service-port", 18000, "port of --xds-service")
 	fs.StringVar(&f.caSecret, "xds-ca-secret", "edgeway-xds-ca", "Secret in --namespace holding the xDS CA (created when missing, shared by every replica)")
 	fs.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain, for the names in the xDS serving certificate")
-	fs.StringVar(&f.image, "dataplane-image", "", "data plane image when no EdgewayConfig names one (default ghcr.io/edgeway/edgeway:<this version>)")
+	fs.StringVar(&f.image, "dataplane-image", "", "data plane image when no EdgewayConfig names one (default ghcr.io/edgeway/edgeway-dataplane:<this version>, the data-plane-only binary; an image of the whole edgeway binary works too: the Pods' args are `dataplane --xds-server ...`, which both accept)")
 	fs.StringVar(&f.imagePullPolicy, "dataplane-image-pull-policy", "", "data plane imagePullPolicy when no EdgewayConfig names one (Always, IfNotPresent, Never; default: Kubernetes')")
 }
 
@@ -58,7 +58,7 @@ func (f *infraFlags) setup(ctx context.Context, c *kubecontroller.Controller, cf
 	}
 	image := f.image
 	if image == "" {
-		image = "ghcr.io/edgeway/edgeway:" + imageTag()
+		image = "ghcr.io/edgeway/edgeway-dataplane:" + imageTag()
 	}
 	_, _, err := infra.Install(ctx, c, infra.InstallOptions{
 		Options: infra.Options{

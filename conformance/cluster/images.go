@@ -23,6 +23,7 @@ import (
 //	registry.k8s.io/gateway-api/echo-basic -> sigs.k8s.io/gateway-api/conformance/echo-basic
 //	registry.k8s.io/coredns/coredns        -> ./conformance/images/coredns
 //	ghcr.io/edgeway/edgeway                -> ./cmd/edgeway (the container's args: controller ..., dataplane ...)
+//	ghcr.io/edgeway/edgeway-dataplane      -> ./cmd/edgeway-dataplane (the data planes the controller provisions)
 //	busybox, docker.io/library/busybox     -> the container's command run with the host's programs (node.Shell)
 //
 // agnhost and the other e2e test images are not mapped: agnhost is dozens
@@ -31,6 +32,8 @@ const (
 	EchoBasicImage = "registry.k8s.io/gateway-api/echo-basic"
 	CoreDNSImage   = "registry.k8s.io/coredns/coredns"
 	EdgewayImage   = "ghcr.io/edgeway/edgeway"
+	// EdgewayDataplaneImage is the chart's default data plane image.
+	EdgewayDataplaneImage = "ghcr.io/edgeway/edgeway-dataplane"
 )
 
 // imageBuild is one binary go builds, and the image keys it plays.
@@ -44,6 +47,7 @@ var imageBuilds = []imageBuild{
 	{"echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic", []string{EchoBasicImage}},
 	{"coredns", "./conformance/images/coredns", []string{CoreDNSImage}},
 	{"edgeway", "./cmd/edgeway", []string{EdgewayImage}},
+	{"edgeway-dataplane", "./cmd/edgeway-dataplane", []string{EdgewayDataplaneImage}},
 }
 
 // imagesRecipe changes when the build flags below change, so that binaries

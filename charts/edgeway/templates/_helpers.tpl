@@ -65,6 +65,19 @@ app.kubernetes.io/part-of: edgeway
 {{- end -}}
 {{- end -}}
 
+{{/* The data planes' image: dataplane.image; else, with image.digest, the controller's image
+(pinned: a digest names one image, and the whole edgeway binary runs `edgeway dataplane` too);
+else <repository>-dataplane:<tag>, the data-plane-only binary edgeway-dataplane. */}}
+{{- define "edgeway.dataplaneImage" -}}
+{{- if .Values.dataplane.image -}}
+{{- .Values.dataplane.image -}}
+{{- else if .Values.image.digest -}}
+{{- include "edgeway.image" . -}}
+{{- else -}}
+{{- printf "%s-dataplane:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret of the xDS certificate authority, in the release namespace. */}}
 {{- define "edgeway.caSecret" -}}
 {{- printf "%s-xds-ca" (include "edgeway.fullname" .) | trunc 63 | trimSuffix "-" -}}
