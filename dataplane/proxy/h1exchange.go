@@ -322,6 +322,12 @@ func (p *Proxy) h1Respond(pc *h1Conn, stop func() bool, rt *config.Route, wc *co
 	// the rest is flushed when the handler returns.
 	flush := head.contentLength < 0 || isEventStream(dst["Content-Type"])
 	w.WriteHeader(head.status)
+	if len(head.trailer) > 0 {
+		// Announced trailers: send the head now so that net/http cannot
+		// give a short body a Content-Length (and drop the trailers), as
+		// ReverseProxy does.
+		http.NewResponseController(w).Flush()
+	}
 
 	reusable := !head.close
 	var upErr, downErr error

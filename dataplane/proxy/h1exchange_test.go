@@ -128,6 +128,8 @@ func TestH1ResponseFraming(t *testing.T) {
 		case "/chunked":
 			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
 				"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 42\r\n\r\n", false
+		case "/chunked-empty":
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n0\r\nX-Sum: 0\r\n\r\n", false
 		case "/large":
 			return "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + large, false
 		case "/large-chunked":
@@ -160,6 +162,11 @@ func TestH1ResponseFraming(t *testing.T) {
 	resp, body = get(t, c, "GET", base+"/chunked", nil)
 	if resp.StatusCode != 200 || body != "abcde" || resp.Trailer.Get("X-Sum") != "42" {
 		t.Errorf("chunked: %d %q trailer %v", resp.StatusCode, body, resp.Trailer)
+	}
+	check("before /chunked-empty")
+	resp, body = get(t, c, "GET", base+"/chunked-empty", nil)
+	if resp.StatusCode != 200 || body != "" || resp.Trailer.Get("X-Sum") != "0" {
+		t.Errorf("chunked, empty body: %d %q trailer %v", resp.StatusCode, body, resp.Trailer)
 	}
 	for _, path := range []string{"/large", "/large-chunked"} {
 		check("before " + path)
