@@ -70,9 +70,10 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		deadline = time.Now().Add(f.Timeout)
 	}
 	ctx := r.Context()
-	// A bodyless idempotent request found a stale pooled connection (the
-	// backend closed it while idle) is retried once on a fresh one, as
-	// Transport does; the others are checked before use (h1alive.go).
+	// A bodyless idempotent request that finds a pooled connection stale
+	// (the backend closed it while idle) is tried again on the next one,
+	// as Transport does; the others check the connection before use
+	// (h1alive.go).
 	replayable := r.ContentLength == 0 && (idempotent(r.Method) || r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil)
 	for {
 		pc, err := u.pool.get(ctx, addr, deadline, !replayable)
