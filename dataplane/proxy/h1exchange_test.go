@@ -87,6 +87,17 @@ func startRawBackend(t *testing.T, script func(r *http.Request, body []byte) (re
 	return b
 }
 
+// awaitSignal fails the test if ch stays silent: a liveness bound (the
+// test would hang otherwise), not a timing assertion.
+func awaitSignal(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no sign of %s", what)
+	}
+}
+
 // h1Proxy routes everything to the backend, with an optional route timeout.
 func h1Proxy(t *testing.T, backend string, timeout time.Duration) string {
 	t.Helper()
@@ -295,7 +306,7 @@ func TestH1StaleConnectionRecovered(t *testing.T) {
 		if resp, got := get(t, c, method, base+"/", body); resp.StatusCode != 200 || got != "ok" {
 			t.Fatalf("request %d (%s) after the backend closed the pooled connection: %d %q", i, method, resp.StatusCode, got)
 		}
-		<-b.closed // the pooled connection is closed before the next request
+		awaitSignal(t, b.closed, "the backend closing its connection") // before the next request
 	}
 }
 
@@ -340,7 +351,7 @@ func TestH1ClientGoneMidBody(t *testing.T) {
 		t.Fatalf("first chunk: %q %v", buf, err)
 	}
 	c.Close()
-	<-b.gone // the proxy closed its upstream connection
+	awaitSignal(t, b.gone, "the proxy closing its upstream connection")
 }
 
 // Request framing and hop-by-hop fields as the backend receives them.
