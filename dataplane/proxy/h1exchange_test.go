@@ -139,6 +139,9 @@ func TestH1ResponseFraming(t *testing.T) {
 		case "/chunked":
 			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
 				"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 42\r\n\r\n", false
+		case "/long-field":
+			// One field line longer than the exchange's read buffer.
+			return "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("v", 20<<10) + "\r\nContent-Length: 2\r\n\r\nok", false
 		case "/chunked-empty":
 			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n0\r\nX-Sum: 0\r\n\r\n", false
 		case "/large":
@@ -173,6 +176,11 @@ func TestH1ResponseFraming(t *testing.T) {
 	resp, body = get(t, c, "GET", base+"/chunked", nil)
 	if resp.StatusCode != 200 || body != "abcde" || resp.Trailer.Get("X-Sum") != "42" {
 		t.Errorf("chunked: %d %q trailer %v", resp.StatusCode, body, resp.Trailer)
+	}
+	check("before /long-field")
+	resp, body = get(t, c, "GET", base+"/long-field", nil)
+	if resp.StatusCode != 200 || body != "ok" || len(resp.Header.Get("X-Long")) != 20<<10 {
+		t.Errorf("20 KiB field: %d %q, field of %d bytes", resp.StatusCode, body, len(resp.Header.Get("X-Long")))
 	}
 	check("before /chunked-empty")
 	resp, body = get(t, c, "GET", base+"/chunked-empty", nil)

@@ -18,7 +18,7 @@ import (
 var errBadResponse = errors.New("malformed HTTP/1.1 response head from the upstream")
 
 // maxResponseHead bounds a response head (Transport's default
-// MaxResponseHeaderBytes); one line is bounded by the read buffer.
+// MaxResponseHeaderBytes).
 const maxResponseHead = 1 << 20
 
 // respHead is what the exchange needs of a response head besides its
@@ -32,13 +32,23 @@ type respHead struct {
 }
 
 // readLine returns the next line without its line ending (CRLF or a bare
-// LF, as net/http accepts). The slice is valid until the next read.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
+// LF, as net/http accepts). The slice is valid until the next read. A
+// line longer than the read buffer (a large Content-Security-Policy, say)
+// is assembled in pc.long, up to maxResponseHead.
+func (pc *h1Conn) readLine() ([]byte, error) {
+	line, err := pc.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		pc.long = append(pc.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) && len(pc.long) <= maxResponseHead {
+			line, err = pc.br.ReadSlice('\n')
+			pc.long = append(pc.long, line...)
+		}
+		if len(pc.long) > maxResponseHead {
 			return nil, errBadResponse
 		}
+		line = pc.long
+	}
+	if err != nil {
 		return nil, err
 	}
 	line = line[:len(line)-1]
@@ -52,7 +62,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // which must be empty, leaving out the hop-by-hop fields.
 func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	head := respHead{contentLength: -1}
-	line, err := readLine(pc.br)
+	line, err := pc.readLine()
 	if err != nil {
 		return head, err
 	}
@@ -158,11 +168,8 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 	var stack [32]fieldSpan
 	spans = stack[:0]
 	for {
-		line, err := readLine(pc.br)
+		line, err := pc.readLine()
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) || err == errBadResponse {
-				return errBadResponse
-			}
 			return err
 		}
 		if len(line) == 0 {
@@ -226,8 +233,9 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 			h[k] = vals[i : i+1 : i+1]
 		}
 	}
-	if cap(pc.scratch) > 64<<10 {
-		pc.scratch = nil // do not keep an unusually large head's buffer
+	if cap(pc.scratch) > 64<<10 || cap(pc.long) > 64<<10 {
+		// Do not keep an unusually large head's buffers.
+		pc.scratch, pc.long = nil, nil
 	}
 	return nil
 }

@@ -53,7 +53,6 @@ func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
 
 // h1Conn is one upstream connection with its buffers.
 type h1Conn struct {
-	pool      *h1Pool
 	addr      string
 	conn      net.Conn
 	br        *bufio.Reader
@@ -63,6 +62,7 @@ type h1Conn struct {
 	abort     func()      // cuts the exchange: the client went away
 	probe     func() bool // h1alive.go; nil: cannot be probed
 	scratch   []byte      // response head bytes, reused (h1head.go)
+	long      []byte      // a response head line longer than br's buffer
 }
 
 // get returns an idle connection to addr or dials one. A connection that
@@ -128,7 +128,7 @@ func (p *h1Pool) dial(ctx context.Context, addr string, deadline time.Time) (*h1
 		}
 		c = tc
 	}
-	pc := &h1Conn{pool: p, addr: addr, conn: c, br: bufio.NewReaderSize(c, h1ReadBufferSize), bw: bufio.NewWriterSize(c, h1WriteBufferSize)}
+	pc := &h1Conn{addr: addr, conn: c, br: bufio.NewReaderSize(c, h1ReadBufferSize), bw: bufio.NewWriterSize(c, h1WriteBufferSize)}
 	pc.abort = func() { c.SetDeadline(aLongTimeAgo) }
 	pc.initProbe()
 	return pc, nil
