@@ -38,6 +38,13 @@
 //     upgrades pass when upgrade_configs lists them; clusters with
 //     http2_protocol_options use an h2c pool. A TLS request whose host
 //     selects another chain than its SNI gets 421 (protocols.go).
+//   - Forwarding to HTTP/1.1 clusters is edgeway's own exchange in the
+//     request's goroutine (h1exchange.go): a per-endpoint keep-alive pool
+//     without goroutines (h1pool.go), the response head parsed into the
+//     client's header map (h1head.go), the route timeout as a deadline on
+//     the upstream connection. What it leaves to httputil.ReverseProxy and
+//     http.Transport is listed there (retries, mirrors, upgrades, HTTP/2
+//     clusters, streamed or large request bodies, ...).
 //   - Retries, per-try timeouts and mirrors (attempts.go, mirror.go): a
 //     body is replayed only with a known Content-Length up to 64 KiB;
 //     retries stay within the cluster's retry budget; mirrors never wait

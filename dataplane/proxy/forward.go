@@ -40,6 +40,10 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 	scheme := req.Scheme
 	u.traffic.active.Add(1)
 	defer u.traffic.active.Add(-1)
+	if h1Eligible(u, f, r, upPath) {
+		p.forwardH1(hcm, rt, wc, u, addr, upPath, scheme, w, r)
+		return
+	}
 	rp := &httputil.ReverseProxy{
 		Transport: p.roundTripper(st, f, u, addr, r),
 		Rewrite: func(pr *httputil.ProxyRequest) {

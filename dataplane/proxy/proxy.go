@@ -71,6 +71,7 @@ type clusterTransport struct {
 	tlsKey    string // upstream TLS settings and material (applyUpstreamTLS)
 	dialer    *net.Dialer
 	transport *http.Transport
+	pool      *h1Pool
 }
 
 var _ config.Handler = (*Proxy)(nil)
@@ -194,7 +195,7 @@ func (p *Proxy) swap(cfg *config.Config) error {
 	}
 	for name, ct := range p.transports {
 		if _, ok := cfg.Clusters[name]; !ok {
-			ct.transport.CloseIdleConnections()
+			ct.closeIdle()
 			delete(p.transports, name)
 		}
 	}
@@ -215,14 +216,12 @@ func (p *Proxy) buildUpstreams(old *state, cfg *config.Config) map[string]*upstr
 		ct := p.transports[name]
 		if ct == nil || ct.timeout != c.ConnectTimeout || ct.protocol != c.Protocol || ct.tlsKey != c.TLS.Fingerprint() {
 			if ct != nil {
-				ct.transport.CloseIdleConnections()
+				ct.closeIdle()
 			}
-			d := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
-			ct = &clusterTransport{timeout: c.ConnectTimeout, protocol: c.Protocol, tlsKey: c.TLS.Fingerprint(), dialer: d, transport: newTransport(d, c.Protocol)}
-			applyUpstreamTLS(ct.transport, c)
+			ct = newClusterTransport(c)
 			p.transports[name] = ct
 		}
-		u := &upstream{cluster: c, transport: ct.transport, dialer: ct.dialer}
+		u := &upstream{cluster: c, transport: ct.transport, pool: ct.pool, dialer: ct.dialer}
 		ups[name] = u
 		if c.Type == config.ClusterEDS {
 			u.eps.Store(newEndpointSet(staticEndpoints(c)))
@@ -311,7 +310,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	for _, ct := range p.transports {
-		ct.transport.CloseIdleConnections()
+		ct.closeIdle()
 	}
 	p.mu.Unlock()
 	return err

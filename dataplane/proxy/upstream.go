@@ -20,6 +20,7 @@ import (
 type upstream struct {
 	cluster   *config.Cluster
 	transport *http.Transport
+	pool      *h1Pool // HTTP/1.1 clusters' exchange (h1exchange.go); nil for HTTP/2
 	dialer    *net.Dialer
 	eps       atomic.Pointer[endpointSet]
 	next      atomic.Uint64
@@ -131,6 +132,22 @@ func newTransport(d *net.Dialer, proto config.UpstreamProtocol) *http.Transport 
 		t.Protocols = upstreamH2C()
 	}
 	return t
+}
+
+// newClusterTransport is the pool state of a cluster that outlives
+// configuration swaps (see clusterTransport).
+func newClusterTransport(c *config.Cluster) *clusterTransport {
+	d := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
+	ct := &clusterTransport{timeout: c.ConnectTimeout, protocol: c.Protocol, tlsKey: c.TLS.Fingerprint(), dialer: d,
+		transport: newTransport(d, c.Protocol), pool: newH1Pool(d, c)}
+	applyUpstreamTLS(ct.transport, c)
+	return ct
+}
+
+// closeIdle closes the idle connections of both pools.
+func (ct *clusterTransport) closeIdle() {
+	ct.transport.CloseIdleConnections()
+	ct.pool.closeIdle()
 }
 
 // staticEndpoints are EDS endpoints: IP addresses, no resolution needed.

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/edgeway/edgeway/dataplane/config"
+)
+
+// h1Pool keeps the idle keep-alive connections of one HTTP/1.1 cluster,
+// per endpoint address, for the exchange of h1exchange.go. It replaces
+// what http.Transport did for these clusters with the same settings
+// (newTransport): at most maxIdlePerEndpoint idle connections per endpoint,
+// closed after idleConnTimeout, dialed with the cluster's dialer (its
+// connect timeout) and, with upstream TLS, handshaken with the cluster's
+// client config. An idle connection has no goroutine: nothing reads it
+// until the next request takes it, which is why a request that cannot be
+// replayed checks it first (alive).
+type h1Pool struct {
+	dialer *net.Dialer
+	tls    *tls.Config // nil: plaintext; cloned per connection
+	// connectTimeout bounds the TLS handshake too (as dialUpstream).
+	connectTimeout time.Duration
+
+	mu     sync.Mutex
+	idle   map[string][]*h1Conn // by endpoint address, most recently used last
+	reaper *time.Timer          // armed while any connection is idle
+}
+
+const (
+	maxIdlePerEndpoint = 256              // Transport's MaxIdleConnsPerHost
+	idleConnTimeout    = 90 * time.Second // Transport's IdleConnTimeout
+	h1ReadBufferSize   = 8 << 10
+	h1WriteBufferSize  = 4 << 10
+)
+
+// newH1Pool returns the pool of an HTTP/1.1 cluster, nil for HTTP/2
+// clusters (they stay on http.Transport).
+func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
+	if c.Protocol != config.UpstreamHTTP1 {
+		return nil
+	}
+	p := &h1Pool{dialer: d, connectTimeout: c.ConnectTimeout, idle: map[string][]*h1Conn{}}
+	if c.TLS != nil {
+		p.tls = c.TLS.Config.Clone()
+	}
+	return p
+}
+
+// h1Conn is one upstream connection with its buffers.
+type h1Conn struct {
+	addr      string
+	conn      net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+	reused    bool        // it served an earlier request (it may have gone stale)
+	abort     func()      // cuts the exchange: the client went away
+	probe     func() bool // h1alive.go; nil: cannot be probed
+	scratch   []byte      // response head bytes, reused (h1head.go)
+	long      []byte      // a response head line longer than br's buffer
+}
+
+// get returns an idle connection to addr or dials one. A connection that
+// cannot be retried when stale (check) is first probed without blocking.
+// deadline (zero: none) bounds the dial as the route timeout.
+func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time, check bool) (*h1Conn, error) {
+	now := time.Now()
+	for {
+		p.mu.Lock()
+		list := p.idle[addr]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			break
+		}
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		p.idle[addr] = list[:len(list)-1]
+		p.mu.Unlock()
+		if now.Sub(pc.idleSince) >= idleConnTimeout || (check && !pc.alive()) {
+			pc.conn.Close()
+			continue
+		}
+		return pc, nil
+	}
+	return p.dial(ctx, addr, deadline)
+}
+
+func (p *h1Pool) dial(ctx context.Context, addr string, deadline time.Time) (*h1Conn, error) {
+	d := p.dialer
+	if !deadline.IsZero() {
+		dd := *p.dialer // dialing is rare next to reuse: the copy is cheap enough
+		dd.Deadline = deadline
+		d = &dd
+	}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if p.tls != nil {
+		cfg := p.tls.Clone()
+		if cfg.ServerName == "" {
+			// What http.Transport sends when the cluster names no SNI.
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(c, cfg)
+		hdeadline := deadline
+		if p.connectTimeout > 0 {
+			if t := time.Now().Add(p.connectTimeout); hdeadline.IsZero() || t.Before(hdeadline) {
+				hdeadline = t
+			}
+		}
+		hctx, cancel := ctx, context.CancelFunc(func() {})
+		if !hdeadline.IsZero() {
+			hctx, cancel = context.WithDeadline(ctx, hdeadline)
+		}
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			// Not a dial error: as with http.Transport, a backend that
+			// fails TLS verification is a 502, not a connect failure.
+			return nil, err
+		}
+		c = tc
+	}
+	pc := &h1Conn{addr: addr, conn: c, br: bufio.NewReaderSize(c, h1ReadBufferSize), bw: bufio.NewWriterSize(c, h1WriteBufferSize)}
+	pc.abort = func() { c.SetDeadline(aLongTimeAgo) }
+	pc.initProbe()
+	return pc, nil
+}
+
+// aLongTimeAgo is a deadline in the past: it fails blocked reads and writes at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// put returns a connection whose exchange completed cleanly.
+func (p *h1Pool) put(pc *h1Conn) {
+	if pc.br.Buffered() > 0 {
+		// Bytes after the response: the connection is out of step.
+		pc.conn.Close()
+		return
+	}
+	pc.reused = true
+	pc.idleSince = time.Now()
+	p.mu.Lock()
+	list := p.idle[pc.addr]
+	if len(list) >= maxIdlePerEndpoint {
+		p.mu.Unlock()
+		pc.conn.Close()
+		return
+	}
+	p.idle[pc.addr] = append(list, pc)
+	if p.reaper == nil {
+		p.reaper = time.AfterFunc(idleConnTimeout, p.reap)
+	}
+	p.mu.Unlock()
+}
+
+// reap closes the connections idle for idleConnTimeout and re-arms itself
+// while others remain.
+func (p *h1Pool) reap() {
+	cutoff := time.Now().Add(-idleConnTimeout)
+	var expired []*h1Conn
+	var oldest time.Time
+	p.mu.Lock()
+	for addr, list := range p.idle {
+		keep := list[:0]
+		for _, pc := range list {
+			if pc.idleSince.Before(cutoff) {
+				expired = append(expired, pc)
+				continue
+			}
+			if oldest.IsZero() || pc.idleSince.Before(oldest) {
+				oldest = pc.idleSince
+			}
+			keep = append(keep, pc)
+		}
+		clear(list[len(keep):])
+		if len(keep) == 0 {
+			delete(p.idle, addr)
+		} else {
+			p.idle[addr] = keep
+		}
+	}
+	if oldest.IsZero() {
+		p.reaper = nil
+	} else {
+		p.reaper.Reset(time.Until(oldest.Add(idleConnTimeout)))
+	}
+	p.mu.Unlock()
+	for _, pc := range expired {
+		pc.conn.Close()
+	}
+}
+
+// closeIdle closes every idle connection (cluster removed or its pool
+// settings changed, shutdown); connections in use finish their exchange.
+func (p *h1Pool) closeIdle() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = map[string][]*h1Conn{}
+	p.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.conn.Close()
+		}
+	}
+}
