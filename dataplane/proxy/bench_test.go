@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -364,5 +366,99 @@ func TestIsIPLiteral(t *testing.T) {
 		if got, want := isIPLiteral(in), net.ParseIP(in) != nil; got != want {
 			t.Errorf("isIPLiteral(%q) = %v, net.ParseIP says %v", in, got, want)
 		}
+	}
+}
+
+// The peer harness's h2 scenario (bench/peers plan.go, h2load -c8 -m8):
+// h2Conns TLS connections with h2Streams requests in flight on each. The
+// streams of one connection share its frame reader and writer, which is
+// what one-request-at-a-time BenchmarkForwardH2TLS never exercises.
+const (
+	h2Conns   = 8
+	h2Streams = 8
+)
+
+// BenchmarkForwardH2TLSConcurrent is h2Conns TLS connections (ALPN h2) to
+// the proxy with h2Streams proxied GETs in flight on each; the upstream is
+// HTTP/1.1. BenchmarkDirectH2TLSConcurrent is its baseline.
+func BenchmarkForwardH2TLSConcurrent(b *testing.B) {
+	p := benchProxy(b)
+	applyAll(b, p, tlsResources(b, startFixedBackend(b)))
+	h2ConcurrentLoop(b, "https://"+p.ListenerAddr("https").String()+"/x")
+}
+
+// BenchmarkDirectH2TLSConcurrent is BenchmarkForwardH2TLSConcurrent's
+// client straight to an HTTP/2 TLS backend with the same kind of
+// certificate: what the client and an HTTP/2 server cost without the proxy.
+func BenchmarkDirectH2TLSConcurrent(b *testing.B) {
+	s := httptest.NewUnstartedServer(fixedHandler())
+	certPEM, keyPEM := selfSigned(b, "*.example.com")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	b.Cleanup(s.Close)
+	h2ConcurrentLoop(b, s.URL+"/x")
+}
+
+// h2ConcurrentLoop runs h2Conns×h2Streams goroutines issuing GET url; each
+// connection is its own client (one transport holds one HTTP/2 connection
+// per host), and each goroutine stays on one of them.
+func h2ConcurrentLoop(b *testing.B, url string) {
+	b.Helper()
+	clients := make([]*http.Client, h2Conns)
+	for i := range clients {
+		clients[i] = tlsClient("h2", true)
+		getOnce(b, clients[i], url) // the handshake, outside the measurement
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism((h2Conns*h2Streams + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	report := cpuPerOp(b)
+	defer report()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1))%h2Conns]
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		req.Host = "www.example.com"
+		for pb.Next() {
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || n != int64(len(benchBody)) {
+				b.Errorf("%s: %s %s, %d bytes", url, resp.Proto, resp.Status, n)
+				return
+			}
+		}
+	})
+}
+
+// getOnce is one checked GET of url with Host www.example.com.
+func getOnce(b *testing.B, c *http.Client, url string) {
+	b.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Host = "www.example.com"
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		b.Fatalf("%s: %s %s", url, resp.Proto, resp.Status)
 	}
 }

@@ -65,7 +65,13 @@ func isIPLiteral(host string) bool {
 }
 
 // stripPort removes a ":port" from an authority, keeping IPv6 literals.
+// An authority without a colon or brackets, what HTTP/2 clients usually
+// send as :authority, is returned as it is: net.SplitHostPort would
+// allocate a "missing port" error for it on every request.
 func stripPort(authority string) string {
+	if strings.IndexAny(authority, ":[]") < 0 {
+		return authority
+	}
 	if h, _, err := net.SplitHostPort(authority); err == nil {
 		return h
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,5 +347,26 @@ func TestMisdirectedRequest(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || parseEcho(string(body)).Backend != "b" {
 		t.Errorf("b on its own connection: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestStripPort: stripPort's allocation-free path for authorities without
+// a colon or brackets agrees with what net.SplitHostPort makes of every
+// authority (its host, or the authority without brackets when it fails).
+func TestStripPort(t *testing.T) {
+	reference := func(authority string) string {
+		if h, _, err := net.SplitHostPort(authority); err == nil {
+			return h
+		}
+		return strings.TrimSuffix(strings.TrimPrefix(authority, "["), "]")
+	}
+	for _, in := range []string{"", "www.example.com", "www.example.com:443", "www.example.com:", "1.2.3.4", "1.2.3.4:80",
+		"::1", "[::1]", "[::1]:443", "[::1", "::1]", "a:b:c", "[a]b", "x]", "[x", ":443", "www.example.com.", "WWW.Example.COM"} {
+		if got, want := stripPort(in), reference(in); got != want {
+			t.Errorf("stripPort(%q) = %q, net.SplitHostPort gives %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { stripPort("www.example.com") }); n != 0 {
+		t.Errorf("stripPort of a name without a port allocates %v times, want 0", n)
 	}
 }
