@@ -122,7 +122,8 @@ func buildImages(ctx context.Context, extra node.Images) (node.Images, string, e
 	return images, dir, nil
 }
 
-// imagesDir is <user cache>/edgeway/images/<key>.
+// imagesDir is <user cache>/edgeway/images/<key>, the key a hash of go.mod,
+// go.sum, the recipe, the platform and the checkout's path.
 func imagesDir(root string) (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
@@ -137,6 +138,11 @@ func imagesDir(root string) (string, error) {
 		h.Write(b)
 	}
 	fmt.Fprintf(h, "recipe=%s %s %s", imagesRecipe, runtime.GOOS, runtime.GOARCH)
+	// The checkout too: the binaries are rebuilt from it whenever a
+	// cluster starts, and Pods that start later exec the path, so two
+	// checkouts (git worktrees) sharing a directory would run each other's
+	// code.
+	fmt.Fprintf(h, " checkout=%s", root)
 	return filepath.Join(base, "edgeway", "images", hex.EncodeToString(h.Sum(nil))[:16]), nil
 }
 
