@@ -16,6 +16,16 @@ const (
 	TypeSecret   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
+// CheckType returns an error for a typeURL that is none of the five the
+// data plane subscribes to.
+func CheckType(typeURL string) error {
+	switch typeURL {
+	case TypeListener, TypeRoute, TypeCluster, TypeEndpoint, TypeSecret:
+		return nil
+	}
+	return fmt.Errorf("unsupported resource type %q", typeURL)
+}
+
 // Validate checks every resource of one type on its own: supported fields
 // only, valid values. It ignores references to other resources, so its
 // error is always a reason to NACK that type. An unknown typeURL is an
