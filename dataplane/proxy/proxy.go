@@ -35,6 +35,10 @@ type Proxy struct {
 
 	state atomic.Pointer[state] // what every new request and connection reads
 
+	// compiler keeps the compiled virtual hosts of the last update, so an
+	// update recompiles only those whose xDS message changed.
+	compiler config.Compiler
+
 	// applied: a configuration was swapped in; incomplete: the latest
 	// accepted candidate still misses a referenced resource, so the one
 	// served is older (ready.go).
@@ -111,7 +115,7 @@ func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
 		p.metrics.ConfigRejected()
 		return err
 	}
-	cfg, err := config.Compile(candidate)
+	cfg, err := p.compiler.Compile(candidate)
 	if errors.Is(err, config.ErrIncomplete) {
 		p.log.Info("configuration incomplete, keeping the current one", "type", typeURL, "reason", err)
 		p.incomplete.Store(true)
