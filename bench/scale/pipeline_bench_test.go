@@ -19,7 +19,8 @@ import (
 // Gateway with one HTTP listener, n routes of one hostname each to one
 // Service): Gateway API translation, the split per Gateway and the xDS
 // update (IR validation, Envoy translation, snapshot). Each step is its
-// own sub-benchmark, so that a CPU profile of one (-cpuprofile) says where
+// own sub-benchmark (and the data plane's side of an RDS update,
+// step=dataplane-rds), so that a CPU profile of one (-cpuprofile) says where
 // the propagation time of the bench goes. Not included: the Kubernetes
 // source's listing of its cache into a Snapshot.
 //
@@ -50,6 +51,7 @@ func BenchmarkControllerPipeline(b *testing.B) {
 				ir.SplitByGateway(out)
 			}
 		})
+		benchDataplaneRDS(b, n, part)
 		b.Run("step=xds-update/routes="+strconv.Itoa(n), func(b *testing.B) {
 			srv := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)))
 			b.ReportAllocs()

@@ -346,8 +346,8 @@ func testBurst(t *testing.T, api *apiserver.Server) {
 	}
 	used := settled - translations
 	t.Logf("burst: %d route creates in %v (%d relevant events) cost %d translations", n, wrote.Round(time.Millisecond), ctrl.Source.Events()-events, used)
-	// The debounce coalesces events until 75 ms pass without one (at most
-	// 500 ms): how many translations a burst costs depends on how evenly a
+	// The debounce coalesces a burst's events until 50 ms pass without one
+	// (at most 250 ms): how many translations a burst costs depends on how evenly a
 	// loaded machine spaces the writes, so the bound is on coalescing (five
 	// writes or more per translation), not on the clock. On a quiet machine
 	// a burst of 100 costs 2-4.

@@ -81,7 +81,7 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	if err := x.Validate(); err != nil {
 		return fmt.Errorf("xds: node %q: invalid IR (previous config kept): %w", nodeID, err)
 	}
-	res, err := Translate(x)
+	res, err := translateValid(x)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: translation failed (previous config kept): %w", nodeID, err)
 	}
@@ -122,9 +122,9 @@ func newSnapshot(res map[resource.Type][]types.Resource) (*cache.Snapshot, map[r
 	snap := &cache.Snapshot{}
 	versions := map[resource.Type]string{}
 	for _, typ := range Types {
-		v, err := contentVersion(res[typ])
+		v, err := contentVersion(typ, res[typ])
 		if err != nil {
-			return nil, nil, fmt.Errorf("versioning %s: %w", typeName(typ), err)
+			return nil, nil, err
 		}
 		versions[typ] = v
 		snap.Resources[cache.GetResponseType(typ)] = cache.NewResources(v, res[typ])

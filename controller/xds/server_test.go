@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -251,6 +252,30 @@ func TestServerKeepsPreviousSnapshotOnError(t *testing.T) {
 	}
 	if err := s.Update("", testIR(t)); err == nil {
 		t.Error("empty node id accepted")
+	}
+}
+
+// TestServerRefusesUnencodableResources: Update skips Translate's separate
+// encoding check (its content hash marshals every resource), so a resource
+// that cannot be encoded is still refused by name and the previous
+// snapshot stays.
+func TestServerRefusesUnencodableResources(t *testing.T) {
+	s := NewServer(slog.New(slog.DiscardHandler))
+	good := loadIR(t, "testdata/clusters.in.yaml")
+	if err := s.Update(testNode, good); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Versions(testNode)
+	x := loadIR(t, "testdata/clusters.in.yaml")
+	x.RouteTables[0].VirtualHosts[0].Routes[0].RequestHeaders = &ir.HeaderModifier{
+		Set: []ir.Header{{Name: "x-a", Value: "\xff"}},
+	}
+	err := s.Update(testNode, x)
+	if err == nil || !strings.Contains(err.Error(), `routes "0.0.0.0:80" cannot be encoded`) {
+		t.Fatalf("want an error naming the route configuration, got %v", err)
+	}
+	if after := s.Versions(testNode); !maps.Equal(after, before) {
+		t.Errorf("versions changed from %v to %v after a refused update", before, after)
 	}
 }
 

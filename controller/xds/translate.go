@@ -43,6 +43,35 @@ func Translate(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 	if err := x.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid IR: %w", err)
 	}
+	out, err := translateValid(x)
+	if err != nil {
+		return nil, err
+	}
+	for _, typ := range Types {
+		for _, r := range out[typ] {
+			if err := encodable(typ, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// encodable reports a resource that cannot be marshalled. ValidateAll does
+// not look at encodings; a string that is not UTF-8 would only fail when
+// the cache marshals it for the wire.
+func encodable(typ resource.Type, r types.Resource) error {
+	if _, err := proto.Marshal(r); err != nil {
+		return fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
+	}
+	return nil
+}
+
+// translateValid is Translate of an IR that passed Validate, without the
+// encoding check: Server.Update has validated the IR already, and its
+// content hash (contentVersion) marshals every resource anyway, so at
+// 5000 routes neither the IR nor the route configuration is walked twice.
+func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 	t := &translator{irClusters: map[string]*ir.Cluster{}}
 	for _, c := range x.Clusters {
 		t.irClusters[c.Name] = c
@@ -95,11 +124,6 @@ func Translate(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 		for _, r := range rs {
 			if err := validateAll(r); err != nil {
 				return nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
-			}
-			// ValidateAll does not look at encodings; a string that is not
-			// UTF-8 would only fail when the cache marshals it for the wire.
-			if _, err := proto.Marshal(r); err != nil {
-				return nil, fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
 			}
 		}
 	}

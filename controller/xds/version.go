@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,13 +19,16 @@ import (
 //
 // Deterministic marshalling is stable within one binary, which is all that
 // matters: a different controller build at worst re-sends identical content.
-func contentVersion(rs []types.Resource) (string, error) {
+// A resource that does not marshal (a string that is not UTF-8) is the
+// error of encodable: this marshalling is also the check that every
+// resource can be sent.
+func contentVersion(typ resource.Type, rs []types.Resource) (string, error) {
 	h := sha256.New()
 	var n [8]byte
 	for _, r := range rs {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
-			return "", fmt.Errorf("hashing %q: %w", resourceName(r), err)
+			return "", fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
 		}
 		// Length-prefix each resource so that boundaries are part of the hash.
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))

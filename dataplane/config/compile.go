@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 )
 
 // xDS type URLs of the five resource types the data plane subscribes to.
@@ -15,6 +16,16 @@ const (
 	TypeEndpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 	TypeSecret   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
+
+// CheckType returns an error for a typeURL that is none of the five the
+// data plane subscribes to.
+func CheckType(typeURL string) error {
+	switch typeURL {
+	case TypeListener, TypeRoute, TypeCluster, TypeEndpoint, TypeSecret:
+		return nil
+	}
+	return fmt.Errorf("unsupported resource type %q", typeURL)
+}
 
 // Validate checks every resource of one type on its own: supported fields
 // only, valid values. It ignores references to other resources, so its
@@ -49,6 +60,26 @@ func Validate(typeURL string, r *Resources) error {
 // before any reference is followed. Resources are visited in name order so
 // that the error for a given input is always the same.
 func Compile(r *Resources) (*Config, error) {
+	return compile(r, nil)
+}
+
+// Compiler compiles like Compile, with the same results, and reuses the
+// virtual hosts of its last compile whose xDS message did not change
+// (vhostCache): what a data plane that applies update after update uses.
+// One compile at a time; safe for concurrent use.
+type Compiler struct {
+	mu     sync.Mutex
+	vhosts vhostCache
+}
+
+// Compile is Compile with the cache of c.
+func (c *Compiler) Compile(r *Resources) (*Config, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return compile(r, &c.vhosts)
+}
+
+func compile(r *Resources, vhosts *vhostCache) (*Config, error) {
 	if r == nil {
 		r = &Resources{}
 	}
@@ -78,12 +109,21 @@ func Compile(r *Resources) (*Config, error) {
 		}
 		cfg.Clusters[n] = c
 	}
+	if vhosts != nil {
+		vhosts.begin()
+	}
 	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
-		t, err := compileRoute(n, r.Routes[n])
+		t, err := compileRouteWith(n, r.Routes[n], vhosts)
 		if err != nil {
+			if vhosts != nil {
+				vhosts.abort()
+			}
 			return nil, err
 		}
 		cfg.Routes[n] = t
+	}
+	if vhosts != nil {
+		vhosts.commit()
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Listeners)) {
 		l, err := compileListener(n, r.Listeners[n])

@@ -15,43 +15,79 @@ import (
 // Cluster references are recorded by name; resolve links them once all
 // resources are compiled.
 func compileRoute(name string, rc *routev3.RouteConfiguration) (*RouteTable, error) {
+	return compileRouteWith(name, rc, nil)
+}
+
+// compileRouteWith is compileRoute that takes each virtual host whose xDS
+// message is unchanged from vhosts (nil: compile everything) and records
+// the ones it compiles there. Every field is checked before any virtual
+// host is compiled, as checkFields over the whole resource would.
+func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache) (*RouteTable, error) {
 	rep := reporter{kind: "route configuration", name: name}
 	if rc == nil {
 		return nil, rep.errf("", "resource is empty")
 	}
-	if err := checkFields(rep, rc); err != nil {
+	if err := checkFieldsExcept(rep, rc, "virtual_hosts"); err != nil {
 		return nil, err
+	}
+	pvhs := rc.GetVirtualHosts()
+	keys := make([]string, len(pvhs))
+	root := rc.ProtoReflect().Descriptor().FullName()
+	for i, pvh := range pvhs {
+		keys[i] = vhosts.key(pvh)
+		if vhosts.has(keys[i]) {
+			continue // checked when it was compiled
+		}
+		if err := checkElement(rep, root, "virtual_hosts", i, pvh); err != nil {
+			return nil, err
+		}
 	}
 	if rc.GetName() != name {
 		return nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
 	}
 	t := &RouteTable{Name: name}
-	for i, pvh := range rc.GetVirtualHosts() {
+	for i, pvh := range pvhs {
 		loc := fmt.Sprintf("virtual_hosts[%d]", i)
-		vh := &VirtualHost{Name: pvh.GetName()}
-		if len(pvh.GetDomains()) == 0 {
-			return nil, rep.errf(loc+".domains", "at least one domain is required")
-		}
-		for j, d := range pvh.GetDomains() {
-			if !validHostPattern(d, true) {
-				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "invalid domain %q: a wildcard is only allowed as the first or last character", d)
-			}
-			if !t.hosts.add(d, vh) {
-				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "domain %q is used by more than one virtual host", d)
-			}
-			vh.Domains = append(vh.Domains, strings.ToLower(d))
-		}
-		for j, pr := range pvh.GetRoutes() {
-			r, err := compileRouteEntry(rep, fmt.Sprintf("%s.routes[%d]", loc, j), pr)
-			if err != nil {
+		vh := vhosts.get(keys[i])
+		if vh == nil {
+			var err error
+			if vh, err = compileVirtualHost(rep, loc, pvh); err != nil {
 				return nil, err
 			}
-			vh.Routes = append(vh.Routes, r)
+			vhosts.put(keys[i], vh)
+		}
+		for j, d := range vh.Domains {
+			if !t.hosts.add(d, vh) {
+				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
+			}
 		}
 		t.VirtualHosts = append(t.VirtualHosts, vh)
 	}
 	t.hosts.seal()
 	return t, nil
+}
+
+// compileVirtualHost validates and compiles one virtual host on its own
+// (its domains are checked against the other virtual hosts by the caller).
+func compileVirtualHost(rep reporter, loc string, pvh *routev3.VirtualHost) (*VirtualHost, error) {
+	vh := &VirtualHost{Name: pvh.GetName()}
+	if len(pvh.GetDomains()) == 0 {
+		return nil, rep.errf(loc+".domains", "at least one domain is required")
+	}
+	for j, d := range pvh.GetDomains() {
+		if !validHostPattern(d, true) {
+			return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "invalid domain %q: a wildcard is only allowed as the first or last character", d)
+		}
+		vh.Domains = append(vh.Domains, strings.ToLower(d))
+	}
+	for j, pr := range pvh.GetRoutes() {
+		r, err := compileRouteEntry(rep, fmt.Sprintf("%s.routes[%d]", loc, j), pr)
+		if err != nil {
+			return nil, err
+		}
+		vh.Routes = append(vh.Routes, r)
+	}
+	return vh, nil
 }
 
 func compileRouteEntry(rep reporter, loc string, pr *routev3.Route) (*Route, error) {

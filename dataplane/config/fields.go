@@ -22,13 +22,33 @@ func checkFields(rep reporter, m proto.Message) error {
 	return walkFields(rep, root, root.Descriptor().FullName(), "", "")
 }
 
+// checkFieldsExcept is checkFields for every field of the root message m
+// but skip, whose values the caller checks itself (checkElement).
+func checkFieldsExcept(rep reporter, m proto.Message, skip protoreflect.Name) error {
+	root := m.ProtoReflect()
+	return walkFieldsExcept(rep, root, root.Descriptor().FullName(), "", "", skip)
+}
+
+// checkElement checks one element of the repeated message field named
+// field of the root message root, as checkFields would have in its walk.
+func checkElement(rep reporter, root protoreflect.FullName, field string, i int, m proto.Message) error {
+	return walkValue(rep, m.ProtoReflect(), root, field, field+"["+strconv.Itoa(i)+"]")
+}
+
 func walkFields(rep reporter, m protoreflect.Message, root protoreflect.FullName, rel, loc string) error {
+	return walkFieldsExcept(rep, m, root, rel, loc, "")
+}
+
+func walkFieldsExcept(rep reporter, m protoreflect.Message, root protoreflect.FullName, rel, loc string, skip protoreflect.Name) error {
 	if unk := m.GetUnknown(); len(unk) > 0 {
 		return rep.errf(loc, "unknown field (%d bytes not in the Envoy v3 API this data plane was built with)", len(unk))
 	}
 	allowed := allowlists[root]
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Name() == skip {
+			return true
+		}
 		name := string(fd.Name())
 		relPath := joinPath(rel, name)
 		if !allowed[relPath] {

@@ -35,6 +35,10 @@ type Proxy struct {
 
 	state atomic.Pointer[state] // what every new request and connection reads
 
+	// compiler keeps the compiled virtual hosts of the last update, so an
+	// update recompiles only those whose xDS message changed.
+	compiler config.Compiler
+
 	// applied: a configuration was swapped in; incomplete: the latest
 	// accepted candidate still misses a referenced resource, so the one
 	// served is older (ready.go).
@@ -97,16 +101,22 @@ func New(logger *slog.Logger, opts ...Option) *Proxy {
 	return p
 }
 
-// Apply validates the resources of typeURL (an error NACKs them), compiles
-// the whole candidate and, when it is complete, swaps it in. An incomplete
-// candidate keeps the current configuration and is not an error.
+// Apply compiles the whole candidate and, when it is complete, swaps it in.
+// An invalid resource NACKs the update; an incomplete candidate keeps the
+// current configuration and is not an error.
+//
+// One compile both validates and links: the candidate's resources of the
+// other types were accepted before, each by this same compile, so an
+// invalid field can only be in the resources of typeURL; and Compile checks
+// every resource before it follows a reference, so an invalid resource is
+// refused even when the candidate is also incomplete.
 func (p *Proxy) Apply(typeURL string, candidate *config.Resources) error {
-	if err := config.Validate(typeURL, candidate); err != nil {
+	if err := config.CheckType(typeURL); err != nil {
 		p.log.Warn("rejecting configuration", "type", typeURL, "error", err)
 		p.metrics.ConfigRejected()
 		return err
 	}
-	cfg, err := config.Compile(candidate)
+	cfg, err := p.compiler.Compile(candidate)
 	if errors.Is(err, config.ErrIncomplete) {
 		p.log.Info("configuration incomplete, keeping the current one", "type", typeURL, "reason", err)
 		p.incomplete.Store(true)

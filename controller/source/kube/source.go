@@ -32,10 +32,13 @@ type Options struct {
 	// snapshot.DefaultControllerName.
 	ControllerName string
 	Publisher      Publisher
-	// Debounce is the quiet period after the last event before a
-	// translation (default 75ms); MaxDelay bounds the wait under a
-	// continuous stream of events (default 500ms).
-	Debounce, MaxDelay time.Duration
+	// Debounce is the quiet period after a lone event before a
+	// translation (default 10ms): every single change waits for it.
+	// BurstDebounce is the quiet period once events come less than
+	// burstGap apart (default 50ms), so that a burst of writes costs few
+	// translations. MaxDelay bounds the wait under a continuous stream of
+	// events (default 250ms).
+	Debounce, BurstDebounce, MaxDelay time.Duration
 	// DiscoveryInterval is how often kinds whose CRD is missing are looked
 	// for again (default 30s).
 	DiscoveryInterval time.Duration
@@ -86,7 +89,11 @@ type Source struct {
 	published   map[string]publishedIR // by node id; only the translate loop uses it
 
 	translations, events atomic.Uint64
-	missing              []string
+	// lastMark and lastGap (UnixNano, ns) are the time of the last
+	// MarkDirty and its distance to the one before: a small gap means a
+	// burst (quietPeriod).
+	lastMark, lastGap atomic.Int64
+	missing           []string
 
 	// overlay, if set, is applied to each built Snapshot (overlay.go).
 	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
@@ -102,10 +109,13 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error
 		opts.ControllerName = snapshot.DefaultControllerName
 	}
 	if opts.Debounce <= 0 {
-		opts.Debounce = 75 * time.Millisecond
+		opts.Debounce = 10 * time.Millisecond
+	}
+	if opts.BurstDebounce <= 0 {
+		opts.BurstDebounce = max(50*time.Millisecond, opts.Debounce)
 	}
 	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = 500 * time.Millisecond
+		opts.MaxDelay = 250 * time.Millisecond
 	}
 	if opts.DiscoveryInterval <= 0 {
 		opts.DiscoveryInterval = 30 * time.Second
@@ -137,8 +147,16 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error
 // NeedLeaderElection: every replica translates and serves xDS.
 func (s *Source) NeedLeaderElection() bool { return false }
 
+// burstGap: events closer together than this are a burst, and the
+// translation waits for BurstDebounce of quiet instead of Debounce. Writes
+// of a burst arrive a few ms apart (20 ms on a loaded machine); a lone
+// change comes after the previous one was served, which takes longer.
+const burstGap = 30 * time.Millisecond
+
 // MarkDirty asks for a new translation (debounced). Safe from anywhere.
 func (s *Source) MarkDirty() {
+	now := time.Now().UnixNano()
+	s.lastGap.Store(now - s.lastMark.Swap(now))
 	select {
 	case s.dirty <- struct{}{}:
 	default:
@@ -204,19 +222,19 @@ func (s *Source) Start(ctx context.Context) error {
 	}
 }
 
-// settle waits until no event came for Debounce, or MaxDelay passed since
-// the first one: a burst of events costs one translation, and a steady
-// stream of events still gets translated every MaxDelay.
+// settle waits until no event came for the quiet period, or MaxDelay
+// passed since the first one: a burst of events costs one translation, and
+// a steady stream of events still gets translated every MaxDelay.
 func (s *Source) settle(ctx context.Context) bool {
 	deadline := time.Now().Add(s.opts.MaxDelay)
-	quiet := time.NewTimer(s.opts.Debounce)
+	quiet := time.NewTimer(s.quietPeriod())
 	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-s.dirty:
-			wait := min(s.opts.Debounce, time.Until(deadline))
+			wait := min(s.quietPeriod(), time.Until(deadline))
 			if wait <= 0 {
 				return true
 			}
@@ -225,6 +243,15 @@ func (s *Source) settle(ctx context.Context) bool {
 			return true
 		}
 	}
+}
+
+// quietPeriod is Debounce after a lone event and BurstDebounce when the
+// last event came within burstGap of the one before it.
+func (s *Source) quietPeriod() time.Duration {
+	if time.Duration(s.lastGap.Load()) < burstGap {
+		return s.opts.BurstDebounce
+	}
+	return s.opts.Debounce
 }
 
 func (s *Source) setReferences(r references) {

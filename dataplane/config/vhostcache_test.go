@@ -1,0 +1,160 @@
+package config
+
+import (
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// cacheResources: three virtual hosts (a.example, b.example with a regex
+// route, c.example), each to its cluster in clusterOf (cluster "c" or "d").
+func cacheResources(clusterOf map[string]string) *Resources {
+	r := testResources()
+	d := testCluster()
+	d.Name = "d"
+	r.Clusters["d"] = d
+	dcla := testCLA()
+	dcla.ClusterName = "d"
+	r.Endpoints["d"] = dcla
+	rc := &routev3.RouteConfiguration{Name: "rc"}
+	for _, host := range []string{"a.example", "b.example", "c.example"} {
+		m := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+		if host == "b.example" {
+			m = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "/b/[0-9]+"}}}
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{Name: host, Domains: []string{host},
+			Routes: []*routev3.Route{{Match: m, Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: clusterOf[host]}}}}}})
+	}
+	r.Routes["rc"] = rc
+	return r
+}
+
+func vhostRoute(t *testing.T, cfg *Config, host string) *Route {
+	t.Helper()
+	vh := cfg.Routes["rc"].VirtualHost(host)
+	if vh == nil || len(vh.Routes) != 1 {
+		t.Fatalf("%s: no virtual host with one route", host)
+	}
+	return vh.Routes[0]
+}
+
+// TestCompilerReusesUnchangedVirtualHosts: after one virtual host changed,
+// the unchanged ones are reused (their compiled regex is the same object)
+// but linked to the new configuration's clusters, while the configuration
+// still served keeps pointing to its own: reuse never writes into it.
+func TestCompilerReusesUnchangedVirtualHosts(t *testing.T) {
+	var c Compiler
+	first, err := c.Compile(cacheResources(map[string]string{"a.example": "c", "b.example": "c", "c.example": "c"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Compile(cacheResources(map[string]string{"a.example": "c", "b.example": "c", "c.example": "d"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, b2 := vhostRoute(t, first, "b.example"), vhostRoute(t, second, "b.example")
+	if b1.Match.Regex == nil || b1.Match.Regex != b2.Match.Regex {
+		t.Errorf("the unchanged virtual host b.example was compiled again (regex %p, then %p)", b1.Match.Regex, b2.Match.Regex)
+	}
+	for _, host := range []string{"a.example", "b.example"} {
+		r1, r2 := vhostRoute(t, first, host), vhostRoute(t, second, host)
+		if r1 == r2 || r1.Forward == r2.Forward {
+			t.Errorf("%s: the second configuration shares the first one's route object, which its link would write", host)
+		}
+		if got := r1.Forward.Clusters.Entries[0].Cluster; got != first.Clusters["c"] {
+			t.Errorf("%s: the first configuration's route now points to cluster %p, want its own %p", host, got, first.Clusters["c"])
+		}
+		if got := r2.Forward.Clusters.Entries[0].Cluster; got != second.Clusters["c"] {
+			t.Errorf("%s: the second configuration's route points to cluster %p, want its own %p", host, got, second.Clusters["c"])
+		}
+	}
+	if got := vhostRoute(t, second, "c.example").Forward.Clusters.Entries[0].Cluster; got != second.Clusters["d"] {
+		t.Errorf("the changed virtual host c.example points to %p, want cluster d %p", got, second.Clusters["d"])
+	}
+}
+
+// TestCompilerRefusesLikeCompile: an invalid virtual host is refused with
+// the error Compile gives, also when the cache holds its valid version and
+// its siblings; the refused update does not clear the cache, and the same
+// content compiled twice in one update (two route configurations) is two
+// objects.
+func TestCompilerRefusesLikeCompile(t *testing.T) {
+	var c Compiler
+	good := map[string]string{"a.example": "c", "b.example": "c", "c.example": "c"}
+	first, err := c.Compile(cacheResources(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bad := cacheResources(good)
+	bad.Routes["rc"].VirtualHosts[1].RequireTls = routev3.VirtualHost_ALL
+	_, want := Compile(bad)
+	if want == nil {
+		t.Fatal("Compile accepts a virtual host with require_tls")
+	}
+	if _, err := c.Compile(bad); err == nil || err.Error() != want.Error() {
+		t.Fatalf("Compiler: %v, want the error of Compile: %v", err, want)
+	}
+
+	missing := cacheResources(good)
+	missing.Routes["rc"].VirtualHosts[0].Routes[0].GetRoute().ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: "none"}
+	_, want = Compile(missing)
+	if _, err := c.Compile(missing); err == nil || err.Error() != want.Error() {
+		t.Fatalf("Compiler: %v, want the error of Compile: %v", err, want)
+	}
+
+	again := cacheResources(good)
+	twin := proto.Clone(again.Routes["rc"]).(*routev3.RouteConfiguration)
+	twin.Name = "rc2"
+	again.Routes["rc2"] = twin
+	third, err := c.Compile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1, b3 := vhostRoute(t, first, "b.example"), vhostRoute(t, third, "b.example"); b1.Match.Regex != b3.Match.Regex {
+		t.Error("the refused updates cleared the cache: b.example was compiled again")
+	}
+	r1 := third.Routes["rc"].VirtualHost("b.example").Routes[0]
+	r2 := third.Routes["rc2"].VirtualHost("b.example").Routes[0]
+	if r1 == r2 {
+		t.Error("two route configurations share one compiled route")
+	}
+}
+
+// FuzzCompiler: one Compiler fed every fuzz input in turn agrees with
+// Compile on each (same error text, or both accept).
+func FuzzCompiler(f *testing.F) {
+	base := testResources()
+	b, err := proto.Marshal(base.Routes["rc"])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	var c Compiler
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := cacheResources(map[string]string{"a.example": "c", "b.example": "d", "c.example": "c"})
+		var rc routev3.RouteConfiguration
+		if proto.Unmarshal(data, &rc) != nil {
+			return
+		}
+		// The fuzzed virtual hosts join the three known ones.
+		rc.Name = "rc"
+		rc.VirtualHosts = append(r.Routes["rc"].VirtualHosts, rc.VirtualHosts...)
+		r.Routes["rc"] = &rc
+		r.Clusters = map[string]*clusterv3.Cluster{"c": r.Clusters["c"], "d": r.Clusters["d"]}
+		r.Endpoints = map[string]*endpointv3.ClusterLoadAssignment{"c": r.Endpoints["c"], "d": r.Endpoints["d"]}
+		_, want := Compile(r)
+		cfg, err := c.Compile(r)
+		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
+			t.Fatalf("Compiler: %v, Compile: %v", err, want)
+		}
+		if err == nil {
+			exercise(cfg)
+		}
+	})
+}
