@@ -44,6 +44,16 @@ type h1Head struct {
 // start (the part of b already searched, minus 3).
 func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 	end := bytes.Index(b[from:], crlfcrlf)
+	// A bare LF ends lines for net/http: its business.
+	scan := len(b)
+	if end >= 0 {
+		scan = from + end + len(crlfcrlf)
+	}
+	for i := from; i < scan; i++ {
+		if b[i] == '\n' && (i == 0 || b[i-1] != '\r') {
+			return h1Handover
+		}
+	}
 	if end < 0 {
 		return h1More
 	}
