@@ -66,6 +66,7 @@ type h1Client struct {
 	header   http.Header
 	w        h1Writer
 	body     *h1Body // nil: the request has none
+	served   int     // requests served so far
 	lastPost bool    // net/http skips a CRLF a client sends after a POST body
 
 	bgMu       sync.Mutex
@@ -130,7 +131,13 @@ func (s *socket) serveH1(conn net.Conn, cs *tls.ConnectionState) {
 func (c *h1Client) next() h1Verdict {
 	lim := c.s.limits
 	if c.br.Buffered() == 0 {
-		setReadTimeout(c.conn, lim.IdleTimeout)
+		// Waiting for a first request is reading its head already (as
+		// net/http): the header timeout, not the idle one.
+		wait := lim.IdleTimeout
+		if c.served == 0 {
+			wait = lim.RequestHeadersTimeout
+		}
+		setReadTimeout(c.conn, wait)
 		if _, err := c.br.Peek(1); err != nil {
 			return h1More
 		}
@@ -217,9 +224,16 @@ func (c *h1Client) serveOne() bool {
 	w.reset(r, body)
 	c.s.ServeHTTP(w, r) // a panic ends the connection (serveH1's recover)
 	c.stopBackgroundRead()
+	c.served++
 	keep := w.finish()
 	if body != nil && !body.finish() {
 		keep = false
+		if w.err == nil {
+			// Closing with unread request bytes would reset the
+			// connection, and the client could lose the response (often
+			// a 413): half-close and give it time to read, as net/http.
+			c.lingerClose()
+		}
 	}
 	c.body = nil
 	clear(c.header)
@@ -229,6 +243,17 @@ func (c *h1Client) serveOne() bool {
 	}
 	c.state.Store(h1Idle)
 	return !c.s.h1.closing.Load()
+}
+
+// rstAvoidanceDelay is how long a connection closed with unread request
+// bytes stays half-closed (net/http's value).
+const rstAvoidanceDelay = 500 * time.Millisecond
+
+func (c *h1Client) lingerClose() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		time.Sleep(rstAvoidanceDelay)
+	}
 }
 
 // handOver gives the connection, with everything read so far, to the
