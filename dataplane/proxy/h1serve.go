@@ -130,14 +130,16 @@ func (s *socket) serveH1(conn net.Conn, cs *tls.ConnectionState) {
 // ready, h1Handover, or h1More for a connection to close.
 func (c *h1Client) next() h1Verdict {
 	lim := c.s.limits
+	// Waiting for a first request is reading its head already (as
+	// net/http): one header timeout from the start. Between requests the
+	// idle timeout, then the header timeout from the first byte.
+	if c.served == 0 {
+		setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+	}
 	if c.br.Buffered() == 0 {
-		// Waiting for a first request is reading its head already (as
-		// net/http): the header timeout, not the idle one.
-		wait := lim.IdleTimeout
-		if c.served == 0 {
-			wait = lim.RequestHeadersTimeout
+		if c.served > 0 {
+			setReadTimeout(c.conn, lim.IdleTimeout)
 		}
-		setReadTimeout(c.conn, wait)
 		if _, err := c.br.Peek(1); err != nil {
 			return h1More
 		}
@@ -145,7 +147,9 @@ func (c *h1Client) next() h1Verdict {
 	if !c.state.CompareAndSwap(h1Idle, h1Active) {
 		return h1More // drain closed it
 	}
-	setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+	if c.served > 0 {
+		setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+	}
 	if c.lastPost {
 		c.lastPost = false
 		for {
