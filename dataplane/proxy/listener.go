@@ -28,6 +28,7 @@ type socket struct {
 	ln    net.Listener
 	srv   *http.Server
 	queue *connQueue
+	h1    h1Conns       // connections the own HTTP/1.1 loop serves (h1serve.go)
 	done  chan struct{} // closed when the accept loop ended
 
 	limits Limits        // fixed at bind (limits.go)
@@ -48,6 +49,8 @@ func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 		Handler:   s,
 		Protocols: serverProtocols(),
 		ErrorLog:  p.errLog,
+		// Connections the HTTP/1.1 loop handed over keep their TLS state.
+		ConnContext: handoverConnContext,
 	}
 	s.limits.applyTo(s.srv)
 	if err := s.serveHTTP2Guarded(s.srv); err != nil {
@@ -152,9 +155,7 @@ func (s *socket) handleConn(c net.Conn) {
 				return
 			}
 		}
-		if !s.queue.push(conn) {
-			conn.Close()
-		}
+		s.serveHTTP(conn)
 	case chain.TCP != nil:
 		s.p.proxyTCP(st, l, chain, conn)
 	case chain.DirectResponse != nil && chain.TLS == nil:
@@ -179,13 +180,39 @@ func (s *socket) handleConn(c net.Conn) {
 	}
 }
 
-// drain stops accepting and lets in-flight requests finish until ctx ends.
+// serveHTTP gives an HTTP connection to the own HTTP/1.1 loop, or to the
+// net/http server when it speaks HTTP/2 (TLS with ALPN h2, or the h2c
+// preface the sniffer saw).
+func (s *socket) serveHTTP(conn net.Conn) {
+	switch c := conn.(type) {
+	case *tls.Conn:
+		cs := c.ConnectionState()
+		if p := cs.NegotiatedProtocol; p == "" || p == "http/1.1" {
+			s.serveH1(conn, &cs)
+			return
+		}
+	case *replayConn:
+		if len(c.head) < len(h2Preface) || string(c.head[:len(h2Preface)]) != h2Preface {
+			s.serveH1(conn, nil)
+			return
+		}
+	}
+	if !s.queue.push(conn) {
+		conn.Close()
+	}
+}
+
+// drain stops accepting and lets in-flight requests finish until ctx ends:
+// on both servers, net/http's and the HTTP/1.1 loop's.
 func (s *socket) drain(ctx context.Context) {
 	s.ln.Close()
 	<-s.done
+	loopDone := make(chan struct{})
+	go func() { s.h1.shutdown(ctx); close(loopDone) }()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		s.srv.Close()
 	}
+	<-loopDone
 }
 
 // connQueue is the net.Listener the HTTP server reads: connections the

@@ -11,6 +11,9 @@ import (
 // ServeHTTP routes one request on the configuration current when it
 // started; a swap during the request does not affect it.
 func (s *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		r.TLS = handoverTLS(r) // a TLS connection the HTTP/1.1 loop handed over
+	}
 	x := s.begin(w, r)
 	w = x
 	defer s.finish(x, r)
