@@ -51,6 +51,26 @@ func BenchmarkControllerPipeline(b *testing.B) {
 				ir.SplitByGateway(out)
 			}
 		})
+		b.Run("step=validate/routes="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := part.Validate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// The publisher compares each Gateway's IR with the one it
+		// published last: another translation of the same snapshot is
+		// the unchanged Gateway's case, and one more route the changed one.
+		again := ir.SplitByGateway(must(gatewayapi.Translate(snap)))[node]
+		b.Run("step=compare-same/routes="+strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !ir.Equal(part, again) {
+					b.Fatal("two translations of one snapshot differ")
+				}
+			}
+		})
 		benchDataplaneRDS(b, n, part)
 		b.Run("step=xds-update/routes="+strconv.Itoa(n), func(b *testing.B) {
 			srv := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -63,6 +83,9 @@ func BenchmarkControllerPipeline(b *testing.B) {
 		})
 	}
 }
+
+// must drops Translate's statuses.
+func must(x *ir.IR, _ any) *ir.IR { return x }
 
 // pipelineYAML is the bench's namespace as YAML: the GatewayClass, the
 // Gateway, echo-a's Service with one ready endpoint, and n routes.
