@@ -89,6 +89,12 @@ func routeTableEqual(a, b *RouteTable) bool {
 	return a.Name == b.Name && sliceEqual(a.VirtualHosts, b.VirtualHosts, virtualHostEqual)
 }
 
+// VirtualHostEqual reports whether a and b serve the same: the xDS server
+// reuses the translation of a virtual host equal to the one it published.
+func VirtualHostEqual(a, b *VirtualHost) bool {
+	return ptrEqual(a, b, virtualHostEqual)
+}
+
 func virtualHostEqual(a, b *VirtualHost) bool {
 	return a.Name == b.Name && slices.Equal(a.Domains, b.Domains) && sliceEqual(a.Routes, b.Routes, routeEqual)
 }

@@ -30,6 +30,7 @@ type Server struct {
 	// cache's snapshot move together.
 	mu       sync.Mutex
 	versions map[string]map[resource.Type]string // node -> type -> version
+	vhosts   map[string]vhostReuse               // node -> its published virtual hosts
 
 	acks *ackTracker // what each node's data planes applied (acks.go)
 }
@@ -66,6 +67,7 @@ func NewServer(log *slog.Logger, opts ...Option) *Server {
 		cache:    c,
 		xds:      server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks, acks)),
 		versions: map[string]map[resource.Type]string{},
+		vhosts:   map[string]vhostReuse{},
 		acks:     acks,
 	}
 }
@@ -81,7 +83,10 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	if err := x.Validate(); err != nil {
 		return fmt.Errorf("xds: node %q: invalid IR (previous config kept): %w", nodeID, err)
 	}
-	res, err := translateValid(x)
+	s.mu.Lock()
+	prevVHosts := s.vhosts[nodeID]
+	s.mu.Unlock()
+	res, nextVHosts, err := translateReusing(x, prevVHosts)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: translation failed (previous config kept): %w", nodeID, err)
 	}
@@ -110,6 +115,7 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 		}
 	}
 	s.versions[nodeID] = versions
+	s.vhosts[nodeID] = nextVHosts
 	s.log.Info("xds snapshot published", "node", nodeID, "changed", changed,
 		"listeners", len(res[resource.ListenerType]), "routes", len(res[resource.RouteType]),
 		"clusters", len(res[resource.ClusterType]), "endpoints", len(res[resource.EndpointType]),
@@ -142,6 +148,7 @@ func (s *Server) Remove(nodeID string) {
 	defer s.mu.Unlock()
 	s.cache.ClearSnapshot(nodeID)
 	delete(s.versions, nodeID)
+	delete(s.vhosts, nodeID)
 	s.acks.forget(nodeID)
 	s.log.Info("xds snapshot removed", "node", nodeID)
 }
