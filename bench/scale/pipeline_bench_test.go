@@ -21,9 +21,11 @@ import (
 // Service): Gateway API translation, the split per Gateway and the xDS
 // update (IR validation, Envoy translation, snapshot). Each step is its
 // own sub-benchmark (and the data plane's side of an RDS update,
-// step=dataplane-rds), so that a CPU profile of one (-cpuprofile) says where
-// the propagation time of the bench goes. Not included: the Kubernetes
-// source's listing of its cache into a Snapshot.
+// step=dataplane-rds; the publisher's IR comparison, step=compare-same),
+// so that a CPU profile of one (-cpuprofile) says where the propagation
+// time of the bench goes. The Kubernetes source's listing of its cache
+// into a Snapshot is only approximated: step=list-copies makes the deep
+// copies the cache hands out, of objects without managedFields.
 //
 //	go test -run '^$' -bench 'ControllerPipeline/step=translate/routes=1000' -benchtime 3x -cpuprofile /tmp/cpu.pprof ./bench/scale
 func BenchmarkControllerPipeline(b *testing.B) {
