@@ -73,19 +73,21 @@ func encodable(typ resource.Type, r types.Resource) error {
 // content hash (contentVersion) marshals every resource anyway, so at
 // 5000 routes neither the IR nor the route configuration is walked twice.
 func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
-	out, _, err := translateReusing(x, nil)
+	out, _, _, err := translateReusing(x, nil)
 	return out, err
 }
 
 // translateReusing is translateValid taking the unchanged virtual hosts
 // from prev (the node's previous publication; nil: none); it returns the
-// virtual hosts of this translation for the next.
-func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Resource, vhostReuse, error) {
+// virtual hosts of this translation for the next, and the wire forms of
+// the reused ones for contentVersion.
+func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Resource, vhostReuse, vhostWires, error) {
 	t := &translator{
 		irClusters:  map[string]*ir.Cluster{},
 		prevVHosts:  prev,
 		nextVHosts:  vhostReuse{},
 		freshVHosts: map[*routev3.VirtualHost]bool{},
+		wires:       vhostWires{},
 	}
 	for _, c := range x.Clusters {
 		t.irClusters[c.Name] = c
@@ -127,7 +129,7 @@ func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Reso
 		out[resource.SecretType] = append(out[resource.SecretType], secret(s))
 	}
 	if t.err != nil {
-		return nil, nil, t.err
+		return nil, nil, nil, t.err
 	}
 
 	for _, typ := range Types {
@@ -143,11 +145,11 @@ func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Reso
 				err = validateAll(r)
 			}
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
+				return nil, nil, nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
 			}
 		}
 	}
-	return out, t.nextVHosts, nil
+	return out, t.nextVHosts, t.wires, nil
 }
 
 // routeTablesOf lists the route tables a listener references.
@@ -179,6 +181,7 @@ type translator struct {
 	prevVHosts  vhostReuse
 	nextVHosts  vhostReuse
 	freshVHosts map[*routev3.VirtualHost]bool
+	wires       vhostWires
 }
 
 // any packs m, recording the first failure.

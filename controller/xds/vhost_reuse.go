@@ -9,8 +9,9 @@ import (
 // translatedVHost is a virtual host as published: its IR and the Envoy
 // message translated from it, which passed validation.
 type translatedVHost struct {
-	ir  *ir.VirtualHost
-	xds *routev3.VirtualHost
+	ir   *ir.VirtualHost
+	xds  *routev3.VirtualHost
+	wire []byte // xds's deterministic wire form, for the content version
 }
 
 // vhostReuse holds a node's published virtual hosts by route table and
@@ -31,6 +32,9 @@ func (t *translator) virtualHost(routeTable string, vh *ir.VirtualHost) (v *rout
 	key := vhostKey{routeTable, vh.Name}
 	if prev, ok := t.prevVHosts[key]; ok && ir.VirtualHostEqual(prev.ir, vh) {
 		t.nextVHosts[key] = prev
+		if prev.wire != nil {
+			t.wires[prev.xds] = prev.wire
+		}
 		return prev.xds, false
 	}
 	v = &routev3.VirtualHost{Name: vh.Name, Domains: append([]string(nil), vh.Domains...)}
@@ -65,4 +69,16 @@ func (t *translator) validateRouteConfiguration(rc *routev3.RouteConfiguration) 
 		return rc.ValidateAll()
 	}
 	return nil
+}
+
+// withWires is vhosts with the wire forms contentVersion recorded for the
+// new virtual hosts (the reused ones have theirs).
+func withWires(vhosts vhostReuse, wires vhostWires) vhostReuse {
+	for k, e := range vhosts {
+		if e.wire == nil {
+			e.wire = wires[e.xds]
+			vhosts[k] = e
+		}
+	}
+	return vhosts
 }
