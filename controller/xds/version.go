@@ -26,7 +26,7 @@ import (
 // resource can be sent (a reused virtual host's wire form is the one
 // marshalled when it was new).
 func contentVersion(typ resource.Type, rs []types.Resource, wires vhostWires) (string, error) {
-	h := sha256.New()
+	h := &chunkHash{Hash: sha256.New(), n: make([]byte, 8)}
 	for _, r := range rs {
 		if rc, ok := r.(*routev3.RouteConfiguration); ok {
 			if err := hashRouteConfiguration(h, rc, wires); err != nil {
@@ -38,7 +38,7 @@ func contentVersion(typ resource.Type, rs []types.Resource, wires vhostWires) (s
 		if err != nil {
 			return "", fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
 		}
-		writeChunk(h, b)
+		h.chunk(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
@@ -54,7 +54,7 @@ type vhostWires map[*routev3.VirtualHost][]byte
 // (taken from wires when known, and recorded there) after the rest of rc
 // and the number of virtual hosts: at thousands of virtual hosts a change
 // of one marshals one, not the whole configuration.
-func hashRouteConfiguration(h hash.Hash, rc *routev3.RouteConfiguration, wires vhostWires) error {
+func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, wires vhostWires) error {
 	// rc is the translation's own until it is published.
 	vhs := rc.VirtualHosts
 	rc.VirtualHosts = nil
@@ -63,10 +63,8 @@ func hashRouteConfiguration(h hash.Hash, rc *routev3.RouteConfiguration, wires v
 	if err != nil {
 		return err
 	}
-	writeChunk(h, head)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(vhs)))
-	h.Write(n[:])
+	h.chunk(head)
+	h.count(len(vhs))
 	for _, v := range vhs {
 		b, ok := wires[v]
 		if !ok {
@@ -77,16 +75,25 @@ func hashRouteConfiguration(h hash.Hash, rc *routev3.RouteConfiguration, wires v
 				wires[v] = b
 			}
 		}
-		writeChunk(h, b)
+		h.chunk(b)
 	}
 	return nil
 }
 
-// writeChunk writes b length-prefixed, so that boundaries are part of the
-// hash.
-func writeChunk(h hash.Hash, b []byte) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-	h.Write(n[:])
+// chunkHash hashes length-prefixed chunks, so that boundaries are part of
+// the hash; n is the prefix's buffer, allocated once rather than per chunk
+// (a slice passed to Hash.Write escapes).
+type chunkHash struct {
+	hash.Hash
+	n []byte
+}
+
+func (h *chunkHash) chunk(b []byte) {
+	h.count(len(b))
 	h.Write(b)
+}
+
+func (h *chunkHash) count(n int) {
+	binary.BigEndian.PutUint64(h.n, uint64(n))
+	h.Write(h.n)
 }
