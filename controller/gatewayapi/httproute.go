@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,7 +96,7 @@ func compileRules[R any](rules []R, compile func(i int, rule *R, rep *ruleReport
 }
 
 func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule, rep *ruleReport) ([]*httpMatch, problem) {
-	field := fmt.Sprintf("spec.rules[%d]", i)
+	field := "spec.rules[" + strconv.Itoa(i) + "]" // concatenation: per rule at thousands of routes, cheaper than Sprintf
 	f, p := compileFilters(field, rule.Filters)
 	if !p.ok() {
 		return nil, p
@@ -117,7 +118,7 @@ func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, r
 	}
 	var irMatches []ir.RouteMatch
 	for j := range matches {
-		m, p := compileMatch(fmt.Sprintf("%s.matches[%d]", field, j), &matches[j])
+		m, p := compileMatch(field+".matches["+strconv.Itoa(j)+"]", &matches[j])
 		if !p.ok() {
 			return nil, p
 		}
@@ -129,7 +130,7 @@ func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, r
 	// backendRefs are resolved even for redirect rules: ResolvedRefs reports them.
 	var backends []ir.WeightedCluster
 	for j, br := range rule.BackendRefs {
-		bf := fmt.Sprintf("%s.backendRefs[%d]", field, j)
+		bf := field + ".backendRefs[" + strconv.Itoa(j) + "]"
 		reqH, respH, p := compileBackendFilters(bf, br.Filters)
 		if !p.ok() {
 			return nil, p
@@ -145,7 +146,7 @@ func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, r
 	var out []*httpMatch
 	for j, m := range irMatches {
 		route := &ir.Route{
-			Name:            fmt.Sprintf("%s/%s/rule/%s/match/%d", r.Namespace, r.Name, ruleName(i, rule), j),
+			Name:            r.Namespace + "/" + r.Name + "/rule/" + ruleName(i, rule) + "/match/" + strconv.Itoa(j),
 			Match:           m,
 			RequestHeaders:  f.request,
 			ResponseHeaders: f.response,

@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -174,5 +175,5 @@ func ruleName(i int, rule *gwv1.HTTPRouteRule) string {
 	if rule.Name != nil && *rule.Name != "" {
 		return string(*rule.Name)
 	}
-	return fmt.Sprint(i)
+	return strconv.Itoa(i)
 }

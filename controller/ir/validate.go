@@ -100,16 +100,16 @@ func (v *validator) addf(format string, args ...any) {
 }
 
 func (v *validator) listener(l *Listener) {
-	at := fmt.Sprintf("listeners[%q]", l.Name)
+	at := root.key("listeners", l.Name)
 	if _, err := netip.ParseAddr(l.Address); err != nil {
-		v.addf("%s.address: %q is not an IP address", at, l.Address)
+		v.addf("%s.address: %q is not an IP address", at.String(), l.Address)
 	}
-	v.port(at+".port", l.Port)
+	v.port(at.f(".port"), l.Port)
 
 	set := 0
 	if l.HTTP != nil {
 		set++
-		v.httpChain(at+".http", l.HTTP)
+		v.httpChain(at.f(".http"), l.HTTP)
 	}
 	if len(l.TLS) > 0 {
 		set++
@@ -117,28 +117,28 @@ func (v *validator) listener(l *Listener) {
 	}
 	if l.TCP != nil {
 		set++
-		v.weighted(at+".tcp.backends", l.TCP.Backends)
+		v.weighted(at.f(".tcp.backends"), l.TCP.Backends)
 	}
 	if l.UDP != nil {
 		set++
-		v.weighted(at+".udp.backends", l.UDP.Backends)
+		v.weighted(at.f(".udp.backends"), l.UDP.Backends)
 	}
 	if set != 1 {
-		v.addf("%s: exactly one of http, tls, tcp, udp must be set, found %d", at, set)
+		v.addf("%s: exactly one of http, tls, tcp, udp must be set, found %d", at.String(), set)
 	}
 }
 
-func (v *validator) httpChain(at string, h *HTTPChain) {
+func (v *validator) httpChain(at *loc, h *HTTPChain) {
 	if h == nil {
-		v.addf("%s: must be set", at)
+		v.addf("%s: must be set", at.String())
 		return
 	}
 	if !v.routeTables[h.RouteTable] {
-		v.addf("%s.routeTable: route table %q does not exist", at, h.RouteTable)
+		v.addf("%s.routeTable: route table %q does not exist", at.String(), h.RouteTable)
 	}
 }
 
-func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
+func (v *validator) tlsChains(listenerAt *loc, chains []*TLSChain) {
 	names := map[string]bool{}
 	// sni maps each server name to the chain using it: a name on two chains
 	// (or two chains without names) would make SNI dispatch ambiguous, which
@@ -149,15 +149,15 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 	acmeSNI := map[string]string{}
 	for i, c := range chains {
 		if c == nil {
-			v.addf("%s.tls[%d]: nil chain", listenerAt, i)
+			v.addf("%s.tls[%d]: nil chain", listenerAt.String(), i)
 			continue
 		}
-		at := fmt.Sprintf("%s.tls[%q]", listenerAt, c.Name)
+		at := listenerAt.key(".tls", c.Name)
 		if c.Name == "" {
-			at = fmt.Sprintf("%s.tls[%d]", listenerAt, i)
-			v.addf("%s.name: must not be empty", at)
+			at = listenerAt.idx(".tls", i)
+			v.addf("%s.name: must not be empty", at.String())
 		} else if names[c.Name] {
-			v.addf("%s.name: duplicate chain name", at)
+			v.addf("%s.name: duplicate chain name", at.String())
 		}
 		names[c.Name] = true
 
@@ -168,7 +168,7 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 			}
 		}
 		if set != 1 {
-			v.addf("%s: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found %d", at, set)
+			v.addf("%s: exactly one of terminate, passthrough, acmeChallenge, refuse must be set, found %d", at.String(), set)
 			continue
 		}
 		if c.ACMEChallenge != nil {
@@ -182,13 +182,13 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 		}
 		for _, sn := range keys {
 			if sn != "" && !validServerName(sn) {
-				v.addf("%s.serverNames: %q is not a host name or a *.suffix wildcard", at, sn)
+				v.addf("%s.serverNames: %q is not a host name or a *.suffix wildcard", at.String(), sn)
 			}
 			if other, ok := sni[sn]; ok {
 				if sn == "" {
-					v.addf("%s.serverNames: chain %q already is the default chain (empty serverNames)", at, other)
+					v.addf("%s.serverNames: chain %q already is the default chain (empty serverNames)", at.String(), other)
 				} else {
-					v.addf("%s.serverNames: %q already used by chain %q", at, sn, other)
+					v.addf("%s.serverNames: %q already used by chain %q", at.String(), sn, other)
 				}
 				continue
 			}
@@ -196,24 +196,24 @@ func (v *validator) tlsChains(listenerAt string, chains []*TLSChain) {
 		}
 		switch {
 		case c.Terminate != nil:
-			v.terminate(at+".terminate", c.Terminate)
+			v.terminate(at.f(".terminate"), c.Terminate)
 		case c.Passthrough != nil:
-			v.weighted(at+".passthrough.backends", c.Passthrough.Backends)
+			v.weighted(at.f(".passthrough.backends"), c.Passthrough.Backends)
 		}
 	}
 }
 
-func (v *validator) terminate(at string, t *TLSTerminate) {
+func (v *validator) terminate(at *loc, t *TLSTerminate) {
 	if len(t.Certificates) == 0 {
-		v.addf("%s.certificates: at least one certificate is required", at)
+		v.addf("%s.certificates: at least one certificate is required", at.String())
 	}
 	seen := map[string]bool{}
 	for _, name := range t.Certificates {
 		if !v.secrets[name] {
-			v.addf("%s.certificates: secret %q does not exist", at, name)
+			v.addf("%s.certificates: secret %q does not exist", at.String(), name)
 		}
 		if seen[name] {
-			v.addf("%s.certificates: secret %q listed twice", at, name)
+			v.addf("%s.certificates: secret %q listed twice", at.String(), name)
 		}
 		seen[name] = true
 	}
@@ -223,205 +223,205 @@ func (v *validator) terminate(at string, t *TLSTerminate) {
 // weighted checks a backend list: every cluster exists and at least one
 // weight is positive (an all-zero list must have been turned into a 500 by
 // the translator; there is nothing to proxy to).
-func (v *validator) weighted(at string, backends []WeightedCluster) {
+func (v *validator) weighted(at *loc, backends []WeightedCluster) {
 	if len(backends) == 0 {
-		v.addf("%s: at least one backend is required", at)
+		v.addf("%s: at least one backend is required", at.String())
 		return
 	}
 	var total uint64
 	for i, b := range backends {
 		if !v.clusters[b.Cluster] {
-			v.addf("%s[%d].cluster: cluster %q does not exist", at, i, b.Cluster)
+			v.addf("%s[%d].cluster: cluster %q does not exist", at.String(), i, b.Cluster)
 		}
 		total += uint64(b.Weight)
 	}
 	if total == 0 {
-		v.addf("%s: every weight is 0; use a directResponse instead", at)
+		v.addf("%s: every weight is 0; use a directResponse instead", at.String())
 	} else if total > 1<<32-1 {
-		v.addf("%s: the sum of the weights %d exceeds %d", at, total, uint64(1<<32-1))
+		v.addf("%s: the sum of the weights %d exceeds %d", at.String(), total, uint64(1<<32-1))
 	}
 }
 
 func (v *validator) routeTable(rt *RouteTable) {
-	at := fmt.Sprintf("routeTables[%q]", rt.Name)
+	at := root.key("routeTables", rt.Name)
 	vhosts := map[string]bool{}
 	domains := map[string]string{}
 	for i, vh := range rt.VirtualHosts {
 		if vh == nil {
-			v.addf("%s.virtualHosts[%d]: nil virtual host", at, i)
+			v.addf("%s.virtualHosts[%d]: nil virtual host", at.String(), i)
 			continue
 		}
-		vat := fmt.Sprintf("%s.virtualHosts[%q]", at, vh.Name)
+		vat := at.key(".virtualHosts", vh.Name)
 		if vh.Name == "" {
-			vat = fmt.Sprintf("%s.virtualHosts[%d]", at, i)
-			v.addf("%s.name: must not be empty", vat)
+			vat = at.idx(".virtualHosts", i)
+			v.addf("%s.name: must not be empty", vat.String())
 		} else if vhosts[vh.Name] {
-			v.addf("%s.name: duplicate virtual host name", vat)
+			v.addf("%s.name: duplicate virtual host name", vat.String())
 		}
 		vhosts[vh.Name] = true
 		if len(vh.Domains) == 0 {
-			v.addf("%s.domains: at least one domain is required", vat)
+			v.addf("%s.domains: at least one domain is required", vat.String())
 		}
 		for _, d := range vh.Domains {
 			if d != "*" && !validServerName(d) {
-				v.addf("%s.domains: %q is not a host name, a *.suffix wildcard or *", vat, d)
+				v.addf("%s.domains: %q is not a host name, a *.suffix wildcard or *", vat.String(), d)
 			}
 			// Envoy rejects a route configuration in which two virtual hosts
 			// claim the same domain.
 			if other, ok := domains[d]; ok {
-				v.addf("%s.domains: %q already used by virtual host %q", vat, d, other)
+				v.addf("%s.domains: %q already used by virtual host %q", vat.String(), d, other)
 				continue
 			}
 			domains[d] = vh.Name
 		}
 		for j, r := range vh.Routes {
 			if r == nil {
-				v.addf("%s.routes[%d]: nil route", vat, j)
+				v.addf("%s.routes[%d]: nil route", vat.String(), j)
 				continue
 			}
-			v.route(fmt.Sprintf("%s.routes[%d]", vat, j), r)
+			v.route(vat.idx(".routes", j), r)
 		}
 	}
 }
 
-func (v *validator) route(at string, r *Route) {
-	v.match(at+".match", &r.Match)
+func (v *validator) route(at *loc, r *Route) {
+	v.match(at.f(".match"), &r.Match)
 	set := 0
 	if r.Forward != nil {
 		set++
-		v.weighted(at+".forward.backends", r.Forward.Backends)
+		v.weighted(at.f(".forward.backends"), r.Forward.Backends)
 		if rw := r.Forward.Rewrite; rw != nil {
-			v.pathModifier(at+".forward.rewrite", r.Match.Path, rw.FullPath, rw.ReplacePrefixMatch)
+			v.pathModifier(at.f(".forward.rewrite"), r.Match.Path, rw.FullPath, rw.ReplacePrefixMatch)
 			if rw.Hostname != "" && !validHostname(rw.Hostname) {
-				v.addf("%s.forward.rewrite.hostname: %q is not a host name", at, rw.Hostname)
+				v.addf("%s.forward.rewrite.hostname: %q is not a host name", at.String(), rw.Hostname)
 			}
 		}
 	}
 	if r.Redirect != nil {
 		set++
-		v.redirect(at+".redirect", r)
+		v.redirect(at.f(".redirect"), r)
 	}
 	if r.DirectResponse != nil {
 		set++
 		if c := r.DirectResponse.StatusCode; c < 200 || c > 599 {
-			v.addf("%s.directResponse.statusCode: %d is not in 200-599", at, c)
+			v.addf("%s.directResponse.statusCode: %d is not in 200-599", at.String(), c)
 		}
 	}
 	if set != 1 {
-		v.addf("%s: exactly one of forward, redirect, directResponse must be set, found %d", at, set)
+		v.addf("%s: exactly one of forward, redirect, directResponse must be set, found %d", at.String(), set)
 	}
-	v.headerModifier(at+".requestHeaders", r.RequestHeaders)
-	v.headerModifier(at+".responseHeaders", r.ResponseHeaders)
+	v.headerModifier(at.f(".requestHeaders"), r.RequestHeaders)
+	v.headerModifier(at.f(".responseHeaders"), r.ResponseHeaders)
 	v.routeFeatures(at, r)
 }
 
-func (v *validator) match(at string, m *RouteMatch) {
+func (v *validator) match(at *loc, m *RouteMatch) {
 	if p := m.Path; p != nil {
 		switch p.Type {
 		case PathExact, PathPrefix:
 			if !strings.HasPrefix(p.Value, "/") {
-				v.addf("%s.path.value: %q must start with /", at, p.Value)
+				v.addf("%s.path.value: %q must start with /", at.String(), p.Value)
 			}
 			if strings.ContainsAny(p.Value, "?#") {
-				v.addf("%s.path.value: %q must not contain ? or #", at, p.Value)
+				v.addf("%s.path.value: %q must not contain ? or #", at.String(), p.Value)
 			}
 		case PathRegex:
-			v.regex(at+".path.value", p.Value)
+			v.regex(at.f(".path.value"), p.Value)
 		default:
-			v.addf("%s.path.type: unknown path match type %q (want %s, %s or %s)", at, p.Type, PathExact, PathPrefix, PathRegex)
+			v.addf("%s.path.type: unknown path match type %q (want %s, %s or %s)", at.String(), p.Type, PathExact, PathPrefix, PathRegex)
 		}
 	}
 	for i, h := range m.Headers {
-		hat := fmt.Sprintf("%s.headers[%d]", at, i)
+		hat := at.idx(".headers", i)
 		if !validHeaderName(h.Name) {
-			v.addf("%s.name: %q is not a valid header name", hat, h.Name)
+			v.addf("%s.name: %q is not a valid header name", hat.String(), h.Name)
 		} else if h.Name != strings.ToLower(h.Name) {
-			v.addf("%s.name: %q must be lower-case", hat, h.Name)
+			v.addf("%s.name: %q must be lower-case", hat.String(), h.Name)
 		}
 		v.stringMatch(hat, h)
 	}
 	for i, q := range m.QueryParams {
-		qat := fmt.Sprintf("%s.queryParams[%d]", at, i)
+		qat := at.idx(".queryParams", i)
 		if q.Name == "" {
-			v.addf("%s.name: must not be empty", qat)
+			v.addf("%s.name: must not be empty", qat.String())
 		}
 		v.stringMatch(qat, q)
 	}
 	if m.Method != "" && !validToken(m.Method) {
-		v.addf("%s.method: %q is not an HTTP method token", at, m.Method)
+		v.addf("%s.method: %q is not an HTTP method token", at.String(), m.Method)
 	}
 }
 
-func (v *validator) stringMatch(at string, s StringMatch) {
+func (v *validator) stringMatch(at *loc, s StringMatch) {
 	switch s.Type {
 	case MatchExact:
 	case MatchRegex:
-		v.regex(at+".value", s.Value)
+		v.regex(at.f(".value"), s.Value)
 	default:
-		v.addf("%s.type: unknown match type %q (want %s or %s)", at, s.Type, MatchExact, MatchRegex)
+		v.addf("%s.type: unknown match type %q (want %s or %s)", at.String(), s.Type, MatchExact, MatchRegex)
 	}
 }
 
 // regex checks that the expression compiles as RE2, the syntax Envoy's
 // safe_regex and the data plane both use (Go's regexp is RE2).
-func (v *validator) regex(at, expr string) {
+func (v *validator) regex(at *loc, expr string) {
 	if expr == "" {
-		v.addf("%s: regular expression must not be empty", at)
+		v.addf("%s: regular expression must not be empty", at.String())
 		return
 	}
 	if _, err := regexp.Compile(expr); err != nil {
-		v.addf("%s: invalid regular expression: %v", at, err)
+		v.addf("%s: invalid regular expression: %v", at.String(), err)
 	}
 }
 
 // pathModifier checks the FullPath / ReplacePrefixMatch pair shared by
 // URLRewrite and Redirect.
-func (v *validator) pathModifier(at string, path *PathMatch, fullPath, replacePrefix *string) {
+func (v *validator) pathModifier(at *loc, path *PathMatch, fullPath, replacePrefix *string) {
 	if fullPath != nil && replacePrefix != nil {
-		v.addf("%s: at most one of fullPath, replacePrefixMatch may be set", at)
+		v.addf("%s: at most one of fullPath, replacePrefixMatch may be set", at.String())
 	}
 	if fullPath != nil && (!strings.HasPrefix(*fullPath, "/") || strings.ContainsAny(*fullPath, "?#")) {
-		v.addf("%s.fullPath: %q must start with / and contain no ? or #", at, *fullPath)
+		v.addf("%s.fullPath: %q must start with / and contain no ? or #", at.String(), *fullPath)
 	}
 	if replacePrefix != nil {
 		// Empty means "/" (Gateway API: the matched prefix is removed).
 		if *replacePrefix != "" && (!strings.HasPrefix(*replacePrefix, "/") || strings.ContainsAny(*replacePrefix, "?#")) {
-			v.addf("%s.replacePrefixMatch: %q must be empty or start with / and contain no ? or #", at, *replacePrefix)
+			v.addf("%s.replacePrefixMatch: %q must be empty or start with / and contain no ? or #", at.String(), *replacePrefix)
 		}
 		if path == nil || path.Type != PathPrefix {
-			v.addf("%s.replacePrefixMatch: requires a PathPrefix path match", at)
+			v.addf("%s.replacePrefixMatch: requires a PathPrefix path match", at.String())
 		}
 	}
 }
 
-func (v *validator) redirect(at string, r *Route) {
+func (v *validator) redirect(at *loc, r *Route) {
 	rd := r.Redirect
 	switch rd.StatusCode {
 	case 301, 302, 303, 307, 308:
 	default:
-		v.addf("%s.statusCode: %d is not one of 301, 302, 303, 307, 308", at, rd.StatusCode)
+		v.addf("%s.statusCode: %d is not one of 301, 302, 303, 307, 308", at.String(), rd.StatusCode)
 	}
 	switch rd.Scheme {
 	case "", "http", "https":
 	default:
-		v.addf("%s.scheme: %q is not http or https", at, rd.Scheme)
+		v.addf("%s.scheme: %q is not http or https", at.String(), rd.Scheme)
 	}
 	if rd.Hostname != "" && !validHostname(rd.Hostname) {
-		v.addf("%s.hostname: %q is not a host name", at, rd.Hostname)
+		v.addf("%s.hostname: %q is not a host name", at.String(), rd.Hostname)
 	}
 	if rd.Port != nil {
-		v.port(at+".port", *rd.Port)
+		v.port(at.f(".port"), *rd.Port)
 	}
 	v.pathModifier(at, r.Match.Path, rd.FullPath, rd.ReplacePrefixMatch)
 }
 
-func (v *validator) headerModifier(at string, h *HeaderModifier) {
+func (v *validator) headerModifier(at *loc, h *HeaderModifier) {
 	if h == nil {
 		return
 	}
 	check := func(field, name string) {
 		if !validHeaderName(name) {
-			v.addf("%s.%s: %q is not a valid header name", at, field, name)
+			v.addf("%s.%s: %q is not a valid header name", at.String(), field, name)
 		}
 	}
 	for _, s := range h.Set {
@@ -444,35 +444,35 @@ func (v *validator) cluster(i int, c *Cluster) {
 		v.addf("clusters[%d].name: must not be empty", i)
 		return
 	}
-	at := fmt.Sprintf("clusters[%q]", c.Name)
+	at := root.key("clusters", c.Name)
 	if v.clusters[c.Name] {
-		v.addf("%s.name: duplicate cluster name", at)
+		v.addf("%s.name: duplicate cluster name", at.String())
 	}
 	v.clusters[c.Name] = true
-	v.upstreamTLS(at+".tls", c.TLS)
+	v.upstreamTLS(at.f(".tls"), c.TLS)
 	switch c.Discovery {
 	case DiscoveryEDS, DiscoveryDNS:
 	default:
-		v.addf("%s.discovery: unknown discovery type %q (want %s or %s)", at, c.Discovery, DiscoveryEDS, DiscoveryDNS)
+		v.addf("%s.discovery: unknown discovery type %q (want %s or %s)", at.String(), c.Discovery, DiscoveryEDS, DiscoveryDNS)
 	}
 	if c.Protocol != ProtocolHTTP1 && c.Protocol != ProtocolHTTP2 {
-		v.addf("%s.protocol: unknown protocol %q (want empty for HTTP/1.1 or %s)", at, c.Protocol, ProtocolHTTP2)
+		v.addf("%s.protocol: unknown protocol %q (want empty for HTTP/1.1 or %s)", at.String(), c.Protocol, ProtocolHTTP2)
 	}
 	for j, e := range c.Endpoints {
-		eat := fmt.Sprintf("%s.endpoints[%d]", at, j)
+		eat := at.idx(".endpoints", j)
 		switch c.Discovery {
 		case DiscoveryEDS:
 			if _, err := netip.ParseAddr(e.Address); err != nil {
-				v.addf("%s.address: %q is not an IP address (EDS clusters take IPs; use discovery DNS for host names)", eat, e.Address)
+				v.addf("%s.address: %q is not an IP address (EDS clusters take IPs; use discovery DNS for host names)", eat.String(), e.Address)
 			}
 		case DiscoveryDNS:
 			if !validHostname(e.Address) {
 				if _, err := netip.ParseAddr(e.Address); err != nil {
-					v.addf("%s.address: %q is neither a host name nor an IP address", eat, e.Address)
+					v.addf("%s.address: %q is neither a host name nor an IP address", eat.String(), e.Address)
 				}
 			}
 		}
-		v.port(eat+".port", e.Port)
+		v.port(eat.f(".port"), e.Port)
 	}
 }
 
@@ -485,25 +485,25 @@ func (v *validator) secret(i int, s *Secret) {
 		v.addf("secrets[%d].name: must not be empty", i)
 		return
 	}
-	at := fmt.Sprintf("secrets[%q]", s.Name)
+	at := root.key("secrets", s.Name)
 	if v.secrets[s.Name] {
-		v.addf("%s.name: duplicate secret name", at)
+		v.addf("%s.name: duplicate secret name", at.String())
 	}
 	v.secrets[s.Name] = true
 	if v.caSecret(at, s) {
 		return
 	}
 	if strings.TrimSpace(s.CertChain) == "" {
-		v.addf("%s.certChain: must not be empty", at)
+		v.addf("%s.certChain: must not be empty", at.String())
 	}
 	if strings.TrimSpace(s.PrivateKey) == "" {
-		v.addf("%s.privateKey: must not be empty", at)
+		v.addf("%s.privateKey: must not be empty", at.String())
 	}
 }
 
-func (v *validator) port(at string, p uint32) {
+func (v *validator) port(at *loc, p uint32) {
 	if p < 1 || p > 65535 {
-		v.addf("%s: %d is not in 1-65535", at, p)
+		v.addf("%s: %d is not in 1-65535", at.String(), p)
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 func (t *translator) routeConfiguration(rt *ir.RouteTable) *routev3.RouteConfiguration {
 	out := &routev3.RouteConfiguration{Name: rt.Name}
 	for _, vh := range rt.VirtualHosts {
-		v := &routev3.VirtualHost{Name: vh.Name, Domains: append([]string(nil), vh.Domains...)}
-		for _, r := range vh.Routes {
-			v.Routes = append(v.Routes, t.route(r))
+		v, fresh := t.virtualHost(rt.Name, vh)
+		if fresh {
+			t.freshVHosts[v] = true
 		}
 		out.VirtualHosts = append(out.VirtualHosts, v)
 	}

@@ -30,6 +30,7 @@ type Server struct {
 	// cache's snapshot move together.
 	mu       sync.Mutex
 	versions map[string]map[resource.Type]string // node -> type -> version
+	vhosts   map[string]vhostReuse               // node -> its published virtual hosts
 
 	acks *ackTracker // what each node's data planes applied (acks.go)
 }
@@ -66,6 +67,7 @@ func NewServer(log *slog.Logger, opts ...Option) *Server {
 		cache:    c,
 		xds:      server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks, acks)),
 		versions: map[string]map[resource.Type]string{},
+		vhosts:   map[string]vhostReuse{},
 		acks:     acks,
 	}
 }
@@ -81,11 +83,14 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	if err := x.Validate(); err != nil {
 		return fmt.Errorf("xds: node %q: invalid IR (previous config kept): %w", nodeID, err)
 	}
-	res, err := translateValid(x)
+	s.mu.Lock()
+	prevVHosts := s.vhosts[nodeID]
+	s.mu.Unlock()
+	res, nextVHosts, wires, err := translateReusing(x, prevVHosts)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: translation failed (previous config kept): %w", nodeID, err)
 	}
-	snap, versions, err := newSnapshot(res)
+	snap, versions, err := newSnapshot(res, wires)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: %w (previous config kept)", nodeID, err)
 	}
@@ -110,6 +115,7 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 		}
 	}
 	s.versions[nodeID] = versions
+	s.vhosts[nodeID] = withWires(nextVHosts, wires)
 	s.log.Info("xds snapshot published", "node", nodeID, "changed", changed,
 		"listeners", len(res[resource.ListenerType]), "routes", len(res[resource.RouteType]),
 		"clusters", len(res[resource.ClusterType]), "endpoints", len(res[resource.EndpointType]),
@@ -118,11 +124,11 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 }
 
 // newSnapshot builds a consistent snapshot with one content version per type.
-func newSnapshot(res map[resource.Type][]types.Resource) (*cache.Snapshot, map[resource.Type]string, error) {
+func newSnapshot(res map[resource.Type][]types.Resource, wires vhostWires) (*cache.Snapshot, map[resource.Type]string, error) {
 	snap := &cache.Snapshot{}
 	versions := map[resource.Type]string{}
 	for _, typ := range Types {
-		v, err := contentVersion(typ, res[typ])
+		v, err := contentVersion(typ, res[typ], wires)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -142,6 +148,7 @@ func (s *Server) Remove(nodeID string) {
 	defer s.mu.Unlock()
 	s.cache.ClearSnapshot(nodeID)
 	delete(s.versions, nodeID)
+	delete(s.vhosts, nodeID)
 	s.acks.forget(nodeID)
 	s.log.Info("xds snapshot removed", "node", nodeID)
 }

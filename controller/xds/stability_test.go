@@ -72,7 +72,7 @@ func TestListenersStableAcrossRouteEndpointCertChanges(t *testing.T) {
 
 func hashResources(t *testing.T, rs []types.Resource) string {
 	t.Helper()
-	v, err := contentVersion("", rs) // the type only names a resource in an error
+	v, err := contentVersion("", rs, nil) // the type only names a resource in an error
 	if err != nil {
 		t.Fatal(err)
 	}

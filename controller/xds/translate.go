@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -72,7 +73,22 @@ func encodable(typ resource.Type, r types.Resource) error {
 // content hash (contentVersion) marshals every resource anyway, so at
 // 5000 routes neither the IR nor the route configuration is walked twice.
 func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
-	t := &translator{irClusters: map[string]*ir.Cluster{}}
+	out, _, _, err := translateReusing(x, nil)
+	return out, err
+}
+
+// translateReusing is translateValid taking the unchanged virtual hosts
+// from prev (the node's previous publication; nil: none); it returns the
+// virtual hosts of this translation for the next, and the wire forms of
+// the reused ones for contentVersion.
+func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Resource, vhostReuse, vhostWires, error) {
+	t := &translator{
+		irClusters:  map[string]*ir.Cluster{},
+		prevVHosts:  prev,
+		nextVHosts:  vhostReuse{},
+		freshVHosts: map[*routev3.VirtualHost]bool{},
+		wires:       vhostWires{},
+	}
 	for _, c := range x.Clusters {
 		t.irClusters[c.Name] = c
 	}
@@ -113,7 +129,7 @@ func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 		out[resource.SecretType] = append(out[resource.SecretType], secret(s))
 	}
 	if t.err != nil {
-		return nil, t.err
+		return nil, nil, nil, t.err
 	}
 
 	for _, typ := range Types {
@@ -122,12 +138,18 @@ func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
 			return cmp.Compare(resourceName(a), resourceName(b))
 		})
 		for _, r := range rs {
-			if err := validateAll(r); err != nil {
-				return nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
+			var err error
+			if rc, ok := r.(*routev3.RouteConfiguration); ok {
+				err = t.validateRouteConfiguration(rc)
+			} else {
+				err = validateAll(r)
+			}
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
 			}
 		}
 	}
-	return out, nil
+	return out, t.nextVHosts, t.wires, nil
 }
 
 // routeTablesOf lists the route tables a listener references.
@@ -154,6 +176,12 @@ type translator struct {
 	irClusters     map[string]*ir.Cluster
 	extraClusters  []types.Resource
 	extraEndpoints []types.Resource
+	// prevVHosts are the node's published virtual hosts (vhost_reuse.go),
+	// nextVHosts this translation's, freshVHosts the ones translated anew.
+	prevVHosts  vhostReuse
+	nextVHosts  vhostReuse
+	freshVHosts map[*routev3.VirtualHost]bool
+	wires       vhostWires
 }
 
 // any packs m, recording the first failure.

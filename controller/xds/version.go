@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -21,19 +23,77 @@ import (
 // matters: a different controller build at worst re-sends identical content.
 // A resource that does not marshal (a string that is not UTF-8) is the
 // error of encodable: this marshalling is also the check that every
-// resource can be sent.
-func contentVersion(typ resource.Type, rs []types.Resource) (string, error) {
-	h := sha256.New()
-	var n [8]byte
+// resource can be sent (a reused virtual host's wire form is the one
+// marshalled when it was new).
+func contentVersion(typ resource.Type, rs []types.Resource, wires vhostWires) (string, error) {
+	h := &chunkHash{Hash: sha256.New(), n: make([]byte, 8)}
 	for _, r := range rs {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+		if rc, ok := r.(*routev3.RouteConfiguration); ok {
+			if err := hashRouteConfiguration(h, rc, wires); err != nil {
+				return "", fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
+			}
+			continue
+		}
+		b, err := deterministic.Marshal(r)
 		if err != nil {
 			return "", fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
 		}
-		// Length-prefix each resource so that boundaries are part of the hash.
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+		h.chunk(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// vhostWires holds the deterministic wire form of virtual hosts by
+// message, so that an unchanged virtual host is not marshalled again for
+// its route configuration's version (nil: marshal every one).
+type vhostWires map[*routev3.VirtualHost][]byte
+
+// hashRouteConfiguration hashes rc as its virtual hosts' wire forms
+// (taken from wires when known, and recorded there) after the rest of rc
+// and the number of virtual hosts: at thousands of virtual hosts a change
+// of one marshals one, not the whole configuration.
+func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, wires vhostWires) error {
+	// rc is the translation's own until it is published.
+	vhs := rc.VirtualHosts
+	rc.VirtualHosts = nil
+	head, err := deterministic.Marshal(rc)
+	rc.VirtualHosts = vhs
+	if err != nil {
+		return err
+	}
+	h.chunk(head)
+	h.count(len(vhs))
+	for _, v := range vhs {
+		b, ok := wires[v]
+		if !ok {
+			if b, err = deterministic.Marshal(v); err != nil {
+				return err
+			}
+			if wires != nil {
+				wires[v] = b
+			}
+		}
+		h.chunk(b)
+	}
+	return nil
+}
+
+// chunkHash hashes length-prefixed chunks, so that boundaries are part of
+// the hash; n is the prefix's buffer, allocated once rather than per chunk
+// (a slice passed to Hash.Write escapes).
+type chunkHash struct {
+	hash.Hash
+	n []byte
+}
+
+func (h *chunkHash) chunk(b []byte) {
+	h.count(len(b))
+	h.Write(b)
+}
+
+func (h *chunkHash) count(n int) {
+	binary.BigEndian.PutUint64(h.n, uint64(n))
+	h.Write(h.n)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -295,7 +294,7 @@ func (s *Source) translate(ctx context.Context) error {
 			x = &ir.IR{} // no servable listener: the data plane must drop what it had
 		}
 		res.Nodes[node] = x
-		if prev, ok := s.published[node]; ok && prev.err == nil && reflect.DeepEqual(prev.ir, x) {
+		if prev, ok := s.published[node]; ok && prev.err == nil && ir.Equal(prev.ir, x) {
 			// Unchanged (most Gateways, most of the time): the xDS
 			// translation, validation and hashing would yield the same versions.
 			res.Versions[node] = s.opts.Publisher.Versions(node)
