@@ -157,6 +157,14 @@ func TestH1ResponseFraming(t *testing.T) {
 				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 		case "/echo":
 			return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body), false
+		case "/connection-lists-te":
+			// Connection naming the framing fields must not change the
+			// framing (found in review: the body's end was lost and the
+			// connection pooled mid-response).
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nConnection: transfer-encoding\r\n\r\n" +
+				"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", false
+		case "/connection-lists-length":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: content-length, x-drop\r\nX-Drop: 1\r\n\r\nhello", false
 		}
 		return "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false
 	})
@@ -218,6 +226,21 @@ func TestH1ResponseFraming(t *testing.T) {
 	resp, body = get(t, c, "POST", base+"/echo", strings.NewReader("request body"))
 	if resp.StatusCode != 200 || body != "request body" {
 		t.Errorf("POST: %d %q", resp.StatusCode, body)
+	}
+	check("before /connection-lists-te")
+	resp, body = get(t, c, "GET", base+"/connection-lists-te", nil)
+	if resp.StatusCode != 200 || body != "abcde" {
+		t.Errorf("Connection: transfer-encoding: %d %q", resp.StatusCode, body)
+	}
+	check("before /connection-lists-length")
+	resp, body = get(t, c, "GET", base+"/connection-lists-length", nil)
+	if resp.StatusCode != 200 || body != "hello" || resp.Header.Get("X-Drop") != "" {
+		t.Errorf("Connection: content-length, x-drop: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	check("after /connection-lists-length")
+	resp, body = get(t, c, "GET", base+"/length", nil)
+	if resp.StatusCode != 200 || body != "hello" {
+		t.Errorf("after the Connection cases: %d %q", resp.StatusCode, body)
 	}
 	// Everything above was sequential and fully read: one connection.
 	if n := b.accepted.Load(); n != 1 {

@@ -87,18 +87,10 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	if err := pc.readFields(h, ""); err != nil {
 		return head, err
 	}
-	if v := h["Connection"]; v != nil {
-		for _, f := range v {
-			for t := range strings.SplitSeq(f, ",") {
-				t = strings.TrimSpace(t)
-				if strings.EqualFold(t, "close") {
-					head.close = true
-				} else if t != "" {
-					delete(h, textproto.CanonicalMIMEHeaderKey(t))
-				}
-			}
-		}
-	}
+	// The framing is decided from the fields as received, before the ones
+	// Connection lists are dropped: an upstream naming Transfer-Encoding or
+	// Content-Length there must not make the body's end unknowable (and a
+	// pooled connection be reused mid-response). Transport does the same.
 	if te := h["Transfer-Encoding"]; te != nil && line[7] == '1' {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return head, errBadResponse // net/http supports nothing else either
@@ -121,6 +113,22 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	}
 	if head.chunked {
 		head.trailer = h["Trailer"]
+	}
+	if v := h["Connection"]; v != nil {
+		for _, f := range v {
+			for t := range strings.SplitSeq(f, ",") {
+				t = strings.TrimSpace(t)
+				if strings.EqualFold(t, "close") {
+					head.close = true
+				} else if t != "" {
+					// The framing fields stay: they describe the
+					// message, and the client's side is framed anew.
+					if k := textproto.CanonicalMIMEHeaderKey(t); k != "Content-Length" {
+						delete(h, k)
+					}
+				}
+			}
+		}
 	}
 	for _, k := range hopByHop {
 		delete(h, k)
