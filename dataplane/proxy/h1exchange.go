@@ -71,11 +71,12 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 	ctx := r.Context()
 	// A bodyless idempotent request that finds a pooled connection stale
 	// (the backend closed it while idle) is tried again on the next one,
-	// as Transport does; the others check the connection before use
-	// (h1alive.go).
+	// as Transport does. Every pooled connection is probed before use
+	// (h1alive.go): bytes an upstream sent unasked while it was idle would
+	// otherwise be read as this request's response.
 	replayable := r.ContentLength == 0 && (idempotent(r.Method) || r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil)
 	for {
-		pc, err := u.pool.get(ctx, addr, deadline, !replayable)
+		pc, err := u.pool.get(ctx, addr, deadline)
 		if err != nil {
 			p.h1Failed(rt, u, addr, w, r, err, deadline)
 			return
@@ -86,7 +87,20 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		if !deadline.IsZero() {
 			pc.conn.SetDeadline(deadline)
 		}
+		// The route timeout covers reading the request body too: a client
+		// that stops sending it must not hold the handler and an upstream
+		// connection (found in review). Cleared once the body is sent, so
+		// that the servers' client-gone read does not take the deadline
+		// for the client leaving.
+		var rc *http.ResponseController
+		if !deadline.IsZero() && r.ContentLength > 0 {
+			rc = http.NewResponseController(w)
+			_ = rc.SetReadDeadline(deadline) // not supported: unbounded, as before
+		}
 		err = writeH1Request(pc, hcm, rt, wc, target, scheme, r)
+		if rc != nil {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 		if err == nil {
 			_, err = pc.br.Peek(1) // the response's first byte
 		}

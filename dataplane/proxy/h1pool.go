@@ -65,10 +65,11 @@ type h1Conn struct {
 	long      []byte      // a response head line longer than br's buffer
 }
 
-// get returns an idle connection to addr or dials one. A connection that
-// cannot be retried when stale (check) is first probed without blocking.
-// deadline (zero: none) bounds the dial as the route timeout.
-func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time, check bool) (*h1Conn, error) {
+// get returns an idle connection to addr or dials one. An idle connection
+// is first probed without blocking (h1alive.go): one the backend closed, or
+// sent bytes on unasked, is closed instead. deadline (zero: none) bounds
+// the dial as the route timeout.
+func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
 		p.mu.Lock()
@@ -81,7 +82,7 @@ func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time, check
 		list[len(list)-1] = nil
 		p.idle[addr] = list[:len(list)-1]
 		p.mu.Unlock()
-		if now.Sub(pc.idleSince) >= idleConnTimeout || (check && !pc.alive()) {
+		if now.Sub(pc.idleSince) >= idleConnTimeout || !pc.alive() {
 			pc.conn.Close()
 			continue
 		}
@@ -139,7 +140,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // put returns a connection whose exchange completed cleanly.
 func (p *h1Pool) put(pc *h1Conn) {
-	if pc.br.Buffered() > 0 {
+	if pc.br.Buffered() > 0 || !tlsDrained(pc.conn) {
 		// Bytes after the response: the connection is out of step.
 		pc.conn.Close()
 		return
