@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -90,5 +91,27 @@ func TestH1StalledRequestBodyTimesOut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("stalled request body: %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestH1NoH2WithoutALPN: a TLS connection whose ALPN chose http/1.1 that
+// sends the HTTP/2 preface gets 505, as net/http answers it, and is not
+// served as h2c by the server the loop hands connections to.
+func TestH1NoH2WithoutALPN(t *testing.T) {
+	f := newTLSFixture(t)
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "a.example.com", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // liveness only
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no HTTP/1.1 answer to an HTTP/2 preface on an http/1.1 TLS connection (served as h2c?): %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusHTTPVersionNotSupported {
+		t.Errorf("HTTP/2 preface without ALPN h2: %d, want 505", resp.StatusCode)
 	}
 }

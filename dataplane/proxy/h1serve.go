@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -264,6 +265,15 @@ func (c *h1Client) lingerClose() {
 // socket's net/http server.
 func (c *h1Client) handOver() {
 	b, _ := c.br.Peek(c.br.Buffered())
+	if bytes.HasPrefix(b, h2PrefaceLine) && (c.tls != nil || c.served > 0) {
+		// HTTP/2 that ALPN did not choose, or h2c after HTTP/1.1
+		// requests: net/http would take the handed-over connection for
+		// plaintext and start h2c on it. Answer as net/http does on a
+		// TLS connection (found in review).
+		c.conn.Write(h2NotNegotiated)
+		c.conn.Close()
+		return
+	}
 	head := append([]byte(nil), b...)
 	c.conn.SetReadDeadline(time.Time{})
 	hc := &handoverConn{replayConn: replayConn{Conn: c.conn, head: head}, tls: c.tls}
@@ -271,6 +281,11 @@ func (c *h1Client) handOver() {
 		c.conn.Close()
 	}
 }
+
+var (
+	h2PrefaceLine   = []byte("PRI * HTTP/2.0\r\n")
+	h2NotNegotiated = []byte("HTTP/1.1 505 HTTP Version Not Supported\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+)
 
 // handoverConn is a connection the loop gave to net/http. net/http only
 // sets Request.TLS for a *tls.Conn; ConnContext carries the state instead.
