@@ -65,24 +65,8 @@ func (p *Proxy) forward(st *state, hcm *config.HTTPManager, rt *config.Route, re
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, outReq *http.Request, err error) {
-			if bodyTooLarge(r) {
-				// The body crossed the limit while streaming (bodylimit.go).
-				noteFlags(w, "request_body_limit")
-				rt.ResponseHeaders.Apply(w.Header())
-				replyTooLarge(w, r)
-				return
-			}
-			r := outReq
-			status, msg := upstreamErrorStatus(r, err)
-			if status == 0 {
-				return // the client went away; nobody to answer
-			}
-			p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
-			if status == http.StatusServiceUnavailable {
-				p.metrics.UpstreamConnectError(u.cluster.Name)
-			}
-			noteFlags(w, localReplyFlag(status))
-			p.localReply(rt, w, status, msg)
+			status, msg := upstreamErrorStatus(outReq, err)
+			p.answerUpstreamFailure(rt, u, addr, w, r, err, status, msg)
 		},
 		ErrorLog:   p.errLog,
 		BufferPool: &p.bufPool,
@@ -125,6 +109,30 @@ func upstreamErrorStatus(r *http.Request, err error) (int, string) {
 		return http.StatusServiceUnavailable, "upstream connect error"
 	}
 	return http.StatusBadGateway, "upstream error"
+}
+
+// answerUpstreamFailure answers a request whose upstream exchange failed
+// before the response started; both exchanges (ReverseProxy's error
+// handler and the HTTP/1.1 exchange) end here. status and msg come from
+// upstreamErrorStatus or h1ErrorStatus; 0 means the client went away. A
+// body that crossed the limit while streaming (bodylimit.go) is why the
+// exchange failed, so the client gets 413 for it.
+func (p *Proxy) answerUpstreamFailure(rt *config.Route, u *upstream, addr string, w http.ResponseWriter, in *http.Request, err error, status int, msg string) {
+	if bodyTooLarge(in) {
+		noteFlags(w, "request_body_limit")
+		rt.ResponseHeaders.Apply(w.Header())
+		replyTooLarge(w, in)
+		return
+	}
+	if status == 0 {
+		return // the client went away; nobody to answer
+	}
+	p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
+	if status == http.StatusServiceUnavailable {
+		p.metrics.UpstreamConnectError(u.cluster.Name)
+	}
+	noteFlags(w, localReplyFlag(status))
+	p.localReply(rt, w, status, msg)
 }
 
 // setPath sets an already escaped path on u, keeping its escaping exactly.

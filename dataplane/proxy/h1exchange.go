@@ -292,22 +292,8 @@ func (p *Proxy) copyBody(w http.ResponseWriter, src io.Reader, flush bool) (upEr
 // h1Failed answers a request whose exchange failed before the response
 // started, as forward's ReverseProxy error handler does.
 func (p *Proxy) h1Failed(rt *config.Route, u *upstream, addr string, w http.ResponseWriter, r *http.Request, err error, deadline time.Time) {
-	if bodyTooLarge(r) {
-		noteFlags(w, "request_body_limit")
-		rt.ResponseHeaders.Apply(w.Header())
-		replyTooLarge(w, r)
-		return
-	}
 	status, msg := h1ErrorStatus(r, err, deadline)
-	if status == 0 {
-		return // the client went away; nobody to answer
-	}
-	p.log.Debug("upstream request failed", "cluster", u.cluster.Name, "endpoint", addr, "status", status, "error", err)
-	if status == http.StatusServiceUnavailable {
-		p.metrics.UpstreamConnectError(u.cluster.Name)
-	}
-	noteFlags(w, localReplyFlag(status))
-	p.localReply(rt, w, status, msg)
+	p.answerUpstreamFailure(rt, u, addr, w, r, err, status, msg)
 }
 
 // h1ErrorStatus is upstreamErrorStatus for the exchange, which has a
