@@ -33,6 +33,10 @@ type h1GoneWatch struct {
 	stale    int         // fired callbacks that must do nothing (see stop)
 	aborting atomic.Bool
 	done     chan struct{}
+	// abort ends the upstream exchange in progress (h1exchange.go): the
+	// connection runs it when the request is cancelled, in place of a
+	// context.AfterFunc per exchange (five allocations and a lock).
+	abort func()
 }
 
 // enableGoneWatch allows the watch for the handler about to run.
@@ -116,8 +120,45 @@ func (c *h1Client) stopGoneWatch() {
 	c.conn.SetReadDeadline(time.Time{})
 }
 
-// cancelRequest cancels the connection's context (the request's), which
-// ends the upstream exchange in progress.
+// cancelRequest cancels the connection's context (the request's) and ends
+// the upstream exchange in progress, if any.
 func (c *h1Client) cancelRequest() {
-	c.cancel()
+	g := &c.watch
+	g.mu.Lock()
+	c.cancel() // under mu: onGone sees either the cancellation or its abort taken
+	abort := g.abort
+	g.abort = nil
+	g.mu.Unlock()
+	if abort != nil {
+		abort()
+	}
 }
+
+// onGone makes abort run when the request is cancelled, at once if it is
+// already, as context.AfterFunc would.
+func (c *h1Client) onGone(abort func()) {
+	g := &c.watch
+	g.mu.Lock()
+	if c.ctx.Err() == nil {
+		g.abort = abort
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	abort()
+}
+
+// stopOnGone removes onGone's abort; false when it ran (or runs) already,
+// as the stop function of context.AfterFunc.
+func (c *h1Client) stopOnGone() bool {
+	g := &c.watch
+	g.mu.Lock()
+	stopped := g.abort != nil
+	g.abort = nil
+	g.mu.Unlock()
+	return stopped
+}
+
+// h1ClientKey is the context key under which a loop connection's context
+// holds its *h1Client, for the upstream exchange's watch.
+type h1ClientKey struct{}

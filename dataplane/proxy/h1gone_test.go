@@ -105,3 +105,68 @@ func TestH1GoneWatchArmAndStop(t *testing.T) {
 		t.Fatal("the client leaving was not recorded")
 	}
 }
+
+// A client leaving cancels the upstream exchange on both kinds of
+// connection: the loop's (its hook, TestH1LoopClientGoneBeforeResponse)
+// and one handed over to net/http (context.AfterFunc), here an HTTP/1.0
+// request.
+func TestH1ClientGoneOnHandedOverConnection(t *testing.T) {
+	hang := make(chan struct{})
+	b := loopBackend(t, hang)
+	base := h1Proxy(t, b.addr, 0)
+	rc := dialRaw(t, base)
+	rc.send("GET /hang HTTP/1.0\r\nHost: x\r\n\r\n")
+	rc.c.Close()
+	close(hang)
+	awaitSignal(t, b.gone, "the proxy closing its upstream connection")
+}
+
+// The hook behaves as context.AfterFunc: it runs once when the request is
+// cancelled, at once when it is already, and not after it was stopped.
+func TestH1ClientWatchHook(t *testing.T) {
+	newClient := func() *h1Client {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := &h1Client{cancel: cancel}
+		c.ctx = context.WithValue(ctx, h1ClientKey{}, c)
+		return c
+	}
+	var ran int
+	abort := func() { ran++ }
+
+	c := newClient()
+	w := watchClient(c.ctx, abort)
+	if w.c != c {
+		t.Fatal("the loop connection's context did not get the connection's hook")
+	}
+	c.cancelRequest()
+	c.cancelRequest()
+	if ran != 1 || w.done() {
+		t.Fatalf("cancelled: abort ran %d times, done reported it had not run", ran)
+	}
+
+	ran = 0
+	c = newClient()
+	w = watchClient(c.ctx, abort)
+	if !w.done() || w.done() {
+		t.Fatal("done before the cancellation: want true, then false")
+	}
+	c.cancelRequest()
+	if ran != 0 {
+		t.Fatal("abort ran after the watch was done")
+	}
+
+	ran = 0
+	w = watchClient(c.ctx, abort) // already cancelled
+	if stopped := w.done(); ran != 1 || stopped {
+		t.Fatalf("watch of a cancelled request: abort ran %d times, done reported %v", ran, stopped)
+	}
+
+	// A context derived from the connection's gets context.AfterFunc.
+	c = newClient()
+	derived, cancel := context.WithCancel(c.ctx)
+	w = watchClient(derived, func() {})
+	cancel()
+	if w.c != nil || w.done() {
+		t.Fatal("a derived context must be watched with context.AfterFunc")
+	}
+}

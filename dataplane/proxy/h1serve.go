@@ -80,9 +80,11 @@ var h1ReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h
 // serveH1 serves conn until it closes or is handed to net/http.
 func (s *socket) serveH1(conn net.Conn, cs *tls.ConnectionState) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &h1Client{s: s, conn: conn, ctx: ctx, cancel: cancel, remoteAddr: conn.RemoteAddr().String(), tls: cs,
+	c := &h1Client{s: s, conn: conn, cancel: cancel, remoteAddr: conn.RemoteAddr().String(), tls: cs,
 		header: make(http.Header)}
 	c.watch.done = make(chan struct{}, 1)
+	ctx = context.WithValue(ctx, h1ClientKey{}, c)
+	c.ctx = ctx
 	if !s.h1.add(c) {
 		cancel()
 		conn.Close()
