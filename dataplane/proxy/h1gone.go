@@ -35,7 +35,8 @@ type h1GoneWatch struct {
 	done     chan struct{}
 	// abort ends the upstream exchange in progress (h1exchange.go): the
 	// connection runs it when the request is cancelled, in place of a
-	// context.AfterFunc per exchange (five allocations and a lock).
+	// context.AfterFunc per exchange (two allocations, a lock and a map
+	// entry in the parent context per request).
 	abort func()
 }
 
