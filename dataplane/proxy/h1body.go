@@ -40,7 +40,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.sawEOF = true
 		// The whole request is in: watch the connection for the client
 		// leaving while the response is made, as net/http does.
-		b.c.startBackgroundRead()
+		b.c.armGoneWatch()
 		return n, io.EOF
 	}
 	if err == io.EOF {

@@ -83,7 +83,7 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		}
 		// The client going away cuts the exchange, as the request context
 		// cut Transport's.
-		stop := context.AfterFunc(ctx, pc.abort)
+		watch := watchClient(ctx, pc.abort)
 		if !deadline.IsZero() {
 			pc.conn.SetDeadline(deadline)
 		}
@@ -105,7 +105,7 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 			_, err = pc.br.Peek(1) // the response's first byte
 		}
 		if err != nil {
-			stop()
+			watch.done()
 			pc.conn.Close()
 			if pc.reused && replayable && ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				// Stale: nothing came back on a reused connection. Each
@@ -116,9 +116,36 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 			p.h1Failed(rt, u, addr, w, r, err, deadline)
 			return
 		}
-		p.h1Respond(pc, stop, rt, wc, u, addr, deadline, w, r)
+		p.h1Respond(pc, watch, rt, wc, u, addr, deadline, w, r)
 		return
 	}
+}
+
+// clientWatch ends an upstream exchange when its client goes away: on the
+// downstream loop's connections with the hook the connection keeps
+// (h1gone.go), elsewhere (net/http's servers) with context.AfterFunc on
+// the request's context.
+type clientWatch struct {
+	c    *h1Client
+	stop func() bool
+}
+
+func watchClient(ctx context.Context, abort func()) clientWatch {
+	// Only the connection's own context: one derived from it could be
+	// cancelled without the connection knowing.
+	if c, ok := ctx.Value(h1ClientKey{}).(*h1Client); ok && c.ctx == ctx {
+		c.onGone(abort)
+		return clientWatch{c: c}
+	}
+	return clientWatch{stop: context.AfterFunc(ctx, abort)}
+}
+
+// done ends the watch; false: abort ran, or runs, already.
+func (w clientWatch) done() bool {
+	if w.c != nil {
+		return w.c.stopOnGone()
+	}
+	return w.stop()
 }
 
 func idempotent(method string) bool {
@@ -134,7 +161,7 @@ const max1xx = 5
 
 // h1Respond reads the response head and copies the response to w. The
 // request is written; the connection is pc's until it is pooled or closed.
-func (p *Proxy) h1Respond(pc *h1Conn, stop func() bool, rt *config.Route, wc *config.WeightedCluster, u *upstream, addr string, deadline time.Time, w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) h1Respond(pc *h1Conn, watch clientWatch, rt *config.Route, wc *config.WeightedCluster, u *upstream, addr string, deadline time.Time, w http.ResponseWriter, r *http.Request) {
 	dst := w.Header()
 	// Parse straight into the client's header map when it is empty (the
 	// usual case); otherwise into a map of its own, merged after the
@@ -155,7 +182,7 @@ func (p *Proxy) h1Respond(pc *h1Conn, stop func() bool, rt *config.Route, wc *co
 			err = errBadResponse
 		}
 		if err != nil {
-			stop()
+			watch.done()
 			pc.conn.Close()
 			clear(h)
 			p.h1Failed(rt, u, addr, w, r, err, deadline)
@@ -224,7 +251,7 @@ func (p *Proxy) h1Respond(pc *h1Conn, stop func() bool, rt *config.Route, wc *co
 		upErr, downErr = p.copyBody(w, pc.br, flush)
 	}
 	if upErr != nil || downErr != nil {
-		stop()
+		watch.done()
 		pc.conn.Close()
 		if upErr != nil {
 			p.log.Debug("upstream response body failed", "cluster", u.cluster.Name, "endpoint", addr, "error", upErr)
@@ -234,7 +261,7 @@ func (p *Proxy) h1Respond(pc *h1Conn, stop func() bool, rt *config.Route, wc *co
 		// the client sees a truncated response, not a complete one.
 		panic(http.ErrAbortHandler)
 	}
-	if !stop() || !reusable {
+	if !watch.done() || !reusable {
 		// The client went away at the last moment, or the connection ends here.
 		pc.conn.Close()
 		return

@@ -23,11 +23,12 @@ import (
 // loop does not implement (h1parse.go says which) is handed, with the bytes
 // already read, to the socket's net/http server before any handler runs.
 //
-// Client-gone detection is net/http's: once the request body is read (at
-// once when there is none) a goroutine waits for the connection to end, and
-// its end cancels the request's context, which stops the upstream exchange.
-// The context is the connection's: a connection whose client left serves
-// no further request.
+// Client-gone detection (h1gone.go) is net/http's, started late: once the
+// request body is read (at once when there is none) and the handler has
+// run for a while, a read waits for the connection to end, and its end
+// cancels the request's context, which stops the upstream exchange. The
+// context is the connection's: a connection whose client left serves no
+// further request.
 
 // h1BufSize is the read buffer of a connection: heads larger than it are
 // served by net/http (which applies MaxRequestHeaderBytes to them).
@@ -70,12 +71,8 @@ type h1Client struct {
 	served   int     // requests served so far
 	lastPost bool    // net/http skips a CRLF a client sends after a POST body
 
-	bgMu       sync.Mutex
-	bgRunning  bool
-	bgDisabled bool // the handler has returned: no background read starts
-	bgAborting atomic.Bool
-	bgDone     chan struct{}
-	gone       atomic.Bool // the client closed the connection
+	watch h1GoneWatch // h1gone.go
+	gone  atomic.Bool // the client closed the connection
 }
 
 var h1ReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1BufSize) }}
@@ -83,8 +80,11 @@ var h1ReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h
 // serveH1 serves conn until it closes or is handed to net/http.
 func (s *socket) serveH1(conn net.Conn, cs *tls.ConnectionState) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &h1Client{s: s, conn: conn, ctx: ctx, cancel: cancel, remoteAddr: conn.RemoteAddr().String(), tls: cs,
-		header: make(http.Header), bgDone: make(chan struct{}, 1)}
+	c := &h1Client{s: s, conn: conn, cancel: cancel, remoteAddr: conn.RemoteAddr().String(), tls: cs,
+		header: make(http.Header)}
+	c.watch.done = make(chan struct{}, 1)
+	ctx = context.WithValue(ctx, h1ClientKey{}, c)
+	c.ctx = ctx
 	if !s.h1.add(c) {
 		cancel()
 		conn.Close()
@@ -99,7 +99,7 @@ func (s *socket) serveH1(conn net.Conn, cs *tls.ConnectionState) {
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			s.p.log.Error("panic in the HTTP/1.1 loop", "address", s.addr, "panic", v)
 		}
-		c.stopBackgroundRead()
+		c.stopGoneWatch()
 		cancel()
 		if !handedOver {
 			conn.Close()
@@ -133,8 +133,11 @@ func (c *h1Client) next() h1Verdict {
 	lim := c.s.limits
 	// Waiting for a first request is reading its head already (as
 	// net/http): one header timeout from the start. Between requests the
-	// idle timeout, then the header timeout from the first byte.
-	if c.served == 0 {
+	// idle timeout, then the header timeout once the head needs more than
+	// the bytes that ended the wait (usually the whole head comes at once,
+	// and the deadline is not touched again).
+	headTimeout := c.served == 0
+	if headTimeout {
 		setReadTimeout(c.conn, lim.RequestHeadersTimeout)
 	}
 	if c.br.Buffered() == 0 {
@@ -148,12 +151,13 @@ func (c *h1Client) next() h1Verdict {
 	if !c.state.CompareAndSwap(h1Idle, h1Active) {
 		return h1More // drain closed it
 	}
-	if c.served > 0 {
-		setReadTimeout(c.conn, lim.RequestHeadersTimeout)
-	}
 	if c.lastPost {
 		c.lastPost = false
 		for {
+			if c.br.Buffered() == 0 && !headTimeout {
+				setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+				headTimeout = true
+			}
 			b, err := c.br.Peek(1)
 			if err != nil {
 				return h1More
@@ -170,7 +174,13 @@ func (c *h1Client) next() h1Verdict {
 		b, _ := c.br.Peek(c.br.Buffered())
 		switch parseH1Head(b, from, c.header, &h) {
 		case h1Parsed:
-			c.conn.SetReadDeadline(time.Time{})
+			if h.contentLength > 0 {
+				// The body is read without a deadline, as before the
+				// loop (the route timeout sets one). A request without
+				// a body keeps the head's: nothing reads the connection
+				// until the client-gone watch, which clears it.
+				c.conn.SetReadDeadline(time.Time{})
+			}
 			return c.makeRequest(&h)
 		case h1Handover:
 			clear(c.header)
@@ -178,6 +188,10 @@ func (c *h1Client) next() h1Verdict {
 		}
 		if len(b) == c.br.Size() {
 			return h1Handover // a head larger than the buffer
+		}
+		if !headTimeout {
+			setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+			headTimeout = true
 		}
 		from = max(len(b)-3, 0)
 		if _, err := c.br.Peek(len(b) + 1); err != nil {
@@ -219,16 +233,14 @@ func (c *h1Client) makeRequest(h *h1Head) h1Verdict {
 func (c *h1Client) serveOne() bool {
 	r := &c.req
 	body := c.body
-	c.bgMu.Lock()
-	c.bgDisabled = false
-	c.bgMu.Unlock()
+	c.enableGoneWatch()
 	if body == nil {
-		c.startBackgroundRead()
+		c.armGoneWatch()
 	}
 	w := &c.w
 	w.reset(r, body)
 	c.s.ServeHTTP(w, r) // a panic ends the connection (serveH1's recover)
-	c.stopBackgroundRead()
+	c.stopGoneWatch()
 	c.served++
 	keep := w.finish()
 	if body != nil && !body.finish() {
@@ -310,46 +322,6 @@ func handoverTLS(r *http.Request) *tls.ConnectionState {
 	return cs
 }
 
-// startBackgroundRead watches the connection for the client leaving while
-// the handler runs: the read ends with the client's FIN or reset (or a
-// pipelined request, which stays buffered for the loop).
-func (c *h1Client) startBackgroundRead() {
-	c.bgMu.Lock()
-	defer c.bgMu.Unlock()
-	if c.bgRunning || c.bgDisabled {
-		return
-	}
-	c.bgRunning = true
-	go c.backgroundRead()
-}
-
-func (c *h1Client) backgroundRead() {
-	_, err := c.br.Peek(1)
-	if err != nil && !(c.bgAborting.Load() && isTimeout(err)) {
-		c.gone.Store(true)
-		c.cancel()
-	}
-	c.bgDone <- struct{}{}
-}
-
-// stopBackgroundRead ends the background read before the loop reads the
-// connection itself again.
-func (c *h1Client) stopBackgroundRead() {
-	c.bgMu.Lock()
-	running := c.bgRunning
-	c.bgRunning = false
-	c.bgDisabled = true
-	c.bgMu.Unlock()
-	if !running {
-		return
-	}
-	c.bgAborting.Store(true)
-	c.conn.SetReadDeadline(aLongTimeAgo)
-	<-c.bgDone
-	c.bgAborting.Store(false)
-	c.conn.SetReadDeadline(time.Time{})
-}
-
 func setReadTimeout(c net.Conn, d time.Duration) {
 	if d > 0 {
 		c.SetReadDeadline(time.Now().Add(d))
@@ -406,7 +378,7 @@ func (cs *h1Conns) shutdown(ctx context.Context) error {
 	}
 	cs.mu.Lock()
 	for c := range cs.conns {
-		c.cancel()
+		c.cancelRequest()
 		c.conn.Close()
 	}
 	cs.mu.Unlock()
