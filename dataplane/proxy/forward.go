@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"context"
-	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
@@ -190,10 +190,14 @@ func setForwardedHeaders(in *http.Request, out http.Header, useRemote bool, sche
 	}
 }
 
-// newRequestID returns a random UUID (version 4).
+// newRequestID returns a random UUID (version 4). Its bits come from
+// math/rand/v2's global generator (ChaCha8, seeded by the OS, per thread):
+// an id has to be unique, not secret, and crypto/rand costs a getrandom
+// system call per request (about 0.5 µs against 0.05).
 func newRequestID() string {
 	var b [16]byte
-	crand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[0:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:16], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte
