@@ -186,7 +186,13 @@ func setForwardedHeaders(in *http.Request, out http.Header, useRemote bool, sche
 		out["Forwarded"] = v
 	}
 	if out.Get("X-Request-Id") == "" {
-		out["X-Request-Id"] = []string{newRequestID()}
+		// ReverseProxy dropped it when the client's Connection field
+		// listed it; the upstream still gets the id the access log has.
+		if id := in.Header["X-Request-Id"]; len(id) > 0 && id[0] != "" {
+			out["X-Request-Id"] = id[:1:1]
+		} else {
+			out["X-Request-Id"] = []string{newRequestID()}
+		}
 	}
 }
 

@@ -98,6 +98,12 @@ func skipRequestField(k string, conn []string) bool {
 	if isHopByHop(k) || k == "Host" || k == "Content-Length" {
 		return true
 	}
+	if k == "X-Request-Id" {
+		// The proxy's own field (begin sets it; the access log records
+		// it): the upstream gets the same id even when the client's
+		// Connection field lists it.
+		return false
+	}
 	for _, v := range conn {
 		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), k) {
