@@ -113,7 +113,7 @@ func compile(r *Resources, vhosts *vhostCache) (*Config, error) {
 		vhosts.begin()
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
-		t, err := compileRouteWith(n, r.Routes[n], vhosts)
+		t, err := compileRouteWith(n, r.Routes[n], vhosts, r.RouteWire[r.Routes[n]])
 		if err != nil {
 			if vhosts != nil {
 				vhosts.abort()

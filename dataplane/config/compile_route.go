@@ -15,14 +15,16 @@ import (
 // Cluster references are recorded by name; resolve links them once all
 // resources are compiled.
 func compileRoute(name string, rc *routev3.RouteConfiguration) (*RouteTable, error) {
-	return compileRouteWith(name, rc, nil)
+	return compileRouteWith(name, rc, nil, nil)
 }
 
 // compileRouteWith is compileRoute that takes each virtual host whose xDS
 // message is unchanged from vhosts (nil: compile everything) and records
-// the ones it compiles there. Every field is checked before any virtual
-// host is compiled, as checkFields over the whole resource would.
-func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache) (*RouteTable, error) {
+// the ones it compiles there, keyed by their wire form: wire (the bytes they
+// were decoded from, index for index) when it has one per virtual host,
+// else marshalled. Every field is checked before any virtual host is
+// compiled, as checkFields over the whole resource would.
+func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache, wire []string) (*RouteTable, error) {
 	rep := reporter{kind: "route configuration", name: name}
 	if rc == nil {
 		return nil, rep.errf("", "resource is empty")
@@ -33,8 +35,15 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	pvhs := rc.GetVirtualHosts()
 	keys := make([]string, len(pvhs))
 	root := rc.ProtoReflect().Descriptor().FullName()
+	if len(wire) != len(pvhs) {
+		wire = nil
+	}
 	for i, pvh := range pvhs {
-		keys[i] = vhosts.key(pvh)
+		if wire != nil {
+			keys[i] = vhosts.wireKey(wire[i])
+		} else {
+			keys[i] = vhosts.key(pvh)
+		}
 		if vhosts.has(keys[i]) {
 			continue // checked when it was compiled
 		}

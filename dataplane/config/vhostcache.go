@@ -8,7 +8,9 @@ import (
 )
 
 // vhostCache keeps the compiled virtual hosts of the last compile by the
-// wire form of their xDS message. A route configuration is one resource, so
+// wire form of their xDS message: the bytes it was received as
+// (Resources.RouteWire), or else its deterministic marshalling. Equal bytes
+// are an equal message either way. A route configuration is one resource, so
 // a change of one route resends all of its virtual hosts; with the cache
 // only the changed ones are checked and compiled again (at 5000 virtual
 // hosts, the field checks and compile of the unchanged ones were most of
@@ -37,6 +39,15 @@ func (c *vhostCache) key(pvh *routev3.VirtualHost) string {
 		return ""
 	}
 	return string(b)
+}
+
+// wireKey is the key of a virtual host received as wire; "" when there is
+// no cache.
+func (c *vhostCache) wireKey(wire string) string {
+	if c == nil {
+		return ""
+	}
+	return wire
 }
 
 // has reports whether key was compiled by the last or this compile.
