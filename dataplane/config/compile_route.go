@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -54,20 +55,20 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	if rc.GetName() != name {
 		return nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
 	}
-	t := &RouteTable{Name: name}
+	t := &RouteTable{Name: name, VirtualHosts: make([]*VirtualHost, 0, len(pvhs))}
+	t.hosts.exact = make(map[string]*VirtualHost, len(pvhs))
 	for i, pvh := range pvhs {
-		loc := fmt.Sprintf("virtual_hosts[%d]", i)
 		vh := vhosts.get(keys[i])
 		if vh == nil {
 			var err error
-			if vh, err = compileVirtualHost(rep, loc, pvh); err != nil {
+			if vh, err = compileVirtualHost(rep, vhostLoc(i), pvh); err != nil {
 				return nil, err
 			}
 			vhosts.put(keys[i], vh)
 		}
 		for j, d := range vh.Domains {
 			if !t.hosts.add(d, vh) {
-				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
+				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", vhostLoc(i), j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
 			}
 		}
 		t.VirtualHosts = append(t.VirtualHosts, vh)
@@ -75,6 +76,10 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	t.hosts.seal()
 	return t, nil
 }
+
+// vhostLoc is virtual host i's location, rendered only where it is used
+// (a compile or an error), not for each reused virtual host.
+func vhostLoc(i int) string { return "virtual_hosts[" + strconv.Itoa(i) + "]" }
 
 // compileVirtualHost validates and compiles one virtual host on its own
 // (its domains are checked against the other virtual hosts by the caller).

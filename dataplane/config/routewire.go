@@ -29,7 +29,7 @@ type RouteDecoder struct {
 // the virtual hosts it compiled before (Resources.RouteWire).
 func (d *RouteDecoder) Decode(b []byte) (*routev3.RouteConfiguration, []string, error) {
 	if d.cur == nil {
-		d.cur = map[string]*routev3.VirtualHost{}
+		d.cur = make(map[string]*routev3.VirtualHost, len(d.last))
 	}
 	rc, wire, ok := d.decodeReusing(b)
 	if ok {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -241,5 +242,48 @@ func TestCompilerKeysByWire(t *testing.T) {
 	short.RouteWire[rc] = short.RouteWire[rc][:2]
 	if _, err := c.Compile(short); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLinkableCopy: a copy equals its original, and linking it (writing its
+// entries' clusters) leaves the original alone, for a virtual host of one
+// forwarding route and for one of several routes of each kind.
+func TestLinkableCopy(t *testing.T) {
+	c1, c2 := &Cluster{Name: "c1"}, &Cluster{Name: "c2"}
+	one := &VirtualHost{Name: "one", Domains: []string{"a"}, Routes: []*Route{
+		{Name: "f", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c1", Cluster: c1, Weight: 1}}}}},
+	}}
+	several := &VirtualHost{Name: "several", Domains: []string{"b", "c"}, Routes: []*Route{
+		{Name: "f2", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c1", Cluster: c1, Weight: 1}, {Name: "c2", Cluster: c2, Weight: 3}}}}},
+		{Name: "redirect", Redirect: &Redirect{}},
+		{Name: "f1", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c2", Cluster: c2, Weight: 1}}}}},
+	}}
+	for _, vh := range []*VirtualHost{one, several} {
+		cp := vh.linkableCopy()
+		if !reflect.DeepEqual(cp, vh) {
+			t.Fatalf("%s: the copy differs: %+v", vh.Name, cp)
+		}
+		relinked := &Cluster{Name: "new"}
+		for _, r := range cp.Routes {
+			if r.Forward == nil {
+				continue
+			}
+			for i := range r.Forward.Clusters.Entries {
+				r.Forward.Clusters.Entries[i].Cluster = relinked
+			}
+		}
+		for i, r := range vh.Routes {
+			if r.Forward == nil {
+				if cp.Routes[i].Redirect != r.Redirect {
+					t.Errorf("%s: route %d's redirect is not shared", vh.Name, i)
+				}
+				continue
+			}
+			for _, e := range r.Forward.Clusters.Entries {
+				if e.Cluster == relinked {
+					t.Errorf("%s: linking the copy wrote route %d of the original", vh.Name, i)
+				}
+			}
+		}
 	}
 }
