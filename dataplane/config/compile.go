@@ -113,7 +113,7 @@ func compile(r *Resources, vhosts *vhostCache) (*Config, error) {
 		vhosts.begin()
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
-		t, err := compileRouteWith(n, r.Routes[n], vhosts)
+		t, err := compileRouteWith(n, r.Routes[n], vhosts, r.RouteWire[r.Routes[n]])
 		if err != nil {
 			if vhosts != nil {
 				vhosts.abort()
@@ -162,11 +162,15 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 				if rt.Forward == nil {
 					continue
 				}
-				loc := fmt.Sprintf("virtual_hosts[%d].routes[%d].route", i, j)
-				if err := linkClusters(rep, loc, &rt.Forward.Clusters, cfg.Clusters); err != nil {
-					return err
+				// The location is only rendered for an error: this loop
+				// visits every route of every update.
+				if missing, ok := linkEntries(&rt.Forward.Clusters, cfg.Clusters); !ok {
+					return rep.missing(routeActionLoc(i, j), "cluster %q not present", missing)
 				}
-				if err := linkMirrors(rep, loc, rt.Forward, cfg.Clusters); err != nil {
+				if len(rt.Forward.Mirrors) == 0 {
+					continue
+				}
+				if err := linkMirrors(rep, routeActionLoc(i, j), rt.Forward, cfg.Clusters); err != nil {
 					return err
 				}
 			}
@@ -206,15 +210,28 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 }
 
 func linkClusters(rep reporter, loc string, wc *WeightedClusters, clusters map[string]*Cluster) error {
+	if missing, ok := linkEntries(wc, clusters); !ok {
+		return rep.missing(loc, "cluster %q not present", missing)
+	}
+	return nil
+}
+
+// linkEntries points wc's entries to their clusters; ok is false, with the
+// name of the first cluster that is not present, when one is missing.
+func linkEntries(wc *WeightedClusters, clusters map[string]*Cluster) (missing string, ok bool) {
 	for i := range wc.Entries {
 		e := &wc.Entries[i]
 		c, ok := clusters[e.Name]
 		if !ok {
-			return rep.missing(loc, "cluster %q not present", e.Name)
+			return e.Name, false
 		}
 		e.Cluster = c
 	}
-	return nil
+	return "", true
+}
+
+func routeActionLoc(vhost, route int) string {
+	return fmt.Sprintf("virtual_hosts[%d].routes[%d].route", vhost, route)
 }
 
 // chainTLSConfig builds the server TLS config of a terminating chain. With

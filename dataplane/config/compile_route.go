@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -15,14 +16,16 @@ import (
 // Cluster references are recorded by name; resolve links them once all
 // resources are compiled.
 func compileRoute(name string, rc *routev3.RouteConfiguration) (*RouteTable, error) {
-	return compileRouteWith(name, rc, nil)
+	return compileRouteWith(name, rc, nil, nil)
 }
 
 // compileRouteWith is compileRoute that takes each virtual host whose xDS
 // message is unchanged from vhosts (nil: compile everything) and records
-// the ones it compiles there. Every field is checked before any virtual
-// host is compiled, as checkFields over the whole resource would.
-func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache) (*RouteTable, error) {
+// the ones it compiles there, keyed by their wire form: wire (the bytes they
+// were decoded from, index for index) when it has one per virtual host,
+// else marshalled. Every field is checked before any virtual host is
+// compiled, as checkFields over the whole resource would.
+func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache, wire []string) (*RouteTable, error) {
 	rep := reporter{kind: "route configuration", name: name}
 	if rc == nil {
 		return nil, rep.errf("", "resource is empty")
@@ -33,8 +36,15 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	pvhs := rc.GetVirtualHosts()
 	keys := make([]string, len(pvhs))
 	root := rc.ProtoReflect().Descriptor().FullName()
+	if len(wire) != len(pvhs) {
+		wire = nil
+	}
 	for i, pvh := range pvhs {
-		keys[i] = vhosts.key(pvh)
+		if wire != nil {
+			keys[i] = vhosts.wireKey(wire[i])
+		} else {
+			keys[i] = vhosts.key(pvh)
+		}
 		if vhosts.has(keys[i]) {
 			continue // checked when it was compiled
 		}
@@ -45,20 +55,20 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	if rc.GetName() != name {
 		return nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
 	}
-	t := &RouteTable{Name: name}
+	t := &RouteTable{Name: name, VirtualHosts: make([]*VirtualHost, 0, len(pvhs))}
+	t.hosts.exact = make(map[string]*VirtualHost, len(pvhs))
 	for i, pvh := range pvhs {
-		loc := fmt.Sprintf("virtual_hosts[%d]", i)
 		vh := vhosts.get(keys[i])
 		if vh == nil {
 			var err error
-			if vh, err = compileVirtualHost(rep, loc, pvh); err != nil {
+			if vh, err = compileVirtualHost(rep, vhostLoc(i), pvh); err != nil {
 				return nil, err
 			}
 			vhosts.put(keys[i], vh)
 		}
 		for j, d := range vh.Domains {
 			if !t.hosts.add(d, vh) {
-				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", loc, j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
+				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", vhostLoc(i), j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
 			}
 		}
 		t.VirtualHosts = append(t.VirtualHosts, vh)
@@ -66,6 +76,10 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	t.hosts.seal()
 	return t, nil
 }
+
+// vhostLoc is virtual host i's location, rendered only where it is used
+// (a compile or an error), not for each reused virtual host.
+func vhostLoc(i int) string { return "virtual_hosts[" + strconv.Itoa(i) + "]" }
 
 // compileVirtualHost validates and compiles one virtual host on its own
 // (its domains are checked against the other virtual hosts by the caller).

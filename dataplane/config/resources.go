@@ -19,6 +19,14 @@ type Resources struct {
 	Clusters  map[string]*clusterv3.Cluster
 	Endpoints map[string]*endpointv3.ClusterLoadAssignment
 	Secrets   map[string]*tlsv3.Secret
+
+	// RouteWire optionally gives, for route configurations of Routes that
+	// were decoded by a RouteDecoder, the wire form of each of their virtual
+	// hosts, index for index. A Compiler then finds the virtual hosts it
+	// compiled before by those bytes instead of marshalling every virtual
+	// host again. A message that is not in it is marshalled; an entry whose
+	// message is not in Routes is ignored.
+	RouteWire map[*routev3.RouteConfiguration][]string
 }
 
 // Handler receives configuration from the xDS client.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -127,7 +128,10 @@ func TestCompilerRefusesLikeCompile(t *testing.T) {
 }
 
 // FuzzCompiler: one Compiler fed every fuzz input in turn agrees with
-// Compile on each (same error text, or both accept).
+// Compile on each (same error text, or both accept), both when it keys its
+// cache by marshalling the virtual hosts and when it keys it by the bytes
+// they were received as (a RouteDecoder's, Resources.RouteWire): the fuzz
+// input is decoded both ways, in turn, into the one cache.
 func FuzzCompiler(f *testing.F) {
 	base := testResources()
 	b, err := proto.Marshal(base.Routes["rc"])
@@ -136,6 +140,7 @@ func FuzzCompiler(f *testing.F) {
 	}
 	f.Add(b)
 	var c Compiler
+	var d RouteDecoder
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := cacheResources(map[string]string{"a.example": "c", "b.example": "d", "c.example": "c"})
 		var rc routev3.RouteConfiguration
@@ -156,5 +161,129 @@ func FuzzCompiler(f *testing.F) {
 		if err == nil {
 			exercise(cfg)
 		}
+
+		b, err := proto.Marshal(&rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drc, wire, err := d.Decode(b)
+		d.Done()
+		if err != nil {
+			t.Fatalf("the marshalled route configuration does not decode: %v", err)
+		}
+		r.Routes["rc"] = drc
+		r.RouteWire = map[*routev3.RouteConfiguration][]string{drc: wire}
+		cfg, err = c.Compile(r)
+		if (err == nil) != (want == nil) || (err != nil && err.Error() != want.Error()) {
+			t.Fatalf("Compiler keyed by wire: %v, Compile: %v", err, want)
+		}
+		if err == nil {
+			exercise(cfg)
+		}
 	})
+}
+
+// decodedResources: cacheResources with the route configuration decoded
+// by d from its wire form, and its virtual hosts' wire forms.
+func decodedResources(t *testing.T, d *RouteDecoder, clusterOf map[string]string) *Resources {
+	t.Helper()
+	r := cacheResources(clusterOf)
+	b, err := proto.Marshal(r.Routes["rc"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, wire, err := d.Decode(b)
+	d.Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Routes["rc"] = rc
+	r.RouteWire = map[*routev3.RouteConfiguration][]string{rc: wire}
+	return r
+}
+
+// TestCompilerKeysByWire: with the virtual hosts' wire forms given, the
+// unchanged ones are reused, and a wire entry for a message that is not
+// the one compiled (or that does not match its virtual hosts) is ignored.
+func TestCompilerKeysByWire(t *testing.T) {
+	var c Compiler
+	var d RouteDecoder
+	first, err := c.Compile(decodedResources(t, &d, map[string]string{"a.example": "c", "b.example": "c", "c.example": "c"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := decodedResources(t, &d, map[string]string{"a.example": "c", "b.example": "c", "c.example": "d"})
+	second, err := c.Compile(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1, b2 := vhostRoute(t, first, "b.example"), vhostRoute(t, second, "b.example"); b1.Match.Regex == nil || b1.Match.Regex != b2.Match.Regex {
+		t.Error("the unchanged virtual host b.example was compiled again")
+	}
+	if got := vhostRoute(t, second, "c.example").Forward.Clusters.Entries[0].Cluster; got != second.Clusters["d"] {
+		t.Errorf("the changed virtual host c.example points to %p, want cluster d %p", got, second.Clusters["d"])
+	}
+
+	// The wire forms of the second configuration, given with a message that
+	// sends c.example to cluster c again: ignored, so c.example is
+	// compiled from its message.
+	stale := cacheResources(map[string]string{"a.example": "c", "b.example": "c", "c.example": "c"})
+	stale.RouteWire = next.RouteWire
+	third, err := c.Compile(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vhostRoute(t, third, "c.example").Forward.Clusters.Entries[0].Cluster; got != third.Clusters["c"] {
+		t.Errorf("c.example points to %p, want cluster c %p: a wire form of another message was used", got, third.Clusters["c"])
+	}
+	// Too few wire forms for the message's virtual hosts: ignored too.
+	short := decodedResources(t, &d, map[string]string{"a.example": "c", "b.example": "c", "c.example": "d"})
+	rc := short.Routes["rc"]
+	short.RouteWire[rc] = short.RouteWire[rc][:2]
+	if _, err := c.Compile(short); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLinkableCopy: a copy equals its original, and linking it (writing its
+// entries' clusters) leaves the original alone, for a virtual host of one
+// forwarding route and for one of several routes of each kind.
+func TestLinkableCopy(t *testing.T) {
+	c1, c2 := &Cluster{Name: "c1"}, &Cluster{Name: "c2"}
+	one := &VirtualHost{Name: "one", Domains: []string{"a"}, Routes: []*Route{
+		{Name: "f", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c1", Cluster: c1, Weight: 1}}}}},
+	}}
+	several := &VirtualHost{Name: "several", Domains: []string{"b", "c"}, Routes: []*Route{
+		{Name: "f2", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c1", Cluster: c1, Weight: 1}, {Name: "c2", Cluster: c2, Weight: 3}}}}},
+		{Name: "redirect", Redirect: &Redirect{}},
+		{Name: "f1", Forward: &Forward{Clusters: WeightedClusters{Entries: []WeightedCluster{{Name: "c2", Cluster: c2, Weight: 1}}}}},
+	}}
+	for _, vh := range []*VirtualHost{one, several} {
+		cp := vh.linkableCopy()
+		if !reflect.DeepEqual(cp, vh) {
+			t.Fatalf("%s: the copy differs: %+v", vh.Name, cp)
+		}
+		relinked := &Cluster{Name: "new"}
+		for _, r := range cp.Routes {
+			if r.Forward == nil {
+				continue
+			}
+			for i := range r.Forward.Clusters.Entries {
+				r.Forward.Clusters.Entries[i].Cluster = relinked
+			}
+		}
+		for i, r := range vh.Routes {
+			if r.Forward == nil {
+				if cp.Routes[i].Redirect != r.Redirect {
+					t.Errorf("%s: route %d's redirect is not shared", vh.Name, i)
+				}
+				continue
+			}
+			for _, e := range r.Forward.Clusters.Entries {
+				if e.Cluster == relinked {
+					t.Errorf("%s: linking the copy wrote route %d of the original", vh.Name, i)
+				}
+			}
+		}
+	}
 }

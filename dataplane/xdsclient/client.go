@@ -28,6 +28,9 @@ type Client struct {
 	handler config.Handler
 	log     *slog.Logger
 	opts    options
+	// routes decodes route configurations, reusing the virtual hosts of
+	// the last response that are unchanged; only Run's goroutine uses it.
+	routes config.RouteDecoder
 
 	// mu guards everything below; Run's goroutine is the only writer of
 	// resources and versions, Stats may be called from anywhere.

@@ -27,21 +27,22 @@ var subscriptions = []string{
 
 // candidate decodes a response and returns cur with the response's type
 // replaced by its resources. cur's other maps are shared, not copied: the
-// Resources contract makes them read-only.
-func candidate(cur config.Resources, resp *discoveryv3.DiscoveryResponse) (*config.Resources, error) {
+// Resources contract makes them read-only. Route configurations are decoded
+// by routes, which reuses the unchanged virtual hosts' messages.
+func candidate(cur config.Resources, resp *discoveryv3.DiscoveryResponse, routes *config.RouteDecoder) (*config.Resources, error) {
 	next := cur
 	var err error
 	switch rs := resp.GetResources(); resp.GetTypeUrl() {
 	case config.TypeCluster:
-		next.Clusters, err = decodeAll(resp.GetTypeUrl(), rs, func() *clusterv3.Cluster { return &clusterv3.Cluster{} }, (*clusterv3.Cluster).GetName)
+		next.Clusters, err = decodeAll(resp.GetTypeUrl(), rs, unmarshal[*clusterv3.Cluster], (*clusterv3.Cluster).GetName)
 	case config.TypeEndpoint:
-		next.Endpoints, err = decodeAll(resp.GetTypeUrl(), rs, func() *endpointv3.ClusterLoadAssignment { return &endpointv3.ClusterLoadAssignment{} }, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+		next.Endpoints, err = decodeAll(resp.GetTypeUrl(), rs, unmarshal[*endpointv3.ClusterLoadAssignment], (*endpointv3.ClusterLoadAssignment).GetClusterName)
 	case config.TypeListener:
-		next.Listeners, err = decodeAll(resp.GetTypeUrl(), rs, func() *listenerv3.Listener { return &listenerv3.Listener{} }, (*listenerv3.Listener).GetName)
+		next.Listeners, err = decodeAll(resp.GetTypeUrl(), rs, unmarshal[*listenerv3.Listener], (*listenerv3.Listener).GetName)
 	case config.TypeRoute:
-		next.Routes, err = decodeAll(resp.GetTypeUrl(), rs, func() *routev3.RouteConfiguration { return &routev3.RouteConfiguration{} }, (*routev3.RouteConfiguration).GetName)
+		next.Routes, next.RouteWire, err = decodeRoutes(rs, routes)
 	case config.TypeSecret:
-		next.Secrets, err = decodeAll(resp.GetTypeUrl(), rs, func() *tlsv3.Secret { return &tlsv3.Secret{} }, (*tlsv3.Secret).GetName)
+		next.Secrets, err = decodeAll(resp.GetTypeUrl(), rs, unmarshal[*tlsv3.Secret], (*tlsv3.Secret).GetName)
 	default:
 		return nil, fmt.Errorf("response type %q: not a type this data plane subscribes to", resp.GetTypeUrl())
 	}
@@ -54,14 +55,14 @@ func candidate(cur config.Resources, resp *discoveryv3.DiscoveryResponse) (*conf
 // decodeAll unpacks every resource of a response, which must all be of the
 // response's type, and indexes them by name; an unnamed or repeated name is
 // an error because later lookups by name would be ambiguous.
-func decodeAll[T proto.Message](typeURL string, anys []*anypb.Any, newT func() T, name func(T) string) (map[string]T, error) {
+func decodeAll[T proto.Message](typeURL string, anys []*anypb.Any, decode func([]byte) (T, error), name func(T) string) (map[string]T, error) {
 	out := make(map[string]T, len(anys))
 	for i, a := range anys {
 		if a.GetTypeUrl() != typeURL {
 			return nil, fmt.Errorf("resources[%d]: type %q in a response of type %q", i, a.GetTypeUrl(), typeURL)
 		}
-		m := newT()
-		if err := proto.Unmarshal(a.GetValue(), m); err != nil {
+		m, err := decode(a.GetValue())
+		if err != nil {
 			return nil, fmt.Errorf("resources[%d] (%s): cannot decode: %w", i, typeURL, err)
 		}
 		n := name(m)
@@ -74,4 +75,32 @@ func decodeAll[T proto.Message](typeURL string, anys []*anypb.Any, newT func() T
 		out[n] = m
 	}
 	return out, nil
+}
+
+// unmarshal decodes one resource of type *M.
+func unmarshal[T interface {
+	*M
+	proto.Message
+}, M any](b []byte) (T, error) {
+	m := T(new(M))
+	return m, proto.Unmarshal(b, m)
+}
+
+// decodeRoutes is decodeAll for route configurations, through routes, and
+// also returns their virtual hosts' wire forms (config.Resources.RouteWire).
+func decodeRoutes(anys []*anypb.Any, routes *config.RouteDecoder) (map[string]*routev3.RouteConfiguration, map[*routev3.RouteConfiguration][]string, error) {
+	defer routes.Done()
+	wire := make(map[*routev3.RouteConfiguration][]string, len(anys))
+	decode := func(b []byte) (*routev3.RouteConfiguration, error) {
+		rc, w, err := routes.Decode(b)
+		if w != nil {
+			wire[rc] = w
+		}
+		return rc, err
+	}
+	out, err := decodeAll(config.TypeRoute, anys, decode, (*routev3.RouteConfiguration).GetName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, wire, nil
 }

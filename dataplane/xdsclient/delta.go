@@ -98,7 +98,7 @@ func (c *Client) handleDelta(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 	cur := c.resources
 	c.mu.Unlock()
 
-	next, err := deltaCandidate(cur, resp)
+	next, err := deltaCandidate(cur, resp, &c.routes)
 	if err == nil {
 		err = c.apply(typ, next)
 	}
@@ -137,7 +137,7 @@ func (c *Client) handleDelta(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 // deltaCandidate returns cur with the response's resources of its type
 // added or replaced and its removed names deleted. The type's map is a new
 // map: the previous one may still be read by the handler's last config.
-func deltaCandidate(cur config.Resources, resp *discoveryv3.DeltaDiscoveryResponse) (*config.Resources, error) {
+func deltaCandidate(cur config.Resources, resp *discoveryv3.DeltaDiscoveryResponse, routes *config.RouteDecoder) (*config.Resources, error) {
 	typ := resp.GetTypeUrl()
 	anys := make([]*anypb.Any, 0, len(resp.GetResources()))
 	for i, r := range resp.GetResources() {
@@ -150,15 +150,15 @@ func deltaCandidate(cur config.Resources, resp *discoveryv3.DeltaDiscoveryRespon
 	var err error
 	switch typ {
 	case config.TypeCluster:
-		next.Clusters, err = mergeDelta(typ, cur.Clusters, anys, resp, func() *clusterv3.Cluster { return &clusterv3.Cluster{} }, (*clusterv3.Cluster).GetName)
+		next.Clusters, err = mergeDelta(typ, cur.Clusters, anys, resp, unmarshal[*clusterv3.Cluster], (*clusterv3.Cluster).GetName)
 	case config.TypeEndpoint:
-		next.Endpoints, err = mergeDelta(typ, cur.Endpoints, anys, resp, func() *endpointv3.ClusterLoadAssignment { return &endpointv3.ClusterLoadAssignment{} }, (*endpointv3.ClusterLoadAssignment).GetClusterName)
+		next.Endpoints, err = mergeDelta(typ, cur.Endpoints, anys, resp, unmarshal[*endpointv3.ClusterLoadAssignment], (*endpointv3.ClusterLoadAssignment).GetClusterName)
 	case config.TypeListener:
-		next.Listeners, err = mergeDelta(typ, cur.Listeners, anys, resp, func() *listenerv3.Listener { return &listenerv3.Listener{} }, (*listenerv3.Listener).GetName)
+		next.Listeners, err = mergeDelta(typ, cur.Listeners, anys, resp, unmarshal[*listenerv3.Listener], (*listenerv3.Listener).GetName)
 	case config.TypeRoute:
-		next.Routes, err = mergeDelta(typ, cur.Routes, anys, resp, func() *routev3.RouteConfiguration { return &routev3.RouteConfiguration{} }, (*routev3.RouteConfiguration).GetName)
+		next.Routes, next.RouteWire, err = mergeDeltaRoutes(cur, anys, resp, routes)
 	case config.TypeSecret:
-		next.Secrets, err = mergeDelta(typ, cur.Secrets, anys, resp, func() *tlsv3.Secret { return &tlsv3.Secret{} }, (*tlsv3.Secret).GetName)
+		next.Secrets, err = mergeDelta(typ, cur.Secrets, anys, resp, unmarshal[*tlsv3.Secret], (*tlsv3.Secret).GetName)
 	default:
 		return nil, fmt.Errorf("response type %q: not a type this data plane subscribes to", typ)
 	}
@@ -168,8 +168,8 @@ func deltaCandidate(cur config.Resources, resp *discoveryv3.DeltaDiscoveryRespon
 	return &next, nil
 }
 
-func mergeDelta[T proto.Message](typ string, cur map[string]T, anys []*anypb.Any, resp *discoveryv3.DeltaDiscoveryResponse, newT func() T, name func(T) string) (map[string]T, error) {
-	updated, err := decodeAll(typ, anys, newT, name)
+func mergeDelta[T proto.Message](typ string, cur map[string]T, anys []*anypb.Any, resp *discoveryv3.DeltaDiscoveryResponse, decode func([]byte) (T, error), name func(T) string) (map[string]T, error) {
+	updated, err := decodeAll(typ, anys, decode, name)
 	if err != nil {
 		return nil, err
 	}
@@ -187,4 +187,32 @@ func mergeDelta[T proto.Message](typ string, cur map[string]T, anys []*anypb.Any
 	}
 	maps.Copy(out, updated)
 	return out, nil
+}
+
+// mergeDeltaRoutes is mergeDelta for route configurations, through routes,
+// with the virtual hosts' wire forms of the merged ones
+// (config.Resources.RouteWire).
+func mergeDeltaRoutes(cur config.Resources, anys []*anypb.Any, resp *discoveryv3.DeltaDiscoveryResponse, routes *config.RouteDecoder) (map[string]*routev3.RouteConfiguration, map[*routev3.RouteConfiguration][]string, error) {
+	defer routes.Done()
+	updated := map[*routev3.RouteConfiguration][]string{}
+	decode := func(b []byte) (*routev3.RouteConfiguration, error) {
+		rc, w, err := routes.Decode(b)
+		if w != nil {
+			updated[rc] = w
+		}
+		return rc, err
+	}
+	out, err := mergeDelta(config.TypeRoute, cur.Routes, anys, resp, decode, (*routev3.RouteConfiguration).GetName)
+	if err != nil {
+		return nil, nil, err
+	}
+	wire := make(map[*routev3.RouteConfiguration][]string, len(out))
+	for _, rc := range out {
+		if w, ok := updated[rc]; ok {
+			wire[rc] = w
+		} else if w, ok := cur.RouteWire[rc]; ok {
+			wire[rc] = w
+		}
+	}
+	return out, wire, nil
 }

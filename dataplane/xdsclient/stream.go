@@ -89,7 +89,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 	cur := c.resources
 	c.mu.Unlock()
 
-	next, err := candidate(cur, resp)
+	next, err := candidate(cur, resp, &c.routes)
 	if err == nil {
 		err = c.apply(typ, next)
 	}
