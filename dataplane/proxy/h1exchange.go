@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
@@ -103,6 +104,12 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		}
 		if err == nil {
 			_, err = pc.br.Peek(1) // the response's first byte
+		} else if r.ContentLength > 0 && upstreamAnsweredEarly(pc, err, deadline) {
+			// The upstream answered before it read the whole body and
+			// closed (a 413 or 401, say): the client gets that answer,
+			// as Transport gave it, and the connection ends with it.
+			pc.closeAfter = true
+			err = nil
 		}
 		if err != nil {
 			watch.done()
@@ -119,6 +126,30 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		p.h1Respond(pc, watch, rt, wc, u, addr, deadline, w, r)
 		return
 	}
+}
+
+// earlyAnswerWait bounds the look for an answer on a connection whose
+// request write failed: an answer the upstream sent before it closed is
+// already received by then, so this only covers the last packets.
+const earlyAnswerWait = 50 * time.Millisecond
+
+// upstreamAnsweredEarly reports whether a request body write that failed
+// because the upstream closed the connection (EPIPE, ECONNRESET) left a
+// response to read: an upstream may answer and close without reading the
+// whole body. Other failures (the client's body, the route timeout) are
+// not answered here.
+func upstreamAnsweredEarly(pc *h1Conn, err error, deadline time.Time) bool {
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return false
+	}
+	wait := time.Now().Add(earlyAnswerWait)
+	if !deadline.IsZero() && deadline.Before(wait) {
+		wait = deadline
+	}
+	pc.conn.SetReadDeadline(wait)
+	_, perr := pc.br.Peek(1)
+	pc.conn.SetReadDeadline(deadline) // zero: none, as before
+	return perr == nil
 }
 
 // clientWatch ends an upstream exchange when its client goes away: on the
@@ -222,7 +253,7 @@ func (p *Proxy) h1Respond(pc *h1Conn, watch clientWatch, rt *config.Route, wc *c
 		http.NewResponseController(w).Flush()
 	}
 
-	reusable := !head.close
+	reusable := !head.close && !pc.closeAfter
 	var upErr, downErr error
 	switch {
 	case r.Method == http.MethodHead || head.status == http.StatusNoContent || head.status == http.StatusNotModified:

@@ -53,16 +53,17 @@ func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
 
 // h1Conn is one upstream connection with its buffers.
 type h1Conn struct {
-	addr      string
-	conn      net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	idleSince time.Time
-	reused    bool        // it served an earlier request (it may have gone stale)
-	abort     func()      // cuts the exchange: the client went away
-	probe     func() bool // h1alive.go; nil: cannot be probed
-	scratch   []byte      // response head bytes, reused (h1head.go)
-	long      []byte      // a response head line longer than br's buffer
+	addr       string
+	conn       net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	idleSince  time.Time
+	reused     bool        // it served an earlier request (it may have gone stale)
+	closeAfter bool        // the request write failed: never pooled again
+	abort      func()      // cuts the exchange: the client went away
+	probe      func() bool // h1alive.go; nil: cannot be probed
+	scratch    []byte      // response head bytes, reused (h1head.go)
+	long       []byte      // a response head line longer than br's buffer
 }
 
 // get returns an idle connection to addr or dials one. An idle connection
