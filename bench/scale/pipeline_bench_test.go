@@ -21,7 +21,8 @@ import (
 // Service): Gateway API translation, the split per Gateway and the xDS
 // update (IR validation, Envoy translation, snapshot). Each step is its
 // own sub-benchmark (and the data plane's side of an RDS update,
-// step=dataplane-rds; the publisher's IR comparison, step=compare-same),
+// step=dataplane-rds; the publisher's IR comparison, step=compare-same;
+// the whole pass as the controller runs it, step=pass),
 // so that a CPU profile of one (-cpuprofile) says where the propagation
 // time of the bench goes. The Kubernetes source's listing of its cache
 // into a Snapshot is only approximated: step=list-copies makes the deep
@@ -85,6 +86,7 @@ func BenchmarkControllerPipeline(b *testing.B) {
 			}
 		})
 		benchDataplaneRDS(b, n, part)
+		benchPass(b, n, snap)
 		// Each Update publishes a change of one route: the node's IR
 		// alternates between part and a copy with one route renamed.
 		changed := withOneRouteRenamed(part)
