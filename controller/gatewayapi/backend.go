@@ -35,7 +35,20 @@ func weightOf(w *int32) uint32 {
 
 // resolveBackend resolves a backendRef of a route (from) into an IR cluster.
 // The problem's reason is a RouteConditionReason for ResolvedRefs=False.
+// While an HTTPRoute is compiled for a Translator, every call is recorded
+// (memo.go): the compiled rules are reused only if the same calls resolve
+// the same way in a later Snapshot.
 func (t *translator) resolveBackend(from objRef, ref gwv1.BackendObjectReference, field string) (string, problem) {
+	c, p := t.resolveBackendRef(from, ref, field)
+	if t.recording != nil {
+		t.recording.calls = append(t.recording.calls, backendCall{from: from, ref: ref, field: field, cluster: c, problem: p})
+	}
+	return c, p
+}
+
+// resolveBackendRef is resolveBackend without the recording. Calling it
+// twice with the same arguments in one translation yields the same result.
+func (t *translator) resolveBackendRef(from objRef, ref gwv1.BackendObjectReference, field string) (string, problem) {
 	group, kind := "", "Service"
 	if ref.Group != nil {
 		group = coreGroup(string(*ref.Group))
