@@ -20,7 +20,7 @@ import (
 // route, as controller/source/kube's Source.translate runs it, less what
 // needs an API server: the cache listing's deep copies (in the cache's
 // order, which is not sorted), the Snapshot's sort, Gateway API
-// translation, the split per Gateway, the comparison with the IR published
+// translation (with the Source's gatewayapi.Translator), the split per Gateway, the comparison with the IR published
 // last and the xDS update. Each op alternates between snap and snap with
 // one route's path changed (a new resourceVersion), so every op publishes
 // a change of one route, as a propagation sample of bench-scale does.
@@ -30,10 +30,15 @@ func benchPass(b *testing.B, n int, snap *snapshot.Snapshot) {
 	b.Run("step=pass/routes="+strconv.Itoa(n), func(b *testing.B) {
 		p := newPass()
 		b.ReportAllocs()
+		report := cpuPerOp(b)
 		i := 0
 		for b.Loop() {
 			p.run(b, listCopy(worlds[i%2]), node)
 			i++
+		}
+		report()
+		if i > 1 && p.translator.Compiled != 1 {
+			b.Fatalf("the Translator compiled %d routes for a change of one (reused %d)", p.translator.Compiled, p.translator.Reused)
 		}
 	})
 }
@@ -87,10 +92,11 @@ func listCopy(snap *snapshot.Snapshot) *snapshot.Snapshot {
 }
 
 // pass holds what the Source keeps between passes: the xDS server and the
-// IR published last per node.
+// IR published last per node, and its Translator.
 type pass struct {
-	srv       *xds.Server
-	published map[string]*ir.IR
+	srv        *xds.Server
+	published  map[string]*ir.IR
+	translator gatewayapi.Translator
 }
 
 func newPass() *pass {
@@ -100,7 +106,7 @@ func newPass() *pass {
 // run is one pass over a listed Snapshot; node must be published.
 func (p *pass) run(b *testing.B, snap *snapshot.Snapshot, node string) {
 	snap.Sort()
-	out, statuses := gatewayapi.Translate(snap)
+	out, statuses := p.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
 	for _, g := range statuses.Gateways {
 		id := g.Namespace + "/" + g.Name
