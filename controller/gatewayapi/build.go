@@ -39,7 +39,7 @@ func (t *translator) buildIR() *ir.IR {
 		l := &ir.Listener{Name: s.name, Address: s.address, Port: s.port, Gateways: s.gateways(), ProxyProtocol: s.proxyProtocol()}
 		switch s.kind {
 		case socketHTTP:
-			rt := buildRouteTable(s.name, s.listeners)
+			rt := t.buildRouteTable(s.name, s.listeners)
 			t.addHTTP01Routes(rt, s)
 			out.RouteTables = append(out.RouteTables, rt)
 			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name, MaxRequestBodyBytes: s.maxRequestBody()}
@@ -48,7 +48,7 @@ func (t *translator) buildIR() *ir.IR {
 				if ls.passthrough || ls.tlsTerminate || ls.acmePending() {
 					continue // pending: no certificate yet, only challenge chains
 				}
-				rt := buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
+				rt := t.buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
 				out.RouteTables = append(out.RouteTables, rt)
 				l.TLS = append(l.TLS, &ir.TLSChain{
 					Name:        "https/" + pattern(ls.hostname),
@@ -200,7 +200,13 @@ func owner(patterns []string, d string) string {
 // wildcard, "*") picks the virtual host of the right listener. A virtual host
 // holds the routes of its owner listener(s) whose domain covers it: the most
 // specific domain first, then Gateway API precedence.
-func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
+//
+// With a Translator, a virtual host whose routes come from the same
+// compiled templates, in the same order, as in the previous translation is
+// that translation's virtual host (memo.go): equal to the one built here,
+// without cloning its routes, and recognised by the publisher and the xDS
+// server by identity.
+func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 	rt := &ir.RouteTable{Name: name}
 	var patterns []string
 	domains := map[string]bool{}
@@ -246,7 +252,7 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 			}
 			return httpPrecedence(entries[i].m, entries[j].m)
 		})
-		vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
+		var templates []*ir.Route
 		emitted := map[*httpMatch]bool{}
 		for _, e := range entries {
 			// A route reaching d through several of its hostnames counts once,
@@ -255,9 +261,9 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 				continue
 			}
 			emitted[e.m] = true
-			vh.Routes = append(vh.Routes, cloneRoute(e.m.ir))
+			templates = append(templates, e.m.ir)
 		}
-		rt.VirtualHosts = append(rt.VirtualHosts, vh)
+		rt.VirtualHosts = append(rt.VirtualHosts, t.virtualHost(name, d, templates))
 	}
 	return rt
 }

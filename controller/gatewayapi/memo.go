@@ -1,6 +1,8 @@
 package gatewayapi
 
 import (
+	"slices"
+
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -22,6 +24,7 @@ import (
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
 	routes map[string]*compiledHTTPRoute // by "<ns>/<name>", of the last translation
+	vhosts map[vhostKey]builtVHost       // of the last translation
 	// Reused and Compiled count the HTTPRoutes of the last translation
 	// whose compiled rules were reused and compiled (tests, benchmarks).
 	Reused, Compiled int
@@ -56,7 +59,43 @@ func (m *Translator) Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	m.routes = make(map[string]*compiledHTTPRoute, len(prev))
 	m.Reused, m.Compiled = 0, 0
 	t.memoPrev = prev
+	t.vhostsPrev = m.vhosts
+	m.vhosts = make(map[vhostKey]builtVHost, len(m.vhosts))
 	return t.translate()
+}
+
+// vhostKey names a virtual host: its route table and domain.
+type vhostKey struct{ routeTable, domain string }
+
+// builtVHost is a virtual host as built, and the compiled templates its
+// routes are clones of, in order.
+type builtVHost struct {
+	templates []*ir.Route
+	vh        *ir.VirtualHost
+}
+
+// virtualHost is the virtual host of domain d in route table rt serving
+// clones of templates. Templates are never written and are kept alive by
+// the Translator, so the same pointers in the same order mean the same
+// routes: the previous translation's virtual host is then equal to a new
+// one. Nothing writes a virtual host once built (addHTTP01Routes copies
+// the ones it adds to), so sharing it is safe.
+func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.VirtualHost {
+	k := vhostKey{rt, d}
+	if t.memo != nil {
+		if prev, ok := t.vhostsPrev[k]; ok && slices.Equal(prev.templates, templates) {
+			t.memo.vhosts[k] = prev
+			return prev.vh
+		}
+	}
+	vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
+	for _, r := range templates {
+		vh.Routes = append(vh.Routes, cloneRoute(r))
+	}
+	if t.memo != nil {
+		t.memo.vhosts[k] = builtVHost{templates: templates, vh: vh}
+	}
+	return vh
 }
 
 // compileHTTPRouteMemo is compileHTTPRoute through the Translator, if any:

@@ -64,9 +64,10 @@ type translator struct {
 	// memo is the Translator's state this translation reads and renews,
 	// nil for Translate; recording collects the backend resolutions of
 	// the HTTPRoute being compiled for it (memo.go).
-	memo      *Translator
-	memoPrev  map[string]*compiledHTTPRoute
-	recording *compiledHTTPRoute
+	memo       *Translator
+	memoPrev   map[string]*compiledHTTPRoute
+	vhostsPrev map[vhostKey]builtVHost
+	recording  *compiledHTTPRoute
 
 	statuses Statuses
 }
