@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/edgeway/edgeway/controller/ir"
@@ -228,39 +229,66 @@ func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.
 			domain string
 			m      *httpMatch
 		}
-		var entries []entry
-		seen := map[string]bool{}
+		var covering []*httpAttachment
 		for i, l := range listeners {
-			if pattern(l.hostname) != own {
-				continue
+			if pattern(l.hostname) == own {
+				for _, j := range index[i].covering(l.http, d) {
+					covering = append(covering, l.http[j])
+				}
 			}
-			for _, j := range index[i].covering(l.http, d) {
-				a := l.http[j]
+		}
+		// Most virtual hosts have one attachment (a route's own hostname):
+		// nothing to deduplicate, no maps to build.
+		var entries []entry
+		var seen map[string]bool
+		if len(covering) > 1 {
+			seen = map[string]bool{}
+		}
+		for _, a := range covering {
+			if seen != nil {
 				k := routeObjectKey(a.route) + "@" + a.domain
 				if seen[k] {
 					continue
 				}
 				seen[k] = true
-				for _, m := range a.matches {
-					entries = append(entries, entry{a.domain, m})
-				}
+			}
+			for _, m := range a.matches {
+				entries = append(entries, entry{a.domain, m})
 			}
 		}
-		sort.SliceStable(entries, func(i, j int) bool {
-			if entries[i].domain != entries[j].domain {
-				return moreSpecific(entries[i].domain, entries[j].domain)
+		if len(entries) > 1 {
+			less := func(a, b entry) bool {
+				if a.domain != b.domain {
+					return moreSpecific(a.domain, b.domain)
+				}
+				return httpPrecedence(a.m, b.m)
 			}
-			return httpPrecedence(entries[i].m, entries[j].m)
-		})
-		var templates []*ir.Route
-		emitted := map[*httpMatch]bool{}
+			// The order sort.SliceStable gave (the same algorithm), without
+			// its reflection.
+			slices.SortStableFunc(entries, func(a, b entry) int {
+				switch {
+				case less(a, b):
+					return -1
+				case less(b, a):
+					return 1
+				}
+				return 0
+			})
+		}
+		templates := make([]*ir.Route, 0, len(entries))
+		var emitted map[*httpMatch]bool
+		if len(covering) > 1 {
+			emitted = map[*httpMatch]bool{}
+		}
 		for _, e := range entries {
 			// A route reaching d through several of its hostnames counts once,
 			// at its most specific hostname.
-			if emitted[e.m] {
-				continue
+			if emitted != nil {
+				if emitted[e.m] {
+					continue
+				}
+				emitted[e.m] = true
 			}
-			emitted[e.m] = true
 			templates = append(templates, e.m.ir)
 		}
 		rt.VirtualHosts = append(rt.VirtualHosts, t.virtualHost(name, d, templates))
