@@ -113,11 +113,14 @@ func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]
 	}
 	rec := &compiledHTTPRoute{uid: r.UID, resourceVersion: r.ResourceVersion}
 	t.recording = rec
-	rec.matches, rec.report = t.compileHTTPRoute(info, r)
+	matches, report := t.compileHTTPRoute(info, r)
 	t.recording = nil
+	// The memo's copy does not point at r: it would keep this Snapshot's
+	// copy of the route alive as long as the route does not change.
+	rec.matches, rec.report = rebind(matches, nil), report
 	t.memo.routes[k] = rec
 	t.memo.Compiled++
-	return rec.matches, rec.report
+	return matches, report
 }
 
 // replay makes the recorded backend resolutions in this translation (with
@@ -135,7 +138,8 @@ func (t *translator) replay(calls []backendCall) bool {
 }
 
 // rebind copies matches compiled from another copy of r (the same
-// resourceVersion) to point at r, which precedence compares by identity.
+// resourceVersion) to point at r, which precedence compares by identity
+// (nil: at no route, for keeping).
 // The IR route templates are shared: nothing writes them after
 // compilation (buildRouteTable clones them into the IR).
 func rebind(matches []*httpMatch, r *gwv1.HTTPRoute) []*httpMatch {
