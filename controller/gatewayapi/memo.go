@@ -18,7 +18,9 @@ import (
 // server sets them) are compiled once and reused, as long as the same
 // backend resolutions, replayed in the new Snapshot, give the same
 // clusters and problems (the only input of a rule's compilation besides
-// the route itself). Objects without a resourceVersion (files, hand-built
+// the route itself); a virtual host whose routes all come from reused
+// compilations, in the same order, is the previous translation's (see
+// virtualHost). Objects without a resourceVersion (files, hand-built
 // Snapshots) are always compiled afresh.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
