@@ -44,21 +44,21 @@ func benchPass(b *testing.B, n int, snap *snapshot.Snapshot) {
 }
 
 // passWorld is a copy of snap in the order a cache lists it (shuffled with
-// a fixed seed) whose objects carry a UID and resourceVersion, as the API
-// server's do; with changed >= 0, that route's rule matches /changed
-// instead and its resourceVersion is 2.
+// a fixed seed) whose routes carry a UID, resourceVersion and generation,
+// as the API server's do; with changed >= 0, that route's rule matches
+// /changed instead and its resourceVersion and generation are 2.
 func passWorld(snap *snapshot.Snapshot, changed int) *snapshot.Snapshot {
 	out := *snap
 	out.HTTPRoutes = make([]*gwv1.HTTPRoute, len(snap.HTTPRoutes))
 	for i, r := range snap.HTTPRoutes {
 		c := r.DeepCopy()
 		c.UID = types.UID("uid-" + c.Namespace + "-" + c.Name)
-		c.ResourceVersion = "1"
+		c.ResourceVersion, c.Generation = "1", 1
 		if i == changed {
 			prefix := gwv1.PathMatchPathPrefix
 			value := "/changed"
 			c.Spec.Rules[0].Matches = []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: &prefix, Value: &value}}}
-			c.ResourceVersion = "2"
+			c.ResourceVersion, c.Generation = "2", 2
 		}
 		out.HTTPRoutes[i] = c
 	}

@@ -102,7 +102,9 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 	if sp == nil {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: Service %s/%s has no port %d", field, ns, name, port)}
 	}
-	cname := fmt.Sprintf("service/%s/%s/%d", ns, name, port)
+	// Concatenation, not Sprintf: this runs for every backendRef of every
+	// route (replayed for reused ones, memo.go) on every translation.
+	cname := "service/" + ns + "/" + name + "/" + strconv.Itoa(int(port))
 	if _, ok := t.clusters[cname]; ok {
 		return cname, problem{}
 	}

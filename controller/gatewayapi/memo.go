@@ -14,14 +14,16 @@ import (
 // source does after every change, and returns exactly what Translate
 // returns for each (TestTranslatorEqualsTranslate), doing less work for
 // what did not change since the previous Snapshot: the rules of an
-// HTTPRoute whose object is the same (UID and resourceVersion, as the API
-// server sets them) are compiled once and reused, as long as the same
+// HTTPRoute whose spec is the same (UID and generation, as the API server
+// sets them; not the resourceVersion, which every status write changes)
+// are compiled once and reused, as long as the same
 // backend resolutions, replayed in the new Snapshot, give the same
 // clusters and problems (the only input of a rule's compilation besides
 // the route itself); a virtual host whose routes all come from reused
 // compilations, in the same order, is the previous translation's (see
-// virtualHost). Objects without a resourceVersion (files, hand-built
-// Snapshots) are always compiled afresh.
+// virtualHost). Routes without a UID or generation (files, hand-built
+// Snapshots) are always compiled afresh. A compilation reads the route's
+// name, namespace and spec, nothing else of it.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
@@ -32,12 +34,12 @@ type Translator struct {
 	Reused, Compiled int
 }
 
-// compiledHTTPRoute is the compilation of one version of an HTTPRoute.
+// compiledHTTPRoute is the compilation of one generation of an HTTPRoute.
 type compiledHTTPRoute struct {
-	uid             types.UID
-	resourceVersion string
-	matches         []*httpMatch
-	report          *ruleReport
+	uid        types.UID
+	generation int64
+	matches    []*httpMatch
+	report     *ruleReport
 	// calls are the backend resolutions the compilation made, in order:
 	// a function of the route alone, so a compilation of the same route
 	// makes the same calls (their results aside).
@@ -104,16 +106,16 @@ func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.Virtua
 // the previous compilation of the same object when its backend resolutions
 // replay to the same results, else a new one, recorded for the next.
 func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
-	if t.memo == nil || r.ResourceVersion == "" {
+	if t.memo == nil || r.UID == "" || r.Generation == 0 {
 		return t.compileHTTPRoute(info, r)
 	}
 	k := key(r.Namespace, r.Name)
-	if prev := t.memoPrev[k]; prev != nil && prev.uid == r.UID && prev.resourceVersion == r.ResourceVersion && t.replay(prev.calls) {
+	if prev := t.memoPrev[k]; prev != nil && prev.uid == r.UID && prev.generation == r.Generation && t.replay(prev.calls) {
 		t.memo.routes[k] = prev
 		t.memo.Reused++
 		return rebind(prev.matches, r), prev.report
 	}
-	rec := &compiledHTTPRoute{uid: r.UID, resourceVersion: r.ResourceVersion}
+	rec := &compiledHTTPRoute{uid: r.UID, generation: r.Generation}
 	t.recording = rec
 	matches, report := t.compileHTTPRoute(info, r)
 	t.recording = nil
@@ -140,7 +142,7 @@ func (t *translator) replay(calls []backendCall) bool {
 }
 
 // rebind copies matches compiled from another copy of r (the same
-// resourceVersion) to point at r, which precedence compares by identity
+// generation) to point at r, which precedence compares by identity
 // (nil: at no route, for keeping).
 // The IR route templates are shared: nothing writes them after
 // compilation (buildRouteTable clones them into the IR).

@@ -81,8 +81,8 @@ func checkEditSequence(t *testing.T, snap *snapshot.Snapshot, seed uint64, steps
 	return reused
 }
 
-// loadVersioned parses a golden input and gives every object a UID and
-// resourceVersion "1", as the API server would.
+// loadVersioned parses a golden input and gives every HTTPRoute a UID,
+// resourceVersion "1" and generation 1, as the API server would.
 func loadVersioned(t *testing.T, in string) *snapshot.Snapshot {
 	t.Helper()
 	data, err := os.ReadFile(in)
@@ -96,7 +96,7 @@ func loadVersioned(t *testing.T, in string) *snapshot.Snapshot {
 	snap.IsolateGateways = isolated(strings.TrimSuffix(filepath.Base(in), ".in.yaml"))
 	for _, r := range snap.HTTPRoutes {
 		r.UID = types.UID("httproute/" + r.Namespace + "/" + r.Name)
-		r.ResourceVersion = "1"
+		r.ResourceVersion, r.Generation = "1", 1
 	}
 	return snap
 }
@@ -118,7 +118,16 @@ func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) 
 		}
 		i := rng.IntN(len(out.HTTPRoutes))
 		r := out.HTTPRoutes[i].DeepCopy()
-		what := changeRoute(rng, &out, r)
+		// A status write changes the resourceVersion, a spec write also
+		// the generation: the Translator must tell them apart.
+		var what string
+		if rng.IntN(4) == 0 {
+			r.Status.Parents = nil
+			what = "status written"
+		} else {
+			what = changeRoute(rng, &out, r)
+			r.Generation++
+		}
 		r.ResourceVersion = nextVersion()
 		out.HTTPRoutes = slices.Clone(out.HTTPRoutes)
 		out.HTTPRoutes[i] = r
