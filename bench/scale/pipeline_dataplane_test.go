@@ -2,7 +2,6 @@ package main
 
 import (
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,14 +89,14 @@ func benchDataplaneRDS(b *testing.B, n int, part *ir.IR) {
 		}
 		b.ReportAllocs()
 		i := 0
-		cpu := processCPU()
+		report := cpuPerOp(b)
 		for b.Loop() {
 			i++
 			if _, err := c.Compile(decoded(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
-		reportCPU(b, cpu)
+		report()
 	})
 	b.Run("step=dataplane-rds/path=validate+compile/routes="+strconv.Itoa(n), func(b *testing.B) {
 		b.ReportAllocs()
@@ -113,21 +112,4 @@ func benchDataplaneRDS(b *testing.B, n int, part *ir.IR) {
 			}
 		}
 	})
-}
-
-// processCPU is the CPU time the process has used (user and system, every
-// thread, the garbage collector's included).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the process's CPU time per op since since (cpu-ns/op):
-// on a machine shared with other work the wall time per op (ns/op) says
-// little, the CPU time what a change costs, garbage collection included.
-func reportCPU(b *testing.B, since time.Duration) {
-	b.ReportMetric(float64(processCPU()-since)/float64(b.N), "cpu-ns/op")
 }

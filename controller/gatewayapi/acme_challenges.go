@@ -63,20 +63,22 @@ func (t *translator) addHTTP01Routes(rt *ir.RouteTable, s *socket) {
 		return routes[i].route.Name < routes[j].route.Name
 	})
 	first := map[*ir.VirtualHost][]*ir.Route{}
-	var order []*ir.VirtualHost
 	for _, r := range routes {
 		vh := selectVirtualHost(rt, r.domain)
 		if vh == nil {
 			vh = &ir.VirtualHost{Name: r.domain, Domains: []string{r.domain}}
 			rt.VirtualHosts = append(rt.VirtualHosts, vh)
 		}
-		if _, ok := first[vh]; !ok {
-			order = append(order, vh)
-		}
 		first[vh] = append(first[vh], r.route)
 	}
-	for _, vh := range order {
-		vh.Routes = append(first[vh], vh.Routes...)
+	// A copy of each virtual host gets the challenge routes: a built one
+	// may be shared with the Translator's previous translation (memo.go).
+	for i, vh := range rt.VirtualHosts {
+		if rs, ok := first[vh]; ok {
+			c := *vh
+			c.Routes = append(rs, vh.Routes...)
+			rt.VirtualHosts[i] = &c
+		}
 	}
 	sort.SliceStable(rt.VirtualHosts, func(i, j int) bool { return rt.VirtualHosts[i].Name < rt.VirtualHosts[j].Name })
 }

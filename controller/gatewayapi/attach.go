@@ -83,7 +83,6 @@ func (t *translator) attach(r routeInfo) []parentResult {
 			}
 		}
 		res := parentResult{ref: pr}
-		field := fmt.Sprintf("spec.parentRefs[%d]", i)
 		candidates, allowed := 0, 0
 		for _, l := range listeners {
 			if pr.SectionName != nil && *pr.SectionName != "" && *pr.SectionName != l.spec.Name {
@@ -111,9 +110,9 @@ func (t *translator) attach(r routeInfo) []parentResult {
 		case !setProblem.ok():
 			res.problem = setProblem
 		case candidates == 0:
-			res.problem = problem{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("%s: %s %s/%s has no listener%s", field, kind, ns, pr.Name, selectorText(pr))}
+			res.problem = problem{string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("spec.parentRefs[%d]: %s %s/%s has no listener%s", i, kind, ns, pr.Name, selectorText(pr))}
 		case allowed == 0:
-			res.problem = problem{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("%s: no listener of %s %s/%s%s allows %s from namespace %s", field, kind, ns, pr.Name, selectorText(pr), r.kind, r.obj.GetNamespace())}
+			res.problem = problem{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("spec.parentRefs[%d]: no listener of %s %s/%s%s allows %s from namespace %s", i, kind, ns, pr.Name, selectorText(pr), r.kind, r.obj.GetNamespace())}
 		case len(res.attachments) == 0:
 			res.problem = problem{string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("spec.hostnames: no hostname intersects with the hostnames of the listeners of %s %s/%s%s", kind, ns, pr.Name, selectorText(pr))}
 		}

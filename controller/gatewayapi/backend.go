@@ -35,7 +35,20 @@ func weightOf(w *int32) uint32 {
 
 // resolveBackend resolves a backendRef of a route (from) into an IR cluster.
 // The problem's reason is a RouteConditionReason for ResolvedRefs=False.
+// While an HTTPRoute is compiled for a Translator, every call is recorded
+// (memo.go): the compiled rules are reused only if the same calls resolve
+// the same way in a later Snapshot.
 func (t *translator) resolveBackend(from objRef, ref gwv1.BackendObjectReference, field string) (string, problem) {
+	c, p := t.resolveBackendRef(from, ref, field)
+	if t.recording != nil {
+		t.recording.calls = append(t.recording.calls, backendCall{from: from, ref: ref, field: field, cluster: c, problem: p})
+	}
+	return c, p
+}
+
+// resolveBackendRef is resolveBackend without the recording. Calling it
+// twice with the same arguments in one translation yields the same result.
+func (t *translator) resolveBackendRef(from objRef, ref gwv1.BackendObjectReference, field string) (string, problem) {
 	group, kind := "", "Service"
 	if ref.Group != nil {
 		group = coreGroup(string(*ref.Group))
@@ -89,7 +102,9 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 	if sp == nil {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: Service %s/%s has no port %d", field, ns, name, port)}
 	}
-	cname := fmt.Sprintf("service/%s/%s/%d", ns, name, port)
+	// Concatenation, not Sprintf: this runs for every backendRef of every
+	// route (replayed for reused ones, memo.go) on every translation.
+	cname := "service/" + ns + "/" + name + "/" + strconv.Itoa(int(port))
 	if _, ok := t.clusters[cname]; ok {
 		return cname, problem{}
 	}

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/edgeway/edgeway/controller/ir"
@@ -39,7 +40,7 @@ func (t *translator) buildIR() *ir.IR {
 		l := &ir.Listener{Name: s.name, Address: s.address, Port: s.port, Gateways: s.gateways(), ProxyProtocol: s.proxyProtocol()}
 		switch s.kind {
 		case socketHTTP:
-			rt := buildRouteTable(s.name, s.listeners)
+			rt := t.buildRouteTable(s.name, s.listeners)
 			t.addHTTP01Routes(rt, s)
 			out.RouteTables = append(out.RouteTables, rt)
 			l.HTTP = &ir.HTTPChain{RouteTable: rt.Name, MaxRequestBodyBytes: s.maxRequestBody()}
@@ -48,7 +49,7 @@ func (t *translator) buildIR() *ir.IR {
 				if ls.passthrough || ls.tlsTerminate || ls.acmePending() {
 					continue // pending: no certificate yet, only challenge chains
 				}
-				rt := buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
+				rt := t.buildRouteTable(s.name+"/https/"+pattern(ls.hostname), []*listenerCtx{ls})
 				out.RouteTables = append(out.RouteTables, rt)
 				l.TLS = append(l.TLS, &ir.TLSChain{
 					Name:        "https/" + pattern(ls.hostname),
@@ -200,7 +201,13 @@ func owner(patterns []string, d string) string {
 // wildcard, "*") picks the virtual host of the right listener. A virtual host
 // holds the routes of its owner listener(s) whose domain covers it: the most
 // specific domain first, then Gateway API precedence.
-func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
+//
+// With a Translator, a virtual host whose routes come from the same
+// compiled templates, in the same order, as in the previous translation is
+// that translation's virtual host (memo.go): equal to the one built here,
+// without cloning its routes, and recognised by the publisher and the xDS
+// server by identity.
+func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 	rt := &ir.RouteTable{Name: name}
 	var patterns []string
 	domains := map[string]bool{}
@@ -222,42 +229,69 @@ func buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
 			domain string
 			m      *httpMatch
 		}
-		var entries []entry
-		seen := map[string]bool{}
+		var covering []*httpAttachment
 		for i, l := range listeners {
-			if pattern(l.hostname) != own {
-				continue
+			if pattern(l.hostname) == own {
+				for _, j := range index[i].covering(l.http, d) {
+					covering = append(covering, l.http[j])
+				}
 			}
-			for _, j := range index[i].covering(l.http, d) {
-				a := l.http[j]
+		}
+		// Most virtual hosts have one attachment (a route's own hostname):
+		// nothing to deduplicate, no maps to build.
+		var entries []entry
+		var seen map[string]bool
+		if len(covering) > 1 {
+			seen = map[string]bool{}
+		}
+		for _, a := range covering {
+			if seen != nil {
 				k := routeObjectKey(a.route) + "@" + a.domain
 				if seen[k] {
 					continue
 				}
 				seen[k] = true
-				for _, m := range a.matches {
-					entries = append(entries, entry{a.domain, m})
-				}
+			}
+			for _, m := range a.matches {
+				entries = append(entries, entry{a.domain, m})
 			}
 		}
-		sort.SliceStable(entries, func(i, j int) bool {
-			if entries[i].domain != entries[j].domain {
-				return moreSpecific(entries[i].domain, entries[j].domain)
+		if len(entries) > 1 {
+			less := func(a, b entry) bool {
+				if a.domain != b.domain {
+					return moreSpecific(a.domain, b.domain)
+				}
+				return httpPrecedence(a.m, b.m)
 			}
-			return httpPrecedence(entries[i].m, entries[j].m)
-		})
-		vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
-		emitted := map[*httpMatch]bool{}
+			// The order sort.SliceStable gave (the same algorithm), without
+			// its reflection.
+			slices.SortStableFunc(entries, func(a, b entry) int {
+				switch {
+				case less(a, b):
+					return -1
+				case less(b, a):
+					return 1
+				}
+				return 0
+			})
+		}
+		templates := make([]*ir.Route, 0, len(entries))
+		var emitted map[*httpMatch]bool
+		if len(covering) > 1 {
+			emitted = map[*httpMatch]bool{}
+		}
 		for _, e := range entries {
 			// A route reaching d through several of its hostnames counts once,
 			// at its most specific hostname.
-			if emitted[e.m] {
-				continue
+			if emitted != nil {
+				if emitted[e.m] {
+					continue
+				}
+				emitted[e.m] = true
 			}
-			emitted[e.m] = true
-			vh.Routes = append(vh.Routes, cloneRoute(e.m.ir))
+			templates = append(templates, e.m.ir)
 		}
-		rt.VirtualHosts = append(rt.VirtualHosts, vh)
+		rt.VirtualHosts = append(rt.VirtualHosts, t.virtualHost(name, d, templates))
 	}
 	return rt
 }

