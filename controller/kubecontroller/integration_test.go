@@ -348,10 +348,11 @@ func testBurst(t *testing.T, api *apiserver.Server) {
 	t.Logf("burst: %d route creates in %v (%d relevant events) cost %d translations", n, wrote.Round(time.Millisecond), ctrl.Source.Events()-events, used)
 	// The debounce coalesces a burst's events until 50 ms pass without one
 	// (at most 250 ms): how many translations a burst costs depends on how evenly a
-	// loaded machine spaces the writes, so the bound is on coalescing (five
+	// loaded machine spaces the writes, so the bound is on coalescing (four
 	// writes or more per translation), not on the clock. On a quiet machine
-	// a burst of 100 costs 2-4.
-	if maxT := uint64(n / 5); used > maxT {
+	// a burst of 100 costs 2-4; at load 13 on 2 cores it once cost 21, so
+	// the bound leaves room for a slow API server spacing the events.
+	if maxT := uint64(n / 4); used > maxT {
 		t.Errorf("%d route writes in %v cost %d translations, want at most %d: the debounce does not coalesce a burst", n, wrote, used, maxT)
 	}
 }
