@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -64,12 +63,8 @@ func TestH2AuthorityMustBeAValidHost(t *testing.T) {
 
 	status := func(authority string) string {
 		t.Helper()
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c := dialProxy(t, base)
+		defer c.Close() // one per call, not all at the end
 		if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestH1UpstreamAnswersBeforeReadingTheBody: an upstream that answers a
@@ -39,12 +38,7 @@ func TestH1UpstreamAnswersBeforeReadingTheBody(t *testing.T) {
 	}()
 	base := h1Proxy(t, ln.Addr().String(), 0)
 
-	c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := dialProxy(t, base)
 	const size = 60 << 10 // under the exchange's 64 KiB, over one buffer
 	if _, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: a.example\r\nContent-Length: 61440\r\n\r\n"+strings.Repeat("a", 8<<10)); err != nil {
 		t.Fatal(err)

@@ -98,6 +98,21 @@ func awaitSignal(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
+// dialProxy opens a raw connection to the proxy at base ("http://addr"),
+// bounded by a deadline so that a stuck exchange fails the test instead of
+// hanging it (a liveness bound, not a timing assertion). It is closed at
+// the test's end.
+func dialProxy(t *testing.T, base string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
 // h1Proxy routes everything to the backend, with an optional route timeout.
 func h1Proxy(t *testing.T, backend string, timeout time.Duration) string {
 	t.Helper()

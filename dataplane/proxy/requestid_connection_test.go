@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRequestIDSurvivesConnectionListing: X-Request-Id is the proxy's
@@ -26,12 +24,8 @@ func TestRequestIDSurvivesConnectionListing(t *testing.T) {
 	base := h1Proxy(t, b.addr, 0)
 	send := func(req string) string {
 		t.Helper()
-		c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c := dialProxy(t, base)
+		defer c.Close() // one per call, not all at the end
 		if _, err := io.WriteString(c, req); err != nil {
 			t.Fatal(err)
 		}
