@@ -3,7 +3,6 @@ package gatewayapi
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -85,15 +84,7 @@ func checkEditSequence(t *testing.T, snap *snapshot.Snapshot, seed uint64, steps
 // resourceVersion "1" and generation 1, as the API server would.
 func loadVersioned(t *testing.T, in string) *snapshot.Snapshot {
 	t.Helper()
-	data, err := os.ReadFile(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := snapshot.Parse(in, data)
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	snap.IsolateGateways = isolated(strings.TrimSuffix(filepath.Base(in), ".in.yaml"))
+	snap := loadGoldenInput(t, in)
 	for _, r := range snap.HTTPRoutes {
 		r.UID = types.UID("httproute/" + r.Namespace + "/" + r.Name)
 		r.ResourceVersion, r.Generation = "1", 1

@@ -1,13 +1,10 @@
 package gatewayapi
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // TestTranslateDoesNotWriteItsInput: after Translate, every golden input's
@@ -22,20 +19,7 @@ func TestTranslateDoesNotWriteItsInput(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := snapshot.Parse(in, data)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			pristine, err := snapshot.Parse(in, data)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			snap.IsolateGateways = isolated(name)
-			pristine.IsolateGateways = snap.IsolateGateways
+			snap, pristine := loadGoldenInput(t, in), loadGoldenInput(t, in)
 			if !reflect.DeepEqual(snap, pristine) {
 				t.Fatal("two parses of one file differ; the comparison below would mean nothing")
 			}

@@ -13,7 +13,6 @@ import (
 	yaml "go.yaml.in/yaml/v2"
 
 	"github.com/edgeway/edgeway/controller/ir"
-	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current translation")
@@ -28,15 +27,7 @@ func TestGolden(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := snapshot.Parse(in, data)
-			if err != nil {
-				t.Fatalf("parse: %v", err)
-			}
-			snap.IsolateGateways = isolated(name)
+			snap := loadGoldenInput(t, in)
 			out, st := Translate(snap)
 			validateCase(t, name, out)
 			got := renderCase(t, name, out, st)
