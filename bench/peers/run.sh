@@ -37,9 +37,15 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
-# Caddy, a pinned release, from the Go module proxy.
+# Caddy, a pinned release, from the Go module proxy; only when the run
+# includes it (the build takes minutes on two cores). A -proxies argument to
+# the driver is not seen here: select proxies with BENCH_PROXIES.
 # (`caddy version` says "unknown" for a go install build: read the build info.)
-if ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -Eq "^\s+mod\s+github.com/caddyserver/caddy/v2\s+$CADDY_VERSION\s"; then
+case ",${BENCH_PROXIES:-caddy}," in
+*,caddy,*) want_caddy=1 ;;
+*) want_caddy=0 ;;
+esac
+if [ "$want_caddy" = 1 ] && ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -Eq "^\s+mod\s+github.com/caddyserver/caddy/v2\s+$CADDY_VERSION\s"; then
   echo "bench-peers: building Caddy $CADDY_VERSION into $bin (once)"
   GOBIN=$bin GOFLAGS=-mod=mod "$GO" install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 fi
