@@ -34,12 +34,17 @@ type httpAttachment struct {
 var defaultRule = []gwv1.HTTPRouteRule{{}}
 
 func (t *translator) attachHTTPRoutes() {
+	t.beginAttachMemo()
 	for _, r := range t.snap.HTTPRoutes {
 		if r == nil {
 			continue
 		}
 		info := routeInfo{kind: "HTTPRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
-		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRouteMemo(info, r) })
+		if t.memo != nil && r.UID != "" && r.Generation != 0 {
+			t.attachHTTPRouteMemo(info, r)
+			continue
+		}
+		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
 	}
 }
 
@@ -53,6 +58,13 @@ func (t *translator) attachHTTPLike(info routeInfo, route metav1.Object, compile
 	}
 	t.dropCrossServing(info, parents)
 	matches, rep := compile()
+	t.serveHTTPLike(route, parents, matches)
+	t.routeStatus(info, parents, rep)
+}
+
+// serveHTTPLike puts a route's compiled matches on every listener and
+// domain its accepted parentRefs attached to.
+func (t *translator) serveHTTPLike(route metav1.Object, parents []parentResult, matches []*httpMatch) {
 	for _, p := range parents {
 		if !p.problem.ok() {
 			continue
@@ -63,7 +75,6 @@ func (t *translator) attachHTTPLike(info routeInfo, route metav1.Object, compile
 			}
 		}
 	}
-	t.routeStatus(info, parents, rep)
 }
 
 // compileHTTPRoute compiles every valid rule. Invalid rules (unsupported

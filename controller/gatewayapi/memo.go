@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -21,17 +22,27 @@ import (
 // clusters and problems (the only input of a rule's compilation besides
 // the route itself); a virtual host whose routes all come from reused
 // compilations, in the same order, is the previous translation's (see
-// virtualHost). Routes without a UID or generation (files, hand-built
-// Snapshots) are always compiled afresh. A compilation reads the route's
-// name, namespace and spec, nothing else of it.
+// virtualHost). One level up (memo_attach.go), the attachment of an
+// HTTPRoute of the same UID and generation (the listeners and domains its
+// parentRefs reach) is reused while the listener world it was computed
+// in (Gateways, ListenerSets, their listeners, Namespace labels when
+// selected) is unchanged, and its status with it while its compilation
+// is reused. Routes without a UID or generation (files, hand-built
+// Snapshots) are always attached and compiled afresh. A compilation reads
+// the route's name, namespace and spec, nothing else of it.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
 	routes map[string]*compiledHTTPRoute // by "<ns>/<name>", of the last translation
 	vhosts map[vhostKey]builtVHost       // of the last translation
+	// attached are the attachments of the last translation's HTTPRoutes,
+	// by "<ns>/<name>", in its listener world (memo_attach.go).
+	attached map[string]*attachedHTTPRoute
+	world    *listenerWorld
 	// Reused and Compiled count the HTTPRoutes of the last translation
-	// whose compiled rules were reused and compiled (tests, benchmarks).
-	Reused, Compiled int
+	// whose compiled rules were reused and compiled, AttachReused those
+	// whose attachment was reused (tests, benchmarks).
+	Reused, Compiled, AttachReused int
 }
 
 // compiledHTTPRoute is the compilation of one generation of an HTTPRoute.
@@ -102,26 +113,30 @@ func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.Virtua
 	return vh
 }
 
-// compileHTTPRouteMemo is compileHTTPRoute through the Translator, if any:
-// the previous compilation of the same object when its backend resolutions
-// replay to the same results, else a new one, recorded for the next.
-func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
-	if t.memo == nil || r.UID == "" || r.Generation == 0 {
-		return t.compileHTTPRoute(info, r)
-	}
-	k := key(r.Namespace, r.Name)
+// compileHTTPRouteMemo is compileHTTPRoute through the Translator (r has
+// a UID and a generation; k is its "<ns>/<name>"): the previous
+// compilation of the same object when its backend resolutions replay to
+// the same results, else a new one, recorded for the next.
+func (t *translator) compileHTTPRouteMemo(k string, info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
 	if prev := t.memoPrev[k]; prev != nil && prev.uid == r.UID && prev.generation == r.Generation && t.replay(prev.calls) {
 		t.memo.routes[k] = prev
 		t.memo.Reused++
-		return rebind(prev.matches, r), prev.report
+		return prev.matches, prev.report
 	}
 	rec := &compiledHTTPRoute{uid: r.UID, generation: r.Generation}
 	t.recording = rec
 	matches, report := t.compileHTTPRoute(info, r)
 	t.recording = nil
-	// The memo's copy does not point at r: it would keep this Snapshot's
-	// copy of the route alive as long as the route does not change.
-	rec.matches, rec.report = rebind(matches, nil), report
+	// The matches point at the route's identity, not at r: precedence
+	// compares routes by identity and reads only their creation time,
+	// namespace and name, which a UID never changes; and r would keep this
+	// Snapshot's copy of the route alive as long as the route does not
+	// change. So the matches serve every later translation as they are.
+	id := &metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, CreationTimestamp: r.CreationTimestamp}
+	for _, m := range matches {
+		m.route = id
+	}
+	rec.matches, rec.report = matches, report
 	t.memo.routes[k] = rec
 	t.memo.Compiled++
 	return matches, report
@@ -139,20 +154,4 @@ func (t *translator) replay(calls []backendCall) bool {
 		}
 	}
 	return true
-}
-
-// rebind copies matches compiled from another copy of r (the same
-// generation) to point at r, which precedence compares by identity
-// (nil: at no route, for keeping).
-// The IR route templates are shared: nothing writes them after
-// compilation (buildRouteTable clones them into the IR).
-func rebind(matches []*httpMatch, r *gwv1.HTTPRoute) []*httpMatch {
-	out := make([]*httpMatch, len(matches))
-	backing := make([]httpMatch, len(matches))
-	for i, m := range matches {
-		backing[i] = *m
-		backing[i].route = r
-		out[i] = &backing[i]
-	}
-	return out
 }

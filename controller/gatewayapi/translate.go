@@ -68,6 +68,11 @@ type translator struct {
 	memoPrev   map[string]*compiledHTTPRoute
 	vhostsPrev map[vhostKey]builtVHost
 	recording  *compiledHTTPRoute
+	// attachSame: the listener world is the previous translation's, so
+	// its HTTPRoute attachments hold (memo_attach.go).
+	attachSame bool
+	attachPrev map[string]*attachedHTTPRoute
+	world      worldListeners
 
 	statuses Statuses
 }
