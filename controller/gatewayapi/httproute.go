@@ -71,10 +71,20 @@ func (t *translator) serveHTTPLike(route metav1.Object, parents []parentResult, 
 		}
 		for _, a := range p.attachments {
 			for _, d := range a.domains {
-				a.listener.http = append(a.listener.http, &httpAttachment{route: route, domain: d, matches: matches})
+				a.listener.http = append(a.listener.http, t.newHTTPAttachment(route, d, matches))
 			}
 		}
 	}
+}
+
+// newHTTPAttachment allocates HTTP attachments a block at a time: a
+// translation makes one per route and hostname, thousands.
+func (t *translator) newHTTPAttachment(route metav1.Object, domain string, matches []*httpMatch) *httpAttachment {
+	if len(t.httpSlab) == cap(t.httpSlab) {
+		t.httpSlab = make([]httpAttachment, 0, 256)
+	}
+	t.httpSlab = append(t.httpSlab, httpAttachment{route: route, domain: domain, matches: matches})
+	return &t.httpSlab[len(t.httpSlab)-1]
 }
 
 // compileHTTPRoute compiles every valid rule. Invalid rules (unsupported

@@ -33,11 +33,11 @@ import (
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
-	routes map[string]*compiledHTTPRoute // by "<ns>/<name>", of the last translation
-	vhosts map[vhostKey]builtVHost       // of the last translation
-	// attached are the attachments of the last translation's HTTPRoutes,
-	// by "<ns>/<name>", in its listener world (memo_attach.go).
-	attached map[string]*attachedHTTPRoute
+	routes memoMap[types.UID, *compiledHTTPRoute] // by the route's UID
+	vhosts memoMap[vhostKey, builtVHost]
+	// attached are the attachments of HTTPRoutes, by UID, in the listener
+	// world of the last translation (memo_attach.go).
+	attached memoMap[types.UID, *attachedHTTPRoute]
 	world    *listenerWorld
 	// Reused and Compiled count the HTTPRoutes of the last translation
 	// whose compiled rules were reused and compiled, AttachReused those
@@ -47,7 +47,6 @@ type Translator struct {
 
 // compiledHTTPRoute is the compilation of one generation of an HTTPRoute.
 type compiledHTTPRoute struct {
-	uid        types.UID
 	generation int64
 	matches    []*httpMatch
 	report     *ruleReport
@@ -70,13 +69,29 @@ type backendCall struct {
 func (m *Translator) Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t := newTranslator(snap)
 	t.memo = m
-	prev := m.routes
-	m.routes = make(map[string]*compiledHTTPRoute, len(prev))
 	m.Reused, m.Compiled = 0, 0
-	t.memoPrev = prev
-	t.vhostsPrev = m.vhosts
-	m.vhosts = make(map[vhostKey]builtVHost, len(m.vhosts))
+	t.memoPrev = m.routes.renew()
+	t.vhostsPrev = m.vhosts.renew()
 	return t.translate()
+}
+
+// memoMap holds the entries of the last translation (cur) and, to be
+// cleared and refilled by the next one, the map of the one before
+// (spare): a translation at thousands of routes then grows no map.
+type memoMap[K comparable, V any] struct{ cur, spare map[K]V }
+
+// renew starts a translation: it returns the last translation's entries
+// and makes cur an empty map for this one's.
+func (m *memoMap[K, V]) renew() (prev map[K]V) {
+	prev = m.cur
+	next := m.spare
+	if next == nil {
+		next = make(map[K]V, len(prev))
+	} else {
+		clear(next)
+	}
+	m.cur, m.spare = next, prev
+	return prev
 }
 
 // vhostKey names a virtual host: its route table and domain.
@@ -99,31 +114,33 @@ func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.Virtua
 	k := vhostKey{rt, d}
 	if t.memo != nil {
 		if prev, ok := t.vhostsPrev[k]; ok && slices.Equal(prev.templates, templates) {
-			t.memo.vhosts[k] = prev
+			t.memo.vhosts.cur[k] = prev
 			return prev.vh
 		}
 	}
-	vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
-	for _, r := range templates {
-		vh.Routes = append(vh.Routes, cloneRoute(r))
+	// templates may be the caller's scratch space: the memo keeps a copy.
+	templates = slices.Clone(templates)
+	vh := &ir.VirtualHost{Name: d, Domains: []string{d}, Routes: make([]*ir.Route, len(templates))}
+	for i, r := range templates {
+		vh.Routes[i] = cloneRoute(r)
 	}
 	if t.memo != nil {
-		t.memo.vhosts[k] = builtVHost{templates: templates, vh: vh}
+		t.memo.vhosts.cur[k] = builtVHost{templates: templates, vh: vh}
 	}
 	return vh
 }
 
 // compileHTTPRouteMemo is compileHTTPRoute through the Translator (r has
-// a UID and a generation; k is its "<ns>/<name>"): the previous
-// compilation of the same object when its backend resolutions replay to
-// the same results, else a new one, recorded for the next.
-func (t *translator) compileHTTPRouteMemo(k string, info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
-	if prev := t.memoPrev[k]; prev != nil && prev.uid == r.UID && prev.generation == r.Generation && t.replay(prev.calls) {
-		t.memo.routes[k] = prev
+// a UID and a generation): the previous compilation of the same object
+// when its backend resolutions replay to the same results, else a new
+// one, recorded for the next.
+func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
+	if prev := t.memoPrev[r.UID]; prev != nil && prev.generation == r.Generation && t.replay(prev.calls) {
+		t.memo.routes.cur[r.UID] = prev
 		t.memo.Reused++
 		return prev.matches, prev.report
 	}
-	rec := &compiledHTTPRoute{uid: r.UID, generation: r.Generation}
+	rec := &compiledHTTPRoute{generation: r.Generation}
 	t.recording = rec
 	matches, report := t.compileHTTPRoute(info, r)
 	t.recording = nil
@@ -137,7 +154,7 @@ func (t *translator) compileHTTPRouteMemo(k string, info routeInfo, r *gwv1.HTTP
 		m.route = id
 	}
 	rec.matches, rec.report = matches, report
-	t.memo.routes[k] = rec
+	t.memo.routes.cur[r.UID] = rec
 	t.memo.Compiled++
 	return matches, report
 }

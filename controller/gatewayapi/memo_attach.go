@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -117,7 +116,6 @@ func (w *listenerWorld) equal(o *listenerWorld) bool {
 // attachedHTTPRoute is the attachment of one generation of an HTTPRoute
 // in one listener world, and the status last rendered for it.
 type attachedHTTPRoute struct {
-	uid        types.UID
 	generation int64
 	key        string // routeInfo.key(), the listeners' attachedRoutes key
 	parents    []attachedParent
@@ -150,8 +148,7 @@ func (t *translator) beginAttachMemo() {
 	t.attachSame = w.equal(t.memo.world)
 	t.world = wl
 	t.memo.world = w
-	t.attachPrev = t.memo.attached
-	t.memo.attached = make(map[string]*attachedHTTPRoute, len(t.attachPrev))
+	t.attachPrev = t.memo.attached.renew()
 	t.memo.AttachReused = 0
 }
 
@@ -160,14 +157,12 @@ func (t *translator) beginAttachMemo() {
 // listener world is the same, and its previous status when the
 // compilation's report is too.
 func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
-	k := key(r.Namespace, r.Name)
-	compile := func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRouteMemo(k, info, r) }
-	prev := t.attachPrev[k]
-	if prev == nil || !t.attachSame || prev.uid != r.UID || prev.generation != r.Generation {
-		t.attachHTTPRouteAfresh(k, info, r, compile)
+	prev := t.attachPrev[r.UID]
+	if prev == nil || !t.attachSame || prev.generation != r.Generation {
+		t.attachHTTPRouteAfresh(info, r)
 		return
 	}
-	t.memo.attached[k] = prev
+	t.memo.attached.cur[r.UID] = prev
 	t.memo.AttachReused++
 	if len(prev.parents) == 0 {
 		return
@@ -181,12 +176,12 @@ func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
 		// Cross serving may drop attachments: the long way, on a copy.
 		parents := prev.parentResults(t.world.ctx)
 		t.dropCrossServing(info, parents)
-		matches, rep := compile()
+		matches, rep := t.compileHTTPRouteMemo(info, r)
 		t.serveHTTPLike(r, parents, matches)
 		t.routeStatus(info, parents, rep)
 		return
 	}
-	matches, rep := compile()
+	matches, rep := t.compileHTTPRouteMemo(info, r)
 	for _, p := range prev.parents {
 		if !p.problem.ok() {
 			continue
@@ -194,7 +189,7 @@ func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
 		for _, a := range p.attachments {
 			l := t.world.ctx[a.listener]
 			for _, d := range a.domains {
-				l.http = append(l.http, &httpAttachment{route: r, domain: d, matches: matches})
+				l.http = append(l.http, t.newHTTPAttachment(r, d, matches))
 			}
 		}
 	}
@@ -207,15 +202,15 @@ func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
 
 // attachHTTPRouteAfresh attaches r and records its attachment (and, unless
 // cross serving changed it, its status) for the next translation.
-func (t *translator) attachHTTPRouteAfresh(k string, info routeInfo, r *gwv1.HTTPRoute, compile func() ([]*httpMatch, *ruleReport)) {
+func (t *translator) attachHTTPRouteAfresh(info routeInfo, r *gwv1.HTTPRoute) {
 	parents := t.attach(info)
-	rec := t.recordAttachment(k, info, r, parents)
+	rec := t.recordAttachment(info, r, parents)
 	if len(parents) == 0 {
 		return
 	}
 	dropped := len(t.crossLosers) > 0
 	t.dropCrossServing(info, parents)
-	matches, rep := compile()
+	matches, rep := t.compileHTTPRouteMemo(info, r)
 	t.serveHTTPLike(r, parents, matches)
 	st := t.renderRouteStatus(info, parents, rep)
 	t.statuses.Routes = append(t.statuses.Routes, st)
@@ -226,8 +221,8 @@ func (t *translator) attachHTTPRouteAfresh(k string, info routeInfo, r *gwv1.HTT
 
 // recordAttachment keeps parents (before cross serving) for the next
 // translation, unless a listener is not in the world (then nil).
-func (t *translator) recordAttachment(k string, info routeInfo, r *gwv1.HTTPRoute, parents []parentResult) *attachedHTTPRoute {
-	rec := &attachedHTTPRoute{uid: r.UID, generation: r.Generation, key: info.key()}
+func (t *translator) recordAttachment(info routeInfo, r *gwv1.HTTPRoute, parents []parentResult) *attachedHTTPRoute {
+	rec := &attachedHTTPRoute{generation: r.Generation, key: info.key()}
 	for _, p := range parents {
 		ap := attachedParent{ref: p.ref, problem: p.problem}
 		for _, a := range p.attachments {
@@ -239,7 +234,7 @@ func (t *translator) recordAttachment(k string, info routeInfo, r *gwv1.HTTPRout
 		}
 		rec.parents = append(rec.parents, ap)
 	}
-	t.memo.attached[k] = rec
+	t.memo.attached.cur[r.UID] = rec
 	return rec
 }
 
