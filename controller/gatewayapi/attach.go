@@ -192,6 +192,12 @@ func (t *translator) routeStatus(r routeInfo, parents []parentResult, rep *ruleR
 	if len(parents) == 0 {
 		return
 	}
+	t.statuses.Routes = append(t.statuses.Routes, t.renderRouteStatus(r, parents, rep))
+}
+
+// renderRouteStatus is the status routeStatus reports for parents (at
+// least one).
+func (t *translator) renderRouteStatus(r routeInfo, parents []parentResult, rep *ruleReport) RouteStatus {
 	gen := r.obj.GetGeneration()
 	st := gwv1.RouteStatus{Parents: []gwv1.RouteParentStatus{}}
 	allDropped := rep.rules > 0 && len(rep.dropped) == rep.rules
@@ -215,7 +221,7 @@ func (t *translator) routeStatus(r routeInfo, parents []parentResult, rep *ruleR
 		}
 		st.Parents = append(st.Parents, ps)
 	}
-	t.statuses.Routes = append(t.statuses.Routes, RouteStatus{Kind: r.kind, Namespace: r.obj.GetNamespace(), Name: r.obj.GetName(), Status: st})
+	return RouteStatus{Kind: r.kind, Namespace: r.obj.GetNamespace(), Name: r.obj.GetName(), Status: st}
 }
 
 func joinMessages(ps []problem) string {

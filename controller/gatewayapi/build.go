@@ -223,23 +223,33 @@ func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.
 	for i, l := range listeners {
 		index[i] = indexHTTPAttachments(l.http)
 	}
+	// Scratch space reused from one virtual host to the next: thousands of
+	// them per table, most with one route (virtualHost copies what it keeps).
+	type entry struct {
+		domain string
+		m      *httpMatch
+	}
+	var (
+		found     []int
+		covering  []*httpAttachment
+		entries   []entry
+		templates []*ir.Route
+	)
+	rt.VirtualHosts = make([]*ir.VirtualHost, 0, len(domains))
 	for _, d := range sortedKeys(domains) {
 		own := owner(patterns, d)
-		type entry struct {
-			domain string
-			m      *httpMatch
-		}
-		var covering []*httpAttachment
+		covering = covering[:0]
 		for i, l := range listeners {
 			if pattern(l.hostname) == own {
-				for _, j := range index[i].covering(l.http, d) {
+				found = index[i].covering(found[:0], l.http, d)
+				for _, j := range found {
 					covering = append(covering, l.http[j])
 				}
 			}
 		}
 		// Most virtual hosts have one attachment (a route's own hostname):
 		// nothing to deduplicate, no maps to build.
-		var entries []entry
+		entries = entries[:0]
 		var seen map[string]bool
 		if len(covering) > 1 {
 			seen = map[string]bool{}
@@ -275,7 +285,7 @@ func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.
 				return 0
 			})
 		}
-		templates := make([]*ir.Route, 0, len(entries))
+		templates = templates[:0]
 		var emitted map[*httpMatch]bool
 		if len(covering) > 1 {
 			emitted = map[*httpMatch]bool{}
@@ -318,10 +328,10 @@ func indexHTTPAttachments(as []*httpAttachment) httpAttachmentIndex {
 	return x
 }
 
-// covering returns the indexes of the attachments whose domain covers d, in
-// attachment order (the order a scan would visit them).
-func (x httpAttachmentIndex) covering(as []*httpAttachment, d string) []int {
-	out := append([]int(nil), x.exact[d]...)
+// covering appends to out the indexes of the attachments whose domain
+// covers d, in attachment order (the order a scan would visit them).
+func (x httpAttachmentIndex) covering(out []int, as []*httpAttachment, d string) []int {
+	out = append(out, x.exact[d]...)
 	for _, j := range x.wildcards {
 		if covers(as[j].domain, d) {
 			out = append(out, j)

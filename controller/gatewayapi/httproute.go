@@ -34,12 +34,17 @@ type httpAttachment struct {
 var defaultRule = []gwv1.HTTPRouteRule{{}}
 
 func (t *translator) attachHTTPRoutes() {
+	t.beginAttachMemo()
 	for _, r := range t.snap.HTTPRoutes {
 		if r == nil {
 			continue
 		}
 		info := routeInfo{kind: "HTTPRoute", obj: r, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames, hasHostnames: true}
-		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRouteMemo(info, r) })
+		if t.memo != nil && r.UID != "" && r.Generation != 0 {
+			t.attachHTTPRouteMemo(info, r)
+			continue
+		}
+		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
 	}
 }
 
@@ -53,17 +58,33 @@ func (t *translator) attachHTTPLike(info routeInfo, route metav1.Object, compile
 	}
 	t.dropCrossServing(info, parents)
 	matches, rep := compile()
+	t.serveHTTPLike(route, parents, matches)
+	t.routeStatus(info, parents, rep)
+}
+
+// serveHTTPLike puts a route's compiled matches on every listener and
+// domain its accepted parentRefs attached to.
+func (t *translator) serveHTTPLike(route metav1.Object, parents []parentResult, matches []*httpMatch) {
 	for _, p := range parents {
 		if !p.problem.ok() {
 			continue
 		}
 		for _, a := range p.attachments {
 			for _, d := range a.domains {
-				a.listener.http = append(a.listener.http, &httpAttachment{route: route, domain: d, matches: matches})
+				a.listener.http = append(a.listener.http, t.newHTTPAttachment(route, d, matches))
 			}
 		}
 	}
-	t.routeStatus(info, parents, rep)
+}
+
+// newHTTPAttachment allocates HTTP attachments a block at a time: a
+// translation makes one per route and hostname, thousands.
+func (t *translator) newHTTPAttachment(route metav1.Object, domain string, matches []*httpMatch) *httpAttachment {
+	if len(t.httpSlab) == cap(t.httpSlab) {
+		t.httpSlab = make([]httpAttachment, 0, 256)
+	}
+	t.httpSlab = append(t.httpSlab, httpAttachment{route: route, domain: domain, matches: matches})
+	return &t.httpSlab[len(t.httpSlab)-1]
 }
 
 // compileHTTPRoute compiles every valid rule. Invalid rules (unsupported

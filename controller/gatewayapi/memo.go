@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -21,22 +22,31 @@ import (
 // clusters and problems (the only input of a rule's compilation besides
 // the route itself); a virtual host whose routes all come from reused
 // compilations, in the same order, is the previous translation's (see
-// virtualHost). Routes without a UID or generation (files, hand-built
-// Snapshots) are always compiled afresh. A compilation reads the route's
-// name, namespace and spec, nothing else of it.
+// virtualHost). One level up (memo_attach.go), the attachment of an
+// HTTPRoute of the same UID and generation (the listeners and domains its
+// parentRefs reach) is reused while the listener world it was computed
+// in (Gateways, ListenerSets, their listeners, Namespace labels when
+// selected) is unchanged, and its status with it while its compilation
+// is reused. Routes without a UID or generation (files, hand-built
+// Snapshots) are always attached and compiled afresh. A compilation reads
+// the route's name, namespace and spec, nothing else of it.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
-	routes map[string]*compiledHTTPRoute // by "<ns>/<name>", of the last translation
-	vhosts map[vhostKey]builtVHost       // of the last translation
+	routes memoMap[types.UID, *compiledHTTPRoute] // by the route's UID
+	vhosts memoMap[vhostKey, builtVHost]
+	// attached are the attachments of HTTPRoutes, by UID, in the listener
+	// world of the last translation (memo_attach.go).
+	attached memoMap[types.UID, *attachedHTTPRoute]
+	world    *listenerWorld
 	// Reused and Compiled count the HTTPRoutes of the last translation
-	// whose compiled rules were reused and compiled (tests, benchmarks).
-	Reused, Compiled int
+	// whose compiled rules were reused and compiled, AttachReused those
+	// whose attachment was reused (tests, benchmarks).
+	Reused, Compiled, AttachReused int
 }
 
 // compiledHTTPRoute is the compilation of one generation of an HTTPRoute.
 type compiledHTTPRoute struct {
-	uid        types.UID
 	generation int64
 	matches    []*httpMatch
 	report     *ruleReport
@@ -59,13 +69,29 @@ type backendCall struct {
 func (m *Translator) Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t := newTranslator(snap)
 	t.memo = m
-	prev := m.routes
-	m.routes = make(map[string]*compiledHTTPRoute, len(prev))
 	m.Reused, m.Compiled = 0, 0
-	t.memoPrev = prev
-	t.vhostsPrev = m.vhosts
-	m.vhosts = make(map[vhostKey]builtVHost, len(m.vhosts))
+	t.memoPrev = m.routes.renew()
+	t.vhostsPrev = m.vhosts.renew()
 	return t.translate()
+}
+
+// memoMap holds the entries of the last translation (cur) and, to be
+// cleared and refilled by the next one, the map of the one before
+// (spare): a translation at thousands of routes then grows no map.
+type memoMap[K comparable, V any] struct{ cur, spare map[K]V }
+
+// renew starts a translation: it returns the last translation's entries
+// and makes cur an empty map for this one's.
+func (m *memoMap[K, V]) renew() (prev map[K]V) {
+	prev = m.cur
+	next := m.spare
+	if next == nil {
+		next = make(map[K]V, len(prev))
+	} else {
+		clear(next)
+	}
+	m.cur, m.spare = next, prev
+	return prev
 }
 
 // vhostKey names a virtual host: its route table and domain.
@@ -88,41 +114,47 @@ func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.Virtua
 	k := vhostKey{rt, d}
 	if t.memo != nil {
 		if prev, ok := t.vhostsPrev[k]; ok && slices.Equal(prev.templates, templates) {
-			t.memo.vhosts[k] = prev
+			t.memo.vhosts.cur[k] = prev
 			return prev.vh
 		}
 	}
-	vh := &ir.VirtualHost{Name: d, Domains: []string{d}}
-	for _, r := range templates {
-		vh.Routes = append(vh.Routes, cloneRoute(r))
+	// templates may be the caller's scratch space: the memo keeps a copy.
+	templates = slices.Clone(templates)
+	vh := &ir.VirtualHost{Name: d, Domains: []string{d}, Routes: make([]*ir.Route, len(templates))}
+	for i, r := range templates {
+		vh.Routes[i] = cloneRoute(r)
 	}
 	if t.memo != nil {
-		t.memo.vhosts[k] = builtVHost{templates: templates, vh: vh}
+		t.memo.vhosts.cur[k] = builtVHost{templates: templates, vh: vh}
 	}
 	return vh
 }
 
-// compileHTTPRouteMemo is compileHTTPRoute through the Translator, if any:
-// the previous compilation of the same object when its backend resolutions
-// replay to the same results, else a new one, recorded for the next.
+// compileHTTPRouteMemo is compileHTTPRoute through the Translator (r has
+// a UID and a generation): the previous compilation of the same object
+// when its backend resolutions replay to the same results, else a new
+// one, recorded for the next.
 func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
-	if t.memo == nil || r.UID == "" || r.Generation == 0 {
-		return t.compileHTTPRoute(info, r)
-	}
-	k := key(r.Namespace, r.Name)
-	if prev := t.memoPrev[k]; prev != nil && prev.uid == r.UID && prev.generation == r.Generation && t.replay(prev.calls) {
-		t.memo.routes[k] = prev
+	if prev := t.memoPrev[r.UID]; prev != nil && prev.generation == r.Generation && t.replay(prev.calls) {
+		t.memo.routes.cur[r.UID] = prev
 		t.memo.Reused++
-		return rebind(prev.matches, r), prev.report
+		return prev.matches, prev.report
 	}
-	rec := &compiledHTTPRoute{uid: r.UID, generation: r.Generation}
+	rec := &compiledHTTPRoute{generation: r.Generation}
 	t.recording = rec
 	matches, report := t.compileHTTPRoute(info, r)
 	t.recording = nil
-	// The memo's copy does not point at r: it would keep this Snapshot's
-	// copy of the route alive as long as the route does not change.
-	rec.matches, rec.report = rebind(matches, nil), report
-	t.memo.routes[k] = rec
+	// The matches point at the route's identity, not at r: precedence
+	// compares routes by identity and reads only their creation time,
+	// namespace and name, which a UID never changes; and r would keep this
+	// Snapshot's copy of the route alive as long as the route does not
+	// change. So the matches serve every later translation as they are.
+	id := &metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, CreationTimestamp: r.CreationTimestamp}
+	for _, m := range matches {
+		m.route = id
+	}
+	rec.matches, rec.report = matches, report
+	t.memo.routes.cur[r.UID] = rec
 	t.memo.Compiled++
 	return matches, report
 }
@@ -139,20 +171,4 @@ func (t *translator) replay(calls []backendCall) bool {
 		}
 	}
 	return true
-}
-
-// rebind copies matches compiled from another copy of r (the same
-// generation) to point at r, which precedence compares by identity
-// (nil: at no route, for keeping).
-// The IR route templates are shared: nothing writes them after
-// compilation (buildRouteTable clones them into the IR).
-func rebind(matches []*httpMatch, r *gwv1.HTTPRoute) []*httpMatch {
-	out := make([]*httpMatch, len(matches))
-	backing := make([]httpMatch, len(matches))
-	for i, m := range matches {
-		backing[i] = *m
-		backing[i].route = r
-		out[i] = &backing[i]
-	}
-	return out
 }

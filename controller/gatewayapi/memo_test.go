@@ -2,6 +2,8 @@ package gatewayapi
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -18,25 +22,28 @@ import (
 // TestTranslatorEqualsTranslate: over every golden input and a sequence
 // of random edits of it (an HTTPRoute changed, added or deleted; a
 // Service's port changed or the Service deleted; an EndpointSlice
-// deleted; a Gateway listener's hostname, port or allowed namespaces
-// changed; a ReferenceGrant deleted or one added), a Translator's output
-// equals Translate's for every Snapshot of the sequence, IR and statuses
-// byte for byte. It also fails if the Translator never reused anything,
-// which would make the comparison vacuous.
+// deleted; a Gateway listener's hostname, port, allowed namespaces (All,
+// a label selector) or allowed kinds changed; a ReferenceGrant deleted
+// or one added; a Namespace's labels changed; a ListenerSet's listener
+// changed or the ListenerSet deleted), a Translator's output equals
+// Translate's for every Snapshot of the sequence, IR and statuses byte
+// for byte. It also fails if the Translator never reused a compilation
+// or an attachment, which would make the comparison vacuous.
 func TestTranslatorEqualsTranslate(t *testing.T) {
 	ins, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no golden inputs: %v", err)
 	}
-	reused := 0
+	var reused, attachReused int
 	for i, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
-			reused += checkEditSequence(t, loadVersioned(t, in), uint64(i), 40)
+			r, a := checkEditSequence(t, loadVersioned(t, in), uint64(i), 40)
+			reused, attachReused = reused+r, attachReused+a
 		})
 	}
-	if reused == 0 {
-		t.Fatal("the Translator reused no compiled HTTPRoute: the comparison proves nothing")
+	if reused == 0 || attachReused == 0 {
+		t.Fatalf("the Translator reused %d compiled HTTPRoutes and %d attachments: the comparison proves nothing", reused, attachReused)
 	}
 }
 
@@ -56,12 +63,11 @@ func FuzzTranslatorEqualsTranslate(f *testing.F) {
 
 // checkEditSequence translates snap and steps edits of it with one
 // Translator and compares each with Translate; it returns how many
-// compiled routes the Translator reused.
-func checkEditSequence(t *testing.T, snap *snapshot.Snapshot, seed uint64, steps int) int {
+// compiled routes and attachments the Translator reused.
+func checkEditSequence(t *testing.T, snap *snapshot.Snapshot, seed uint64, steps int) (reused, attachReused int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	var tr Translator
-	reused := 0
 	var log []string
 	for step := 0; step <= steps; step++ {
 		if step > 0 {
@@ -76,8 +82,9 @@ func checkEditSequence(t *testing.T, snap *snapshot.Snapshot, seed uint64, steps
 			t.Fatalf("after edits %v: the Translator's output differs from Translate's\n%s", log, diff(string(want), string(got)))
 		}
 		reused += tr.Reused
+		attachReused += tr.AttachReused
 	}
-	return reused
+	return reused, attachReused
 }
 
 // loadVersioned parses a golden input and gives every HTTPRoute a UID,
@@ -102,7 +109,7 @@ func nextVersion() string { versions++; return strconv.Itoa(versions) }
 // written: the Translator may hold its objects) and what it changed.
 func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) {
 	out := *snap
-	switch rng.IntN(9) {
+	switch rng.IntN(11) {
 	case 0, 1, 2:
 		if len(out.HTTPRoutes) == 0 {
 			return &out, "nothing (no HTTPRoute)"
@@ -180,7 +187,7 @@ func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) 
 		g.ResourceVersion = nextVersion()
 		l := &g.Spec.Listeners[rng.IntN(len(g.Spec.Listeners))]
 		var what string
-		switch rng.IntN(3) {
+		switch rng.IntN(7) {
 		case 0:
 			h := gwv1.Hostname("*.example.com")
 			if l.Hostname != nil {
@@ -195,10 +202,43 @@ func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) 
 			all := gwv1.NamespacesFromAll
 			l.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &all}}
 			what = "routes from all namespaces"
+		case 3:
+			k, v := selectorLabel(rng, &out)
+			sel := gwv1.NamespacesFromSelector
+			l.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &sel, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{k: v}}}}
+			what = "routes from namespaces labelled " + k + "=" + v
+		case 4:
+			kinds := []gwv1.RouteGroupKind{{Kind: "TCPRoute"}}
+			if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
+				kinds = nil
+			}
+			ar := gwv1.AllowedRoutes{}
+			if l.AllowedRoutes != nil {
+				ar = *l.AllowedRoutes
+			}
+			ar.Kinds = kinds
+			l.AllowedRoutes = &ar
+			what = "allowed kinds " + fmt.Sprint(kinds)
+		case 5:
+			l.AllowedRoutes = nil
+			what = "routes from the same namespace"
+		case 6:
+			if g.Spec.AllowedListeners != nil {
+				g.Spec.AllowedListeners = nil
+				what = "no ListenerSets allowed"
+			} else {
+				all := gwv1.NamespacesFromAll
+				g.Spec.AllowedListeners = &gwv1.AllowedListeners{Namespaces: &gwv1.ListenerNamespaces{From: &all}}
+				what = "ListenerSets from all namespaces"
+			}
 		}
 		out.Gateways = slices.Clone(out.Gateways)
 		out.Gateways[i] = g
 		return &out, "Gateway " + g.Name + " listener " + string(l.Name) + ": " + what
+	case 9:
+		return editNamespace(rng, &out)
+	case 10:
+		return editListenerSet(rng, &out)
 	default:
 		if len(out.ReferenceGrants) > 0 && rng.IntN(2) == 0 {
 			i := rng.IntN(len(out.ReferenceGrants))
@@ -226,7 +266,7 @@ func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) 
 // changeRoute changes r (a copy) in one of the ways that matter to its
 // compilation or attachment, using snap's objects as new references.
 func changeRoute(rng *rand.Rand, snap *snapshot.Snapshot, r *gwv1.HTTPRoute) string {
-	switch rng.IntN(6) {
+	switch rng.IntN(7) {
 	case 0:
 		if len(r.Spec.Rules) == 0 || len(r.Spec.Rules[0].BackendRefs) == 0 || len(snap.Services) == 0 {
 			r.Spec.Rules = append(r.Spec.Rules, gwv1.HTTPRouteRule{})
@@ -265,6 +305,18 @@ func changeRoute(rng *rand.Rand, snap *snapshot.Snapshot, r *gwv1.HTTPRoute) str
 			r.Spec.ParentRefs[i].SectionName = &s
 		}
 		return "parentRefs to section http"
+	case 5:
+		// A port some listener has (or had, before an edit of it).
+		port := gwv1.PortNumber(80)
+		if len(snap.Gateways) > 0 {
+			if ls := snap.Gateways[rng.IntN(len(snap.Gateways))].Spec.Listeners; len(ls) > 0 {
+				port = ls[rng.IntN(len(ls))].Port + gwv1.PortNumber(rng.IntN(2))
+			}
+		}
+		for i := range r.Spec.ParentRefs {
+			r.Spec.ParentRefs[i].Port = &port
+		}
+		return "parentRefs to port " + strconv.Itoa(int(port))
 	default:
 		if len(r.Spec.Rules) == 0 || len(r.Spec.Rules[0].BackendRefs) == 0 {
 			return "nothing (no backendRef)"
@@ -273,4 +325,127 @@ func changeRoute(rng *rand.Rand, snap *snapshot.Snapshot, r *gwv1.HTTPRoute) str
 		ref.Name = "missing"
 		return "backend missing"
 	}
+}
+
+// selectorLabels are the label pairs the Snapshot's label selectors match
+// (listeners' allowedRoutes, Gateways' allowedListeners), in a fixed order.
+func selectorLabels(snap *snapshot.Snapshot) [][2]string {
+	var out [][2]string
+	add := func(sel *metav1.LabelSelector) {
+		if sel == nil {
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(sel.MatchLabels)) {
+			out = append(out, [2]string{k, sel.MatchLabels[k]})
+		}
+	}
+	listeners := func(ar *gwv1.AllowedRoutes) {
+		if ar != nil && ar.Namespaces != nil {
+			add(ar.Namespaces.Selector)
+		}
+	}
+	for _, g := range snap.Gateways {
+		for _, l := range g.Spec.Listeners {
+			listeners(l.AllowedRoutes)
+		}
+		if al := g.Spec.AllowedListeners; al != nil && al.Namespaces != nil {
+			add(al.Namespaces.Selector)
+		}
+	}
+	for _, s := range snap.ListenerSets {
+		for _, l := range s.Spec.Listeners {
+			listeners(l.AllowedRoutes)
+		}
+	}
+	return out
+}
+
+// selectorLabel is a label some selector of snap matches, or a new one.
+func selectorLabel(rng *rand.Rand, snap *snapshot.Snapshot) (string, string) {
+	if ls := selectorLabels(snap); len(ls) > 0 {
+		l := ls[rng.IntN(len(ls))]
+		return l[0], l[1]
+	}
+	return "edited", "yes"
+}
+
+// editNamespace adds to or removes from a Namespace a label that a
+// selector matches.
+func editNamespace(rng *rand.Rand, out *snapshot.Snapshot) (*snapshot.Snapshot, string) {
+	k, v := selectorLabel(rng, out)
+	var ns *corev1.Namespace
+	i := -1
+	if len(out.Namespaces) > 0 && rng.IntN(4) != 0 {
+		i = rng.IntN(len(out.Namespaces))
+		ns = out.Namespaces[i].DeepCopy()
+	} else {
+		// A Namespace the Snapshot did not have: one of a route's.
+		name := "default"
+		if len(out.HTTPRoutes) > 0 {
+			name = out.HTTPRoutes[rng.IntN(len(out.HTTPRoutes))].Namespace
+		}
+		if j := slices.IndexFunc(out.Namespaces, func(n *corev1.Namespace) bool { return n.Name == name }); j >= 0 {
+			i, ns = j, out.Namespaces[j].DeepCopy()
+		} else {
+			ns = &corev1.Namespace{}
+			ns.Name = name
+		}
+	}
+	ns.ResourceVersion = nextVersion()
+	what := "Namespace " + ns.Name + ": label " + k + "=" + v
+	if ns.Labels[k] == v {
+		delete(ns.Labels, k)
+		what += " removed"
+	} else {
+		if ns.Labels == nil {
+			ns.Labels = map[string]string{}
+		}
+		ns.Labels[k] = v
+		what += " added"
+	}
+	if i < 0 {
+		out.Namespaces = append(slices.Clone(out.Namespaces), ns)
+		out.Sort()
+		return out, what + " (new Namespace)"
+	}
+	out.Namespaces = slices.Clone(out.Namespaces)
+	out.Namespaces[i] = ns
+	return out, what
+}
+
+// editListenerSet changes a listener of a ListenerSet (hostname, port,
+// allowed namespaces) or deletes the ListenerSet.
+func editListenerSet(rng *rand.Rand, out *snapshot.Snapshot) (*snapshot.Snapshot, string) {
+	if len(out.ListenerSets) == 0 {
+		return out, "nothing (no ListenerSet)"
+	}
+	i := rng.IntN(len(out.ListenerSets))
+	s := out.ListenerSets[i].DeepCopy()
+	if len(s.Spec.Listeners) == 0 || rng.IntN(4) == 0 {
+		out.ListenerSets = slices.Delete(slices.Clone(out.ListenerSets), i, i+1)
+		return out, "ListenerSet " + s.Name + " deleted"
+	}
+	s.ResourceVersion = nextVersion()
+	s.Generation++
+	l := &s.Spec.Listeners[rng.IntN(len(s.Spec.Listeners))]
+	var what string
+	switch rng.IntN(3) {
+	case 0:
+		h := gwv1.Hostname("*.example.com")
+		if l.Hostname != nil {
+			h = "changed." + *l.Hostname
+		}
+		l.Hostname = &h
+		what = "hostname " + string(h)
+	case 1:
+		l.Port++
+		what = "port " + strconv.Itoa(int(l.Port))
+	default:
+		all := gwv1.NamespacesFromAll
+		l.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &all}}
+		what = "routes from all namespaces"
+	}
+	out.ListenerSets = slices.Clone(out.ListenerSets)
+	out.ListenerSets[i] = s
+	return out, "ListenerSet " + s.Name + " listener " + string(l.Name) + ": " + what
 }

@@ -65,9 +65,16 @@ type translator struct {
 	// nil for Translate; recording collects the backend resolutions of
 	// the HTTPRoute being compiled for it (memo.go).
 	memo       *Translator
-	memoPrev   map[string]*compiledHTTPRoute
+	memoPrev   map[types.UID]*compiledHTTPRoute
 	vhostsPrev map[vhostKey]builtVHost
 	recording  *compiledHTTPRoute
+	// attachSame: the listener world is the previous translation's, so
+	// its HTTPRoute attachments hold (memo_attach.go).
+	attachSame bool
+	attachPrev map[types.UID]*attachedHTTPRoute
+	world      worldListeners
+	// httpSlab: HTTP attachments are allocated from it, a block at a time.
+	httpSlab []httpAttachment
 
 	statuses Statuses
 }

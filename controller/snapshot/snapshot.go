@@ -82,13 +82,29 @@ func (s *Snapshot) Sort() {
 }
 
 // sortObjects sorts by namespace, then name, keeping the order of equals.
-// slices.SortStableFunc rather than sort.SliceStable: the latter swaps
-// through reflection, a third of the sort's time at 5000 routes.
+// Objects of one kind from the API server have unique namespaces and
+// names, and without equals an unstable sort gives the stable order:
+// pattern-defeating quicksort makes about a fifth of the stable sort's
+// comparisons at 5000 routes. Only when it finds equals (files, hand-built
+// Snapshots) does it sort the original order again, stably.
+// slices rather than sort.SliceStable: the latter swaps through reflection.
 func sortObjects[T metav1.Object](objs []T) {
-	slices.SortStableFunc(objs, func(a, b T) int {
+	order := func(a, b T) int {
 		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
 			return c
 		}
 		return strings.Compare(a.GetName(), b.GetName())
-	})
+	}
+	if slices.IsSortedFunc(objs, order) {
+		return // a stable sort would leave it as it is
+	}
+	orig := slices.Clone(objs)
+	slices.SortFunc(objs, order)
+	for i := 1; i < len(objs); i++ {
+		if order(objs[i-1], objs[i]) == 0 {
+			copy(objs, orig)
+			slices.SortStableFunc(objs, order)
+			return
+		}
+	}
 }

@@ -1,0 +1,251 @@
+package gatewayapi
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// The Translator's memo one level above compilation: an HTTPRoute's
+// attachment (attach: the listeners and domains each parentRef reaches,
+// or its problem) is a function of the route's spec and of the listener
+// world, and its status of those and of its compilation's report. When
+// the listener world of a translation equals the previous one's, an
+// HTTPRoute of the same UID and generation attaches as before, and when
+// its compilation was reused too (the same report), its status is the
+// one rendered before.
+
+// listenerWorld is everything attach reads besides the route: the
+// Gateways and ListenerSets a parentRef can name, with their listeners
+// in a fixed order (which the recorded attachments index), and the
+// Namespaces' labels when a listener selects namespaces by label.
+type listenerWorld struct {
+	controllerName string
+	parents        []parentView
+	listeners      []listenerView
+	// namespaces are the labels of every Namespace, by name; nil unless
+	// some listener selects namespaces.
+	namespaces map[string]map[string]string
+}
+
+// worldListeners are the listeners of one translation in the order of its
+// listenerWorld, and their positions. The Translator keeps the world, not
+// these: they hold the whole translation (every route on its listeners).
+type worldListeners struct {
+	ctx []*listenerCtx
+	pos map[*listenerCtx]int
+}
+
+// parentView is a Gateway or ListenerSet as attach sees it; its listeners
+// are the next count entries of listenerWorld.listeners.
+type parentView struct {
+	kind, key string
+	gateway   string  // a ListenerSet's Gateway; "" for a Gateway
+	problem   problem // a ListenerSet's, not attached to its Gateway
+	count     int
+}
+
+// listenerView is a listener as attach sees it.
+type listenerView struct {
+	name      gwv1.SectionName
+	port      gwv1.PortNumber
+	hostname  string
+	kinds     []gwv1.Kind // supportedKinds (allowsKind reads the kinds only)
+	from      gwv1.FromNamespaces
+	selector  *metav1.LabelSelector
+	namespace string // its owner's, for From Same
+}
+
+// newListenerWorld describes this translation's listener world; it runs
+// after the listeners are validated (supportedKinds, hostnames, the
+// ListenerSets' problems).
+func (t *translator) newListenerWorld() (*listenerWorld, worldListeners) {
+	w := &listenerWorld{controllerName: t.controllerName}
+	wl := worldListeners{pos: map[*listenerCtx]int{}}
+	selects := false
+	add := func(p parentView, ls []*listenerCtx) {
+		p.count = len(ls)
+		w.parents = append(w.parents, p)
+		for _, l := range ls {
+			v := listenerView{name: l.spec.Name, port: l.spec.Port, hostname: l.hostname, from: gwv1.NamespacesFromSame, namespace: l.owner().namespace}
+			for _, k := range l.supportedKinds {
+				v.kinds = append(v.kinds, k.Kind)
+			}
+			if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+				if ar.Namespaces.From != nil {
+					v.from = *ar.Namespaces.From
+				}
+				v.selector = ar.Namespaces.Selector
+			}
+			selects = selects || v.from == gwv1.NamespacesFromSelector
+			w.listeners = append(w.listeners, v)
+			wl.pos[l] = len(wl.ctx)
+			wl.ctx = append(wl.ctx, l)
+		}
+	}
+	for _, g := range t.gateways {
+		add(parentView{kind: "Gateway", key: g.key}, g.own())
+	}
+	for _, s := range t.listenerSets {
+		add(parentView{kind: "ListenerSet", key: s.key, gateway: s.gw.key, problem: s.problem}, s.listeners)
+	}
+	if selects {
+		w.namespaces = make(map[string]map[string]string, len(t.namespaces))
+		for name, ns := range t.namespaces {
+			w.namespaces[name] = ns.Labels
+		}
+	}
+	return w, wl
+}
+
+// equal: attach gives every route the same result in both worlds.
+func (w *listenerWorld) equal(o *listenerWorld) bool {
+	return o != nil && w.controllerName == o.controllerName &&
+		slices.Equal(w.parents, o.parents) &&
+		slices.EqualFunc(w.listeners, o.listeners, func(a, b listenerView) bool {
+			return a.name == b.name && a.port == b.port && a.hostname == b.hostname && slices.Equal(a.kinds, b.kinds) &&
+				a.from == b.from && a.namespace == b.namespace && reflect.DeepEqual(a.selector, b.selector)
+		}) &&
+		(w.namespaces == nil) == (o.namespaces == nil) &&
+		maps.EqualFunc(w.namespaces, o.namespaces, func(a, b map[string]string) bool { return maps.Equal(a, b) })
+}
+
+// attachedHTTPRoute is the attachment of one generation of an HTTPRoute
+// in one listener world, and the status last rendered for it.
+type attachedHTTPRoute struct {
+	generation int64
+	key        string // routeInfo.key(), the listeners' attachedRoutes key
+	parents    []attachedParent
+	// report is the compilation report status was rendered with; status
+	// is nil until rendered (never when cross serving changed parents).
+	report *ruleReport
+	status *RouteStatus
+}
+
+// attachedParent is a parentResult with its listeners as indexes into
+// listenerWorld.listeners.
+type attachedParent struct {
+	ref         gwv1.ParentReference
+	problem     problem
+	attachments []attachedListener
+}
+
+type attachedListener struct {
+	listener int
+	domains  []string
+}
+
+// beginAttachMemo renews the Translator's listener world for this
+// translation and tells whether the previous one's attachments hold.
+func (t *translator) beginAttachMemo() {
+	if t.memo == nil {
+		return
+	}
+	w, wl := t.newListenerWorld()
+	t.attachSame = w.equal(t.memo.world)
+	t.world = wl
+	t.memo.world = w
+	t.attachPrev = t.memo.attached.renew()
+	t.memo.AttachReused = 0
+}
+
+// attachHTTPRouteMemo is attachHTTPLike for an HTTPRoute with a UID and a
+// generation, through the Translator: its previous attachment when the
+// listener world is the same, and its previous status when the
+// compilation's report is too.
+func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
+	prev := t.attachPrev[r.UID]
+	if prev == nil || !t.attachSame || prev.generation != r.Generation {
+		t.attachHTTPRouteAfresh(info, r)
+		return
+	}
+	t.memo.attached.cur[r.UID] = prev
+	t.memo.AttachReused++
+	if len(prev.parents) == 0 {
+		return
+	}
+	for _, p := range prev.parents {
+		for _, a := range p.attachments {
+			t.world.ctx[a.listener].attached[prev.key] = true
+		}
+	}
+	if len(t.crossLosers) > 0 {
+		// Cross serving may drop attachments: the long way, on a copy.
+		parents := prev.parentResults(t.world.ctx)
+		t.dropCrossServing(info, parents)
+		matches, rep := t.compileHTTPRouteMemo(info, r)
+		t.serveHTTPLike(r, parents, matches)
+		t.routeStatus(info, parents, rep)
+		return
+	}
+	matches, rep := t.compileHTTPRouteMemo(info, r)
+	for _, p := range prev.parents {
+		if !p.problem.ok() {
+			continue
+		}
+		for _, a := range p.attachments {
+			l := t.world.ctx[a.listener]
+			for _, d := range a.domains {
+				l.http = append(l.http, t.newHTTPAttachment(r, d, matches))
+			}
+		}
+	}
+	if prev.status == nil || prev.report != rep {
+		st := t.renderRouteStatus(info, prev.parentResults(t.world.ctx), rep)
+		prev.report, prev.status = rep, &st
+	}
+	t.statuses.Routes = append(t.statuses.Routes, *prev.status)
+}
+
+// attachHTTPRouteAfresh attaches r and records its attachment (and, unless
+// cross serving changed it, its status) for the next translation.
+func (t *translator) attachHTTPRouteAfresh(info routeInfo, r *gwv1.HTTPRoute) {
+	parents := t.attach(info)
+	rec := t.recordAttachment(info, r, parents)
+	if len(parents) == 0 {
+		return
+	}
+	dropped := len(t.crossLosers) > 0
+	t.dropCrossServing(info, parents)
+	matches, rep := t.compileHTTPRouteMemo(info, r)
+	t.serveHTTPLike(r, parents, matches)
+	st := t.renderRouteStatus(info, parents, rep)
+	t.statuses.Routes = append(t.statuses.Routes, st)
+	if rec != nil && !dropped {
+		rec.report, rec.status = rep, &st
+	}
+}
+
+// recordAttachment keeps parents (before cross serving) for the next
+// translation, unless a listener is not in the world (then nil).
+func (t *translator) recordAttachment(info routeInfo, r *gwv1.HTTPRoute, parents []parentResult) *attachedHTTPRoute {
+	rec := &attachedHTTPRoute{generation: r.Generation, key: info.key()}
+	for _, p := range parents {
+		ap := attachedParent{ref: p.ref, problem: p.problem}
+		for _, a := range p.attachments {
+			i, ok := t.world.pos[a.listener]
+			if !ok {
+				return nil
+			}
+			ap.attachments = append(ap.attachments, attachedListener{listener: i, domains: a.domains})
+		}
+		rec.parents = append(rec.parents, ap)
+	}
+	t.memo.attached.cur[r.UID] = rec
+	return rec
+}
+
+// parentResults are the recorded parents on this translation's listeners.
+func (a *attachedHTTPRoute) parentResults(ctx []*listenerCtx) []parentResult {
+	out := make([]parentResult, len(a.parents))
+	for i, p := range a.parents {
+		out[i] = parentResult{ref: p.ref, problem: p.problem}
+		for _, x := range p.attachments {
+			out[i].attachments = append(out[i].attachments, attachment{listener: ctx[x.listener], domains: x.domains})
+		}
+	}
+	return out
+}
