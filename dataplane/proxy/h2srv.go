@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -29,6 +30,7 @@ type h2Conn struct {
 	remoteAddr string
 	out        h2Out
 	canon      map[string]string // canonical header keys seen (reader only)
+	readSeq    atomic.Uint64     // reads from conn so far
 
 	// Reader-only state.
 	maxClientID   uint32 // highest stream id the client opened
@@ -77,7 +79,6 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	c := &h2Conn{
 		srv:        s,
 		conn:       conn,
-		br:         bufio.NewReaderSize(conn, 16<<10),
 		handler:    h,
 		baseCtx:    baseCtx,
 		tlsState:   tlsState,
@@ -86,7 +87,8 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 		canon:      map[string]string{},
 		inAvail:    s.connWin,
 	}
-	c.out.init(conn)
+	c.br = bufio.NewReaderSize(h2CountingReader{conn, &c.readSeq}, 16<<10)
+	c.out.init(conn, &c.readSeq)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(s.decoderTable, nil)
 	c.fr.ReadMetaHeaders.SetMaxStringLength(int(s.maxHeaderList))
@@ -134,6 +136,18 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 			}
 		}
 	}
+}
+
+// h2CountingReader counts the reads of the frame reader (readSeq).
+type h2CountingReader struct {
+	r   io.Reader
+	seq *atomic.Uint64
+}
+
+func (r h2CountingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.seq.Add(1)
+	return n, err
 }
 
 // flushReaderFrames writes the frame reader's own frames (acknowledgements,

@@ -39,6 +39,13 @@ type h2Out struct {
 	hbuf     bytes.Buffer // one HPACK header block being encoded
 	enc      *hpack.Encoder
 
+	// Streams whose handler's last frames are buffered (ended) or were
+	// written when the reader had completed seq reads (released); see
+	// h2Conn.releaseFinished.
+	readSeq  *atomic.Uint64
+	ended    []*h2Stream
+	released []h2Released
+
 	connWin     int32  // what the peer lets us send on the connection
 	initWin     int32  // the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	maxFrame    uint32 // the peer's SETTINGS_MAX_FRAME_SIZE
@@ -54,14 +61,20 @@ const h2MaxPending = 256 << 10
 // whatever it announces (x/net/http2's default).
 const h2MaxEncoderTable = 4096
 
+type h2Released struct {
+	st  *h2Stream
+	seq uint64
+}
+
 var errH2ConnClosed = errors.New("http2: connection closed")
 
 type appendBuf struct{ b []byte }
 
 func (a *appendBuf) Write(p []byte) (int, error) { a.b = append(a.b, p...); return len(p), nil }
 
-func (w *h2Out) init(c net.Conn) {
+func (w *h2Out) init(c net.Conn, readSeq *atomic.Uint64) {
 	w.conn = c
+	w.readSeq = readSeq
 	w.cond.L = &w.mu
 	w.buf.b = make([]byte, 0, 4096)
 	w.fr = http2.NewFramer(&w.buf, nil)
@@ -105,10 +118,13 @@ func (w *h2Out) flushLocked() {
 	for len(w.buf.b) > 0 && w.err == nil {
 		b := w.buf.b
 		w.buf.b = w.spare[:0]
+		ended := w.ended
+		w.ended = nil
 		w.mu.Unlock()
 		_, err := w.conn.Write(b)
 		w.mu.Lock()
 		w.spare = b[:0]
+		w.release(ended)
 		if err != nil {
 			w.failLocked(err)
 			w.conn.Close()
@@ -116,10 +132,37 @@ func (w *h2Out) flushLocked() {
 		w.cond.Broadcast() // room in the buffer
 	}
 	w.flushing = false
+	// Streams that ended while the last write was under way had their
+	// frames in it (or in an earlier one).
+	w.release(w.ended)
+	w.ended = nil
 	if w.closeAt && w.err == nil {
 		w.failLocked(errH2ConnClosed)
 		w.conn.Close()
 	}
+}
+
+// release records streams whose last frames are written.
+func (w *h2Out) release(sts []*h2Stream) {
+	if len(sts) == 0 {
+		return
+	}
+	seq := w.readSeq.Load()
+	for _, st := range sts {
+		w.released = append(w.released, h2Released{st, seq})
+	}
+}
+
+// finished notes that a handler's last frames were encoded: the stream
+// is released once they are written.
+func (w *h2Out) finished(st *h2Stream) {
+	w.mu.Lock()
+	if len(w.buf.b) == 0 && !w.flushing {
+		w.release([]*h2Stream{st})
+	} else {
+		w.ended = append(w.ended, st)
+	}
+	w.mu.Unlock()
 }
 
 // failLocked makes every later write fail with err.

@@ -83,6 +83,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
+	c.releaseFinished()
 	c.mu.Lock()
 	open := c.open
 	c.mu.Unlock()
@@ -493,13 +494,8 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 			}
 			c.resetFromHandler(st, http2.ErrCodeInternal)
 		} else {
-			// The stream stops counting against the limit before its last
-			// frames leave: a client that reads them may open the next
-			// one at once.
-			c.mu.Lock()
-			c.uncountLocked(st)
-			c.mu.Unlock()
 			rw.handlerDone()
+			c.out.finished(st)
 			c.retire(st)
 		}
 		if st.body != nil {
@@ -511,6 +507,31 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 	}()
 	handler(rw, req)
 	didPanic = false
+}
+
+// releaseFinished stops counting the streams whose last frames were
+// written before the frame being processed was read: the client may have
+// seen them end before it opened a new one; a stream whose end was written
+// later still counts, as it did when the client sent its frame. (Frames a
+// client sent together are judged together, as x/net/http2's serial loop
+// does, whatever the handlers' goroutines did meanwhile.)
+func (c *h2Conn) releaseFinished() {
+	r := c.readSeq.Load()
+	o := &c.out
+	o.mu.Lock()
+	n := 0
+	for n < len(o.released) && o.released[n].seq < r {
+		n++
+	}
+	done := o.released[:n]
+	c.mu.Lock()
+	for _, f := range done {
+		c.uncountLocked(f.st)
+	}
+	c.mu.Unlock()
+	clear(done)
+	o.released = o.released[n:]
+	o.mu.Unlock()
 }
 
 func (c *h2Conn) uncountLocked(st *h2Stream) {
