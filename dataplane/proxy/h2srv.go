@@ -35,8 +35,9 @@ type h2Conn struct {
 	// Reader-only state.
 	maxClientID   uint32 // highest stream id the client opened
 	sawSettings   bool
-	readerWrote   bool // frames the reader buffered without flushing
-	errorGoingOut bool // a connection error GOAWAY was sent: discarding
+	readerWrote   bool         // frames the reader buffered without flushing
+	done          []h2Released // releaseFinished's scratch
+	errorGoingOut bool         // a connection error GOAWAY was sent: discarding
 
 	// Receive-side flow control, under out.mu: what the client may still
 	// send on the connection, and what it consumed that we have not

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
+	"time"
 )
 
 // h2Body is a request body: the frame reader appends DATA payloads (at
@@ -22,6 +25,7 @@ type h2Body struct {
 	err     error       // once buf is read: io.EOF or why the body broke
 	trailer http.Header // received trailers, copied at io.EOF
 	closed  bool        // the handler closed it: data is discarded
+	timer   *time.Timer // the read deadline (ResponseController)
 
 	// Handler side only.
 	needsContinue bool
@@ -126,4 +130,35 @@ func (b *h2Body) Close() error {
 		b.st.c.returnInflow(nil, int32(n), false)
 	}
 	return nil
+}
+
+// setReadDeadline breaks the body with os.ErrDeadlineExceeded at t (what
+// x/net/http2 does for http.ResponseController.SetReadDeadline); the zero
+// time removes the deadline.
+func (b *h2Body) setReadDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if t.IsZero() {
+		return
+	}
+	expire := func() { b.closeWith(fmt.Errorf("%w", os.ErrDeadlineExceeded), nil) }
+	if d := time.Until(t); d > 0 {
+		b.timer = time.AfterFunc(d, expire)
+		return
+	}
+	go expire() // b.mu is held
+}
+
+// stopTimer removes the read deadline of a finished stream.
+func (b *h2Body) stopTimer() {
+	b.mu.Lock()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.mu.Unlock()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
 )
 
 // h2ResponseWriter is a stream's http.ResponseWriter, with x/net/http2's
@@ -160,6 +161,33 @@ func (w *h2ResponseWriter) FlushError() error {
 		*w.buf = p[:0]
 	}
 	return err
+}
+
+// SetReadDeadline bounds the handler's reads of the request body: past
+// it they fail with os.ErrDeadlineExceeded (the upstream exchange bounds
+// a request body by the route timeout this way).
+func (w *h2ResponseWriter) SetReadDeadline(t time.Time) error {
+	if b := w.st.body; b != nil {
+		b.setReadDeadline(t)
+	}
+	return nil
+}
+
+// SetWriteDeadline resets the stream (INTERNAL_ERROR) at t if the handler
+// has not returned by then, as x/net/http2 does; the zero time removes it.
+func (w *h2ResponseWriter) SetWriteDeadline(t time.Time) error {
+	st := w.st
+	st.deadlineMu.Lock()
+	defer st.deadlineMu.Unlock()
+	if st.writeTimer != nil {
+		st.writeTimer.Stop()
+		st.writeTimer = nil
+	}
+	if t.IsZero() {
+		return nil
+	}
+	st.writeTimer = time.AfterFunc(max(time.Until(t), 0), func() { w.c.resetFromHandler(st, http2.ErrCodeInternal) })
+	return nil
 }
 
 // EnableFullDuplex: reading the request body while writing the response

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -33,6 +34,9 @@ type h2Stream struct {
 	closed     bool // no longer open to the protocol (out of streams)
 	counted    bool // counts against MaxConcurrentStreams
 	remoteDone bool // the client ended its side (END_STREAM)
+
+	deadlineMu sync.Mutex
+	writeTimer *time.Timer // SetWriteDeadline
 
 	// Under c.out.mu.
 	sendWin  int32 // what the client lets us send
@@ -499,8 +503,14 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 			c.retire(st)
 		}
 		if st.body != nil {
+			st.body.stopTimer()
 			st.body.Close()
 		}
+		st.deadlineMu.Lock()
+		if st.writeTimer != nil {
+			st.writeTimer.Stop()
+		}
+		st.deadlineMu.Unlock()
 		if req.MultipartForm != nil {
 			req.MultipartForm.RemoveAll()
 		}
@@ -523,15 +533,19 @@ func (c *h2Conn) releaseFinished() {
 	for n < len(o.released) && o.released[n].seq < r {
 		n++
 	}
-	done := o.released[:n]
+	c.done = append(c.done[:0], o.released[:n]...)
+	clear(o.released[:n])
+	o.released = o.released[n:]
+	o.mu.Unlock()
+	if len(c.done) == 0 {
+		return
+	}
 	c.mu.Lock()
-	for _, f := range done {
+	for _, f := range c.done {
 		c.uncountLocked(f.st)
 	}
 	c.mu.Unlock()
-	clear(done)
-	o.released = o.released[n:]
-	o.mu.Unlock()
+	clear(c.done)
 }
 
 func (c *h2Conn) uncountLocked(st *h2Stream) {

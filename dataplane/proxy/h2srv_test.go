@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestH2StalledRequestBodyTimesOut: over HTTP/2 too, the route timeout
+// covers a client that stops sending its declared body (the upstream
+// exchange bounds it with http.ResponseController.SetReadDeadline, which
+// the HTTP/2 server must honour); the client gets 504.
+func TestH2StalledRequestBodyTimesOut(t *testing.T) {
+	b := startRawBackend(t, func(r *http.Request, _ []byte) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	base := h1Proxy(t, b.addr, 200*time.Millisecond)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go io.WriteString(pw, "0123456789") // then nothing
+	req, err := http.NewRequest("POST", base+"/upload", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 1000
+	c := h2cClient()
+	c.Timeout = 30 * time.Second // liveness only: the bug hangs
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("no answer to an HTTP/2 request whose body stalled: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("stalled HTTP/2 request body: %s %d, want HTTP/2.0 504", resp.Proto, resp.StatusCode)
+	}
+}
+
+// countingConn counts the writes on a server's connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestH2ResponseInOneWrite: the HEADERS and DATA frames of a small
+// response leave in one write on the connection (x/net/http2's server
+// needed two, one per frame); with 8 streams at a time no response takes
+// more than one write (responses finished while another write is under
+// way share the next one: the log shows how many writes there were).
+func TestH2ResponseInOneWrite(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan *countingConn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		cc := &countingConn{Conn: c}
+		conns <- cc
+		srv.serveConn(cc, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "hello")
+		}), false)
+	}()
+	c := h2cClient()
+	get := func() {
+		resp, err := c.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || string(body) != "hello" || resp.Header.Get("Content-Length") != "5" {
+			t.Errorf("%s %d %q (content-length %q)", resp.Proto, resp.StatusCode, body, resp.Header.Get("Content-Length"))
+		}
+	}
+	get() // settings exchanged, the connection up
+	cc := <-conns
+	before := cc.writes.Load()
+	get()
+	if n := cc.writes.Load() - before; n != 1 {
+		t.Errorf("one response took %d writes, want 1", n)
+	}
+
+	before = cc.writes.Load()
+	const streams, each = 8, 25
+	done := make(chan struct{})
+	for range streams {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range each {
+				get()
+			}
+		}()
+	}
+	for range streams {
+		<-done
+	}
+	n := cc.writes.Load() - before
+	t.Logf("%d responses on %d concurrent streams: %d writes", streams*each, streams, n)
+	if n > streams*each {
+		t.Errorf("%d writes for %d responses: responses are not batched", n, streams*each)
+	}
+}
