@@ -29,15 +29,24 @@ type h2ResponseWriter struct {
 	isHead bool
 
 	handlerHeader http.Header
-	snapHeader    http.Header
-	status        int
-	wroteHeader   bool // WriteHeader called (explicitly or not)
-	sentHeader    bool // the HEADERS frame was encoded
-	done          bool // the handler returned
-	buf           *[]byte
-	declLen       int64 // the Content-Length the handler set, -1 if none
-	wrote         int64
-	trailers      []string
+	// The header as WriteHeader saw it (x/net/http2 clones the map): the
+	// fields to send, in HTTP/2 form, and what the first write needs.
+	fields      []h2Field
+	fieldsArr   [8]h2Field // fields' backing array for a usual response
+	clen        string     // Content-Length ("" if none or invalid)
+	hasCL       bool       // a Content-Length key (even empty)
+	hasType     bool       // a Content-Type key
+	hasEncoding bool       // a non-empty Content-Encoding
+	hasDate     bool       // a Date key
+	closeConn   bool       // "Connection: close": GOAWAY after this response
+	status      int
+	wroteHeader bool // WriteHeader called (explicitly or not)
+	sentHeader  bool // the HEADERS frame was encoded
+	done        bool // the handler returned
+	buf         *[]byte
+	declLen     int64 // the Content-Length the handler set, -1 if none
+	wrote       int64
+	trailers    []string
 }
 
 // h2ChunkSize is the body buffered before a write, x/net/http2's size.
@@ -77,14 +86,54 @@ func (w *h2ResponseWriter) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.declLen = -1
-	if len(w.handlerHeader) > 0 {
-		w.snapHeader = make(http.Header, len(w.handlerHeader))
-		for k, vv := range w.handlerHeader {
-			w.snapHeader[k] = slices.Clone(vv)
+	w.snapshot()
+}
+
+// h2Field is one response header field in HTTP/2 form (lower-case name).
+type h2Field struct{ name, value string }
+
+// snapshot records the header at WriteHeader: the fields to send and
+// what the first write decides with (Content-Length, Content-Type,
+// Content-Encoding, Date, Trailer, Connection), as x/net/http2 does from
+// its clone of the map, without the clone.
+func (w *h2ResponseWriter) snapshot() {
+	w.fields = w.fieldsArr[:0]
+	for k, vv := range w.handlerHeader {
+		switch k {
+		case "Content-Length":
+			w.hasCL = true
+			if len(vv) > 0 && vv[0] != "" {
+				w.hasCL = false // x/net/http2 drops it and sends its own
+				if n, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
+					w.clen, w.declLen = vv[0], int64(n)
+				}
+			}
+			continue
+		case "Content-Type":
+			w.hasType = true
+		case "Content-Encoding":
+			w.hasEncoding = len(vv) > 0 && vv[0] != ""
+		case "Date":
+			w.hasDate = true
+		case "Trailer":
+			for _, v := range vv {
+				for t := range strings.SplitSeq(v, ",") {
+					w.declareTrailer(strings.TrimSpace(t))
+				}
+			}
+		case "Connection":
+			// "Connection: close" from a handler ends the connection
+			// gracefully, as it would on HTTP/1.1.
+			w.closeConn = len(vv) > 0 && vv[0] == "close"
+			continue
 		}
-		if cl := w.snapHeader["Content-Length"]; len(cl) > 0 {
-			if n, err := strconv.ParseUint(cl[0], 10, 63); err == nil {
-				w.declLen = int64(n)
+		name, ok := h2WireName(k)
+		if !ok {
+			continue
+		}
+		for _, v := range vv {
+			if h2ValidValue(name, v) {
+				w.fields = append(w.fields, h2Field{name, v})
 			}
 		}
 	}
@@ -240,41 +289,27 @@ func (w *h2ResponseWriter) writeChunkLocked(p []byte) (goAway bool, err error) {
 	o := &w.c.out
 	if !w.sentHeader {
 		w.sentHeader = true
-		h := w.snapHeader
-		var ctype, clen string
-		if clen = h.Get("Content-Length"); clen != "" {
-			delete(h, "Content-Length")
-			if _, err := strconv.ParseUint(clen, 10, 63); err != nil {
-				clen = ""
-			}
-		}
-		if clen == "" && w.done && bodyAllowedForStatus(w.status) && (len(p) > 0 || !w.isHead) {
+		goAway = w.closeConn
+		var ctype string
+		clen := w.clen
+		if clen == "" && !w.hasCL && w.done && bodyAllowedForStatus(w.status) && (len(p) > 0 || !w.isHead) {
 			clen = strconv.Itoa(len(p))
 		}
-		_, hasType := h["Content-Type"]
-		if !hasType && h.Get("Content-Encoding") == "" && bodyAllowedForStatus(w.status) && len(p) > 0 {
+		if !w.hasType && !w.hasEncoding && bodyAllowedForStatus(w.status) && len(p) > 0 {
 			ctype = http.DetectContentType(p)
-		}
-		for _, v := range h["Trailer"] {
-			for k := range strings.SplitSeq(v, ",") {
-				w.declareTrailer(strings.TrimSpace(k))
-			}
-		}
-		if v, ok := h["Connection"]; ok {
-			// "Connection: close" from a handler ends the connection
-			// gracefully, as it would on HTTP/1.1.
-			goAway = len(v) > 0 && v[0] == "close"
 		}
 		endStream := w.done && len(w.trailers) == 0 && len(p) == 0 || w.isHead
 		o.encodeField(":status", h2Status(w.status))
-		encodeH2Header(o, h, nil)
+		for _, f := range w.fields {
+			o.encodeField(f.name, f.value)
+		}
 		if ctype != "" {
 			o.encodeField("content-type", ctype)
 		}
 		if clen != "" {
 			o.encodeField("content-length", clen)
 		}
-		if _, ok := h["Date"]; !ok {
+		if !w.hasDate {
 			o.encodeField("date", h2Date())
 		}
 		o.writeHeaderBlockLocked(w.st.id, endStream)
@@ -399,21 +434,35 @@ func encodeH2Header(o *h2Out, h http.Header, keys []string) {
 }
 
 func encodeH2Field(o *h2Out, k string, vv []string) {
-	name, ok := h2LowerKey(k)
+	name, ok := h2WireName(k)
 	if !ok {
 		return
 	}
+	for _, v := range vv {
+		if h2ValidValue(name, v) {
+			o.encodeField(name, v)
+		}
+	}
+}
+
+// h2WireName is the HTTP/2 field name of a header key, false for a key
+// that is not sent: an invalid name or a connection-specific field.
+func h2WireName(k string) (string, bool) {
+	name, ok := h2LowerKey(k)
+	if !ok {
+		return "", false
+	}
 	switch name {
 	case "connection", "keep-alive", "proxy-connection", "upgrade":
-		return
+		return "", false
 	}
-	isTE := name == "transfer-encoding"
-	for _, v := range vv {
-		if !httpguts.ValidHeaderFieldValue(v) || isTE && v != "trailers" {
-			continue
-		}
-		o.encodeField(name, v)
-	}
+	return name, true
+}
+
+// h2ValidValue reports whether a field value is sent: a valid one, and
+// for transfer-encoding only "trailers".
+func h2ValidValue(name, v string) bool {
+	return httpguts.ValidHeaderFieldValue(v) && (name != "transfer-encoding" || v == "trailers")
 }
 
 // h2LowerKey is a header key as an HTTP/2 field name, false if it is not

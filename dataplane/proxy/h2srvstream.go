@@ -99,11 +99,11 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if err != nil {
 		return err
 	}
-	handler := c.handler.ServeHTTP
+	handler := c.handler
 	if f.Truncated {
-		handler = h2HeaderListTooLong
+		handler = http.HandlerFunc(h2HeaderListTooLong)
 	} else if err := checkH2RequestHeaders(req.Header); err != nil {
-		handler = func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) }
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) })
 	}
 
 	st = &h2Stream{c: c, id: id, declLen: req.ContentLength, counted: true, remoteDone: f.StreamEnded()}
@@ -154,7 +154,7 @@ type h2Waiting struct {
 	st      *h2Stream
 	rw      *h2ResponseWriter
 	req     *http.Request
-	handler func(http.ResponseWriter, *http.Request)
+	handler http.Handler
 }
 
 // newRequest builds the request of a HEADERS frame, with x/net/http2's
@@ -190,9 +190,17 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needs
 	}
 	regular := f.RegularFields()
 	header := make(http.Header, len(regular))
-	for _, hf := range regular {
+	// One backing array for the values; a repeated field appends to its
+	// own slice (capped, so it never writes into its neighbour's).
+	values := make([]string, len(regular))
+	for i, hf := range regular {
 		k := c.canonicalKey(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value)
+			continue
+		}
+		values[i] = hf.Value
+		header[k] = values[i : i+1 : i+1]
 	}
 	if httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue") {
 		needsContinue = true
@@ -477,7 +485,7 @@ func (c *h2Conn) closeStream(st *h2Stream, err error) bool {
 }
 
 // runHandler is a stream's goroutine.
-func (c *h2Conn) runHandler(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler func(http.ResponseWriter, *http.Request)) {
+func (c *h2Conn) runHandler(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
 	for {
 		c.serveStream(st, rw, req, handler)
 		next := c.handlerDone()
@@ -488,7 +496,7 @@ func (c *h2Conn) runHandler(st *h2Stream, rw *h2ResponseWriter, req *http.Reques
 	}
 }
 
-func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler func(http.ResponseWriter, *http.Request)) {
+func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
 	didPanic := true
 	defer func() {
 		if didPanic {
@@ -515,7 +523,7 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 			req.MultipartForm.RemoveAll()
 		}
 	}()
-	handler(rw, req)
+	handler.ServeHTTP(rw, req)
 	didPanic = false
 }
 
