@@ -166,8 +166,7 @@ func (c *h2Conn) flushReaderFrames() {
 		}
 	}
 	c.readerWrote = false
-	c.out.lock()
-	c.out.unlock()
+	c.out.flushAsync()
 }
 
 // readError handles an error of ReadFrame: true if the loop goes on.
@@ -217,9 +216,10 @@ func (c *h2Conn) connError(code http2.ErrCode) {
 	c.mu.Lock()
 	c.goingAway = true
 	c.mu.Unlock()
-	c.out.lock()
+	c.out.mu.Lock()
 	c.out.fr.WriteGoAway(c.maxClientID, code, nil)
-	c.out.unlock()
+	c.out.mu.Unlock()
+	c.out.flushAsync()
 	c.conn.SetReadDeadline(time.Now().Add(h2GoAwayLinger))
 	io.Copy(io.Discard, c.br)
 }
@@ -249,9 +249,9 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		if f.StreamID != 0 {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
-		c.out.lock()
+		c.out.mu.Lock()
 		c.out.fr.WritePing(true, f.Data)
-		c.out.unlockNoFlush()
+		c.out.mu.Unlock()
 		c.readerWrote = true
 		return nil
 	case *http2.RSTStreamFrame:
@@ -259,7 +259,7 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
 		if st := c.stream(f.StreamID); st != nil {
-			c.closeStream(st, errStreamReset{f.ErrCode})
+			c.closeStream(st, errStreamReset{f.ErrCode}, true)
 		}
 		return nil
 	case *http2.PriorityFrame:
@@ -298,7 +298,7 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 		return err
 	}
 	c.mu.Lock()
-	c.out.lock()
+	c.out.mu.Lock()
 	var err error
 	f.ForeachSetting(func(s http2.Setting) error {
 		switch s.ID {
@@ -324,15 +324,15 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 		c.out.fr.WriteSettingsAck()
 		c.readerWrote = true
 	}
-	c.out.unlockNoFlush()
+	c.out.mu.Unlock()
 	c.mu.Unlock()
 	return err
 }
 
 func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
-		c.out.lock()
-		defer c.out.unlockNoFlush()
+		c.out.mu.Lock()
+		defer c.out.mu.Unlock()
 		if int64(c.out.connWin)+int64(f.Increment) > 1<<31-1 {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
@@ -347,8 +347,8 @@ func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if st == nil {
 		return nil // a closed stream: allowed (RFC 9113 section 6.9)
 	}
-	c.out.lock()
-	defer c.out.unlockNoFlush()
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
 	if int64(st.sendWin)+int64(f.Increment) > 1<<31-1 {
 		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
 	}
@@ -361,13 +361,13 @@ func (c *h2Conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 	st := c.stream(id)
 	if st != nil {
-		if !c.closeStream(st, errStreamReset{code}) {
+		if !c.closeStream(st, errStreamReset{code}, true) {
 			return // closed meanwhile by its handler: nothing to reset
 		}
 	}
-	c.out.lock()
+	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(id, code)
-	c.out.unlockNoFlush()
+	c.out.mu.Unlock()
 	c.readerWrote = true
 }
 
@@ -384,9 +384,12 @@ func (c *h2Conn) goAwayGracefully() {
 	last := c.maxClientIDLocked()
 	done := len(c.streams) == 0 && c.handlers == 0
 	c.mu.Unlock()
-	c.out.lock()
+	// Flushed by another goroutine: this may be the frame reader, which
+	// must never wait for a client that does not read.
+	c.out.mu.Lock()
 	c.out.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-	c.out.unlock()
+	c.out.mu.Unlock()
+	c.out.flushAsync()
 	if done {
 		c.out.closeWhenFlushed()
 	}
@@ -439,7 +442,7 @@ func (c *h2Conn) close() {
 	}
 	c.mu.Unlock()
 	for _, st := range streams {
-		c.closeStream(st, errH2ConnClosed)
+		c.closeStream(st, errH2ConnClosed, true)
 	}
 	c.out.fail(errH2ConnClosed)
 	c.conn.Close()

@@ -86,7 +86,9 @@ func (w *h2Out) init(c net.Conn, readSeq *atomic.Uint64) {
 }
 
 // lock takes mu, counted as queued while waiting so that the holder
-// knows to leave the flush to it.
+// knows to leave the flush to it: every lock is paired with unlock, which
+// flushes. The frame reader takes mu uncounted and never flushes itself
+// (flushAsync).
 func (w *h2Out) lock() {
 	w.queued.Add(1)
 	w.mu.Lock()
@@ -103,10 +105,6 @@ func (w *h2Out) unlock() {
 	w.flushLocked()
 	w.mu.Unlock()
 }
-
-// unlockNoFlush releases mu and leaves the frames for a later flush: the
-// frame reader batches its acknowledgements until it would block.
-func (w *h2Out) unlockNoFlush() { w.mu.Unlock() }
 
 // flushLocked writes the buffer until it is empty; mu is held on entry
 // and exit but released during each write.
@@ -186,12 +184,32 @@ func (w *h2Out) closeWhenFlushed() {
 	w.mu.Lock()
 	w.closeAt = true
 	if !w.flushing {
-		w.flushLocked()
-		if w.err == nil {
-			w.failLocked(errH2ConnClosed)
-			w.conn.Close()
-		}
+		w.flushing = true
+		go w.flushReserved()
 	}
+	w.mu.Unlock()
+}
+
+// flushAsync writes what is buffered from another goroutine, unless a
+// flush is under way or a queued writer will do it. The frame reader
+// flushes this way: a client that writes without reading (its request
+// body, say) must not be able to stop the reader in a write, as its
+// frames would then never be read.
+func (w *h2Out) flushAsync() {
+	w.mu.Lock()
+	if !w.flushing && w.queued.Load() == 0 && (len(w.buf.b) > 0 || w.closeAt) {
+		w.flushing = true
+		go w.flushReserved()
+	}
+	w.mu.Unlock()
+}
+
+// flushReserved is a flush whose flushing flag was set by its caller
+// (writers that came meanwhile left their frames to it).
+func (w *h2Out) flushReserved() {
+	w.mu.Lock()
+	w.flushing = false
+	w.flushLocked()
 	w.mu.Unlock()
 }
 

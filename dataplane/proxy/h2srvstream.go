@@ -435,7 +435,11 @@ func (c *h2Conn) returnInflow(st *h2Stream, n int32, fromReader bool) {
 		return
 	}
 	o := &c.out
-	o.lock()
+	if fromReader {
+		o.mu.Lock() // not queued: the reader leaves its frames to flushAsync
+	} else {
+		o.lock()
+	}
 	c.inUnsent += n
 	if c.inUnsent >= h2MinRefresh || c.inUnsent >= c.inAvail {
 		o.fr.WriteWindowUpdate(0, uint32(c.inUnsent))
@@ -451,7 +455,7 @@ func (c *h2Conn) returnInflow(st *h2Stream, n int32, fromReader bool) {
 		}
 	}
 	if fromReader {
-		o.unlockNoFlush()
+		o.mu.Unlock()
 		c.readerWrote = true
 		return
 	}
@@ -460,8 +464,9 @@ func (c *h2Conn) returnInflow(st *h2Stream, n int32, fromReader bool) {
 
 // closeStream takes a stream out of the protocol: its context is
 // cancelled, its body and writes fail with err (unread body bytes go back
-// to the connection's window). False if it was closed already.
-func (c *h2Conn) closeStream(st *h2Stream, err error) bool {
+// to the connection's window). False if it was closed already. fromReader:
+// called by the frame reader.
+func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 	c.mu.Lock()
 	if st.closed {
 		c.mu.Unlock()
@@ -478,7 +483,7 @@ func (c *h2Conn) closeStream(st *h2Stream, err error) bool {
 	c.out.mu.Unlock()
 	if st.body != nil {
 		if unread := st.body.abort(err); unread > 0 {
-			c.returnInflow(nil, int32(unread), false)
+			c.returnInflow(nil, int32(unread), fromReader)
 		}
 	}
 	return true
@@ -571,7 +576,7 @@ func (c *h2Conn) retire(st *h2Stream) {
 	remoteDone := st.remoteDone
 	c.mu.Unlock()
 	if remoteDone {
-		c.closeStream(st, errStreamDone)
+		c.closeStream(st, errStreamDone, false)
 		return
 	}
 	c.resetFromHandler(st, http2.ErrCodeNo)
@@ -580,7 +585,7 @@ func (c *h2Conn) retire(st *h2Stream) {
 // resetFromHandler closes a stream and sends RST_STREAM from a handler's
 // goroutine.
 func (c *h2Conn) resetFromHandler(st *h2Stream, code http2.ErrCode) {
-	if !c.closeStream(st, errStreamReset{code}) {
+	if !c.closeStream(st, errStreamReset{code}, false) {
 		return
 	}
 	c.out.lock()
