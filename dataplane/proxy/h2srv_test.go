@@ -9,6 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/test/h2attack"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"golang.org/x/net/http2"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // TestH2StalledRequestBodyTimesOut: over HTTP/2 too, the route timeout
@@ -114,5 +119,104 @@ func TestH2ResponseInOneWrite(t *testing.T) {
 	t.Logf("%d responses on %d concurrent streams: %d writes", streams*each, streams, n)
 	if n > streams*each {
 		t.Errorf("%d writes for %d responses: responses are not batched", n, streams*each)
+	}
+}
+
+// TestH2Timeouts: a connection that sends the preface and SETTINGS but no
+// request is closed after request_headers_timeout (the read header
+// timeout covers the preface and the first request head), and one that
+// served a request and went quiet is closed with GOAWAY(NO_ERROR) after
+// the idle timeout. Liveness only: each waits up to 10 s for the close.
+func TestH2Timeouts(t *testing.T) {
+	b := startHandlerBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "b", b)
+	res.Routes["rc"] = routeConfig("rc", vhost("v", []string{"*"}, toCluster(prefixMatch("/"), "b")))
+	h := hcm(t, "rc")
+	h.RequestHeadersTimeout = durationpb.New(200 * time.Millisecond)
+	h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(300 * time.Millisecond)}
+	res.Listeners["l"] = listener(t, "l", 0, false, chain("http", nil, nil, hcmFilter(t, h)))
+	applyAll(t, p, res)
+	addr := p.ListenerAddr("l").String()
+
+	silent, err := h2attack.Dial(addr, "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	if !silent.WaitEnded(10 * time.Second) {
+		t.Error("a connection without a request head stayed open past request_headers_timeout")
+	}
+
+	idle, err := h2attack.Dial(addr, "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.ServerSettings(5 * time.Second)
+	if _, err := idle.Request("/"); err != nil {
+		t.Fatal(err)
+	}
+	if !idle.WaitEnded(10 * time.Second) {
+		t.Fatal("an idle connection stayed open past the idle timeout")
+	}
+	o := idle.Outcome()
+	if o.Answers != 1 || o.GoAway == nil || *o.GoAway != http2.ErrCodeNo {
+		t.Errorf("idle connection: %d answers, GOAWAY %v; want 1 and NO_ERROR", o.Answers, o.GoAway)
+	}
+}
+
+// TestH2DrainFinishesStreams: Shutdown sends a graceful GOAWAY; a stream
+// in flight is answered, and the connection then closes.
+func TestH2DrainFinishesStreams(t *testing.T) {
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
+	b := startHandlerBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "late")
+	}))
+	p := New(testLogger())
+	res := newResources()
+	addCluster(res, "b", b)
+	res.Routes["rc"] = routeConfig("rc", vhost("v", []string{"*"}, toCluster(prefixMatch("/"), "b")))
+	res.Listeners["l"] = listener(t, "l", 0, false, chain("http", nil, nil, hcmFilter(t, hcm(t, "rc"))))
+	applyAll(t, p, res)
+	c, err := h2attack.Dial(p.ListenerAddr("l").String(), "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ServerSettings(5 * time.Second)
+	if _, err := c.Request("/"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second): // liveness only
+		t.Fatal("the request never reached the backend")
+	}
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		drained <- p.Shutdown(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Outcome().GoAway == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if g := c.Outcome().GoAway; g == nil || *g != http2.ErrCodeNo {
+		t.Fatalf("no graceful GOAWAY on Shutdown: %v", g)
+	}
+	close(release)
+	if err := <-drained; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if !c.WaitEnded(10 * time.Second) {
+		t.Error("the connection stayed open after the drain")
+	}
+	if o := c.Outcome(); o.Answers != 1 {
+		t.Errorf("the stream in flight during the drain: %d answers, want 1", o.Answers)
 	}
 }
