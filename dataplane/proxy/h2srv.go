@@ -136,7 +136,25 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 				return
 			}
 		}
+		if c.readerWrote && c.readerBacklog() {
+			// A client that makes us answer (PING, SETTINGS, frames on
+			// closed streams) and does not read: as x/net/http2's bound
+			// on queued control frames.
+			c.connError(http2.ErrCodeEnhanceYourCalm)
+			return
+		}
 	}
+}
+
+// h2MaxReaderBacklog bounds what the connection may have buffered and
+// unwritten when the frame reader adds to it.
+const h2MaxReaderBacklog = 1 << 20
+
+func (c *h2Conn) readerBacklog() bool {
+	c.out.mu.Lock()
+	n := len(c.out.buf.b)
+	c.out.mu.Unlock()
+	return n > h2MaxReaderBacklog
 }
 
 // h2CountingReader counts the reads of the frame reader (readSeq).

@@ -220,3 +220,51 @@ func TestH2DrainFinishesStreams(t *testing.T) {
 		t.Errorf("the stream in flight during the drain: %d answers, want 1", o.Answers)
 	}
 }
+
+// TestH2ClientThatDoesNotRead: a client that makes the server answer
+// (DATA on a stream it reset: RST_STREAM each) and never reads gets its
+// connection closed once the server holds a bounded backlog, instead of
+// the server buffering without end (x/net/http2 bounded its queued
+// control frames the same way).
+func TestH2ClientThatDoesNotRead(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ended := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		srv.serveConn(c, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), false)
+		close(ended)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(20 * time.Second)) // liveness only
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, nil)
+	fr.WriteSettings()
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true}) // GET http /
+	fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	const budget = 64 << 20
+	var written int
+	for written < budget {
+		if err := fr.WriteData(1, false, nil); err != nil {
+			break // the server closed the connection
+		}
+		written += 9
+	}
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second): // liveness only
+		t.Fatalf("the server still serves a client that has not read anything after %d bytes", written)
+	}
+	t.Logf("closed after the client wrote %d bytes", written)
+}
