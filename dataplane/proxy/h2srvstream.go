@@ -58,26 +58,29 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	c.mu.Lock()
-	st := c.streams[id]
-	goingAway := c.goingAway
-	var remoteDone bool
-	if st != nil {
-		remoteDone = st.remoteDone
-	}
-	c.mu.Unlock()
-	if st != nil {
+	if st := c.streams[id]; st != nil {
+		remoteDone := st.remoteDone
+		c.mu.Unlock()
 		if remoteDone {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 		}
 		return c.processTrailers(st, f)
 	}
+	c.mu.Unlock()
 	if id <= c.maxClientID {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
-	if goingAway {
+	c.releaseFinished()
+
+	// From the GOAWAY check to the stream's start under mu: a graceful
+	// GOAWAY (from another goroutine) either names this stream and finds
+	// it started, or comes first and the stream is not served.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.goingAway || c.closed {
 		return nil // after GOAWAY: newer streams are not served (RFC 9113 6.8)
 	}
-	c.opened(id)
+	c.maxClientID, c.lastOpened = id, id
 	if !c.firstReqAt {
 		// The read header timeout covered the preface and the first
 		// request head; from here the idle timeout applies.
@@ -87,11 +90,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
-	c.releaseFinished()
-	c.mu.Lock()
-	open := c.open
-	c.mu.Unlock()
-	if uint32(open) >= c.srv.maxStreams {
+	if uint32(c.open) >= c.srv.maxStreams {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
 
@@ -106,7 +105,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) })
 	}
 
-	st = &h2Stream{c: c, id: id, declLen: req.ContentLength, counted: true, remoteDone: f.StreamEnded()}
+	st := &h2Stream{c: c, id: id, declLen: req.ContentLength, counted: true, remoteDone: f.StreamEnded()}
 	if req.Trailer != nil {
 		st.trailer = make(http.Header)
 	}
@@ -124,12 +123,6 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	st.inAvail = c.srv.streamWin
 	c.out.mu.Unlock()
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		st.cancel()
-		return nil
-	}
 	c.streams[id] = st
 	c.open++
 	if c.idleTimer != nil {
