@@ -57,6 +57,10 @@ type h2Out struct {
 // frames never wait (they are small and bounded by the flood limits).
 const h2MaxPending = 256 << 10
 
+// h2KeepBuffer is the largest write buffer a connection keeps between
+// writes.
+const h2KeepBuffer = 64 << 10
+
 // h2MaxEncoderTable bounds the HPACK table we keep for a peer's decoder
 // whatever it announces (x/net/http2's default).
 const h2MaxEncoderTable = 4096
@@ -122,6 +126,11 @@ func (w *h2Out) flushLocked() {
 		_, err := w.conn.Write(b)
 		w.mu.Lock()
 		w.spare = b[:0]
+		if cap(b) > h2KeepBuffer {
+			// A burst's buffer is not kept for the connection's life:
+			// idle connections hold 4 KiB.
+			w.spare = nil
+		}
 		w.release(ended)
 		if err != nil {
 			w.failLocked(err)

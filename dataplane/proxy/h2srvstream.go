@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -500,7 +501,9 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 		if didPanic {
 			e := recover()
 			if e != http.ErrAbortHandler {
-				c.srv.log.Printf("http2: panic serving %v: %v", c.remoteAddr, e)
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.log.Printf("http2: panic serving %v: %v\n%s", c.remoteAddr, e, buf)
 			}
 			c.resetFromHandler(st, http2.ErrCodeInternal)
 		} else {
