@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// HTTP/2 flood defences that Go's server does not have, enforced by reading
-// the frame headers of everything a client sends (h2Guard sits between the
-// connection, after TLS, and the HTTP/2 server). A connection that breaks
+// HTTP/2 flood defences that x/net/http2's server did not have (the data
+// plane's own server, h2srv*.go, leaves them here), enforced by reading the
+// frame headers of everything a client sends (h2Guard sits between the
+// connection, after TLS, and the HTTP/2 server's frame reader). A connection that breaks
 // one is closed: its last read fails, so the frames of that read are never
 // processed. docs/xds-contract.md ("Edge defences") has the table.
 const (

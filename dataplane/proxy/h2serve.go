@@ -5,26 +5,27 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
-
-	"golang.org/x/net/http2"
 )
 
 // serveHTTP2Guarded makes the socket's server hand its HTTP/2 connections
-// (TLS with ALPN h2, and h2c with prior knowledge) to an h2Guard in front of
-// golang.org/x/net/http2's server, the code net/http bundles: net/http's
-// own HTTP/2 server only accepts a *tls.Conn, which leaves no place to see
-// the frames. Everything else stays net/http's: it still accepts the
-// connection, detects the preface, tracks the connection for Shutdown
-// (ConfigureServer registers the graceful GOAWAY) and takes its HTTP/2
-// settings from srv.HTTP2 (Limits.HTTP2Config).
+// (TLS with ALPN h2, and h2c with prior knowledge) to the data plane's own
+// HTTP/2 server (h2srv*.go) behind an h2Guard: net/http's own HTTP/2
+// server only accepts a *tls.Conn, which leaves no place to see the
+// frames, and it costs a goroutine and channel round trip per frame and a
+// write per frame (bench/go/PROFILE.md, "HTTP/2 to the proxy"). net/http
+// still accepts the connection, detects the h2c preface and tracks the
+// connection for Shutdown, which sends every HTTP/2 connection a graceful
+// GOAWAY (RegisterOnShutdown) and waits for them to end.
 func (s *socket) serveHTTP2Guarded(srv *http.Server) error {
-	h2 := &http2.Server{}
-	if err := http2.ConfigureServer(srv, h2); err != nil {
-		return err
+	h2 := newH2Server(s.limits, srv.ErrorLog)
+	srv.RegisterOnShutdown(h2.shutdown)
+	if srv.TLSNextProto == nil {
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	srv.TLSNextProto[http2.NextProtoTLS] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
+	srv.TLSNextProto["h2"] = func(hs *http.Server, tc *tls.Conn, h http.Handler) {
 		g := newH2Guard(tc, len(h2Preface), s.limits.MaxRequestHeaderBytes, s.floodLogger(tc))
-		s.serveH2(h2, hs, h2GuardTLS{g, tc}, h, false)
+		cs := tc.ConnectionState()
+		h2.serveConn(h2GuardTLS{g, tc}, &cs, baseContext(h), h, false)
 	}
 	// net/http has already read the preface of an h2c connection and passes
 	// the plain connection inside a placeholder *tls.Conn.
@@ -34,19 +35,19 @@ func (s *socket) serveHTTP2Guarded(srv *http.Server) error {
 			return // net/http closes the connection when this returns
 		}
 		c := u.UnencryptedNetConn()
-		s.serveH2(h2, hs, newH2Guard(c, 0, s.limits.MaxRequestHeaderBytes, s.floodLogger(c)), h, true)
+		h2.serveConn(newH2Guard(c, 0, s.limits.MaxRequestHeaderBytes, s.floodLogger(c)), nil, baseContext(h), h, true)
 	}
 	return nil
 }
 
-func (s *socket) serveH2(h2 *http2.Server, hs *http.Server, c net.Conn, h http.Handler, sawPreface bool) {
-	// net/http passes the connection's base context (ConnContext, server
-	// and local address keys) through this unexported-by-convention method.
-	var ctx context.Context
+// baseContext is the connection's base context (ConnContext, server and
+// local address keys), which net/http passes through this
+// unexported-by-convention method of its TLSNextProto handler.
+func baseContext(h http.Handler) context.Context {
 	if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
-		ctx = bc.BaseContext()
+		return bc.BaseContext()
 	}
-	h2.ServeConn(c, &http2.ServeConnOpts{Context: ctx, Handler: h, BaseConfig: hs, SawClientPreface: sawPreface})
+	return context.Background()
 }
 
 // floodLogger reports a connection closed by an h2Guard.

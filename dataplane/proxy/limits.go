@@ -16,8 +16,10 @@ import (
 // server's limits); the per-request checks (header count) use the chain of
 // the request.
 //
-// HTTP/2 serving reads HTTP2Config: every HTTP/2 setting the proxy applies
-// belongs here, next to the HTTP/1.1 ones.
+// The HTTP/2 server (h2srv*.go) reads HTTP2Config, RequestHeadersTimeout
+// (preface and first request head), IdleTimeout and MaxRequestHeaderBytes
+// (header list size): every HTTP/2 setting the proxy applies belongs here,
+// next to the HTTP/1.1 ones.
 type Limits struct {
 	// MaxRequestHeaderBytes bounds the request line plus headers
 	// (max_request_headers_kb; Envoy default 60 KiB). Beyond it: 431.
@@ -41,8 +43,8 @@ type Limits struct {
 
 	// HTTP/2 (Envoy edge recommendations; overridden by the HCM's
 	// http2_protocol_options). Streams beyond MaxConcurrentStreams are
-	// refused (RST_STREAM); the flood defences that Go's server lacks
-	// (rapid reset, empty CONTINUATION, PING/SETTINGS) are in h2guard.go.
+	// refused (RST_STREAM REFUSED_STREAM); the flood defences (rapid
+	// reset, empty CONTINUATION, PING/SETTINGS) are in h2guard.go.
 	MaxConcurrentStreams        int // 100: max_concurrent_streams
 	InitialStreamWindowSize     int // 64 KiB: initial_stream_window_size, per-stream receive buffer
 	InitialConnectionWindowSize int // 1 MiB: initial_connection_window_size, per-connection receive buffer
@@ -106,7 +108,9 @@ func (lim Limits) maxHeadersFor(h *config.HTTPManager) int {
 	return lim.MaxRequestHeaders
 }
 
-// HTTP2Config is the http.Server HTTP/2 configuration of these limits.
+// HTTP2Config is the HTTP/2 configuration of these limits: what the
+// data plane's HTTP/2 server advertises and enforces (newH2Server), in
+// net/http's type, which also configures a net/http server with them.
 func (lim Limits) HTTP2Config() *http.HTTP2Config {
 	return &http.HTTP2Config{
 		MaxConcurrentStreams:          lim.MaxConcurrentStreams,
