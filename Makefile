@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
 
-.PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e test-mesh-cluster vet golden crds apis fuzz clean cluster-up cluster-down
+.PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e test-h2spec test-mesh-cluster vet golden crds apis fuzz clean cluster-up cluster-down
 
 all: build
 
@@ -27,6 +27,7 @@ run: build
 test: vet kube-bins
 	$(GO) test -count=1 -timeout 45m $$($(GO) list $(PKGS) | grep -v '/conformance/upstream$$')
 	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/... ./test/securexds/...
+	$(MAKE) test-h2spec
 	$(MAKE) conformance
 
 ## test-unit: quick iteration, no end-to-end tests.
@@ -36,6 +37,12 @@ test-unit:
 ## test-e2e: only the end-to-end tests (real binary, real sockets).
 test-e2e:
 	$(GO) test -count=1 -v ./test/e2e/...
+
+## test-h2spec: h2spec (every case, strict ones included) against the data plane's HTTP/2
+## server over h2c and TLS, compared case by case with x/net/http2's server; h2spec is built
+## from the Go module proxy (test/h2spec/run.sh, about a minute).
+test-h2spec:
+	./test/h2spec/run.sh
 
 ## test-mesh-cluster: issue 8 end to end on a fresh local cluster (as root, about a minute): mTLS
 ## into a STRICT-sidecar-like backend, the egress gateway, ServiceEntry host conflicts

@@ -314,6 +314,7 @@ func (w *h2ResponseWriter) writeChunkLocked(p []byte) (goAway bool, err error) {
 		}
 		o.writeHeaderBlockLocked(w.st.id, endStream)
 		if endStream {
+			w.st.endSent = true
 			return goAway, nil
 		}
 	}
@@ -329,6 +330,7 @@ func (w *h2ResponseWriter) writeChunkLocked(p []byte) (goAway bool, err error) {
 	if trailers {
 		encodeH2Header(o, w.handlerHeader, w.trailers)
 		o.writeHeaderBlockLocked(w.st.id, true)
+		w.st.endSent = true
 	}
 	return goAway, nil
 }
@@ -378,6 +380,7 @@ func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 		if len(p) == 0 {
 			if endStream {
 				o.fr.WriteData(st.id, true, nil)
+				st.endSent = true
 			}
 			return nil
 		}
@@ -395,6 +398,7 @@ func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 		o.fr.WriteData(st.id, endStream && int(n) == len(p), p[:n])
 		p = p[n:]
 		if len(p) == 0 {
+			st.endSent = endStream
 			return nil
 		}
 		if len(o.buf.b) > h2MaxPending {

@@ -42,6 +42,7 @@ type h2Stream struct {
 	// Under c.out.mu.
 	sendWin  int32 // what the client lets us send
 	writeErr error // set when the stream is closed: writes fail
+	endSent  bool  // the response's END_STREAM is written or buffered
 	inAvail  int32 // what the client may still send
 	inUnsent int32 // what was consumed and not yet returned
 }
@@ -63,6 +64,16 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		remoteDone := st.remoteDone
 		c.mu.Unlock()
 		if remoteDone {
+			// Both sides sent END_STREAM: the stream is closed to the
+			// protocol (RFC 9113 section 5.1) even while its handler has
+			// not taken it out of the map yet. Only a half-closed one gets
+			// a stream error.
+			c.out.mu.Lock()
+			closed := st.endSent
+			c.out.mu.Unlock()
+			if closed {
+				return http2.ConnectionError(http2.ErrCodeStreamClosed)
+			}
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 		}
 		return c.processTrailers(st, f)
