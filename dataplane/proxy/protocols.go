@@ -16,8 +16,9 @@ import (
 // port and a socket is never rebound for it. HTTP/1.1 Upgrade to h2c is not
 // offered (deprecated by RFC 9113).
 //
-// net/http's bundled HTTP/2 server is used: it sees the *tls.Conn the
-// accept loop made for the chain and dispatches on its negotiated protocol.
+// net/http accepts and dispatches on the negotiated protocol (it sees the
+// *tls.Conn the accept loop made for the chain); its TLSNextProto hooks hand
+// HTTP/2 connections to the data plane's own HTTP/2 server (h2serve.go).
 func serverProtocols() *http.Protocols {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
