@@ -251,6 +251,20 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		}
 		c.sawSettings = true
 	}
+	if id := f.Header().StreamID; id%2 == 1 && id > c.maxClientID && c.isGoingAway() {
+		// A stream the client opened after our GOAWAY (it had not seen it
+		// yet): its HEADERS were ignored, so are its other frames, not a
+		// connection error on an idle stream that would end the streams
+		// the GOAWAY promised to finish. DATA still counts against the
+		// connection's window, returned at once (RFC 9113 section 6.8).
+		if d, ok := f.(*http2.DataFrame); ok {
+			if !c.takeInflow(nil, int32(d.Length)) {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+			c.returnInflow(nil, int32(d.Length), true)
+		}
+		return nil
+	}
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.processSettings(f)
@@ -293,6 +307,13 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 	default:
 		return nil // unknown and extension frames are ignored
 	}
+}
+
+// isGoingAway reports whether GOAWAY was sent (no new streams).
+func (c *h2Conn) isGoingAway() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goingAway
 }
 
 // idle reports whether a stream id was never opened by the client.

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// h2RawServer serves one connection of srv with h on a loopback listener;
+// ended is closed when serveConn returns.
+func h2RawServer(t *testing.T, srv *h2Server, h http.Handler) (c net.Conn, fr *http2.Framer, ended chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ended = make(chan struct{})
+	go func() {
+		sc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		srv.serveConn(sc, nil, context.Background(), h, false)
+		close(ended)
+	}()
+	c, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second)) // liveness only
+	io.WriteString(c, http2.ClientPreface)
+	fr = http2.NewFramer(c, c)
+	fr.WriteSettings()
+	return c, fr, ended
+}
+
+// h2Frames reads frames into a channel (copies of the ones kept).
+func h2Frames(fr *http2.Framer) <-chan http2.Frame {
+	ch := make(chan http2.Frame, 1024)
+	go func() {
+		defer close(ch)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				ch <- &http2.GoAwayFrame{FrameHeader: f.FrameHeader, LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}
+			case *http2.DataFrame:
+				ch <- &http2.DataFrame{FrameHeader: f.FrameHeader}
+			default:
+				ch <- f
+			}
+		}
+	}()
+	return ch
+}
+
+// TestH2FramesOfStreamsAfterGoAway: after a graceful GOAWAY (a drain), a
+// client that had opened a new stream before it saw the GOAWAY sends that
+// stream's DATA, WINDOW_UPDATE and RST_STREAM: they are ignored (RFC 9113
+// section 6.8, as x/net/http2 does), not a connection error on an idle
+// stream that kills the streams the GOAWAY promised to finish.
+func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	arrived, release := make(chan struct{}), make(chan struct{})
+	_, fr, ended := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "done")
+	}))
+	frames := h2Frames(fr)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true, EndStream: true}) // GET http /
+	<-arrived
+	srv.shutdown()
+	for f := range frames {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			if g.ErrCode != http2.ErrCodeNo || g.LastStreamID != 1 {
+				t.Fatalf("GOAWAY %v last %d, want NO_ERROR last 1", g.ErrCode, g.LastStreamID)
+			}
+			break
+		}
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: []byte{0x83, 0x86, 0x84}, EndHeaders: true}) // POST http /
+	fr.WriteData(3, false, []byte("body"))
+	fr.WriteWindowUpdate(3, 100)
+	fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	fr.WritePing(false, [8]byte{1})
+	close(release)
+	var pinged, answered bool
+	for f := range frames {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Errorf("GOAWAY %v after the graceful one", f.ErrCode)
+		case *http2.PingFrame:
+			pinged = true
+		case *http2.DataFrame:
+			if f.StreamID == 1 && f.StreamEnded() {
+				answered = true
+			}
+		case *http2.RSTStreamFrame:
+			t.Errorf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+		}
+	}
+	if !pinged || !answered {
+		t.Errorf("after GOAWAY: ping answered %v, stream 1 answered %v; want both", pinged, answered)
+	}
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second): // liveness only
+		t.Fatal("the connection did not end after its last stream")
+	}
+}
