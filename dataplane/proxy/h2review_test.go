@@ -120,3 +120,65 @@ func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
 		t.Fatal("the connection did not end after its last stream")
 	}
 }
+
+// TestH2ZeroWindowStallIsBounded: a client that announces a zero
+// SETTINGS_INITIAL_WINDOW_SIZE and never sends WINDOW_UPDATE (but reads)
+// does not hold a handler blocked in Write for ever: past the stall
+// timeout (the idle timeout here) the stream is reset and Write fails.
+func TestH2ZeroWindowStallIsBounded(t *testing.T) {
+	lim := DefaultLimits()
+	lim.IdleTimeout = 200 * time.Millisecond
+	srv := newH2Server(lim, log.New(io.Discard, "", 0))
+	wrote := make(chan error, 1)
+	_, fr, _ := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(make([]byte, 100<<10))
+		wrote <- err
+	}))
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	frames := h2Frames(fr)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true, EndStream: true})
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Error("a response written without any send window succeeded")
+		}
+	case <-time.After(20 * time.Second): // liveness only
+		t.Fatal("a handler stays blocked in Write for a client that grants no window")
+	}
+	for f := range frames {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+			return
+		}
+	}
+	t.Error("no RST_STREAM for the stalled stream")
+}
+
+// TestH2ClientThatNeverReadsIsClosed: a client that grants every window
+// and then reads nothing, its socket full, does not keep the connection,
+// its handler and the goroutine blocked in conn.Write for ever: past the
+// stall timeout the write fails and the connection closes.
+func TestH2ClientThatNeverReadsIsClosed(t *testing.T) {
+	lim := DefaultLimits()
+	lim.IdleTimeout = 200 * time.Millisecond
+	srv := newH2Server(lim, log.New(io.Discard, "", 0))
+	handled := make(chan struct{})
+	_, fr, ended := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(handled)
+		chunk := make([]byte, 1<<20)
+		for range 256 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true, EndStream: true})
+	for _, ch := range []chan struct{}{handled, ended} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second): // liveness only
+			t.Fatal("a client that reads nothing keeps its handler and connection for ever")
+		}
+	}
+}

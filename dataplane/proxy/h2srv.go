@@ -90,6 +90,7 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	}
 	c.br = bufio.NewReaderSize(h2CountingReader{conn, &c.readSeq}, 16<<10)
 	c.out.init(conn, &c.readSeq)
+	c.out.stall = s.stallTimeout
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(s.decoderTable, nil)
 	c.fr.ReadMetaHeaders.SetMaxStringLength(int(s.maxHeaderList))
