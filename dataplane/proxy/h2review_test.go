@@ -1,15 +1,19 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2RawServer serves one connection of srv with h on a loopback listener;
@@ -180,5 +184,56 @@ func TestH2ClientThatNeverReadsIsClosed(t *testing.T) {
 		case <-time.After(20 * time.Second): // liveness only
 			t.Fatal("a client that reads nothing keeps its handler and connection for ever")
 		}
+	}
+}
+
+// TestH2CanonCacheBoundedInBytes: a client that sends a new long header
+// name in every request does not make its connection keep them all (the
+// canonical key cache was bounded in entries only: 256 names of up to
+// the header list size each, twice).
+func TestH2CanonCacheBoundedInBytes(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	c, fr, ended := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	var hc *h2Conn
+	for hc == nil {
+		srv.mu.Lock()
+		for k := range srv.conns {
+			hc = k
+		}
+		srv.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	long := strings.Repeat("x", 4<<10)
+	for i := range 300 {
+		id := uint32(2*i + 1)
+		hbuf.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {fmt.Sprintf("x-%d-%s", i, long), "v"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == id {
+				break
+			}
+		}
+	}
+	c.Close()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second): // liveness only
+		t.Fatal("the connection did not end")
+	}
+	held := 0
+	for k, v := range hc.canon {
+		held += len(k) + len(v)
+	}
+	if held > h2MaxCanonCacheBytes {
+		t.Errorf("the connection's header key cache holds %d bytes after 300 new 4 KiB names", held)
 	}
 }

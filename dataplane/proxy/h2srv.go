@@ -30,6 +30,7 @@ type h2Conn struct {
 	remoteAddr string
 	out        h2Out
 	canon      map[string]string // canonical header keys seen (reader only)
+	canonBytes int               // canon's size, with h2CanonEntryOverhead per entry
 	readSeq    atomic.Uint64     // reads from conn so far
 
 	// Reader-only state.
@@ -64,6 +65,10 @@ const (
 	h2GoAwayLinger = time.Second
 	// h2MaxCanonCache bounds the per-connection header key cache.
 	h2MaxCanonCache = 256
+	// h2MaxCanonCacheBytes bounds its size: names, keys and an estimate
+	// of the map's overhead per entry.
+	h2MaxCanonCacheBytes = 8 << 10
+	h2CanonEntryOverhead = 64
 	// h2MaxWaitingFactor: streams reset before their handler started may
 	// queue up to this many times MaxConcurrentStreams, then the client
 	// is told to calm down (x/net/http2's bound).

@@ -282,8 +282,12 @@ func (c *h2Conn) canonicalKey(name string) string {
 		return k
 	}
 	k := http.CanonicalHeaderKey(name)
-	if len(c.canon) < h2MaxCanonCache {
+	// Bounded in bytes too (as x/net/http2's 2 KiB): a name may be as long
+	// as the header list, and a client sending new long names would make
+	// the connection keep them all.
+	if size := h2CanonEntryOverhead + len(name) + len(k); len(c.canon) < h2MaxCanonCache && c.canonBytes+size <= h2MaxCanonCacheBytes {
 		c.canon[name] = k
+		c.canonBytes += size
 	}
 	return k
 }
