@@ -99,9 +99,8 @@ func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
 	fr.WriteWindowUpdate(3, 100)
 	fr.WriteRSTStream(3, http2.ErrCodeCancel)
 	fr.WritePing(false, [8]byte{1})
-	close(release)
 	var pinged, answered bool
-	for f := range frames {
+	check := func(f http2.Frame) {
 		switch f := f.(type) {
 		case *http2.GoAwayFrame:
 			t.Errorf("GOAWAY %v after the graceful one", f.ErrCode)
@@ -114,6 +113,15 @@ func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
 		case *http2.RSTStreamFrame:
 			t.Errorf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
 		}
+	}
+	for f := range frames { // the frames above were processed
+		if check(f); pinged {
+			break
+		}
+	}
+	close(release)
+	for f := range frames {
+		check(f)
 	}
 	if !pinged || !answered {
 		t.Errorf("after GOAWAY: ping answered %v, stream 1 answered %v; want both", pinged, answered)
@@ -236,4 +244,39 @@ func TestH2CanonCacheBoundedInBytes(t *testing.T) {
 	if held > h2MaxCanonCacheBytes {
 		t.Errorf("the connection's header key cache holds %d bytes after 300 new 4 KiB names", held)
 	}
+}
+
+// TestH2ShortBodyIsReset: a request body that ends before its
+// Content-Length makes the request malformed: the stream is reset with
+// PROTOCOL_ERROR (RFC 9113 section 8.1.1), the handler's read fails.
+func TestH2ShortBodyIsReset(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	readErr := make(chan error, 1)
+	_, fr, _ := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		readErr <- err
+	}))
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/"}, {"content-length", "10"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	frames := h2Frames(fr)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hbuf.Bytes(), EndHeaders: true})
+	fr.WriteData(1, true, []byte("abc"))
+	if err := <-readErr; err == nil {
+		t.Error("a body shorter than its Content-Length was read without error")
+	}
+	for f := range frames {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 && f.ErrCode != http2.ErrCodeProtocol {
+				t.Errorf("RST_STREAM %v, want PROTOCOL_ERROR", f.ErrCode)
+			}
+			return
+		case *http2.HeadersFrame:
+			t.Fatalf("a response to a request whose body was shorter than its Content-Length")
+		}
+	}
+	t.Error("no RST_STREAM for a body shorter than its Content-Length")
 }

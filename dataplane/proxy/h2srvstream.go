@@ -336,23 +336,39 @@ func (c *h2Conn) processTrailers(st *h2Stream, f *http2.MetaHeadersFrame) error 
 			st.trailer[k] = append(st.trailer[k], hf.Value)
 		}
 	}
-	c.endStream(st)
-	return nil
+	return c.endStream(st)
 }
 
 // endStream is the client's END_STREAM: the body ends (with the
-// Content-Length check) and the stream is half closed (remote).
-func (c *h2Conn) endStream(st *h2Stream) {
+// Content-Length check) and the stream is half closed (remote). A body
+// shorter than its Content-Length makes the request malformed: the stream
+// is reset with PROTOCOL_ERROR (RFC 9113 section 8.1.1), so that no
+// truncated request goes on as a complete one.
+func (c *h2Conn) endStream(st *h2Stream) error {
 	if b := st.body; b != nil {
 		if st.declLen != -1 && st.declLen != st.gotLen {
-			b.closeWith(fmt.Errorf("request declared a Content-Length of %d but only wrote %d bytes", st.declLen, st.gotLen), nil)
-		} else {
-			b.closeWith(nil, st.trailer)
+			c.resetMalformed(st, fmt.Errorf("request declared a Content-Length of %d but only wrote %d bytes", st.declLen, st.gotLen))
+			return nil
 		}
+		b.closeWith(nil, st.trailer)
 	}
 	c.mu.Lock()
 	st.remoteDone = true
 	c.mu.Unlock()
+	return nil
+}
+
+// resetMalformed resets a stream whose request body broke its
+// Content-Length: the stream is closed (its writes fail) before the
+// handler sees the body's error, so it cannot answer first.
+func (c *h2Conn) resetMalformed(st *h2Stream, err error) {
+	if !c.closeStream(st, err, true) {
+		return
+	}
+	c.out.mu.Lock()
+	c.out.fr.WriteRSTStream(st.id, http2.ErrCodeProtocol)
+	c.out.mu.Unlock()
+	c.readerWrote = true
 }
 
 func (c *h2Conn) processData(f *http2.DataFrame) error {
@@ -380,8 +396,8 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
 		}
 		c.returnInflow(nil, length, true)
-		st.body.closeWith(fmt.Errorf("sender tried to send more than declared Content-Length of %d bytes", st.declLen), nil)
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		c.resetMalformed(st, fmt.Errorf("sender tried to send more than declared Content-Length of %d bytes", st.declLen))
+		return nil
 	}
 	if length > 0 {
 		if !c.takeInflow(st, length) {
@@ -400,7 +416,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 		}
 	}
 	if f.StreamEnded() {
-		c.endStream(st)
+		return c.endStream(st)
 	}
 	return nil
 }
