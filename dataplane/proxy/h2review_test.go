@@ -280,3 +280,53 @@ func TestH2ShortBodyIsReset(t *testing.T) {
 	}
 	t.Error("no RST_STREAM for a body shorter than its Content-Length")
 }
+
+// TestH2BodyBufferBounded: a request body read by a handler that never
+// quite catches up (there is always some unread data when the next DATA
+// frame arrives) is held in a buffer bounded by the stream's window, not
+// one that keeps every byte already read and grows with the body.
+func TestH2BodyBufferBounded(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	maxCap := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		srv.serveConn(c, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b := r.Body.(*h2Body)
+			most := 0
+			for {
+				b.mu.Lock()
+				for len(b.buf)-b.r < 2 && b.err == nil {
+					b.cond.Wait()
+				}
+				unread, c, done := len(b.buf)-b.r, cap(b.buf), b.err != nil
+				b.mu.Unlock()
+				most = max(most, c)
+				if done {
+					break
+				}
+				// Leave one byte: the buffer is never empty.
+				if _, err := io.ReadFull(b, make([]byte, unread-1)); err != nil {
+					break
+				}
+			}
+			maxCap <- most
+		}), false)
+	}()
+	const size = 16 << 20
+	resp, err := h2cClient().Post("http://"+ln.Addr().String()+"/", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if most := <-maxCap; most > 4*int(srv.streamWin) {
+		t.Errorf("a %d-byte request body grew its buffer to %d bytes (stream window %d)", size, most, srv.streamWin)
+	}
+}
