@@ -136,11 +136,10 @@ func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
 // TestH2ZeroWindowStallIsBounded: a client that announces a zero
 // SETTINGS_INITIAL_WINDOW_SIZE and never sends WINDOW_UPDATE (but reads)
 // does not hold a handler blocked in Write for ever: past the stall
-// timeout (the idle timeout here) the stream is reset and Write fails.
+// timeout (shortened here) the stream is reset and Write fails.
 func TestH2ZeroWindowStallIsBounded(t *testing.T) {
-	lim := DefaultLimits()
-	lim.IdleTimeout = 200 * time.Millisecond
-	srv := newH2Server(lim, log.New(io.Discard, "", 0))
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	srv.stallTimeout = 200 * time.Millisecond
 	wrote := make(chan error, 1)
 	_, fr, _ := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := w.Write(make([]byte, 100<<10))
@@ -170,9 +169,8 @@ func TestH2ZeroWindowStallIsBounded(t *testing.T) {
 // its handler and the goroutine blocked in conn.Write for ever: past the
 // stall timeout the write fails and the connection closes.
 func TestH2ClientThatNeverReadsIsClosed(t *testing.T) {
-	lim := DefaultLimits()
-	lim.IdleTimeout = 200 * time.Millisecond
-	srv := newH2Server(lim, log.New(io.Discard, "", 0))
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	srv.stallTimeout = 200 * time.Millisecond
 	handled := make(chan struct{})
 	_, fr, ended := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer close(handled)

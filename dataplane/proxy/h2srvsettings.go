@@ -67,9 +67,6 @@ func newH2Server(lim Limits, errLog *log.Logger) *h2Server {
 		s.log = log.Default()
 	}
 	s.stallTimeout = h2MaxStall
-	if s.idleTimeout > 0 && s.idleTimeout < s.stallTimeout {
-		s.stallTimeout = s.idleTimeout
-	}
 	return s
 }
 
@@ -81,7 +78,9 @@ func newH2Server(lim Limits, errLog *log.Logger) *h2Server {
 // goroutine and buffers: the idle timeout only covers connections
 // without streams, and a route timeout does not wake a handler blocked
 // in Write. It is Envoy's stream_idle_timeout default (which covers
-// flow-control stalls too), or the idle timeout if shorter.
+// flow-control stalls too; the proxy does not implement that setting
+// yet). Not the idle timeout: a short one would cut slow clients, since
+// one write to the socket may hold up to h2MaxPending and more.
 const h2MaxStall = 5 * time.Minute
 
 // settings is our SETTINGS frame's content.
