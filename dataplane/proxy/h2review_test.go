@@ -328,3 +328,34 @@ func TestH2BodyBufferBounded(t *testing.T) {
 		t.Errorf("a %d-byte request body grew its buffer to %d bytes (stream window %d)", size, most, srv.streamWin)
 	}
 }
+
+// TestH2MadeYouReset: streams the client makes the server reset at once
+// (a WINDOW_UPDATE of increment 0 on each, CVE-2025-8671) count as
+// premature resets as its own RST_STREAM frames do: the connection is
+// closed after a bounded number of streams (it served all of them), the
+// backend sees a bounded number of requests.
+func TestH2MadeYouReset(t *testing.T) {
+	for _, m := range h2Modes {
+		t.Run(m.name, func(t *testing.T) {
+			tg := newH2Target(t)
+			c := m.dial(t, tg)
+			before := tg.seen.Load()
+			opened := c.MadeYouReset("/", 20000, 10*time.Second)
+			ended := c.WaitEnded(10 * time.Second)
+			seen := tg.seen.Load() - before
+			t.Logf("streams opened %d, backend requests %d", opened, seen)
+			if !ended {
+				t.Fatalf("connection still open after %d streams reset by the server: %+v", opened, c.Outcome())
+			}
+			// The guard closes at 250 premature resets; the client writes
+			// on until its socket fails. Without the count all 10 000
+			// streams are served (each handler started).
+			if opened >= 5000 {
+				t.Errorf("%d streams reset by the server on the client's errors before the connection closed", opened)
+			}
+			if seen > 300 {
+				t.Errorf("backend saw %d requests, want at most 300", seen)
+			}
+		})
+	}
+}

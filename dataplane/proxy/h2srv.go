@@ -409,11 +409,20 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 		if !c.closeStream(st, errStreamReset{code}, true) {
 			return // closed meanwhile by its handler: nothing to reset
 		}
+		c.noteServerReset(id)
 	}
 	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(id, code)
 	c.out.mu.Unlock()
 	c.readerWrote = true
+}
+
+// noteServerReset tells the connection's guard (h2guard.go) that the
+// client's protocol error made us reset an open stream.
+func (c *h2Conn) noteServerReset(id uint32) {
+	if g, ok := c.conn.(interface{ serverReset(uint32) }); ok {
+		g.serverReset(id)
+	}
 }
 
 // goAwayGracefully sends GOAWAY(NO_ERROR) naming the last stream that

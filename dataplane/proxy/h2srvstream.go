@@ -365,6 +365,7 @@ func (c *h2Conn) resetMalformed(st *h2Stream, err error) {
 	if !c.closeStream(st, err, true) {
 		return
 	}
+	c.noteServerReset(st.id)
 	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(st.id, http2.ErrCodeProtocol)
 	c.out.mu.Unlock()
