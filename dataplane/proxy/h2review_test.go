@@ -359,3 +359,37 @@ func TestH2MadeYouReset(t *testing.T) {
 		})
 	}
 }
+
+// TestH2TrailersAfterOurReset: a handler that answers without reading the
+// request body ends its stream with RST_STREAM(NO_ERROR); the trailers the
+// client sent before it saw that reset are ignored (RFC 9113 section 5.1),
+// not a connection error that ends the client's other streams.
+func TestH2TrailersAfterOurReset(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	_, fr, _ := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	frames := h2Frames(fr)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x83, 0x86, 0x84}, EndHeaders: true}) // POST http /
+	fr.WriteData(1, false, []byte("part"))
+	for f := range frames {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID == 1 {
+			break
+		}
+	}
+	var hbuf bytes.Buffer
+	hpack.NewEncoder(&hbuf).WriteField(hpack.HeaderField{Name: "x-checksum", Value: "1"})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true, EndStream: true}) // GET http /
+	for f := range frames {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v for trailers sent before our RST_STREAM", f.ErrCode)
+		case *http2.HeadersFrame:
+			if f.StreamID == 3 {
+				return
+			}
+		}
+	}
+	t.Error("the next stream was not answered")
+}

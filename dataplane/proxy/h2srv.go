@@ -55,6 +55,29 @@ type h2Conn struct {
 	idleTimer  *time.Timer
 	firstReqAt bool   // the first request head arrived (read header timeout off)
 	lastOpened uint32 // maxClientID, for goAwayGracefully from other goroutines
+	// The last streams we reset (RST_STREAM sent): the client may have
+	// sent their trailers before it saw the reset.
+	resetIDs [h2ResetMemory]uint32
+	resetN   int
+}
+
+// h2ResetMemory is how many streams reset by the server are remembered.
+const h2ResetMemory = 64
+
+// noteResetLocked remembers a stream we reset.
+func (c *h2Conn) noteResetLocked(id uint32) {
+	c.resetIDs[c.resetN%h2ResetMemory] = id
+	c.resetN++
+}
+
+// wasResetLocked reports whether we reset the stream recently.
+func (c *h2Conn) wasResetLocked(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Timeouts and bounds of the frame loop.
@@ -411,6 +434,9 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 		}
 		c.noteServerReset(id)
 	}
+	c.mu.Lock()
+	c.noteResetLocked(id)
+	c.mu.Unlock()
 	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(id, code)
 	c.out.mu.Unlock()

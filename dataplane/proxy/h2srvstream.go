@@ -69,6 +69,15 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Unlock()
 	if id <= c.maxClientID {
+		c.mu.Lock()
+		reset := c.wasResetLocked(id)
+		c.mu.Unlock()
+		if reset {
+			// Trailers the client sent before it saw our RST_STREAM:
+			// ignored (RFC 9113 section 5.1, "closed"), not a connection
+			// error that would end its other streams.
+			return nil
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	c.releaseFinished()
@@ -366,6 +375,9 @@ func (c *h2Conn) resetMalformed(st *h2Stream, err error) {
 		return
 	}
 	c.noteServerReset(st.id)
+	c.mu.Lock()
+	c.noteResetLocked(st.id)
+	c.mu.Unlock()
 	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(st.id, http2.ErrCodeProtocol)
 	c.out.mu.Unlock()
@@ -605,6 +617,9 @@ func (c *h2Conn) resetFromHandler(st *h2Stream, code http2.ErrCode) {
 	if !c.closeStream(st, errStreamReset{code}, false) {
 		return
 	}
+	c.mu.Lock()
+	c.noteResetLocked(st.id)
+	c.mu.Unlock()
 	c.out.lock()
 	c.out.fr.WriteRSTStream(st.id, code)
 	c.out.unlock()
