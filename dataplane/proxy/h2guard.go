@@ -160,15 +160,7 @@ func (g *h2Guard) frame(typ, flags byte, id uint32, length int) string {
 			g.block = -1
 		}
 	case frameRSTStream:
-		o := g.opened[(id>>1)%streamRing]
-		if o.id != id || time.Since(g.start)-o.at >= prematureResetLifetime {
-			return ""
-		}
-		g.resets++
-		if g.streams < prematureResetStreams && g.resets >= prematureResetStreams/2 ||
-			g.streams >= prematureResetStreams && 2*g.resets >= g.streams {
-			return "too many streams reset early (rapid reset)"
-		}
+		return g.reset(id)
 	case framePing, frameSettings:
 		if flags&flagAck != 0 {
 			return ""
@@ -183,6 +175,39 @@ func (g *h2Guard) frame(typ, flags byte, id uint32, length int) string {
 		}
 	}
 	return ""
+}
+
+// reset counts a stream reset early, by the client (RST_STREAM) or by the
+// server on the client's protocol error.
+func (g *h2Guard) reset(id uint32) string {
+	o := g.opened[(id>>1)%streamRing]
+	if o.id != id || time.Since(g.start)-o.at >= prematureResetLifetime {
+		return ""
+	}
+	g.resets++
+	if g.streams < prematureResetStreams && g.resets >= prematureResetStreams/2 ||
+		g.streams >= prematureResetStreams && 2*g.resets >= g.streams {
+		return "too many streams reset early (rapid reset)"
+	}
+	return ""
+}
+
+// serverReset counts a stream the server reset because of the client's
+// protocol error (a zero WINDOW_UPDATE increment, DATA beyond the window
+// or the Content-Length, ...) as a premature reset: a client provoking
+// resets instead of sending them (MadeYouReset, CVE-2025-8671) frees its
+// stream slots just as fast while the backends still get the requests.
+// Called by the frame reader, like Read; the next Read fails.
+func (g *h2Guard) serverReset(id uint32) {
+	if g.err != nil {
+		return
+	}
+	if reason := g.reset(id); reason != "" {
+		g.err = errH2Flood{reason}
+		if g.onFlood != nil {
+			g.onFlood(reason)
+		}
+	}
 }
 
 // h2GuardTLS is an h2Guard over a *tls.Conn: the HTTP/2 server learns the

@@ -30,6 +30,7 @@ type h2Conn struct {
 	remoteAddr string
 	out        h2Out
 	canon      map[string]string // canonical header keys seen (reader only)
+	canonBytes int               // canon's size, with h2CanonEntryOverhead per entry
 	readSeq    atomic.Uint64     // reads from conn so far
 
 	// Reader-only state.
@@ -54,6 +55,29 @@ type h2Conn struct {
 	idleTimer  *time.Timer
 	firstReqAt bool   // the first request head arrived (read header timeout off)
 	lastOpened uint32 // maxClientID, for goAwayGracefully from other goroutines
+	// The last streams we reset (RST_STREAM sent): the client may have
+	// sent their trailers before it saw the reset.
+	resetIDs [h2ResetMemory]uint32
+	resetN   int
+}
+
+// h2ResetMemory is how many streams reset by the server are remembered.
+const h2ResetMemory = 64
+
+// noteResetLocked remembers a stream we reset.
+func (c *h2Conn) noteResetLocked(id uint32) {
+	c.resetIDs[c.resetN%h2ResetMemory] = id
+	c.resetN++
+}
+
+// wasResetLocked reports whether we reset the stream recently.
+func (c *h2Conn) wasResetLocked(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Timeouts and bounds of the frame loop.
@@ -64,6 +88,10 @@ const (
 	h2GoAwayLinger = time.Second
 	// h2MaxCanonCache bounds the per-connection header key cache.
 	h2MaxCanonCache = 256
+	// h2MaxCanonCacheBytes bounds its size: names, keys and an estimate
+	// of the map's overhead per entry.
+	h2MaxCanonCacheBytes = 8 << 10
+	h2CanonEntryOverhead = 64
 	// h2MaxWaitingFactor: streams reset before their handler started may
 	// queue up to this many times MaxConcurrentStreams, then the client
 	// is told to calm down (x/net/http2's bound).
@@ -90,6 +118,7 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	}
 	c.br = bufio.NewReaderSize(h2CountingReader{conn, &c.readSeq}, 16<<10)
 	c.out.init(conn, &c.readSeq)
+	c.out.stall = s.stallTimeout
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(s.decoderTable, nil)
 	c.fr.ReadMetaHeaders.SetMaxStringLength(int(s.maxHeaderList))
@@ -251,6 +280,20 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		}
 		c.sawSettings = true
 	}
+	if id := f.Header().StreamID; id%2 == 1 && id > c.maxClientID && c.isGoingAway() {
+		// A stream the client opened after our GOAWAY (it had not seen it
+		// yet): its HEADERS were ignored, so are its other frames, not a
+		// connection error on an idle stream that would end the streams
+		// the GOAWAY promised to finish. DATA still counts against the
+		// connection's window, returned at once (RFC 9113 section 6.8).
+		if d, ok := f.(*http2.DataFrame); ok {
+			if !c.takeInflow(nil, int32(d.Length)) {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+			c.returnInflow(nil, int32(d.Length), true)
+		}
+		return nil
+	}
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.processSettings(f)
@@ -293,6 +336,13 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 	default:
 		return nil // unknown and extension frames are ignored
 	}
+}
+
+// isGoingAway reports whether GOAWAY was sent (no new streams).
+func (c *h2Conn) isGoingAway() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goingAway
 }
 
 // idle reports whether a stream id was never opened by the client.
@@ -382,11 +432,23 @@ func (c *h2Conn) resetStream(id uint32, code http2.ErrCode) {
 		if !c.closeStream(st, errStreamReset{code}, true) {
 			return // closed meanwhile by its handler: nothing to reset
 		}
+		c.noteServerReset(id)
 	}
+	c.mu.Lock()
+	c.noteResetLocked(id)
+	c.mu.Unlock()
 	c.out.mu.Lock()
 	c.out.fr.WriteRSTStream(id, code)
 	c.out.mu.Unlock()
 	c.readerWrote = true
+}
+
+// noteServerReset tells the connection's guard (h2guard.go) that the
+// client's protocol error made us reset an open stream.
+func (c *h2Conn) noteServerReset(id uint32) {
+	if g, ok := c.conn.(interface{ serverReset(uint32) }); ok {
+		g.serverReset(id)
+	}
 }
 
 // goAwayGracefully sends GOAWAY(NO_ERROR) naming the last stream that

@@ -41,6 +41,13 @@ func (b *h2Body) write(p []byte) bool {
 	}
 	if b.r == len(b.buf) {
 		b.buf, b.r = b.buf[:0], 0
+	} else if b.r > 0 && len(b.buf)+len(p) > cap(b.buf) {
+		// Move the unread bytes to the front rather than grow: a handler
+		// that never quite catches up would otherwise keep every byte it
+		// read, and the buffer would grow with the body, not be bounded
+		// by the stream's window.
+		n := copy(b.buf, b.buf[b.r:])
+		b.buf, b.r = b.buf[:n], 0
 	}
 	b.buf = append(b.buf, p...)
 	b.cond.Signal()

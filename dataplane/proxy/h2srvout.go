@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -24,7 +25,8 @@ import (
 // The send-side flow-control windows (RFC 9113 section 6.9) are here too,
 // under the same mutex: a stream out of window waits on cond, alone.
 type h2Out struct {
-	conn net.Conn
+	conn  net.Conn
+	stall time.Duration // bound on one write to conn (h2MaxStall)
 
 	queued atomic.Int32 // writers waiting for mu: they will flush
 
@@ -123,6 +125,9 @@ func (w *h2Out) flushLocked() {
 		ended := w.ended
 		w.ended = nil
 		w.mu.Unlock()
+		if w.stall > 0 {
+			w.conn.SetWriteDeadline(time.Now().Add(w.stall))
+		}
 		_, err := w.conn.Write(b)
 		w.mu.Lock()
 		w.spare = b[:0]

@@ -370,6 +370,19 @@ func (w *h2ResponseWriter) promoteUndeclaredTrailers() {
 // frame size, waiting (this stream only) while out of window.
 func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 	o := &c.out
+	// Armed at the first wait, pushed back by every frame sent: a stream
+	// that can send nothing for the stall timeout is reset (h2MaxStall).
+	var stall *time.Timer
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
+	armStall := func() {
+		if stall == nil && c.srv.stallTimeout > 0 {
+			stall = time.AfterFunc(c.srv.stallTimeout, func() { c.resetFromHandler(st, http2.ErrCodeInternal) })
+		}
+	}
 	for {
 		if st.writeErr != nil {
 			return st.writeErr
@@ -385,13 +398,18 @@ func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 			return nil
 		}
 		if len(o.buf.b) > h2MaxPending && o.flushing {
+			armStall()
 			o.cond.Wait()
 			continue
 		}
 		n := min(int64(len(p)), int64(st.sendWin), int64(o.connWin), int64(o.maxFrame))
 		if n <= 0 {
+			armStall()
 			o.waitLocked()
 			continue
+		}
+		if stall != nil {
+			stall.Reset(c.srv.stallTimeout)
 		}
 		st.sendWin -= int32(n)
 		o.connWin -= int32(n)
@@ -402,6 +420,7 @@ func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 			return nil
 		}
 		if len(o.buf.b) > h2MaxPending {
+			armStall()
 			o.waitLocked()
 		}
 	}

