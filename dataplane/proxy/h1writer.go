@@ -86,21 +86,18 @@ func (w *h1Writer) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.bodyAllowed = bodyAllowedForStatus(code)
-	if cl := h.Get("Content-Length"); cl != "" {
+	// Indexed by their canonical names, as Header.Get would look them up
+	// (without canonicalizing the constant names again per request).
+	if cl := first(h["Content-Length"]); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.declaredCL = v
 		}
 	}
 	_, w.hasCT = h["Content-Type"]
-	w.hasCE = h.Get("Content-Encoding") != ""
+	w.hasCE = first(h["Content-Encoding"]) != ""
 	_, w.hasDate = h["Date"]
-	w.te = h.Get("Transfer-Encoding")
+	w.te = first(h["Transfer-Encoding"])
 	w.connection = h["Connection"]
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			w.hasTrailers = true
-		}
-	}
 	for _, v := range h["Trailer"] {
 		w.hasTrailers = true
 		for t := range strings.SplitSeq(v, ",") {
@@ -113,6 +110,8 @@ func (w *h1Writer) WriteHeader(code int) {
 		}
 	}
 	out := appendStatusLine(w.head[:0], code)
+	// appendFields sees every field name: it finds the trailers declared
+	// by prefix on the way (one pass over the map).
 	w.head = w.appendFields(out, h, func(k string) bool {
 		switch k {
 		case "Content-Length", "Transfer-Encoding", "Connection":
@@ -120,8 +119,20 @@ func (w *h1Writer) WriteHeader(code int) {
 		case "Content-Type":
 			return code == http.StatusNotModified
 		}
-		return strings.HasPrefix(k, http.TrailerPrefix)
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			w.hasTrailers = true
+			return true
+		}
+		return false
 	})
+}
+
+// first is a field's first value, as Header.Get returns it.
+func first(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 func (w *h1Writer) Write(p []byte) (int, error) {
@@ -358,6 +369,9 @@ func appendField(out []byte, k, v string) []byte {
 }
 
 func appendStatusLine(out []byte, code int) []byte {
+	if code == http.StatusOK {
+		return append(out, "HTTP/1.1 200 OK\r\n"...)
+	}
 	out = append(out, "HTTP/1.1 "...)
 	if text := http.StatusText(code); text != "" {
 		out = strconv.AppendInt(out, int64(code), 10)
