@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -123,4 +124,40 @@ func runQuiet(argv, env []string) (string, error) {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// cpuTimes reads the machine's CPU time so far (all CPUs, in clock ticks)
+// and the part of it the hypervisor stole: time a virtual CPU was ready to
+// run and the host ran something else. A round with much steal measured a
+// proxy that did not get its core, whatever the load average says.
+func cpuTimes() (steal, total uint64, ok bool) {
+	line, _, _ := strings.Cut(readFileString("/proc/stat"), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice:
+		// guest time is already counted in user and nice.
+		if i < 8 {
+			total += v
+		}
+		if i == 7 {
+			steal = v
+		}
+	}
+	return steal, total, true
+}
+
+// stealShare is the stolen share of the CPU time between two cpuTimes
+// readings, or -1 when either failed.
+func stealShare(s0, t0 uint64, ok0 bool, s1, t1 uint64, ok1 bool) float64 {
+	if !ok0 || !ok1 || t1 <= t0 {
+		return -1
+	}
+	return float64(s1-s0) / float64(t1-t0)
 }

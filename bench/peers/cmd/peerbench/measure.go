@@ -22,11 +22,14 @@ type runRecord struct {
 	PeakKiB  int64   `json:"peak_rss_kib,omitempty"`
 	Affinity string  `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
-	SplitB  *float64 `json:"split_b,omitempty"`
-	Raw     string   `json:"raw,omitempty"`
-	Load    string   `json:"load_average"`
-	Skipped string   `json:"skipped,omitempty"`
-	Error   string   `json:"error,omitempty"`
+	SplitB *float64 `json:"split_b,omitempty"`
+	Raw    string   `json:"raw,omitempty"`
+	Load   string   `json:"load_average"`
+	// Steal is the share of the machine's CPU time the hypervisor stole
+	// during the measured run (-1: not known).
+	Steal   float64 `json:"steal"`
+	Skipped string  `json:"skipped,omitempty"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // measure runs one scenario against one target: a warm-up, then the
@@ -55,9 +58,12 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 		before, _ = readUsage(t.proc.pid())
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
+	s0, t0, ok0 := cpuTimes()
 	start := time.Now()
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
+	s1, t1, ok1 := cpuTimes()
+	rec.Steal = stealShare(s0, t0, ok0, s1, t1, ok1)
 	rec.Result = res
 	if err != nil {
 		rec.Error = err.Error()
@@ -83,14 +89,14 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s\n",
-		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load)
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s\n",
+		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal))
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}
 	h.records = append(h.records, rec)
-	status := fmt.Sprintf("%9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy CPU %.2f  RSS %6.1f MiB  errors %d",
-		res.RPS, res.P50ms, res.P99ms, rec.ProxyCPU, float64(rec.RSSKiB)/1024, res.Errors)
+	status := fmt.Sprintf("%9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy CPU %.2f  RSS %6.1f MiB  errors %d  steal %s",
+		res.RPS, res.P50ms, res.P99ms, rec.ProxyCPU, float64(rec.RSSKiB)/1024, res.Errors, percent(rec.Steal))
 	if rec.Error != "" {
 		status = "ERROR " + rec.Error
 	}

@@ -27,6 +27,9 @@ type cell struct {
 	// LoadMin, LoadMax: the machine's 1-minute load average as the rounds
 	// started (the benchmark itself adds about 2).
 	LoadMin, LoadMax float64
+	// StealMax: the largest share of CPU time the host stole in a round
+	// (-1: not known).
+	StealMax float64
 }
 
 // perCPU is requests per second of the proxy's own CPU time: throughput
@@ -66,7 +69,7 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t]}
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1}
 		var rps, p50, p99, cpu, split []float64
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
@@ -76,6 +79,9 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 					}
 					c.LoadMax = max(c.LoadMax, l)
 				}
+			}
+			if r.Skipped == "" {
+				c.StealMax = max(c.StealMax, r.Steal)
 			}
 			switch {
 			case r.Skipped != "":
@@ -185,9 +191,11 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("Medians over the rounds. req/CPU-s is requests per second of the proxy's own CPU time (its core's share it actually got); ")
 	w("÷ baseline and ÷ best peer compare requests/s.\n\n")
 	w("RSS is VmRSS after the run, with its anonymous part (heap, stacks; the rest is mostly the mapped executable) in parentheses.\n\n")
-	w("load is the machine's 1-minute load average as the rounds started (the benchmark itself accounts for about 2).\n\n")
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("load is the machine's 1-minute load average as the rounds started (the benchmark itself accounts for about 2). ")
+	w("steal is the largest share of the machine's CPU time the hypervisor took for other guests in a round: ")
+	w("above a few percent the pinned proxy did not get its core and the row is not comparable.\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -203,10 +211,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
 		cpu, perCPU := "-", "-"
@@ -229,8 +237,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.LoadMax != c.LoadMin {
 			load += fmt.Sprintf("-%.1f", c.LoadMax)
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load)
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax))
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -408,4 +416,12 @@ func (h *harness) copyConfigs() error {
 
 func indentLines(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// percent renders a share (0.123 -> "12.3%"); a negative one is unknown.
+func percent(share float64) string {
+	if share < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f%%", share*100)
 }

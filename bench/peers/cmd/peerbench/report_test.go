@@ -75,3 +75,29 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestStealIsRecorded: the machine's steal counter is read from /proc/stat,
+// its share over a round computed, and the summary shows a target's worst
+// round, so a round the host disturbed can be told from a slow proxy.
+func TestStealIsRecorded(t *testing.T) {
+	s, tot, ok := cpuTimes()
+	if !ok || tot == 0 || s > tot {
+		t.Fatalf("cpuTimes from /proc/stat: steal %d of %d (ok %v)", s, tot, ok)
+	}
+	if got := stealShare(10, 1000, true, 60, 1200, true); got != 0.25 {
+		t.Errorf("50 stolen of 200 ticks: %v, want 0.25", got)
+	}
+	if got := stealShare(10, 1000, false, 60, 1200, true); got != -1 {
+		t.Errorf("a failed reading: %v, want -1 (unknown)", got)
+	}
+	a, b := rec("http1", "nginx", 0, 20000, 4, 1), rec("http1", "nginx", 1, 21000, 4, 1)
+	a.Steal, b.Steal = 0.02, 0.375
+	cells := aggregate([]runRecord{a, b}, map[string]bool{"nginx": true})
+	if len(cells) != 1 || cells[0].StealMax != 0.375 {
+		t.Fatalf("cells %+v, want one with the worst round's steal 0.375", cells)
+	}
+	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"http1"}), nil)
+	if !strings.Contains(md, " | 37.5% |") {
+		t.Errorf("summary lacks the steal column's 37.5%%:\n%s", md)
+	}
+}
