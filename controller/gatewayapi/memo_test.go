@@ -187,21 +187,9 @@ func edit(rng *rand.Rand, snap *snapshot.Snapshot) (*snapshot.Snapshot, string) 
 		g.ResourceVersion = nextVersion()
 		l := &g.Spec.Listeners[rng.IntN(len(g.Spec.Listeners))]
 		var what string
-		switch rng.IntN(7) {
-		case 0:
-			h := gwv1.Hostname("*.example.com")
-			if l.Hostname != nil {
-				h = "changed." + *l.Hostname
-			}
-			l.Hostname = &h
-			what = "hostname " + string(h)
-		case 1:
-			l.Port++
-			what = "port " + strconv.Itoa(int(l.Port))
-		case 2:
-			all := gwv1.NamespacesFromAll
-			l.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &all}}
-			what = "routes from all namespaces"
+		switch c := rng.IntN(7); c {
+		case 0, 1, 2:
+			what = editListenerField(c, &l.Hostname, &l.Port, &l.AllowedRoutes)
 		case 3:
 			k, v := selectorLabel(rng, &out)
 			sel := gwv1.NamespacesFromSelector
@@ -428,24 +416,30 @@ func editListenerSet(rng *rand.Rand, out *snapshot.Snapshot) (*snapshot.Snapshot
 	s.ResourceVersion = nextVersion()
 	s.Generation++
 	l := &s.Spec.Listeners[rng.IntN(len(s.Spec.Listeners))]
-	var what string
-	switch rng.IntN(3) {
-	case 0:
-		h := gwv1.Hostname("*.example.com")
-		if l.Hostname != nil {
-			h = "changed." + *l.Hostname
-		}
-		l.Hostname = &h
-		what = "hostname " + string(h)
-	case 1:
-		l.Port++
-		what = "port " + strconv.Itoa(int(l.Port))
-	default:
-		all := gwv1.NamespacesFromAll
-		l.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &all}}
-		what = "routes from all namespaces"
-	}
+	what := editListenerField(rng.IntN(3), &l.Hostname, &l.Port, &l.AllowedRoutes)
 	out.ListenerSets = slices.Clone(out.ListenerSets)
 	out.ListenerSets[i] = s
 	return out, "ListenerSet " + s.Name + " listener " + string(l.Name) + ": " + what
+}
+
+// editListenerField makes one of the listener edits a Gateway's and a
+// ListenerSet's listeners share (their fields have the same types): 0 the
+// hostname, 1 the port, 2 routes from all namespaces. It says what it did.
+func editListenerField(which int, hostname **gwv1.Hostname, port *gwv1.PortNumber, routes **gwv1.AllowedRoutes) string {
+	switch which {
+	case 0:
+		h := gwv1.Hostname("*.example.com")
+		if *hostname != nil {
+			h = "changed." + **hostname
+		}
+		*hostname = &h
+		return "hostname " + string(h)
+	case 1:
+		*port++
+		return "port " + strconv.Itoa(int(*port))
+	default:
+		all := gwv1.NamespacesFromAll
+		*routes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: &all}}
+		return "routes from all namespaces"
+	}
 }
