@@ -16,9 +16,9 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// h2RawServer serves one connection of srv with h on a loopback listener;
-// ended is closed when serveConn returns.
-func h2RawServer(t *testing.T, srv *h2Server, h http.Handler) (c net.Conn, fr *http2.Framer, ended chan struct{}) {
+// h2ServeOne serves the first connection to a loopback listener with srv
+// and h; ended is closed when serveConn returns.
+func h2ServeOne(t *testing.T, srv *h2Server, h http.Handler) (addr string, ended chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +34,15 @@ func h2RawServer(t *testing.T, srv *h2Server, h http.Handler) (c net.Conn, fr *h
 		srv.serveConn(sc, nil, context.Background(), h, false)
 		close(ended)
 	}()
-	c, err = net.Dial("tcp", ln.Addr().String())
+	return ln.Addr().String(), ended
+}
+
+// h2RawServer serves one connection of srv with h (h2ServeOne) and dials
+// it: the client preface and SETTINGS are sent, fr writes and reads frames.
+func h2RawServer(t *testing.T, srv *h2Server, h http.Handler) (c net.Conn, fr *http2.Framer, ended chan struct{}) {
+	t.Helper()
+	addr, ended := h2ServeOne(t, srv, h)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,41 +293,30 @@ func TestH2ShortBodyIsReset(t *testing.T) {
 // one that keeps every byte already read and grows with the body.
 func TestH2BodyBufferBounded(t *testing.T) {
 	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	maxCap := make(chan int, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		srv.serveConn(c, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b := r.Body.(*h2Body)
-			most := 0
-			for {
-				b.mu.Lock()
-				for len(b.buf)-b.r < 2 && b.err == nil {
-					b.cond.Wait()
-				}
-				unread, c, done := len(b.buf)-b.r, cap(b.buf), b.err != nil
-				b.mu.Unlock()
-				most = max(most, c)
-				if done {
-					break
-				}
-				// Leave one byte: the buffer is never empty.
-				if _, err := io.ReadFull(b, make([]byte, unread-1)); err != nil {
-					break
-				}
+	addr, _ := h2ServeOne(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := r.Body.(*h2Body)
+		most := 0
+		for {
+			b.mu.Lock()
+			for len(b.buf)-b.r < 2 && b.err == nil {
+				b.cond.Wait()
 			}
-			maxCap <- most
-		}), false)
-	}()
+			unread, c, done := len(b.buf)-b.r, cap(b.buf), b.err != nil
+			b.mu.Unlock()
+			most = max(most, c)
+			if done {
+				break
+			}
+			// Leave one byte: the buffer is never empty.
+			if _, err := io.ReadFull(b, make([]byte, unread-1)); err != nil {
+				break
+			}
+		}
+		maxCap <- most
+	}))
 	const size = 16 << 20
-	resp, err := h2cClient().Post("http://"+ln.Addr().String()+"/", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+	resp, err := h2cClient().Post("http://"+addr+"/", "application/octet-stream", bytes.NewReader(make([]byte, size)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,29 +228,7 @@ func TestH2DrainFinishesStreams(t *testing.T) {
 // control frames the same way).
 func TestH2ClientThatDoesNotRead(t *testing.T) {
 	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ended := make(chan struct{})
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		srv.serveConn(c, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), false)
-		close(ended)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetWriteDeadline(time.Now().Add(20 * time.Second)) // liveness only
-	io.WriteString(c, http2.ClientPreface)
-	fr := http2.NewFramer(c, nil)
-	fr.WriteSettings()
+	_, fr, ended := h2RawServer(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte{0x82, 0x86, 0x84}, EndHeaders: true}) // GET http /
 	fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	const budget = 64 << 20
