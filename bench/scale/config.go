@@ -22,6 +22,7 @@ type config struct {
 	Kubeconfig    string        // EDGEWAY_KUBECONFIG: a running local cluster instead of a fresh one
 	Note          string        // BENCH_SCALE_NOTE: a line for the summary (machine, load)
 	Perf          bool          // BENCH_SCALE_PERF=1: perf-profile the controller and the data plane during the propagation samples
+	StatusWait    time.Duration // BENCH_SCALE_STATUS_WAIT: how long to wait for the size's route statuses before sampling (0: sample at once)
 }
 
 func loadConfig(defaultOut string) (config, error) {
@@ -32,6 +33,7 @@ func loadConfig(defaultOut string) (config, error) {
 		ChurnConns:    4,
 		ChurnWrites:   20,
 		CreateWorkers: 16,
+		StatusWait:    5 * time.Minute,
 		Out:           defaultOut,
 		Kubeconfig:    os.Getenv("EDGEWAY_KUBECONFIG"),
 		Note:          os.Getenv("BENCH_SCALE_NOTE"),
@@ -70,6 +72,13 @@ func loadConfig(defaultOut string) (config, error) {
 			bad("BENCH_SCALE_CHURN", v, "a Go duration such as 30s (0 skips the churn)")
 		}
 		c.Churn = d
+	}
+	if v := os.Getenv("BENCH_SCALE_STATUS_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("BENCH_SCALE_STATUS_WAIT", v, "a Go duration such as 5m (0 samples propagation while statuses are still being written)")
+		}
+		c.StatusWait = d
 	}
 	if v := os.Getenv("BENCH_SCALE_CHURN_WRITES"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

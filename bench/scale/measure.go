@@ -44,6 +44,14 @@ func measureSize(ctx context.Context, e *env, p *prober, smp *sampler, cfg confi
 	}
 	s.Served = lastServed.Sub(start)
 	log.Info("routes served", "total", n, "created_in", s.Create.Round(time.Millisecond), "served_after", s.Served.Round(time.Millisecond))
+	if cfg.StatusWait > 0 {
+		// The samples measure a change among n routes at rest: while the
+		// status writer still works off the setup's n statuses (at the
+		// controller's API rate limit), its writes and the API server's
+		// share the cores with every sample.
+		s.StatusWritten, s.StatusWaitTimedOut = waitStatusCurrent(ctx, e.client, n, start, cfg.StatusWait)
+		log.Info("route statuses", "total", n, "written_after", s.StatusWritten.Round(time.Second), "timed_out", s.StatusWaitTimedOut)
+	}
 	sleep(ctx, settleTime)
 	s.Steady = smp.take()
 	s.SetupCPUController = s.Steady.Controller.CPU - before.Controller.CPU
@@ -99,6 +107,27 @@ func measureSize(ctx context.Context, e *env, p *prober, smp *sampler, cfg confi
 		"controller_rss_mib", int(mib(s.Steady.Controller.RSS)), "dataplane_rss_mib", int(mib(s.Steady.Dataplane.RSS)),
 		"translations", s.Translations, "translation_mean", s.TranslationMean)
 	return s, err
+}
+
+// statusPoll is how often waitStatusCurrent lists the routes: a list of
+// 5000 routes is work for the API server on the same cores.
+const statusPoll = 2 * time.Second
+
+// waitStatusCurrent waits until the first n scale routes all have their
+// status for their current generation, or for at most limit. It returns the
+// time from start until it saw them all (or until it gave up), and whether
+// it gave up.
+func waitStatusCurrent(ctx context.Context, c client.Client, n int, start time.Time, limit time.Duration) (time.Duration, bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		if got, err := statusCurrent(ctx, c, prefixScale); err == nil && got >= n {
+			return time.Since(start), false
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return time.Since(start), true
+		}
+		sleep(ctx, statusPoll)
+	}
 }
 
 // statusCurrent counts the routes named with prefix whose status edgeway

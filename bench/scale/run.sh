@@ -10,6 +10,8 @@
 #   BENCH_SCALE_CHURN_CONNS=4            load generator connections during the churn
 #   BENCH_SCALE_CHURN_WRITES=20          route writes per second during the churn
 #   BENCH_SCALE_CREATE_WORKERS=16        parallel creates when a size is set up
+#   BENCH_SCALE_STATUS_WAIT=5m           wait at most this long for the size's route statuses before
+#                                        the propagation samples (0: sample while they are written)
 #   BENCH_SCALE_OUT=DIR                  results directory (default bench/results/scale/<UTC time>)
 #   BENCH_SCALE_NOTE='...'               a line for summary.md (e.g. the machine was loaded)
 #   BENCH_SCALE_PERF=1                   perf-profile the controller and the data plane during the

@@ -54,15 +54,22 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 	p("")
 	p("## Per size")
 	p("")
-	p("| HTTPRoutes | setup: created / served | controller RSS / anon / peak | data plane RSS / anon / peak | setup CPU ctrl / dp | propagation p50 / p99 / max | CPU per change ctrl / dp | translations (mean) | status current |")
+	p("| HTTPRoutes | setup: created / served / statuses written | controller RSS / anon / peak | data plane RSS / anon / peak | setup CPU ctrl / dp | propagation p50 / p99 / max | CPU per change ctrl / dp | translations (mean) | status current |")
 	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sizes {
 		timedOut := ""
 		if s.TimedOut > 0 {
 			timedOut = fmt.Sprintf(" (%d timed out)", s.TimedOut)
 		}
-		p("| %d | %.1f s / %.1f s | %.0f / %.0f / %.0f MiB | %.0f / %.0f / %.0f MiB | %.1f s / %.1f s | %.1f / %.1f / %.1f ms%s | %.0f / %.0f ms | %d (%.1f ms) | %d of %d |",
-			s.Routes, s.Create.Seconds(), s.Served.Seconds(),
+		written := "not waited for"
+		if s.StatusWritten > 0 {
+			written = fmt.Sprintf("%.1f s", s.StatusWritten.Seconds())
+			if s.StatusWaitTimedOut {
+				written = fmt.Sprintf("not all after %.0f s", s.StatusWritten.Seconds())
+			}
+		}
+		p("| %d | %.1f s / %.1f s / %s | %.0f / %.0f / %.0f MiB | %.0f / %.0f / %.0f MiB | %.1f s / %.1f s | %.1f / %.1f / %.1f ms%s | %.0f / %.0f ms | %d (%.1f ms) | %d of %d |",
+			s.Routes, s.Create.Seconds(), s.Served.Seconds(), written,
 			mib(s.Steady.Controller.RSS), mib(s.Steady.Controller.Anon), mib(s.PeakController),
 			mib(s.Steady.Dataplane.RSS), mib(s.Steady.Dataplane.Anon), mib(s.PeakDataplane),
 			s.SetupCPUController, s.SetupCPUDataplane,
@@ -72,7 +79,9 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 	}
 	p("")
 	p("- *setup*: the size's new routes created with parallel API calls, then the time from the first write until the data plane")
-	p("  answered the last one (every route is then checked to answer 200).")
+	p("  answered the last one (every route is then checked to answer 200), and until edgeway had written every route's status")
+	p("  (the samples start after it, so that they measure a change among routes at rest; BENCH_SCALE_STATUS_WAIT=0 samples")
+	p("  while the statuses are still being written).")
 	p("- *RSS*: 5 s after setup; *anon* is the part that is not the binary's mapped pages (heap, stacks); *peak* the")
 	p("  largest 1 s sample from the setup to the end of the propagation samples.")
 	p("- *propagation*: %d writes per size, alternately a new route (404 until served) and a move of that route to the other", info.Cfg.Changes)
