@@ -80,22 +80,32 @@ func (p *prober) get(ctx context.Context, host string, decode bool) answer {
 	return a
 }
 
+// pollStats is what a pollUntil took: its requests, and the slowest of them
+// (a long one is a stall on the way, not the configuration's delay).
+type pollStats struct {
+	N       int
+	Slowest time.Duration
+}
+
 // pollUntil asks for host every interval (from the start of one request to
 // the start of the next) until ok accepts the answer or ctx ends. It
-// returns the time the accepted answer arrived and how many requests it
-// took.
-func (p *prober) pollUntil(ctx context.Context, host string, interval time.Duration, ok func(answer) bool) (time.Time, int, answer, error) {
+// returns the time the accepted answer arrived and its requests.
+func (p *prober) pollUntil(ctx context.Context, host string, interval time.Duration, ok func(answer) bool) (time.Time, pollStats, answer, error) {
 	var last answer
-	for n := 1; ; n++ {
+	var st pollStats
+	for {
+		st.N++
 		sent := time.Now()
 		last = p.get(ctx, host, true)
+		took := time.Since(sent)
+		st.Slowest = max(st.Slowest, took)
 		if ok(last) {
-			return time.Now(), n, last, nil
+			return time.Now(), st, last, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return time.Time{}, n, last, err
+			return time.Time{}, st, last, err
 		}
-		if d := interval - time.Since(sent); d > 0 {
+		if d := interval - took; d > 0 {
 			sleep(ctx, d)
 		}
 	}

@@ -31,6 +31,7 @@ type change struct {
 	Write    time.Duration // the API call's own duration
 	Latency  time.Duration // from the write's return to the first correct answer
 	Polls    int
+	Slowest  time.Duration // the slowest of the polls
 	TimedOut bool
 }
 
@@ -73,14 +74,14 @@ func measurePropagation(ctx context.Context, c client.Client, p *prober, routes,
 		wrote := time.Now()
 		ch.Write = wrote.Sub(start)
 		pctx, cancel := context.WithTimeout(ctx, propagationTimeout)
-		at, polls, _, err := p.pollUntil(pctx, hostOf(ch.Route), pollInterval, func(a answer) bool {
+		at, st, _, err := p.pollUntil(pctx, hostOf(ch.Route), pollInterval, func(a answer) bool {
 			return a.status == 200 && a.service == want
 		})
 		cancel()
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		ch.Polls = polls
+		ch.Polls, ch.Slowest = st.N, st.Slowest
 		if err != nil {
 			ch.TimedOut, ch.Latency = true, propagationTimeout
 		} else {
@@ -93,12 +94,12 @@ func measurePropagation(ctx context.Context, c client.Client, p *prober, routes,
 }
 
 func writeChangesCSV(w io.Writer, changes []change) error {
-	if _, err := fmt.Fprintln(w, "routes,seq,kind,route,write_ms,latency_ms,polls,timed_out"); err != nil {
+	if _, err := fmt.Fprintln(w, "routes,seq,kind,route,write_ms,latency_ms,polls,slowest_poll_ms,timed_out"); err != nil {
 		return err
 	}
 	for _, c := range changes {
-		if _, err := fmt.Fprintf(w, "%d,%d,%s,%s,%.3f,%.3f,%d,%t\n", c.Routes, c.Seq, c.Kind, c.Route,
-			float64(c.Write)/1e6, float64(c.Latency)/1e6, c.Polls, c.TimedOut); err != nil {
+		if _, err := fmt.Fprintf(w, "%d,%d,%s,%s,%.3f,%.3f,%d,%.3f,%t\n", c.Routes, c.Seq, c.Kind, c.Route,
+			float64(c.Write)/1e6, float64(c.Latency)/1e6, c.Polls, float64(c.Slowest)/1e6, c.TimedOut); err != nil {
 			return err
 		}
 	}
