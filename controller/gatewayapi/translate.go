@@ -75,6 +75,8 @@ type translator struct {
 	world      worldListeners
 	// httpSlab: HTTP attachments are allocated from it, a block at a time.
 	httpSlab []httpAttachment
+	// nameScratch is where serviceCluster builds its map keys.
+	nameScratch []byte
 
 	statuses Statuses
 }
