@@ -58,6 +58,7 @@ func (t *translator) attachHTTPRoutes() {
 		}
 		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
 	}
+	t.endAttachMemo()
 }
 
 // attachHTTPLike attaches an HTTPRoute or a GRPCRoute: both compile into

@@ -40,6 +40,10 @@ type Translator struct {
 	// world of the last translation (memo_attach.go).
 	attached memoMap[types.UID, *attachedHTTPRoute]
 	world    *listenerWorld
+	// attachedSizes are the numbers of routes attached to each listener
+	// of the world after the HTTPRoutes of the last translation, by
+	// position (memo_attach.go).
+	attachedSizes []int
 	// Reused and Compiled count the HTTPRoutes of the last translation
 	// whose compiled rules were reused and compiled, AttachReused those
 	// whose attachment was reused (tests, benchmarks).
