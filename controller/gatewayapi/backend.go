@@ -88,7 +88,15 @@ func (t *translator) resolveBackendRef(from objRef, ref gwv1.BackendObjectRefere
 // serviceCluster builds "service/<ns>/<name>/<port>" from the Service and its
 // EndpointSlices (label kubernetes.io/service-name).
 func (t *translator) serviceCluster(ns, name string, port int32, field string) (string, problem) {
-	svc := t.services[key(ns, name)]
+	// Keys are built in the translator's scratch space, and a map lookup
+	// by string(bytes) allocates nothing: this runs for every backendRef
+	// of every route (replayed for reused ones, memo.go) on every
+	// translation, and the cluster usually exists already.
+	b := append(t.nameScratch[:0], ns...)
+	b = append(b, '/')
+	b = append(b, name...)
+	t.nameScratch = b
+	svc := t.services[string(b)]
 	if svc == nil {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s: Service %s/%s not found", field, ns, name)}
 	}
@@ -102,12 +110,20 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 	if sp == nil {
 		return "", problem{string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("%s.port: Service %s/%s has no port %d", field, ns, name, port)}
 	}
-	// Concatenation, not Sprintf: this runs for every backendRef of every
-	// route (replayed for reused ones, memo.go) on every translation.
-	cname := "service/" + ns + "/" + name + "/" + strconv.Itoa(int(port))
-	if _, ok := t.clusters[cname]; ok {
-		return cname, problem{}
+	b = append(b[:0], "service/"...)
+	b = append(b, ns...)
+	b = append(b, '/')
+	b = append(b, name...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(port), 10)
+	t.nameScratch = b
+	if c, ok := t.clusters[string(b)]; ok {
+		if c.Name == string(b) {
+			return c.Name, problem{}
+		}
+		return string(b), problem{}
 	}
+	cname := string(b)
 	c := &ir.Cluster{Name: cname, Discovery: ir.DiscoveryEDS, Protocol: appProtocol(sp.AppProtocol)}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		// An ExternalName Service is a DNS alias: resolve it like a DNS ServiceEntry.

@@ -204,25 +204,28 @@ func owner(patterns []string, d string) string {
 //
 // With a Translator, a virtual host whose routes come from the same
 // compiled templates, in the same order, as in the previous translation is
-// that translation's virtual host (memo.go): equal to the one built here,
+// that translation's virtual host (memo_table.go): equal to the one built here,
 // without cloning its routes, and recognised by the publisher and the xDS
 // server by identity.
 func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.RouteTable {
+	var prev *routeTableMemo
+	if t.memo != nil {
+		prev = t.tablesPrev[name]
+	}
+	// A table of the previous translation's shape has its domains and
+	// covering lists (memo_table.go); its virtual hosts are rebuilt below
+	// from the new attachments, most of them as the previous ones.
+	var shape *routeTableMemo
+	if prev.sameShape(listeners) {
+		shape = &routeTableMemo{patterns: prev.patterns, domains: prev.domains, vhosts: slices.Clone(prev.vhosts)}
+	} else {
+		shape = tableShape(listeners, t.memo != nil)
+	}
+	var previous previousTableVHosts
+	if prev != nil {
+		previous.list = prev.vhosts
+	}
 	rt := &ir.RouteTable{Name: name}
-	var patterns []string
-	domains := map[string]bool{}
-	for _, l := range listeners {
-		p := pattern(l.hostname)
-		patterns = append(patterns, p)
-		domains[p] = true
-		for _, a := range l.http {
-			domains[a.domain] = true
-		}
-	}
-	index := make([]httpAttachmentIndex, len(listeners))
-	for i, l := range listeners {
-		index[i] = indexHTTPAttachments(l.http)
-	}
 	// Scratch space reused from one virtual host to the next: thousands of
 	// them per table, most with one route (virtualHost copies what it keeps).
 	type entry struct {
@@ -230,22 +233,17 @@ func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.
 		m      *httpMatch
 	}
 	var (
-		found     []int
 		covering  []*httpAttachment
 		entries   []entry
 		templates []*ir.Route
 	)
-	rt.VirtualHosts = make([]*ir.VirtualHost, 0, len(domains))
-	for _, d := range sortedKeys(domains) {
-		own := owner(patterns, d)
+	rt.VirtualHosts = make([]*ir.VirtualHost, 0, len(shape.vhosts))
+	for k := range shape.vhosts {
+		tv := &shape.vhosts[k]
+		d := tv.domain
 		covering = covering[:0]
-		for i, l := range listeners {
-			if pattern(l.hostname) == own {
-				found = index[i].covering(found[:0], l.http, d)
-				for _, j := range found {
-					covering = append(covering, l.http[j])
-				}
-			}
+		for _, p := range tv.covering {
+			covering = append(covering, listeners[p.listener].http[p.attachment])
 		}
 		// Most virtual hosts have one attachment (a route's own hostname):
 		// nothing to deduplicate, no maps to build.
@@ -301,7 +299,12 @@ func (t *translator) buildRouteTable(name string, listeners []*listenerCtx) *ir.
 			}
 			templates = append(templates, e.m.ir)
 		}
-		rt.VirtualHosts = append(rt.VirtualHosts, t.virtualHost(name, d, templates))
+		p, ok := previous.find(d)
+		tv.vh, tv.templates = virtualHost(d, templates, p, ok)
+		rt.VirtualHosts = append(rt.VirtualHosts, tv.vh)
+	}
+	if t.memo != nil {
+		t.memo.tables.cur[name] = shape
 	}
 	return rt
 }

@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,17 @@ var defaultRule = []gwv1.HTTPRouteRule{{}}
 
 func (t *translator) attachHTTPRoutes() {
 	t.beginAttachMemo()
+	// Room for a status per route up front: at thousands of routes,
+	// growing the slice of (large) statuses was the biggest allocation of
+	// a translation through the Translator. Without any, it stays as it was
+	// (nil), as the statuses' encoding tells nil from empty.
+	before := t.statuses.Routes
+	t.statuses.Routes = slices.Grow(t.statuses.Routes, len(t.snap.HTTPRoutes))
+	defer func() {
+		if len(t.statuses.Routes) == 0 {
+			t.statuses.Routes = before
+		}
+	}()
 	for _, r := range t.snap.HTTPRoutes {
 		if r == nil {
 			continue
@@ -46,6 +58,7 @@ func (t *translator) attachHTTPRoutes() {
 		}
 		t.attachHTTPLike(info, r, func() ([]*httpMatch, *ruleReport) { return t.compileHTTPRoute(info, r) })
 	}
+	t.endAttachMemo()
 }
 
 // attachHTTPLike attaches an HTTPRoute or a GRPCRoute: both compile into

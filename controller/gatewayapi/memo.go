@@ -1,8 +1,6 @@
 package gatewayapi
 
 import (
-	"slices"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -21,8 +19,9 @@ import (
 // backend resolutions, replayed in the new Snapshot, give the same
 // clusters and problems (the only input of a rule's compilation besides
 // the route itself); a virtual host whose routes all come from reused
-// compilations, in the same order, is the previous translation's (see
-// virtualHost). One level up (memo_attach.go), the attachment of an
+// compilations, in the same order, is the previous translation's, and a
+// route table whose listeners and attachment domains are as before keeps
+// its domains and the attachments covering each (memo_table.go). One level up (memo_attach.go), the attachment of an
 // HTTPRoute of the same UID and generation (the listeners and domains its
 // parentRefs reach) is reused while the listener world it was computed
 // in (Gateways, ListenerSets, their listeners, Namespace labels when
@@ -34,11 +33,17 @@ import (
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
 	routes memoMap[types.UID, *compiledHTTPRoute] // by the route's UID
-	vhosts memoMap[vhostKey, builtVHost]
+	// tables are the route tables of the last translation by name
+	// (memo_table.go).
+	tables memoMap[string, *routeTableMemo]
 	// attached are the attachments of HTTPRoutes, by UID, in the listener
 	// world of the last translation (memo_attach.go).
 	attached memoMap[types.UID, *attachedHTTPRoute]
 	world    *listenerWorld
+	// attachedSizes are the numbers of routes attached to each listener
+	// of the world after the HTTPRoutes of the last translation, by
+	// position (memo_attach.go).
+	attachedSizes []int
 	// Reused and Compiled count the HTTPRoutes of the last translation
 	// whose compiled rules were reused and compiled, AttachReused those
 	// whose attachment was reused (tests, benchmarks).
@@ -71,7 +76,7 @@ func (m *Translator) Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t.memo = m
 	m.Reused, m.Compiled = 0, 0
 	t.memoPrev = m.routes.renew()
-	t.vhostsPrev = m.vhosts.renew()
+	t.tablesPrev = m.tables.renew()
 	return t.translate()
 }
 
@@ -92,42 +97,6 @@ func (m *memoMap[K, V]) renew() (prev map[K]V) {
 	}
 	m.cur, m.spare = next, prev
 	return prev
-}
-
-// vhostKey names a virtual host: its route table and domain.
-type vhostKey struct{ routeTable, domain string }
-
-// builtVHost is a virtual host as built, and the compiled templates its
-// routes are clones of, in order.
-type builtVHost struct {
-	templates []*ir.Route
-	vh        *ir.VirtualHost
-}
-
-// virtualHost is the virtual host of domain d in route table rt serving
-// clones of templates. Templates are never written and are kept alive by
-// the Translator, so the same pointers in the same order mean the same
-// routes: the previous translation's virtual host is then equal to a new
-// one. Nothing writes a virtual host once built (addHTTP01Routes copies
-// the ones it adds to), so sharing it is safe.
-func (t *translator) virtualHost(rt, d string, templates []*ir.Route) *ir.VirtualHost {
-	k := vhostKey{rt, d}
-	if t.memo != nil {
-		if prev, ok := t.vhostsPrev[k]; ok && slices.Equal(prev.templates, templates) {
-			t.memo.vhosts.cur[k] = prev
-			return prev.vh
-		}
-	}
-	// templates may be the caller's scratch space: the memo keeps a copy.
-	templates = slices.Clone(templates)
-	vh := &ir.VirtualHost{Name: d, Domains: []string{d}, Routes: make([]*ir.Route, len(templates))}
-	for i, r := range templates {
-		vh.Routes[i] = cloneRoute(r)
-	}
-	if t.memo != nil {
-		t.memo.vhosts.cur[k] = builtVHost{templates: templates, vh: vh}
-	}
-	return vh
 }
 
 // compileHTTPRouteMemo is compileHTTPRoute through the Translator (r has

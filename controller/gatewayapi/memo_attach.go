@@ -150,6 +150,28 @@ func (t *translator) beginAttachMemo() {
 	t.memo.world = w
 	t.attachPrev = t.memo.attached.renew()
 	t.memo.AttachReused = 0
+	// Each listener's set of attached routes, sized as the previous
+	// translation's at the same position (only a hint): at thousands of
+	// routes on one listener, growing it was a large share of attaching
+	// them through the memo.
+	for i, l := range wl.ctx {
+		if i < len(t.memo.attachedSizes) && len(l.attached) == 0 {
+			l.attached = make(map[string]bool, t.memo.attachedSizes[i])
+		}
+	}
+}
+
+// endAttachMemo records the size of each listener's set of attached
+// routes for the next translation's beginAttachMemo.
+func (t *translator) endAttachMemo() {
+	if t.memo == nil {
+		return
+	}
+	sizes := t.memo.attachedSizes[:0]
+	for _, l := range t.world.ctx {
+		sizes = append(sizes, len(l.attached))
+	}
+	t.memo.attachedSizes = sizes
 }
 
 // attachHTTPRouteMemo is attachHTTPLike for an HTTPRoute with a UID and a

@@ -66,7 +66,7 @@ type translator struct {
 	// the HTTPRoute being compiled for it (memo.go).
 	memo       *Translator
 	memoPrev   map[types.UID]*compiledHTTPRoute
-	vhostsPrev map[vhostKey]builtVHost
+	tablesPrev map[string]*routeTableMemo
 	recording  *compiledHTTPRoute
 	// attachSame: the listener world is the previous translation's, so
 	// its HTTPRoute attachments hold (memo_attach.go).
@@ -75,6 +75,8 @@ type translator struct {
 	world      worldListeners
 	// httpSlab: HTTP attachments are allocated from it, a block at a time.
 	httpSlab []httpAttachment
+	// nameScratch is where serviceCluster builds its map keys.
+	nameScratch []byte
 
 	statuses Statuses
 }

@@ -11,13 +11,17 @@ import (
 // keep the IR order (by name); routes keep the IR order, which is precedence.
 func (t *translator) routeConfiguration(rt *ir.RouteTable) *routev3.RouteConfiguration {
 	out := &routev3.RouteConfiguration{Name: rt.Name}
-	for _, vh := range rt.VirtualHosts {
-		v, fresh := t.virtualHost(rt.Name, vh)
-		if fresh {
-			t.freshVHosts[v] = true
-		}
-		out.VirtualHosts = append(out.VirtualHosts, v)
+	if len(rt.VirtualHosts) > 0 {
+		out.VirtualHosts = make([]*routev3.VirtualHost, 0, len(rt.VirtualHosts))
 	}
+	prev := previousVHosts{list: t.prevVHosts[rt.Name]}
+	next := make([]translatedVHost, 0, len(rt.VirtualHosts))
+	for _, vh := range rt.VirtualHosts {
+		e := t.virtualHost(&prev, vh)
+		next = append(next, e)
+		out.VirtualHosts = append(out.VirtualHosts, e.xds)
+	}
+	t.nextVHosts[rt.Name] = next
 	return out
 }
 

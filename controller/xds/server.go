@@ -86,11 +86,11 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	s.mu.Lock()
 	prevVHosts := s.vhosts[nodeID]
 	s.mu.Unlock()
-	res, nextVHosts, wires, err := translateReusing(x, prevVHosts)
+	res, nextVHosts, err := translateReusing(x, prevVHosts)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: translation failed (previous config kept): %w", nodeID, err)
 	}
-	snap, versions, err := newSnapshot(res, wires)
+	snap, versions, err := newSnapshot(res, nextVHosts)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: %w (previous config kept)", nodeID, err)
 	}
@@ -115,7 +115,7 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 		}
 	}
 	s.versions[nodeID] = versions
-	s.vhosts[nodeID] = withWires(nextVHosts, wires)
+	s.vhosts[nodeID] = nextVHosts
 	s.log.Info("xds snapshot published", "node", nodeID, "changed", changed,
 		"listeners", len(res[resource.ListenerType]), "routes", len(res[resource.RouteType]),
 		"clusters", len(res[resource.ClusterType]), "endpoints", len(res[resource.EndpointType]),
@@ -124,11 +124,13 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 }
 
 // newSnapshot builds a consistent snapshot with one content version per type.
-func newSnapshot(res map[resource.Type][]types.Resource, wires vhostWires) (*cache.Snapshot, map[resource.Type]string, error) {
+// vhosts are the translation's virtual hosts, whose missing wire forms
+// contentVersion records.
+func newSnapshot(res map[resource.Type][]types.Resource, vhosts vhostReuse) (*cache.Snapshot, map[resource.Type]string, error) {
 	snap := &cache.Snapshot{}
 	versions := map[resource.Type]string{}
 	for _, typ := range Types {
-		v, err := contentVersion(typ, res[typ], wires)
+		v, err := contentVersion(typ, res[typ], vhosts)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -73,21 +73,19 @@ func encodable(typ resource.Type, r types.Resource) error {
 // content hash (contentVersion) marshals every resource anyway, so at
 // 5000 routes neither the IR nor the route configuration is walked twice.
 func translateValid(x *ir.IR) (map[resource.Type][]types.Resource, error) {
-	out, _, _, err := translateReusing(x, nil)
+	out, _, err := translateReusing(x, nil)
 	return out, err
 }
 
 // translateReusing is translateValid taking the unchanged virtual hosts
 // from prev (the node's previous publication; nil: none); it returns the
-// virtual hosts of this translation for the next, and the wire forms of
-// the reused ones for contentVersion.
-func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Resource, vhostReuse, vhostWires, error) {
+// virtual hosts of this translation, with the wire forms of the reused
+// ones, for contentVersion and the next translation.
+func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Resource, vhostReuse, error) {
 	t := &translator{
-		irClusters:  map[string]*ir.Cluster{},
-		prevVHosts:  prev,
-		nextVHosts:  vhostReuse{},
-		freshVHosts: map[*routev3.VirtualHost]bool{},
-		wires:       vhostWires{},
+		irClusters: map[string]*ir.Cluster{},
+		prevVHosts: prev,
+		nextVHosts: vhostReuse{},
 	}
 	for _, c := range x.Clusters {
 		t.irClusters[c.Name] = c
@@ -129,7 +127,7 @@ func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Reso
 		out[resource.SecretType] = append(out[resource.SecretType], secret(s))
 	}
 	if t.err != nil {
-		return nil, nil, nil, t.err
+		return nil, nil, t.err
 	}
 
 	for _, typ := range Types {
@@ -145,11 +143,11 @@ func translateReusing(x *ir.IR, prev vhostReuse) (map[resource.Type][]types.Reso
 				err = validateAll(r)
 			}
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
+				return nil, nil, fmt.Errorf("%s %q fails Envoy validation: %w", typeName(typ), resourceName(r), err)
 			}
 		}
 	}
-	return out, t.nextVHosts, t.wires, nil
+	return out, t.nextVHosts, nil
 }
 
 // routeTablesOf lists the route tables a listener references.
@@ -177,11 +175,9 @@ type translator struct {
 	extraClusters  []types.Resource
 	extraEndpoints []types.Resource
 	// prevVHosts are the node's published virtual hosts (vhost_reuse.go),
-	// nextVHosts this translation's, freshVHosts the ones translated anew.
-	prevVHosts  vhostReuse
-	nextVHosts  vhostReuse
-	freshVHosts map[*routev3.VirtualHost]bool
-	wires       vhostWires
+	// nextVHosts this translation's.
+	prevVHosts vhostReuse
+	nextVHosts vhostReuse
 }
 
 // any packs m, recording the first failure.

@@ -25,11 +25,11 @@ import (
 // error of encodable: this marshalling is also the check that every
 // resource can be sent (a reused virtual host's wire form is the one
 // marshalled when it was new).
-func contentVersion(typ resource.Type, rs []types.Resource, wires vhostWires) (string, error) {
+func contentVersion(typ resource.Type, rs []types.Resource, vhosts vhostReuse) (string, error) {
 	h := &chunkHash{Hash: sha256.New(), n: make([]byte, 8)}
 	for _, r := range rs {
 		if rc, ok := r.(*routev3.RouteConfiguration); ok {
-			if err := hashRouteConfiguration(h, rc, wires); err != nil {
+			if err := hashRouteConfiguration(h, rc, translatedVHostsOf(vhosts, rc)); err != nil {
 				return "", fmt.Errorf("%s %q cannot be encoded: %w", typeName(typ), resourceName(r), err)
 			}
 			continue
@@ -45,16 +45,12 @@ func contentVersion(typ resource.Type, rs []types.Resource, wires vhostWires) (s
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-// vhostWires holds the deterministic wire form of virtual hosts by
-// message, so that an unchanged virtual host is not marshalled again for
-// its route configuration's version (nil: marshal every one).
-type vhostWires map[*routev3.VirtualHost][]byte
-
 // hashRouteConfiguration hashes rc as its virtual hosts' wire forms
-// (taken from wires when known, and recorded there) after the rest of rc
-// and the number of virtual hosts: at thousands of virtual hosts a change
-// of one marshals one, not the whole configuration.
-func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, wires vhostWires) error {
+// (taken from entries, rc's virtual hosts by position, when known, and
+// recorded there; nil entries: marshal every one) after the rest of rc and
+// the number of virtual hosts: at thousands of virtual hosts a change of
+// one marshals one, not the whole configuration.
+func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, entries []translatedVHost) error {
 	// rc is the translation's own until it is published.
 	vhs := rc.VirtualHosts
 	rc.VirtualHosts = nil
@@ -65,14 +61,17 @@ func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, wires 
 	}
 	h.chunk(head)
 	h.count(len(vhs))
-	for _, v := range vhs {
-		b, ok := wires[v]
-		if !ok {
+	for i, v := range vhs {
+		var b []byte
+		if entries != nil {
+			b = entries[i].wire
+		}
+		if b == nil {
 			if b, err = deterministic.Marshal(v); err != nil {
 				return err
 			}
-			if wires != nil {
-				wires[v] = b
+			if entries != nil {
+				entries[i].wire = b
 			}
 		}
 		h.chunk(b)

@@ -12,37 +12,84 @@ type translatedVHost struct {
 	ir   *ir.VirtualHost
 	xds  *routev3.VirtualHost
 	wire []byte // xds's deterministic wire form, for the content version
+	// fresh: translated by this Update, so not yet validated or marshalled.
+	fresh bool
 }
 
-// vhostReuse holds a node's published virtual hosts by route table and
-// name. A change of one route at thousands of virtual hosts leaves all but
-// one as they were: Update takes the unchanged ones' translated,
-// validated message from here instead of translating and validating it
-// again. Both halves are never written after publishing (the IR is the
-// publisher's, the message the snapshot cache's), so sharing is safe; a
-// map is replaced, never updated.
-type vhostReuse map[vhostKey]translatedVHost
+// vhostReuse holds a node's published virtual hosts by route table name,
+// each list in its route configuration's order (element i is the message
+// at VirtualHosts[i]). A change of one route at thousands of virtual hosts
+// leaves all but one as they were: Update takes the unchanged ones'
+// translated, validated message and wire form from here instead of
+// translating, validating and marshalling it again. A published list is
+// never written (the IR is the publisher's, the message the snapshot
+// cache's), so sharing is safe: the next Update builds new lists.
+//
+// Lists by position rather than a map by name: at 5000 virtual hosts the
+// map's hashing and growth were most of Update's cost for a change of one.
+type vhostReuse map[string][]translatedVHost
 
-type vhostKey struct{ routeTable, name string }
+// previousVHosts finds a route table's previously published virtual hosts
+// by name. The IR keeps a route table's virtual hosts in a stable order
+// (by name), so the one wanted is almost always the one after the last
+// found; an index by name is built only on the first miss (a virtual
+// host added or removed).
+type previousVHosts struct {
+	list   []translatedVHost
+	next   int
+	byName map[string]int
+}
+
+func (p *previousVHosts) find(name string) (translatedVHost, bool) {
+	if p.next < len(p.list) && p.list[p.next].ir.Name == name {
+		p.next++
+		return p.list[p.next-1], true
+	}
+	if len(p.list) == 0 {
+		return translatedVHost{}, false
+	}
+	if p.byName == nil {
+		p.byName = make(map[string]int, len(p.list))
+		for i, e := range p.list {
+			p.byName[e.ir.Name] = i
+		}
+	}
+	i, ok := p.byName[name]
+	if !ok {
+		return translatedVHost{}, false
+	}
+	p.next = i + 1
+	return p.list[i], true
+}
 
 // virtualHost is the Envoy form of vh, reused from the previous
-// publication when its IR is equal; fresh reports a new translation,
-// which still needs validating.
-func (t *translator) virtualHost(routeTable string, vh *ir.VirtualHost) (v *routev3.VirtualHost, fresh bool) {
-	key := vhostKey{routeTable, vh.Name}
-	if prev, ok := t.prevVHosts[key]; ok && ir.VirtualHostEqual(prev.ir, vh) {
-		t.nextVHosts[key] = prev
-		if prev.wire != nil {
-			t.wires[prev.xds] = prev.wire
-		}
-		return prev.xds, false
+// publication when its IR is equal; a fresh one still needs validating.
+func (t *translator) virtualHost(prev *previousVHosts, vh *ir.VirtualHost) translatedVHost {
+	if p, ok := prev.find(vh.Name); ok && ir.VirtualHostEqual(p.ir, vh) {
+		// vh rather than p.ir: the publisher's newest IR is the one the
+		// next change is most likely pointer-identical to.
+		return translatedVHost{ir: vh, xds: p.xds, wire: p.wire}
 	}
-	v = &routev3.VirtualHost{Name: vh.Name, Domains: append([]string(nil), vh.Domains...)}
+	v := &routev3.VirtualHost{Name: vh.Name, Domains: append([]string(nil), vh.Domains...)}
 	for _, r := range vh.Routes {
 		v.Routes = append(v.Routes, t.route(r))
 	}
-	t.nextVHosts[key] = translatedVHost{ir: vh, xds: v}
-	return v, true
+	return translatedVHost{ir: vh, xds: v, fresh: true}
+}
+
+// translatedVHostsOf are the entries of rc's virtual hosts from vhosts,
+// or nil when vhosts does not hold rc's (a translation without reuse).
+func translatedVHostsOf(vhosts vhostReuse, rc *routev3.RouteConfiguration) []translatedVHost {
+	entries := vhosts[rc.Name]
+	if len(entries) != len(rc.VirtualHosts) {
+		return nil
+	}
+	for i, v := range rc.VirtualHosts {
+		if entries[i].xds != v {
+			return nil
+		}
+	}
+	return entries
 }
 
 // validateRouteConfiguration runs the generated checks on rc, skipping
@@ -51,10 +98,14 @@ func (t *translator) virtualHost(routeTable string, vh *ir.VirtualHost) (v *rout
 // failure the whole configuration is checked again, so the error reads
 // as it would without reuse.
 func (t *translator) validateRouteConfiguration(rc *routev3.RouteConfiguration) error {
+	entries := translatedVHostsOf(t.nextVHosts, rc)
+	if entries == nil {
+		return rc.ValidateAll()
+	}
 	all := rc.VirtualHosts
 	var fresh []*routev3.VirtualHost
-	for _, v := range all {
-		if t.freshVHosts[v] {
+	for i, v := range all {
+		if entries[i].fresh {
 			fresh = append(fresh, v)
 		}
 	}
@@ -69,16 +120,4 @@ func (t *translator) validateRouteConfiguration(rc *routev3.RouteConfiguration) 
 		return rc.ValidateAll()
 	}
 	return nil
-}
-
-// withWires is vhosts with the wire forms contentVersion recorded for the
-// new virtual hosts (the reused ones have theirs).
-func withWires(vhosts vhostReuse, wires vhostWires) vhostReuse {
-	for k, e := range vhosts {
-		if e.wire == nil {
-			e.wire = wires[e.xds]
-			vhosts[k] = e
-		}
-	}
-	return vhosts
 }
