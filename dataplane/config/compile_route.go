@@ -36,15 +36,14 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 		return nil, nil, err
 	}
 	pvhs := rc.GetVirtualHosts()
-	keys := make([]string, len(pvhs))
 	root := rc.ProtoReflect().Descriptor().FullName()
 	if len(wire) != len(pvhs) {
 		wire = nil
 	}
-	for i, pvh := range pvhs {
-		if wire != nil {
-			keys[i] = vhosts.wireKey(wire[i])
-		} else {
+	keys := wire // read-only here, like all of Resources
+	if keys == nil || vhosts == nil {
+		keys = make([]string, len(pvhs))
+		for i, pvh := range pvhs {
 			keys[i] = vhosts.key(pvh)
 		}
 	}
@@ -75,7 +74,7 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 			relink = append(relink, i)
 		}
 		for j, d := range vh.Domains {
-			if !t.hosts.add(d, vh) {
+			if !t.hosts.addLower(d, vh) { // compileVirtualHost lower-cased it
 				return nil, nil, rep.errf(fmt.Sprintf("%s.domains[%d]", vhostLoc(i), j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
 			}
 		}

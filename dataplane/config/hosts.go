@@ -27,7 +27,12 @@ type hostPattern[T any] struct {
 // add registers name; it reports false when the same name is already taken.
 // An empty name or "*" is the fallback.
 func (t *hostTable[T]) add(name string, v T) bool {
-	name = strings.ToLower(name)
+	return t.addLower(strings.ToLower(name), v)
+}
+
+// addLower is add of a name that is lower-case already (a compiled
+// virtual host's domain): a route table adds thousands per update.
+func (t *hostTable[T]) addLower(name string, v T) bool {
 	switch {
 	case name == "" || name == "*":
 		if t.hasFall {

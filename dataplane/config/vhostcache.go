@@ -70,15 +70,6 @@ func (c *vhostCache) key(pvh *routev3.VirtualHost) string {
 	return string(b)
 }
 
-// wireKey is the key of a virtual host received as wire; "" when there is
-// no cache.
-func (c *vhostCache) wireKey(wire string) string {
-	if c == nil {
-		return ""
-	}
-	return wire
-}
-
 // begin starts a compile whose clusters are of generation gen; commit
 // keeps its virtual hosts for the next one (those of the last compile that
 // this one did not use are dropped), abort forgets them.
