@@ -60,7 +60,6 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 		return nil, nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
 	}
 	t := &RouteTable{Name: name, VirtualHosts: make([]*VirtualHost, 0, len(pvhs))}
-	t.hosts.exact = make(map[string]*VirtualHost, len(pvhs))
 	var relink []int // nil: link links every virtual host
 	if vhosts != nil {
 		relink = []int{}
@@ -68,19 +67,22 @@ func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhost
 	for i, pvh := range pvhs {
 		vh, link, err := cached.take(i, func() (*VirtualHost, error) { return compileVirtualHost(rep, vhostLoc(i), pvh) })
 		if err != nil {
+			// A domain taken twice before this virtual host is the
+			// error to report, as when names were added one by one.
+			if derr := indexHostsAnew(rep, t, pvhs, i); derr != nil {
+				return nil, nil, derr
+			}
 			return nil, nil, err
 		}
 		if link && relink != nil {
 			relink = append(relink, i)
 		}
-		for j, d := range vh.Domains {
-			if !t.hosts.addLower(d, vh) { // compileVirtualHost lower-cased it
-				return nil, nil, rep.errf(fmt.Sprintf("%s.domains[%d]", vhostLoc(i), j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
-			}
-		}
 		t.VirtualHosts = append(t.VirtualHosts, vh)
 	}
-	t.hosts.seal()
+	if err := indexHosts(rep, t, pvhs, cached.prevTable()); err != nil {
+		return nil, nil, err
+	}
+	cached.done(t)
 	return t, relink, nil
 }
 

@@ -35,6 +35,7 @@ type RouteDecoder struct {
 	// byWire indexes last's virtual hosts by their wire form, built when
 	// a route configuration of a new name first needs it; nil until then.
 	byWire map[string]wireHost
+	spans  []span // scratch of decodeReusing, kept for the next decode
 }
 
 // decodedHosts are the virtual hosts of one decoded route configuration and
@@ -104,7 +105,8 @@ type span struct{ start, end int }
 // decode (the caller then reports proto.Unmarshal's error).
 func (d *RouteDecoder) decodeReusing(b []byte) (rc *routev3.RouteConfiguration, wire []string, ok bool) {
 	var rest []byte
-	var spans []span
+	spans := d.spans[:0]
+	defer func() { d.spans = spans[:0] }()
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {

@@ -33,13 +33,15 @@ import (
 type vhostCache struct {
 	byKey  map[string]*vhostEntry   // of the last committed compile
 	tables map[string][]*vhostEntry // route configuration name -> its entries, index for index
+	routes map[string]*RouteTable   // route configuration name -> its table (indexHosts)
 
 	// The compile in progress.
 	epoch   uint64                   // counts compiles; vhostEntry.used
 	gen     uint64                   // its cluster generation
 	next    map[string][]*vhostEntry // its tables
-	pending map[string]*vhostEntry   // compiled by it, by key
-	relink  []relinked               // what its link is to link
+	nextRT  map[string]*RouteTable
+	pending map[string]*vhostEntry // compiled by it, by key
+	relink  []relinked             // what its link is to link
 }
 
 // vhostEntry is one compiled virtual host.
@@ -80,6 +82,7 @@ func (c *vhostCache) begin(gen uint64) {
 	c.epoch++
 	c.gen = gen
 	c.next = make(map[string][]*vhostEntry, len(c.tables))
+	c.nextRT = make(map[string]*RouteTable, len(c.routes))
 	c.pending = nil
 	c.relink = c.relink[:0]
 }
@@ -102,13 +105,14 @@ func (c *vhostCache) commit() {
 		c.byKey[k] = e
 	}
 	c.tables, c.next, c.pending = c.next, nil, nil
+	c.routes, c.nextRT = c.nextRT, nil
 }
 
 func (c *vhostCache) abort() {
 	if c == nil {
 		return
 	}
-	c.next, c.pending = nil, nil
+	c.next, c.pending, c.nextRT = nil, nil, nil
 	c.relink = c.relink[:0]
 }
 
@@ -130,6 +134,7 @@ func (c *vhostCache) linked() {
 // routeTable is the cache's view of one route configuration's compile.
 type routeTable struct {
 	c       *vhostCache
+	name    string
 	last    []*vhostEntry // of the last compile of the same name
 	keys    []string
 	entries []*vhostEntry // found (or, by place, compiled) for each virtual host
@@ -139,7 +144,7 @@ type routeTable struct {
 // table starts the compile of route configuration name, whose virtual
 // hosts have the given keys ("": not cached).
 func (c *vhostCache) table(name string, keys []string) *routeTable {
-	t := &routeTable{c: c, keys: keys}
+	t := &routeTable{c: c, name: name, keys: keys}
 	if c != nil {
 		t.last = c.tables[name]
 		t.entries = make([]*vhostEntry, len(keys))
@@ -165,6 +170,22 @@ func (t *routeTable) find(i int) *vhostEntry {
 	}
 	t.entries[i] = e
 	return e
+}
+
+// prevTable is the table the last committed compile made of the same
+// name; nil if none or no cache.
+func (t *routeTable) prevTable() *RouteTable {
+	if t.c == nil {
+		return nil
+	}
+	return t.c.routes[t.name]
+}
+
+// done records the table the compile made.
+func (t *routeTable) done(rt *RouteTable) {
+	if t.c != nil {
+		t.c.nextRT[t.name] = rt
+	}
 }
 
 func (t *routeTable) eq(i, j int) bool { return t.keys[i] == t.last[j].key }
