@@ -60,7 +60,7 @@ func Validate(typeURL string, r *Resources) error {
 // before any reference is followed. Resources are visited in name order so
 // that the error for a given input is always the same.
 func Compile(r *Resources) (*Config, error) {
-	return compile(r, nil, nil)
+	return compile(r, nil, nil, nil)
 }
 
 // Compiler compiles like Compile, with the same results, and reuses what
@@ -70,19 +70,20 @@ func Compile(r *Resources) (*Config, error) {
 // successful compile (clusterStage): what a data plane that applies update
 // after update uses. One compile at a time; safe for concurrent use.
 type Compiler struct {
-	mu       sync.Mutex
-	vhosts   vhostCache
-	clusters clusterStage
+	mu        sync.Mutex
+	vhosts    vhostCache
+	clusters  clusterStage
+	listeners listenerChecks
 }
 
 // Compile is Compile with the caches of c.
 func (c *Compiler) Compile(r *Resources) (*Config, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return compile(r, &c.vhosts, &c.clusters)
+	return compile(r, &c.vhosts, &c.clusters, &c.listeners)
 }
 
-func compile(r *Resources, vhosts *vhostCache, stage *clusterStage) (*Config, error) {
+func compile(r *Resources, vhosts *vhostCache, stage *clusterStage, checks *listenerChecks) (*Config, error) {
 	if r == nil {
 		r = &Resources{}
 	}
@@ -120,7 +121,7 @@ func compile(r *Resources, vhosts *vhostCache, stage *clusterStage) (*Config, er
 	}
 	vhosts.commit()
 	for _, n := range slices.Sorted(maps.Keys(r.Listeners)) {
-		l, err := compileListener(n, r.Listeners[n])
+		l, err := compileListenerChecked(n, r.Listeners[n], checks.checked(r.Listeners[n]))
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +136,7 @@ func compile(r *Resources, vhosts *vhostCache, stage *clusterStage) (*Config, er
 		return nil, err
 	}
 	vhosts.linked()
+	checks.record(r.Listeners)
 	if !reused {
 		stage.record(r, certs, cfg.Clusters, gen)
 	}

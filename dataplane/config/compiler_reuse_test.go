@@ -10,8 +10,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // withRoutes is base with its route configuration replaced by the one of
@@ -270,4 +272,26 @@ func TestCompilerMatchesCompile(t *testing.T) {
 	if reused < 100 || refused < 10 {
 		t.Errorf("%d host indexes made from the last one, %d updates refused: the edits do not exercise what they should", reused, refused)
 	}
+}
+
+// TestCompilerChecksNewListeners: a listener message the last compile
+// checked is not walked again, but a new one is, and is refused as Compile
+// refuses it; the refusal forgets nothing the next compile needs.
+func TestCompilerChecksNewListeners(t *testing.T) {
+	var c Compiler
+	r := testResources()
+	compilerCompile(t, &c, r)
+	compilerCompile(t, &c, r)
+	h := testHCM("rc")
+	h.GenerateRequestId = wrapperspb.Bool(false)
+	bad := *r
+	bad.Listeners = map[string]*listenerv3.Listener{"0.0.0.0:8080": testListener(h)}
+	_, want := Compile(&bad)
+	if want == nil {
+		t.Fatal("Compile accepts a connection manager with generate_request_id")
+	}
+	if _, err := c.Compile(&bad); err == nil || err.Error() != want.Error() {
+		t.Fatalf("Compiler: %v, want the error of Compile: %v", err, want)
+	}
+	compilerCompile(t, &c, r)
 }
