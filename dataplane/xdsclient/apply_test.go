@@ -44,7 +44,7 @@ func (w routeWorld) clone() routeWorld {
 }
 
 // resources are w's xDS resources, as the controller translates them.
-func (w routeWorld) resources(t *testing.T, ports [2]uint32) map[resource.Type][]cachetypes.Resource {
+func (w routeWorld) resources(t testing.TB, ports [2]uint32) map[resource.Type][]cachetypes.Resource {
 	t.Helper()
 	x := &ir.IR{}
 	for i, hosts := range w.hosts {
@@ -86,7 +86,7 @@ type rawServer struct {
 	vers  map[resource.Type]int
 }
 
-func startRawServer(t *testing.T) *rawServer {
+func startRawServer(t testing.TB) *rawServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &rawServer{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil), last: map[resource.Type][]byte{}, vers: map[resource.Type]int{}}
