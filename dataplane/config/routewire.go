@@ -137,6 +137,12 @@ func (d *RouteDecoder) decodeReusing(b []byte) (rc *routev3.RouteConfiguration, 
 		vhosts, wire = make([]*routev3.VirtualHost, len(spans)), make([]string, len(spans))
 	}
 	for i, sp := range spans {
+		// The common case first, without a call: the next one is unchanged.
+		if j := al.j; j < len(last.wire) && string(b[sp.start:sp.end]) == last.wire[j] {
+			al.j++
+			vhosts[i], wire[i] = last.hosts[j], last.wire[j]
+			continue
+		}
 		if j := al.match(i, len(spans), len(last.wire), eq); j >= 0 {
 			vhosts[i], wire[i] = last.hosts[j], last.wire[j]
 			continue

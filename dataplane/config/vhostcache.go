@@ -160,6 +160,12 @@ func (t *routeTable) find(i int) *vhostEntry {
 		return nil
 	}
 	key := t.keys[i]
+	// The common case first, without a call: the next one is unchanged.
+	if j := t.al.j; j < len(t.last) && t.last[j].key == key {
+		t.al.j++
+		t.entries[i] = t.last[j]
+		return t.last[j]
+	}
 	if j := t.al.match(i, len(t.keys), len(t.last), t.eq); j >= 0 {
 		t.entries[i] = t.last[j]
 		return t.last[j]
