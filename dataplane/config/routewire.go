@@ -112,17 +112,21 @@ func (d *RouteDecoder) decodeReusing(b []byte) (rc *routev3.RouteConfiguration, 
 		if n < 0 {
 			return nil, nil, false
 		}
+		if num == virtualHostsField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b[off+n:])
+			if m < 0 {
+				return nil, nil, false
+			}
+			end := off + n + m
+			spans = append(spans, span{end - len(v), end})
+			off = end
+			continue
+		}
 		m := protowire.ConsumeFieldValue(num, typ, b[off+n:])
 		if m < 0 {
 			return nil, nil, false
 		}
-		if num != virtualHostsField || typ != protowire.BytesType {
-			rest = append(rest, b[off:off+n+m]...)
-			off += n + m
-			continue
-		}
-		_, lenSize := protowire.ConsumeVarint(b[off+n:])
-		spans = append(spans, span{off + n + lenSize, off + n + m})
+		rest = append(rest, b[off:off+n+m]...)
 		off += n + m
 	}
 	rc = &routev3.RouteConfiguration{}
