@@ -60,89 +60,125 @@ func Validate(typeURL string, r *Resources) error {
 // before any reference is followed. Resources are visited in name order so
 // that the error for a given input is always the same.
 func Compile(r *Resources) (*Config, error) {
-	return compile(r, nil)
+	return compile(r, nil, nil, nil)
 }
 
-// Compiler compiles like Compile, with the same results, and reuses the
-// virtual hosts of its last compile whose xDS message did not change
-// (vhostCache): what a data plane that applies update after update uses.
-// One compile at a time; safe for concurrent use.
+// Compiler compiles like Compile, with the same results, and reuses what
+// its last compiles made from resources that did not change: the virtual
+// hosts whose xDS message did not change (vhostCache), and the clusters,
+// endpoints and secrets when their messages are the very ones of the last
+// successful compile (clusterStage): what a data plane that applies update
+// after update uses. One compile at a time; safe for concurrent use.
 type Compiler struct {
-	mu     sync.Mutex
-	vhosts vhostCache
+	mu        sync.Mutex
+	vhosts    vhostCache
+	clusters  clusterStage
+	listeners listenerChecks
 }
 
-// Compile is Compile with the cache of c.
+// Compile is Compile with the caches of c.
 func (c *Compiler) Compile(r *Resources) (*Config, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return compile(r, &c.vhosts)
+	return compile(r, &c.vhosts, &c.clusters, &c.listeners)
 }
 
-func compile(r *Resources, vhosts *vhostCache) (*Config, error) {
+func compile(r *Resources, vhosts *vhostCache, stage *clusterStage, checks *listenerChecks) (*Config, error) {
 	if r == nil {
 		r = &Resources{}
 	}
-	cfg := &Config{Listeners: map[string]*Listener{}, Routes: map[string]*RouteTable{}, Clusters: map[string]*Cluster{}}
-	certs := map[string]*secret{}
-	endpoints := map[string][]Endpoint{}
+	cfg := &Config{Listeners: map[string]*Listener{}, Routes: map[string]*RouteTable{}}
 	listeners := map[string]*compiledListener{}
 
+	// The clusters, with their endpoints and TLS linked, come whole from
+	// the last compile when their resources are unchanged: they were
+	// checked and linked then, so this compile cannot refuse them.
+	reused := stage.unchanged(r)
+	var gen uint64
+	var certs map[string]*secret
+	var endpoints map[string][]Endpoint
+	if reused {
+		certs, cfg.Clusters, gen = stage.certs, stage.compiled, stage.gen
+	} else {
+		var err error
+		if certs, endpoints, cfg.Clusters, err = compileClusterResources(r); err != nil {
+			return nil, err
+		}
+		gen = stage.newGen()
+	}
+	vhosts.begin(gen)
+	relink := map[string][]int{}
+	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
+		t, rl, err := compileRouteWith(n, r.Routes[n], vhosts, r.RouteWire[r.Routes[n]])
+		if err != nil {
+			vhosts.abort()
+			return nil, err
+		}
+		cfg.Routes[n] = t
+		if rl != nil {
+			relink[n] = rl
+		}
+	}
+	vhosts.commit()
+	for _, n := range slices.Sorted(maps.Keys(r.Listeners)) {
+		l, err := compileListenerChecked(n, r.Listeners[n], checks.checked(r.Listeners[n]))
+		if err != nil {
+			return nil, err
+		}
+		listeners[n] = l
+	}
+	if !reused {
+		if err := linkClusterResources(cfg.Clusters, certs, endpoints); err != nil {
+			return nil, err
+		}
+	}
+	if err := link(cfg, listeners, certs, relink); err != nil {
+		return nil, err
+	}
+	vhosts.linked()
+	checks.record(r.Listeners)
+	if !reused {
+		stage.record(r, certs, cfg.Clusters, gen)
+	}
+	return cfg, nil
+}
+
+// compileClusterResources compiles the secrets, the endpoints and the
+// clusters, in name order.
+func compileClusterResources(r *Resources) (map[string]*secret, map[string][]Endpoint, map[string]*Cluster, error) {
+	certs := map[string]*secret{}
+	endpoints := map[string][]Endpoint{}
+	clusters := map[string]*Cluster{}
 	for _, n := range slices.Sorted(maps.Keys(r.Secrets)) {
 		c, err := compileSecret(n, r.Secrets[n])
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		certs[n] = c
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Endpoints)) {
 		eps, err := compileLoadAssignment(n, r.Endpoints[n])
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		endpoints[n] = eps
 	}
 	for _, n := range slices.Sorted(maps.Keys(r.Clusters)) {
 		c, err := compileCluster(n, r.Clusters[n])
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
-		cfg.Clusters[n] = c
+		clusters[n] = c
 	}
-	if vhosts != nil {
-		vhosts.begin()
-	}
-	for _, n := range slices.Sorted(maps.Keys(r.Routes)) {
-		t, err := compileRouteWith(n, r.Routes[n], vhosts, r.RouteWire[r.Routes[n]])
-		if err != nil {
-			if vhosts != nil {
-				vhosts.abort()
-			}
-			return nil, err
-		}
-		cfg.Routes[n] = t
-	}
-	if vhosts != nil {
-		vhosts.commit()
-	}
-	for _, n := range slices.Sorted(maps.Keys(r.Listeners)) {
-		l, err := compileListener(n, r.Listeners[n])
-		if err != nil {
-			return nil, err
-		}
-		listeners[n] = l
-	}
-	if err := link(cfg, listeners, certs, endpoints); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return certs, endpoints, clusters, nil
 }
 
-// link resolves names to the compiled objects. Clusters and CLAs first, so
-// that a route pointing at a cluster always sees its endpoints.
-func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]*secret, endpoints map[string][]Endpoint) error {
-	for _, n := range slices.Sorted(maps.Keys(cfg.Clusters)) {
-		c := cfg.Clusters[n]
+// linkClusterResources gives the clusters their endpoints and TLS. Before
+// the routes and listeners are linked, so that a route pointing at a
+// cluster always sees its endpoints.
+func linkClusterResources(clusters map[string]*Cluster, certs map[string]*secret, endpoints map[string][]Endpoint) error {
+	for _, n := range slices.Sorted(maps.Keys(clusters)) {
+		c := clusters[n]
 		if c.Type != ClusterEDS {
 			continue
 		}
@@ -152,18 +188,33 @@ func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]
 		}
 		c.Endpoints = eps
 	}
-	if err := linkClusterTLS(cfg.Clusters, certs); err != nil {
-		return err
-	}
+	return linkClusterTLS(clusters, certs)
+}
+
+// link resolves the routes' and listeners' names to the compiled objects.
+// relink lists, per route configuration, the virtual hosts to link; a
+// route configuration without an entry has all of them linked.
+func link(cfg *Config, listeners map[string]*compiledListener, certs map[string]*secret, relink map[string][]int) error {
 	for _, n := range slices.Sorted(maps.Keys(cfg.Routes)) {
 		rep := reporter{kind: "route configuration", name: n}
-		for i, vh := range cfg.Routes[n].VirtualHosts {
-			for j, rt := range vh.Routes {
+		vhs := cfg.Routes[n].VirtualHosts
+		only, some := relink[n]
+		for k := 0; ; k++ {
+			i := k
+			if some {
+				if k >= len(only) {
+					break
+				}
+				i = only[k]
+			} else if k >= len(vhs) {
+				break
+			}
+			for j, rt := range vhs[i].Routes {
 				if rt.Forward == nil {
 					continue
 				}
 				// The location is only rendered for an error: this loop
-				// visits every route of every update.
+				// visits every route of every changed virtual host.
 				if missing, ok := linkEntries(&rt.Forward.Clusters, cfg.Clusters); !ok {
 					return rep.missing(routeActionLoc(i, j), "cluster %q not present", missing)
 				}

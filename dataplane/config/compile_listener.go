@@ -39,12 +39,21 @@ type compiledListener struct {
 }
 
 func compileListener(name string, pl *listenerv3.Listener) (*compiledListener, error) {
+	return compileListenerChecked(name, pl, false)
+}
+
+// compileListenerChecked is compileListener that skips the walk over every
+// field when checked: the message passed it in an earlier compile (a
+// Compiler's listenerChecks).
+func compileListenerChecked(name string, pl *listenerv3.Listener, checked bool) (*compiledListener, error) {
 	rep := reporter{kind: "listener", name: name}
 	if pl == nil {
 		return nil, rep.errf("", "resource is empty")
 	}
-	if err := checkFields(rep, pl); err != nil {
-		return nil, err
+	if !checked {
+		if err := checkFields(rep, pl); err != nil {
+			return nil, err
+		}
 	}
 	if pl.GetName() != name {
 		return nil, rep.errf("name", "resource name %q differs from its key", pl.GetName())

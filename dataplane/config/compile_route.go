@@ -16,7 +16,8 @@ import (
 // Cluster references are recorded by name; resolve links them once all
 // resources are compiled.
 func compileRoute(name string, rc *routev3.RouteConfiguration) (*RouteTable, error) {
-	return compileRouteWith(name, rc, nil, nil)
+	t, _, err := compileRouteWith(name, rc, nil, nil)
+	return t, err
 }
 
 // compileRouteWith is compileRoute that takes each virtual host whose xDS
@@ -24,57 +25,65 @@ func compileRoute(name string, rc *routev3.RouteConfiguration) (*RouteTable, err
 // the ones it compiles there, keyed by their wire form: wire (the bytes they
 // were decoded from, index for index) when it has one per virtual host,
 // else marshalled. Every field is checked before any virtual host is
-// compiled, as checkFields over the whole resource would.
-func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache, wire []string) (*RouteTable, error) {
+// compiled, as checkFields over the whole resource would. It also returns
+// the indices of the virtual hosts that link must link; nil: all of them.
+func compileRouteWith(name string, rc *routev3.RouteConfiguration, vhosts *vhostCache, wire []string) (*RouteTable, []int, error) {
 	rep := reporter{kind: "route configuration", name: name}
 	if rc == nil {
-		return nil, rep.errf("", "resource is empty")
+		return nil, nil, rep.errf("", "resource is empty")
 	}
 	if err := checkFieldsExcept(rep, rc, "virtual_hosts"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pvhs := rc.GetVirtualHosts()
-	keys := make([]string, len(pvhs))
 	root := rc.ProtoReflect().Descriptor().FullName()
 	if len(wire) != len(pvhs) {
 		wire = nil
 	}
-	for i, pvh := range pvhs {
-		if wire != nil {
-			keys[i] = vhosts.wireKey(wire[i])
-		} else {
+	keys := wire // read-only here, like all of Resources
+	if keys == nil || vhosts == nil {
+		keys = make([]string, len(pvhs))
+		for i, pvh := range pvhs {
 			keys[i] = vhosts.key(pvh)
 		}
-		if vhosts.has(keys[i]) {
+	}
+	cached := vhosts.table(name, keys)
+	for i, pvh := range pvhs {
+		if cached.find(i) != nil {
 			continue // checked when it was compiled
 		}
 		if err := checkElement(rep, root, "virtual_hosts", i, pvh); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if rc.GetName() != name {
-		return nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
+		return nil, nil, rep.errf("name", "resource name %q differs from its key", rc.GetName())
 	}
 	t := &RouteTable{Name: name, VirtualHosts: make([]*VirtualHost, 0, len(pvhs))}
-	t.hosts.exact = make(map[string]*VirtualHost, len(pvhs))
+	var relink []int // nil: link links every virtual host
+	if vhosts != nil {
+		relink = []int{}
+	}
 	for i, pvh := range pvhs {
-		vh := vhosts.get(keys[i])
-		if vh == nil {
-			var err error
-			if vh, err = compileVirtualHost(rep, vhostLoc(i), pvh); err != nil {
-				return nil, err
+		vh, link, err := cached.take(i, func() (*VirtualHost, error) { return compileVirtualHost(rep, vhostLoc(i), pvh) })
+		if err != nil {
+			// A domain taken twice before this virtual host is the
+			// error to report, as when names were added one by one.
+			if derr := indexHostsAnew(rep, t, pvhs, i); derr != nil {
+				return nil, nil, derr
 			}
-			vhosts.put(keys[i], vh)
+			return nil, nil, err
 		}
-		for j, d := range vh.Domains {
-			if !t.hosts.add(d, vh) {
-				return nil, rep.errf(fmt.Sprintf("%s.domains[%d]", vhostLoc(i), j), "domain %q is used by more than one virtual host", pvh.GetDomains()[j])
-			}
+		if link && relink != nil {
+			relink = append(relink, i)
 		}
 		t.VirtualHosts = append(t.VirtualHosts, vh)
 	}
-	t.hosts.seal()
-	return t, nil
+	if err := indexHosts(rep, t, pvhs, cached.prevTable()); err != nil {
+		return nil, nil, err
+	}
+	cached.done(t)
+	return t, relink, nil
 }
 
 // vhostLoc is virtual host i's location, rendered only where it is used

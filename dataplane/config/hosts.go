@@ -12,11 +12,21 @@ import (
 // ("example.*", virtual hosts only), then the catch-all. Names are compared
 // case-insensitively; entries are stored lower-cased.
 type hostTable[T any] struct {
-	exact    map[string]T
+	exact map[string]T
+	// changed overrides exact, which is then shared with the table this
+	// one was made from by a few changes (indexHostsFrom) and never
+	// written: a name in changed is that value, or no exact name at all
+	// when gone.
+	changed  map[string]hostChange[T]
 	suffixes []hostPattern[T] // longest suffix first
 	prefixes []hostPattern[T] // longest prefix first
 	fallback T
 	hasFall  bool
+}
+
+type hostChange[T any] struct {
+	val  T
+	gone bool
 }
 
 type hostPattern[T any] struct {
@@ -27,7 +37,12 @@ type hostPattern[T any] struct {
 // add registers name; it reports false when the same name is already taken.
 // An empty name or "*" is the fallback.
 func (t *hostTable[T]) add(name string, v T) bool {
-	name = strings.ToLower(name)
+	return t.addLower(strings.ToLower(name), v)
+}
+
+// addLower is add of a name that is lower-case already (a compiled
+// virtual host's domain): a route table adds thousands per update.
+func (t *hostTable[T]) addLower(name string, v T) bool {
 	switch {
 	case name == "" || name == "*":
 		if t.hasFall {
@@ -68,7 +83,7 @@ func (t *hostTable[T]) seal() {
 
 // lookup expects a lower-case name (see lowerASCII) and never allocates.
 func (t *hostTable[T]) lookup(name string) (T, bool) {
-	if v, ok := t.exact[name]; ok {
+	if v, ok := t.exactName(name); ok {
 		return v, true
 	}
 	for _, p := range t.suffixes {
@@ -82,6 +97,17 @@ func (t *hostTable[T]) lookup(name string) (T, bool) {
 		}
 	}
 	return t.fallback, t.hasFall
+}
+
+// exactName looks name up among the exact names only.
+func (t *hostTable[T]) exactName(name string) (T, bool) {
+	if len(t.changed) != 0 {
+		if c, ok := t.changed[name]; ok {
+			return c.val, !c.gone
+		}
+	}
+	v, ok := t.exact[name]
+	return v, ok
 }
 
 // lowerASCII lower-cases s, allocating only when s has an upper-case letter.

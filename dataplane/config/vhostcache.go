@@ -14,16 +14,49 @@ import (
 // hosts, the field checks and compile of the unchanged ones were most of
 // the data plane's work per update).
 //
+// A route configuration's virtual hosts are first compared in order with
+// the ones of its last compile (aligner), which costs one comparison of
+// bytes each (none when the RouteDecoder kept the same string); only those
+// that do not line up are looked up in the map by their bytes. The map is
+// kept from compile to compile and changed only where the virtual hosts
+// changed, rather than rebuilt with every virtual host per compile.
+//
 // A compiled virtual host is immutable once its configuration is served,
-// except that link writes the cluster pointers of its forward actions.
-// So the one compiled here is linked by the compile that made it (before
-// it is served), and every later use gets a copy (get) that its own
-// compile links.
+// except that link writes the cluster pointers of its forward actions. So
+// the one compiled here is linked by the compile that made it (before it
+// is served). A later compile whose clusters are the very objects it was
+// linked to (the same cluster generation, see clusterStage) uses it as it
+// is, without linking it again; any other gets a copy (linkableCopy) that
+// its own compile links, and which then replaces it here.
 //
 // A nil *vhostCache caches nothing. Not safe for concurrent use.
 type vhostCache struct {
-	prev map[string]*VirtualHost // of the last compile whose routes all compiled
-	next map[string]*VirtualHost // of the compile in progress
+	byKey  map[string]*vhostEntry   // of the last committed compile
+	tables map[string][]*vhostEntry // route configuration name -> its entries, index for index
+	routes map[string]*RouteTable   // route configuration name -> its table (indexHosts)
+
+	// The compile in progress.
+	epoch   uint64                   // counts compiles; vhostEntry.used
+	gen     uint64                   // its cluster generation
+	next    map[string][]*vhostEntry // its tables
+	nextRT  map[string]*RouteTable
+	pending map[string]*vhostEntry // compiled by it, by key
+	relink  []relinked             // what its link is to link
+}
+
+// vhostEntry is one compiled virtual host.
+type vhostEntry struct {
+	key    string
+	vh     *VirtualHost
+	linked uint64 // the cluster generation vh is linked to; 0: not known to be linked
+	used   uint64 // the last compile that used vh
+}
+
+// relinked is a virtual host a compile links (compiled or copied by it),
+// and its entry.
+type relinked struct {
+	e  *vhostEntry
+	vh *VirtualHost
 }
 
 // key is the deterministic wire form of pvh; "" (never cached) when there
@@ -39,57 +72,160 @@ func (c *vhostCache) key(pvh *routev3.VirtualHost) string {
 	return string(b)
 }
 
-// wireKey is the key of a virtual host received as wire; "" when there is
-// no cache.
-func (c *vhostCache) wireKey(wire string) string {
+// begin starts a compile whose clusters are of generation gen; commit
+// keeps its virtual hosts for the next one (those of the last compile that
+// this one did not use are dropped), abort forgets them.
+func (c *vhostCache) begin(gen uint64) {
 	if c == nil {
-		return ""
-	}
-	return wire
-}
-
-// has reports whether key was compiled by the last or this compile.
-func (c *vhostCache) has(key string) bool {
-	if c == nil || key == "" {
-		return false
-	}
-	if _, ok := c.next[key]; ok {
-		return true
-	}
-	_, ok := c.prev[key]
-	return ok
-}
-
-// get returns a copy of the virtual host compiled from key, ready to be
-// linked, or nil.
-func (c *vhostCache) get(key string) *VirtualHost {
-	if c == nil || key == "" {
-		return nil
-	}
-	vh, ok := c.next[key]
-	if !ok {
-		if vh, ok = c.prev[key]; !ok {
-			return nil
-		}
-		c.next[key] = vh
-	}
-	return vh.linkableCopy()
-}
-
-// put records vh, just compiled from key.
-func (c *vhostCache) put(key string, vh *VirtualHost) {
-	if c == nil || key == "" {
 		return
 	}
-	c.next[key] = vh
+	c.epoch++
+	c.gen = gen
+	c.next = make(map[string][]*vhostEntry, len(c.tables))
+	c.nextRT = make(map[string]*RouteTable, len(c.routes))
+	c.pending = nil
+	c.relink = c.relink[:0]
 }
 
-// begin starts a compile; commit keeps its virtual hosts for the next one
-// (those of the last compile that this one did not use are dropped), abort
-// forgets them.
-func (c *vhostCache) begin()  { c.next = make(map[string]*VirtualHost, len(c.prev)) }
-func (c *vhostCache) commit() { c.prev, c.next = c.next, nil }
-func (c *vhostCache) abort()  { c.next = nil }
+func (c *vhostCache) commit() {
+	if c == nil {
+		return
+	}
+	for _, entries := range c.tables {
+		for _, e := range entries {
+			if e != nil && e.used != c.epoch && c.byKey[e.key] == e {
+				delete(c.byKey, e.key)
+			}
+		}
+	}
+	if c.byKey == nil {
+		c.byKey = make(map[string]*vhostEntry, len(c.pending))
+	}
+	for k, e := range c.pending {
+		c.byKey[k] = e
+	}
+	c.tables, c.next, c.pending = c.next, nil, nil
+	c.routes, c.nextRT = c.nextRT, nil
+}
+
+func (c *vhostCache) abort() {
+	if c == nil {
+		return
+	}
+	c.next, c.pending, c.nextRT = nil, nil, nil
+	c.relink = c.relink[:0]
+}
+
+// linked records that the compile's link succeeded: what it linked is
+// linked to the compile's clusters, and replaces its entry's virtual host
+// for the compiles with the same clusters.
+func (c *vhostCache) linked() {
+	if c == nil {
+		return
+	}
+	for _, r := range c.relink {
+		if r.e.linked != c.gen {
+			r.e.vh, r.e.linked = r.vh, c.gen
+		}
+	}
+	c.relink = c.relink[:0]
+}
+
+// routeTable is the cache's view of one route configuration's compile.
+type routeTable struct {
+	c       *vhostCache
+	name    string
+	last    []*vhostEntry // of the last compile of the same name
+	keys    []string
+	entries []*vhostEntry // found (or, by place, compiled) for each virtual host
+	al      aligner
+}
+
+// table starts the compile of route configuration name, whose virtual
+// hosts have the given keys ("": not cached).
+func (c *vhostCache) table(name string, keys []string) *routeTable {
+	t := &routeTable{c: c, name: name, keys: keys}
+	if c != nil {
+		t.last = c.tables[name]
+		t.entries = make([]*vhostEntry, len(keys))
+		c.next[name] = t.entries
+	}
+	return t
+}
+
+// find looks up the entry of virtual host i; call it for i = 0, 1, ... in
+// order. Nil when it was not compiled by the last or this compile.
+func (t *routeTable) find(i int) *vhostEntry {
+	if t.c == nil || t.keys[i] == "" {
+		return nil
+	}
+	key := t.keys[i]
+	// The common case first, without a call: the next one is unchanged.
+	if j := t.al.j; j < len(t.last) && t.last[j].key == key {
+		t.al.j++
+		t.entries[i] = t.last[j]
+		return t.last[j]
+	}
+	if j := t.al.match(i, len(t.keys), len(t.last), t.eq); j >= 0 {
+		t.entries[i] = t.last[j]
+		return t.last[j]
+	}
+	e, ok := t.c.pending[key]
+	if !ok {
+		e = t.c.byKey[key]
+	}
+	t.entries[i] = e
+	return e
+}
+
+// prevTable is the table the last committed compile made of the same
+// name; nil if none or no cache.
+func (t *routeTable) prevTable() *RouteTable {
+	if t.c == nil {
+		return nil
+	}
+	return t.c.routes[t.name]
+}
+
+// done records the table the compile made.
+func (t *routeTable) done(rt *RouteTable) {
+	if t.c != nil {
+		t.c.nextRT[t.name] = rt
+	}
+}
+
+func (t *routeTable) eq(i, j int) bool { return t.keys[i] == t.last[j].key }
+
+// take returns the virtual host for place i (found by find, else compile
+// is called) and whether the compile's link must link it.
+func (t *routeTable) take(i int, compile func() (*VirtualHost, error)) (*VirtualHost, bool, error) {
+	var e *vhostEntry
+	if t.c != nil {
+		e = t.entries[i]
+	}
+	if e == nil {
+		vh, err := compile()
+		if err != nil || t.c == nil || t.keys[i] == "" {
+			return vh, true, err
+		}
+		e = &vhostEntry{key: t.keys[i], vh: vh, used: t.c.epoch}
+		if t.c.pending == nil {
+			t.c.pending = map[string]*vhostEntry{}
+		}
+		t.c.pending[e.key] = e
+		t.entries[i] = e
+		t.c.relink = append(t.c.relink, relinked{e, vh})
+		return vh, true, nil
+	}
+	if e.linked == t.c.gen && e.used != t.c.epoch {
+		e.used = t.c.epoch
+		return e.vh, false, nil
+	}
+	e.used = t.c.epoch
+	vh := e.vh.linkableCopy()
+	t.c.relink = append(t.c.relink, relinked{e, vh})
+	return vh, true, nil
+}
 
 // linkableCopy copies what link writes (the weighted cluster entries of the
 // forward actions) and shares the rest, which nothing changes. Every
