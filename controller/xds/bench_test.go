@@ -3,12 +3,14 @@ package xds
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/edgeway/edgeway/controller/ir"
@@ -139,4 +141,67 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPublishRouteChange is a change of one route at n virtual hosts
+// as the controller publishes it: Update, then the marshal go-control-plane
+// makes of each route configuration for the response to the data plane
+// (cache.MarshalResource, once per snapshot).
+//
+//	go test -run '^$' -bench PublishRouteChange ./controller/xds
+func BenchmarkPublishRouteChange(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run("routes="+strconv.Itoa(n), func(b *testing.B) {
+			s := NewServer(slog.New(slog.DiscardHandler))
+			// n virtual hosts of one route each (bench-scale's shape); the
+			// second IR shares all but one virtual host with the first, as
+			// the controller's memo leaves them.
+			var xs [2]*ir.IR
+			xs[0] = benchIR(n * benchRoutesPerHost)
+			// Two Services, as in bench-scale: every route to one of them.
+			xs[0].Clusters = xs[0].Clusters[:2]
+			for _, rt := range xs[0].RouteTables {
+				for i, vh := range rt.VirtualHosts {
+					vh.Routes = vh.Routes[:1]
+					if f := vh.Routes[0].Forward; f != nil {
+						f.Backends = []ir.WeightedCluster{{Cluster: xs[0].Clusters[i%2].Name, Weight: 1}}
+					}
+				}
+			}
+			x1 := *xs[0]
+			x1.RouteTables = slices.Clone(x1.RouteTables)
+			rt := *x1.RouteTables[0]
+			rt.VirtualHosts = slices.Clone(rt.VirtualHosts)
+			vh := *rt.VirtualHosts[n/2]
+			r := *vh.Routes[0]
+			r.Name += "-changed"
+			vh.Routes = []*ir.Route{&r}
+			rt.VirtualHosts[n/2] = &vh
+			x1.RouteTables[0] = &rt
+			xs[1] = &x1
+			publish := func(x *ir.IR) {
+				if err := s.Update(testNode, x); err != nil {
+					b.Fatal(err)
+				}
+				snap, err := s.cache.GetSnapshot(testNode)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, r := range snap.GetResources(resource.RouteType) {
+					if _, err := cache.MarshalResource(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			publish(xs[1])
+			b.ReportAllocs()
+			report := cpuPerOp(b)
+			i := 0
+			for b.Loop() {
+				publish(xs[i%2])
+				i++
+			}
+			report()
+		})
+	}
 }

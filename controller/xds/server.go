@@ -135,7 +135,13 @@ func newSnapshot(res map[resource.Type][]types.Resource, vhosts vhostReuse) (*ca
 			return nil, nil, err
 		}
 		versions[typ] = v
-		snap.Resources[cache.GetResponseType(typ)] = cache.NewResources(v, res[typ])
+		published := res[typ]
+		if typ == resource.RouteType {
+			if published, err = preEncodedRouteConfigurations(published, vhosts); err != nil {
+				return nil, nil, err
+			}
+		}
+		snap.Resources[cache.GetResponseType(typ)] = cache.NewResources(v, published)
 	}
 	if err := snap.Consistent(); err != nil {
 		return nil, nil, fmt.Errorf("inconsistent snapshot: %w", err)

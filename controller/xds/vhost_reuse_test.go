@@ -34,7 +34,7 @@ func TestServerReusesUnchangedVirtualHosts(t *testing.T) {
 			if err := s.Update(testNode, first); err != nil {
 				t.Fatal(err)
 			}
-			before := routeConfigurations(t, s)
+			before := publishedVirtualHosts(s)
 			changed := loadIR(t, f) // equal to first, but its own objects
 			vh := changed.RouteTables[0].VirtualHosts[0]
 			vh.Routes[0].Name += "-renamed"
@@ -58,8 +58,8 @@ func TestServerReusesUnchangedVirtualHosts(t *testing.T) {
 			if got[rt] == nil {
 				return // a route table no listener references
 			}
-			for i, v := range got[rt].VirtualHosts {
-				reused := v == before[rt].VirtualHosts[i]
+			for i, v := range publishedVirtualHosts(s)[rt] {
+				reused := v == before[rt][i]
 				if v.Name == vh.Name && reused {
 					t.Errorf("virtual host %q changed but its old message was published", v.Name)
 				}
@@ -107,16 +107,32 @@ func TestServerReportsInvalidChangedVirtualHostAsWithoutReuse(t *testing.T) {
 	}
 }
 
-// routeConfigurations are the route configurations s serves testNode.
+// routeConfigurations are the route configurations s serves testNode, as
+// a data plane decodes them (the published ones carry their virtual hosts
+// as wire forms: preencode.go).
 func routeConfigurations(t *testing.T, s *Server) map[string]*routev3.RouteConfiguration {
 	t.Helper()
-	snap, err := s.cache.GetSnapshot(testNode)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]*routev3.RouteConfiguration{}
-	for name, r := range snap.GetResources(resource.RouteType) {
-		out[name] = r.(*routev3.RouteConfiguration)
+	for name, b := range publishedWire(t, s, resource.RouteType) {
+		rc := &routev3.RouteConfiguration{}
+		if err := proto.Unmarshal([]byte(b), rc); err != nil {
+			t.Fatalf("route configuration %q: %v", name, err)
+		}
+		out[name] = rc
+	}
+	return out
+}
+
+// publishedVirtualHosts are the virtual host messages s published for
+// testNode by route table, as Update keeps them for reuse.
+func publishedVirtualHosts(s *Server) map[string][]*routev3.VirtualHost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]*routev3.VirtualHost{}
+	for rt, entries := range s.vhosts[testNode] {
+		for _, e := range entries {
+			out[rt] = append(out[rt], e.xds)
+		}
 	}
 	return out
 }
