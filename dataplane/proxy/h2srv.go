@@ -49,7 +49,8 @@ type h2Conn struct {
 	streams    map[uint32]*h2Stream // streams open to the protocol
 	open       int                  // streams counted against MaxConcurrentStreams
 	handlers   int                  // handler goroutines running
-	waiting    []*h2Waiting         // streams whose handler waits for a slot
+	waiting    []h2Job              // streams whose handler waits for a slot
+	workers    []chan h2Job         // idle handler goroutines (h2srvworkers.go)
 	goingAway  bool                 // GOAWAY sent: no new streams
 	closed     bool
 	idleTimer  *time.Timer
@@ -520,6 +521,7 @@ func (c *h2Conn) close() {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	c.endWorkersLocked()
 	c.mu.Unlock()
 	for _, st := range streams {
 		c.closeStream(st, errH2ConnClosed, true)

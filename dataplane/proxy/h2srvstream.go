@@ -149,26 +149,17 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	job := h2Job{st, rw, req, handler}
 	if c.handlers < int(c.srv.maxStreams) {
 		c.handlers++
-		go c.runHandler(st, rw, req, handler)
+		c.startHandlerLocked(job)
 		return nil
 	}
 	if len(c.waiting) > h2MaxWaitingFactor*int(c.srv.maxStreams) {
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
-	c.waiting = append(c.waiting, &h2Waiting{st, rw, req, handler})
+	c.waiting = append(c.waiting, job)
 	return nil
-}
-
-// h2Waiting is a stream whose handler waits for a running one to end
-// (streams reset by the client no longer count against the limit, their
-// handlers still do).
-type h2Waiting struct {
-	st      *h2Stream
-	rw      *h2ResponseWriter
-	req     *http.Request
-	handler http.Handler
 }
 
 // newRequest builds the request of a HEADERS frame, with x/net/http2's
@@ -527,18 +518,6 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 	return true
 }
 
-// runHandler is a stream's goroutine.
-func (c *h2Conn) runHandler(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
-	for {
-		c.serveStream(st, rw, req, handler)
-		next := c.handlerDone()
-		if next == nil {
-			return
-		}
-		st, rw, req, handler = next.st, next.rw, next.req, next.handler
-	}
-}
-
 func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
 	didPanic := true
 	defer func() {
@@ -634,32 +613,4 @@ func (c *h2Conn) resetFromHandler(st *h2Stream, code http2.ErrCode) {
 	c.out.lock()
 	c.out.fr.WriteRSTStream(st.id, code)
 	c.out.unlock()
-}
-
-// handlerDone frees a handler slot, or hands it to a waiting stream (one
-// that is still open); it closes a connection going away once nothing is
-// left.
-func (c *h2Conn) handlerDone() *h2Waiting {
-	c.mu.Lock()
-	for len(c.waiting) > 0 {
-		w := c.waiting[0]
-		c.waiting[0] = nil
-		c.waiting = c.waiting[1:]
-		if !w.st.closed {
-			c.mu.Unlock()
-			return w
-		}
-	}
-	c.waiting = nil
-	c.handlers--
-	idle := len(c.streams) == 0 && c.handlers == 0
-	goingAway := c.goingAway
-	if idle && !goingAway {
-		c.startIdleTimerLocked()
-	}
-	c.mu.Unlock()
-	if idle && goingAway {
-		c.out.closeWhenFlushed()
-	}
-	return nil
 }
