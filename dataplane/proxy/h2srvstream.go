@@ -19,11 +19,18 @@ import (
 
 // h2Stream is one request and its response.
 type h2Stream struct {
-	c      *h2Conn
-	id     uint32
-	ctx    context.Context
+	c    *h2Conn
+	id   uint32
+	body *h2Body // nil without a request body
+
+	// The stream is its request's context (h2srvctx.go): cctx, cancelled
+	// when the stream closes, and the client-gone hook of the upstream
+	// exchange.
+	cctx   context.Context
 	cancel context.CancelFunc
-	body   *h2Body // nil without a request body
+	goneMu sync.Mutex
+	abort  func() // onGone's, until the stream closes or stopOnGone
+	gone   bool   // the stream closed: onGone runs its abort at once
 
 	// Reader only.
 	gotTrailers bool
@@ -130,13 +137,13 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if req.Trailer != nil {
 		st.trailer = make(http.Header)
 	}
-	st.ctx, st.cancel = context.WithCancel(c.baseCtx)
+	st.cctx, st.cancel = context.WithCancel(c.baseCtx)
 	if !f.StreamEnded() {
 		st.body = &h2Body{st: st, needsContinue: needsContinue, reqTrailer: req.Trailer}
 		st.body.cond.L = &st.body.mu
 		req.Body = st.body
 	}
-	req = req.WithContext(st.ctx)
+	req = req.WithContext(st)
 	rw := &h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
 
 	c.out.mu.Lock()
@@ -505,7 +512,7 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 	c.uncountLocked(st)
 	delete(c.streams, st.id)
 	c.mu.Unlock()
-	st.cancel()
+	st.cancelAndAbort()
 	c.out.mu.Lock()
 	st.writeErr = err
 	c.out.cond.Broadcast()
