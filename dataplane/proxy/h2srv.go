@@ -32,6 +32,7 @@ type h2Conn struct {
 	canon      map[string]string // canonical header keys seen (reader only)
 	canonBytes int               // canon's size, with h2CanonEntryOverhead per entry
 	readSeq    atomic.Uint64     // reads from conn so far
+	running    atomic.Int32      // handlers in serveStream (h2Out.unlockLast)
 
 	// Reader-only state.
 	maxClientID   uint32 // highest stream id the client opened

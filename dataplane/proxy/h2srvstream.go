@@ -527,7 +527,9 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 
 func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
 	didPanic := true
+	c.running.Add(1)
 	defer func() {
+		c.running.Add(-1)
 		if didPanic {
 			e := recover()
 			if e != http.ErrAbortHandler {
