@@ -122,7 +122,11 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
 
-	req, needsContinue, err := c.newRequest(f)
+	// The stream first: it is the request's context, set as the request
+	// is allocated (WithContext on an empty request), not by a second
+	// copy of it.
+	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
+	req, needsContinue, err := c.newRequest(f, st)
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) })
 	}
 
-	st := &h2Stream{c: c, id: id, declLen: req.ContentLength, counted: true, remoteDone: f.StreamEnded()}
+	st.declLen = req.ContentLength
 	if req.Trailer != nil {
 		st.trailer = make(http.Header)
 	}
@@ -143,7 +147,6 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		st.body.cond.L = &st.body.mu
 		req.Body = st.body
 	}
-	req = req.WithContext(st)
 	rw := &h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
 
 	c.out.mu.Lock()
@@ -172,7 +175,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 // newRequest builds the request of a HEADERS frame, with x/net/http2's
 // validation (RFC 9113 section 8.3); a malformed request is a stream
 // error.
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needsContinue bool, err error) {
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context) (req *http.Request, needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -266,18 +269,19 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needs
 		}
 		requestURI = path
 	}
-	req = &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     header,
-		Host:       authority,
-		RemoteAddr: c.remoteAddr,
-		RequestURI: requestURI,
-		Trailer:    trailer,
-		Body:       http.NoBody,
-	}
+	// The only way to give a Request its context is WithContext, which
+	// copies: copying an empty one allocates the request once.
+	req = h2EmptyRequest.WithContext(ctx)
+	req.Method = method
+	req.URL = u
+	req.Proto = "HTTP/2.0"
+	req.ProtoMajor = 2
+	req.Header = header
+	req.Host = authority
+	req.RemoteAddr = c.remoteAddr
+	req.RequestURI = requestURI
+	req.Trailer = trailer
+	req.Body = http.NoBody
 	if scheme == "https" {
 		req.TLS = c.tlsState
 	}
@@ -292,6 +296,9 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needs
 	}
 	return req, needsContinue, nil
 }
+
+// h2EmptyRequest is only ever copied (newRequest), never changed.
+var h2EmptyRequest = new(http.Request)
 
 // canonicalKey is http.CanonicalHeaderKey, cached per connection (HPACK
 // gives a new string per field; most names repeat).
