@@ -32,6 +32,8 @@ type h2Stream struct {
 	abort  func() // onGone's, until the stream closes or stopOnGone
 	gone   bool   // the stream closed: onGone runs its abort at once
 
+	rw h2ResponseWriter // the handler's, allocated with the stream
+
 	// Reader only.
 	gotTrailers bool
 	declLen     int64 // request Content-Length, -1 if none
@@ -147,7 +149,8 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		st.body.cond.L = &st.body.mu
 		req.Body = st.body
 	}
-	rw := &h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
+	st.rw = h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
+	rw := &st.rw
 
 	c.out.mu.Lock()
 	st.sendWin = c.out.initWin
