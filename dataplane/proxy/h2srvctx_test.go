@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -16,30 +13,10 @@ import (
 // upstream connection. The backend never answers, so only the abort can
 // close it in time.
 func TestH2StreamResetAbortsUpstream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	arrived, gone := make(chan struct{}, 1), make(chan struct{}, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
-			return
-		}
-		arrived <- struct{}{}
-		if _, err := br.ReadByte(); err == io.EOF {
-			gone <- struct{}{} // the proxy closed its upstream connection
-		}
-	}()
+	addr, arrived, gone := silentBackend(t)
 	// A route timeout beyond awaitSignal's bound: it must not be what
 	// closes the upstream connection.
-	base := h1Proxy(t, ln.Addr().String(), time.Hour)
+	base := h1Proxy(t, addr, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/hang", nil)
