@@ -154,16 +154,22 @@ func upstreamAnsweredEarly(pc *h1Conn, err error, deadline time.Time) bool {
 
 // clientWatch ends an upstream exchange when its client goes away: on the
 // downstream loop's connections with the hook the connection keeps
-// (h1gone.go), elsewhere (net/http's servers) with context.AfterFunc on
-// the request's context.
+// (h1gone.go), on HTTP/2 streams with the stream's (h2srvctx.go),
+// elsewhere (net/http's servers) with context.AfterFunc on the request's
+// context (five allocations per request).
 type clientWatch struct {
 	c    *h1Client
+	st   *h2Stream
 	stop func() bool
 }
 
 func watchClient(ctx context.Context, abort func()) clientWatch {
-	// Only the connection's own context: one derived from it could be
-	// cancelled without the connection knowing.
+	// Only the connection's or stream's own context: one derived from it
+	// could be cancelled without the connection knowing.
+	if st, ok := ctx.(*h2Stream); ok {
+		st.onGone(abort)
+		return clientWatch{st: st}
+	}
 	if c, ok := ctx.Value(h1ClientKey{}).(*h1Client); ok && c.ctx == ctx {
 		c.onGone(abort)
 		return clientWatch{c: c}
@@ -173,8 +179,11 @@ func watchClient(ctx context.Context, abort func()) clientWatch {
 
 // done ends the watch; false: abort ran, or runs, already.
 func (w clientWatch) done() bool {
-	if w.c != nil {
+	switch {
+	case w.c != nil:
 		return w.c.stopOnGone()
+	case w.st != nil:
+		return w.st.stopOnGone()
 	}
 	return w.stop()
 }

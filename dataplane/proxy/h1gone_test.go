@@ -110,15 +110,19 @@ func TestH1GoneWatchArmAndStop(t *testing.T) {
 // connection: the loop's (its hook, TestH1LoopClientGoneBeforeResponse)
 // and one handed over to net/http (context.AfterFunc), here an HTTP/1.0
 // request.
+//
+// The client leaves only once its request reached the backend: leaving
+// earlier may (rightly) cancel the request before the proxy dials, and
+// then there is no upstream connection to close (a flake seen under
+// -race on a loaded machine).
 func TestH1ClientGoneOnHandedOverConnection(t *testing.T) {
-	hang := make(chan struct{})
-	b := loopBackend(t, hang)
-	base := h1Proxy(t, b.addr, 0)
+	addr, arrived, gone := silentBackend(t)
+	base := h1Proxy(t, addr, time.Hour) // the route timeout must not be what closes it
 	rc := dialRaw(t, base)
 	rc.send("GET /hang HTTP/1.0\r\nHost: x\r\n\r\n")
+	awaitSignal(t, arrived, "the request reaching the backend")
 	rc.c.Close()
-	close(hang)
-	awaitSignal(t, b.gone, "the proxy closing its upstream connection")
+	awaitSignal(t, gone, "the proxy closing its upstream connection")
 }
 
 // The hook behaves as context.AfterFunc: it runs once when the request is

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
 )
@@ -241,16 +242,16 @@ func TestH1LoopTLSHandOver(t *testing.T) {
 }
 
 // A client that leaves while the upstream has not answered cancels the
-// request: the proxy closes its upstream connection.
+// request: the proxy closes its upstream connection. (The client leaves
+// once the request reached the backend: see silentBackend.)
 func TestH1LoopClientGoneBeforeResponse(t *testing.T) {
-	hang := make(chan struct{})
-	b := loopBackend(t, hang)
-	base := h1Proxy(t, b.addr, 0)
+	addr, arrived, gone := silentBackend(t)
+	base := h1Proxy(t, addr, time.Hour) // the route timeout must not be what closes it
 	rc := dialRaw(t, base)
 	rc.send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+	awaitSignal(t, arrived, "the request reaching the backend")
 	rc.c.Close()
-	close(hang) // the backend answers nothing and waits for the next request
-	awaitSignal(t, b.gone, "the proxy closing its upstream connection")
+	awaitSignal(t, gone, "the proxy closing its upstream connection")
 }
 
 // Removing a listener closes its idle loop connections at once and its

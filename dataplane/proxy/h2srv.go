@@ -32,6 +32,7 @@ type h2Conn struct {
 	canon      map[string]string // canonical header keys seen (reader only)
 	canonBytes int               // canon's size, with h2CanonEntryOverhead per entry
 	readSeq    atomic.Uint64     // reads from conn so far
+	running    atomic.Int32      // handlers in serveStream (h2Out.unlockLast)
 
 	// Reader-only state.
 	maxClientID   uint32 // highest stream id the client opened
@@ -49,7 +50,8 @@ type h2Conn struct {
 	streams    map[uint32]*h2Stream // streams open to the protocol
 	open       int                  // streams counted against MaxConcurrentStreams
 	handlers   int                  // handler goroutines running
-	waiting    []*h2Waiting         // streams whose handler waits for a slot
+	waiting    []h2Job              // streams whose handler waits for a slot
+	workers    []chan h2Job         // idle handler goroutines (h2srvworkers.go)
 	goingAway  bool                 // GOAWAY sent: no new streams
 	closed     bool
 	idleTimer  *time.Timer
@@ -520,6 +522,7 @@ func (c *h2Conn) close() {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	c.endWorkersLocked()
 	c.mu.Unlock()
 	for _, st := range streams {
 		c.closeStream(st, errH2ConnClosed, true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,22 @@ func (w *h2Out) unlock() {
 	}
 	w.flushLocked()
 	w.mu.Unlock()
+}
+
+// unlockLast ends a response's last write: when other handlers of the
+// connection are running, it first yields to them, so that responses
+// finishing together (their upstream answers came in one poll) leave in
+// one write; the write after the yield takes all their frames and the
+// later writers find the buffer empty.
+func (w *h2Out) unlockLast(others bool) {
+	if !others || w.queued.Load() > 0 || w.flushing {
+		w.unlock()
+		return
+	}
+	w.mu.Unlock()
+	runtime.Gosched()
+	w.mu.Lock()
+	w.unlock()
 }
 
 // flushLocked writes the buffer until it is empty; mu is held on entry

@@ -278,7 +278,11 @@ func (w *h2ResponseWriter) writeChunk(p []byte) error {
 	if err == nil {
 		goAway, err = w.writeChunkLocked(p)
 	}
-	o.unlock()
+	if w.done {
+		o.unlockLast(w.c.running.Load() > 1)
+	} else {
+		o.unlock()
+	}
 	if goAway {
 		w.c.goAwayGracefully()
 	}

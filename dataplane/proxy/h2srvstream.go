@@ -19,11 +19,20 @@ import (
 
 // h2Stream is one request and its response.
 type h2Stream struct {
-	c      *h2Conn
-	id     uint32
-	ctx    context.Context
+	c    *h2Conn
+	id   uint32
+	body *h2Body // nil without a request body
+
+	// The stream is its request's context (h2srvctx.go): cctx, cancelled
+	// when the stream closes, and the client-gone hook of the upstream
+	// exchange.
+	cctx   context.Context
 	cancel context.CancelFunc
-	body   *h2Body // nil without a request body
+	goneMu sync.Mutex
+	abort  func() // onGone's, until the stream closes or stopOnGone
+	gone   bool   // the stream closed: onGone runs its abort at once
+
+	rw h2ResponseWriter // the handler's, allocated with the stream
 
 	// Reader only.
 	gotTrailers bool
@@ -115,7 +124,11 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
 
-	req, needsContinue, err := c.newRequest(f)
+	// The stream first: it is the request's context, set as the request
+	// is allocated (WithContext on an empty request), not by a second
+	// copy of it.
+	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
+	req, needsContinue, err := c.newRequest(f, st)
 	if err != nil {
 		return err
 	}
@@ -126,18 +139,18 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) })
 	}
 
-	st := &h2Stream{c: c, id: id, declLen: req.ContentLength, counted: true, remoteDone: f.StreamEnded()}
+	st.declLen = req.ContentLength
 	if req.Trailer != nil {
 		st.trailer = make(http.Header)
 	}
-	st.ctx, st.cancel = context.WithCancel(c.baseCtx)
+	st.cctx, st.cancel = context.WithCancel(c.baseCtx)
 	if !f.StreamEnded() {
 		st.body = &h2Body{st: st, needsContinue: needsContinue, reqTrailer: req.Trailer}
 		st.body.cond.L = &st.body.mu
 		req.Body = st.body
 	}
-	req = req.WithContext(st.ctx)
-	rw := &h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
+	st.rw = h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
+	rw := &st.rw
 
 	c.out.mu.Lock()
 	st.sendWin = c.out.initWin
@@ -149,32 +162,23 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	job := h2Job{st, rw, req, handler}
 	if c.handlers < int(c.srv.maxStreams) {
 		c.handlers++
-		go c.runHandler(st, rw, req, handler)
+		c.startHandlerLocked(job)
 		return nil
 	}
 	if len(c.waiting) > h2MaxWaitingFactor*int(c.srv.maxStreams) {
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
-	c.waiting = append(c.waiting, &h2Waiting{st, rw, req, handler})
+	c.waiting = append(c.waiting, job)
 	return nil
-}
-
-// h2Waiting is a stream whose handler waits for a running one to end
-// (streams reset by the client no longer count against the limit, their
-// handlers still do).
-type h2Waiting struct {
-	st      *h2Stream
-	rw      *h2ResponseWriter
-	req     *http.Request
-	handler http.Handler
 }
 
 // newRequest builds the request of a HEADERS frame, with x/net/http2's
 // validation (RFC 9113 section 8.3); a malformed request is a stream
 // error.
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needsContinue bool, err error) {
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context) (req *http.Request, needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -268,18 +272,19 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needs
 		}
 		requestURI = path
 	}
-	req = &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     header,
-		Host:       authority,
-		RemoteAddr: c.remoteAddr,
-		RequestURI: requestURI,
-		Trailer:    trailer,
-		Body:       http.NoBody,
-	}
+	// The only way to give a Request its context is WithContext, which
+	// copies: copying an empty one allocates the request once.
+	req = h2EmptyRequest.WithContext(ctx)
+	req.Method = method
+	req.URL = u
+	req.Proto = "HTTP/2.0"
+	req.ProtoMajor = 2
+	req.Header = header
+	req.Host = authority
+	req.RemoteAddr = c.remoteAddr
+	req.RequestURI = requestURI
+	req.Trailer = trailer
+	req.Body = http.NoBody
 	if scheme == "https" {
 		req.TLS = c.tlsState
 	}
@@ -294,6 +299,9 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame) (req *http.Request, needs
 	}
 	return req, needsContinue, nil
 }
+
+// h2EmptyRequest is only ever copied (newRequest), never changed.
+var h2EmptyRequest = new(http.Request)
 
 // canonicalKey is http.CanonicalHeaderKey, cached per connection (HPACK
 // gives a new string per field; most names repeat).
@@ -514,7 +522,7 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 	c.uncountLocked(st)
 	delete(c.streams, st.id)
 	c.mu.Unlock()
-	st.cancel()
+	st.cancelAndAbort()
 	c.out.mu.Lock()
 	st.writeErr = err
 	c.out.cond.Broadcast()
@@ -527,21 +535,11 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 	return true
 }
 
-// runHandler is a stream's goroutine.
-func (c *h2Conn) runHandler(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
-	for {
-		c.serveStream(st, rw, req, handler)
-		next := c.handlerDone()
-		if next == nil {
-			return
-		}
-		st, rw, req, handler = next.st, next.rw, next.req, next.handler
-	}
-}
-
 func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Request, handler http.Handler) {
 	didPanic := true
+	c.running.Add(1)
 	defer func() {
+		c.running.Add(-1)
 		if didPanic {
 			e := recover()
 			if e != http.ErrAbortHandler {
@@ -634,32 +632,4 @@ func (c *h2Conn) resetFromHandler(st *h2Stream, code http2.ErrCode) {
 	c.out.lock()
 	c.out.fr.WriteRSTStream(st.id, code)
 	c.out.unlock()
-}
-
-// handlerDone frees a handler slot, or hands it to a waiting stream (one
-// that is still open); it closes a connection going away once nothing is
-// left.
-func (c *h2Conn) handlerDone() *h2Waiting {
-	c.mu.Lock()
-	for len(c.waiting) > 0 {
-		w := c.waiting[0]
-		c.waiting[0] = nil
-		c.waiting = c.waiting[1:]
-		if !w.st.closed {
-			c.mu.Unlock()
-			return w
-		}
-	}
-	c.waiting = nil
-	c.handlers--
-	idle := len(c.streams) == 0 && c.handlers == 0
-	goingAway := c.goingAway
-	if idle && !goingAway {
-		c.startIdleTimerLocked()
-	}
-	c.mu.Unlock()
-	if idle && goingAway {
-		c.out.closeWhenFlushed()
-	}
-	return nil
 }

@@ -1,0 +1,114 @@
+package proxy
+
+import "net/http"
+
+// A stream's handler runs in a goroutine of its own, as net/http's do. A
+// goroutine whose handler returned waits on its connection for the next
+// stream instead of exiting: a new goroutine starts on a small stack, and
+// the proxy's handler (routing, the upstream exchange, TLS writes) needs
+// more, so every new one grew and copied its stack on every request (7% of
+// the process's CPU in BenchmarkForwardH2TLSConcurrent). A reused one keeps
+// the stack it grew.
+
+// h2MaxIdleWorkers bounds the idle handler goroutines a connection keeps
+// (their stacks stay allocated until the connection ends or the GC shrinks
+// them); more concurrent streams than this start goroutines of their own.
+const h2MaxIdleWorkers = 32
+
+// h2Job is a stream for a handler goroutine: one to start, one waiting for
+// a running handler to end (streams reset by the client no longer count
+// against the limit, their handlers still do), or one handed to an idle
+// goroutine.
+type h2Job struct {
+	st      *h2Stream
+	rw      *h2ResponseWriter
+	req     *http.Request
+	handler http.Handler
+}
+
+// startHandlerLocked runs job's handler, in an idle goroutine of the
+// connection if there is one. c.mu is held; the handler slot is taken.
+func (c *h2Conn) startHandlerLocked(job h2Job) {
+	if n := len(c.workers); n > 0 {
+		w := c.workers[n-1] // the last to go idle: its stack is the warmest
+		c.workers[n-1] = nil
+		c.workers = c.workers[:n-1]
+		w <- job // buffered, and only an idle goroutine's: never blocks
+		return
+	}
+	go c.runHandler(job, nil)
+}
+
+// runHandler is a handler goroutine: it serves job, then the streams that
+// waited for a slot, then waits idle for the next stream until the
+// connection ends. next is its channel once it has been idle.
+func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
+	for {
+		c.serveStream(job.st, job.rw, job.req, job.handler)
+		var ok bool
+		job, ok = c.handlerDone()
+		if ok {
+			continue
+		}
+		if next == nil {
+			next = make(chan h2Job, 1)
+		}
+		if !c.parkWorker(next) {
+			return
+		}
+		if job, ok = <-next; !ok {
+			return // the connection ended
+		}
+	}
+}
+
+// handlerDone frees a handler slot, or hands it to a waiting stream (one
+// that is still open); it closes a connection going away once nothing is
+// left.
+func (c *h2Conn) handlerDone() (h2Job, bool) {
+	c.mu.Lock()
+	for len(c.waiting) > 0 {
+		w := c.waiting[0]
+		c.waiting[0] = h2Job{}
+		c.waiting = c.waiting[1:]
+		if !w.st.closed {
+			c.mu.Unlock()
+			return w, true
+		}
+	}
+	c.waiting = nil
+	c.handlers--
+	idle := len(c.streams) == 0 && c.handlers == 0
+	goingAway := c.goingAway
+	if idle && !goingAway {
+		c.startIdleTimerLocked()
+	}
+	c.mu.Unlock()
+	if idle && goingAway {
+		c.out.closeWhenFlushed()
+	}
+	return h2Job{}, false
+}
+
+// parkWorker puts a goroutine whose handler slot is free on the idle list;
+// false when it should exit instead (the connection ends or goes away, or
+// enough are idle).
+func (c *h2Conn) parkWorker(next chan h2Job) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.goingAway || len(c.workers) >= h2MaxIdleWorkers {
+		return false
+	}
+	c.workers = append(c.workers, next)
+	return true
+}
+
+// endWorkersLocked makes the idle goroutines exit; c.mu is held and
+// c.closed set, so none parks after it.
+func (c *h2Conn) endWorkersLocked() {
+	for i, w := range c.workers {
+		close(w)
+		c.workers[i] = nil
+	}
+	c.workers = nil
+}
