@@ -48,6 +48,9 @@ type Options struct {
 type Result struct {
 	// Sequence counts translations of this Source, from 1.
 	Sequence uint64
+	// Snapshot is read-only: its objects unchanged since an earlier build
+	// are that build's objects (copies.go), shared by every Result since;
+	// a write into one would reach them all.
 	Snapshot *snapshot.Snapshot
 	Statuses *gatewayapi.Statuses
 	// Nodes maps the node id of every Gateway of our classes to the IR
