@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,6 +176,15 @@ func testCertificate(t *testing.T, name string) (crt, key string) {
 
 func startSource(t *testing.T, api *apiserver.Server, controller string) *Source {
 	t.Helper()
+	src, _ := startStoppableSource(t, api, controller)
+	return src
+}
+
+// startStoppableSource is startSource with a stop: it stops the manager
+// (its informers too) and waits for it; the Source's stores keep what they
+// held. The test's cleanup stops it too, if the test did not.
+func startStoppableSource(t *testing.T, api *apiserver.Server, controller string) (*Source, func()) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr, err := NewManager(api.Config, ManagerOptions{ControllerName: controller, Log: log})
 	if err != nil {
@@ -188,18 +198,22 @@ func startSource(t *testing.T, api *apiserver.Server, controller string) *Source
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("manager: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("manager did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("manager did not stop within 30s")
-		}
-	})
-	return src
+		})
+	}
+	t.Cleanup(stop)
+	return src, stop
 }
 
 // waitFor waits until the latest translation passes check, and returns it.

@@ -1,36 +1,83 @@
 package kube
 
 import (
-	"context"
 	"fmt"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
-// listAll lists one kind from the cache (which returns deep copies) into
-// pointers, or nothing when the kind's CRD is not installed.
-func listAll[L client.ObjectList, T any](ctx context.Context, s *Source, kind string, list L, items func(L) []*T) ([]*T, error) {
-	if !s.kinds.isActive(kind) {
-		return nil, nil
-	}
-	if err := s.reader.List(ctx, list); err != nil {
-		return nil, fmt.Errorf("listing %s: %w", kind, err)
-	}
-	return items(list), nil
+// snapshotCopies are the copy memos of every kind a Snapshot holds.
+type snapshotCopies struct {
+	gatewayClasses     copyMemo[gwv1.GatewayClass]
+	gateways           copyMemo[gwv1.Gateway]
+	httpRoutes         copyMemo[gwv1.HTTPRoute]
+	grpcRoutes         copyMemo[gwv1.GRPCRoute]
+	tlsRoutes          copyMemo[gwv1.TLSRoute]
+	tcpRoutes          copyMemo[gwv1.TCPRoute]
+	udpRoutes          copyMemo[gwv1.UDPRoute]
+	referenceGrants    copyMemo[gwv1.ReferenceGrant]
+	backendTLSPolicies copyMemo[gwv1.BackendTLSPolicy]
+	listenerSets       copyMemo[gwv1.ListenerSet]
+	serviceEntries     copyMemo[istionet.ServiceEntry]
+	edgewayConfigs     copyMemo[v1alpha1.EdgewayConfig]
+	acmeIssuers        copyMemo[v1alpha1.ACMEIssuer]
+	namespaces         copyMemo[corev1.Namespace]
+	services           copyMemo[corev1.Service]
+	endpointSlices     copyMemo[discoveryv1.EndpointSlice]
+	secrets            copyMemo[corev1.Secret]
+	configMaps         copyMemo[corev1.ConfigMap]
 }
 
-// ptrs points into a list's items.
-func ptrs[T any](items []T) []*T {
-	out := make([]*T, len(items))
-	for i := range items {
-		out[i] = &items[i]
+// buildMemo is what a build does with each memo.
+type buildMemo interface {
+	begin()
+	end()
+}
+
+// each is every memo, for begin and end.
+func (c *snapshotCopies) each() []buildMemo {
+	return []buildMemo{
+		&c.gatewayClasses, &c.gateways, &c.httpRoutes, &c.grpcRoutes, &c.tlsRoutes, &c.tcpRoutes, &c.udpRoutes,
+		&c.referenceGrants, &c.backendTLSPolicies, &c.listenerSets, &c.serviceEntries, &c.edgewayConfigs,
+		&c.acmeIssuers, &c.namespaces, &c.services, &c.endpointSlices, &c.secrets, &c.configMaps,
 	}
-	return out
+}
+
+// deepCopyable is a pointer to an API type with a generated DeepCopy.
+type deepCopyable[T any] interface {
+	*T
+	metav1.Object
+	DeepCopy() *T
+}
+
+// deepCopyOf is copyOf's deepCopy for an API type.
+func deepCopyOf[T any, PT deepCopyable[T]](o metav1.Object) *T { return o.(PT).DeepCopy() }
+
+// listKind lists one kind from its informer's store (the cache's own
+// objects, without a copy) into the memo's copies, or nothing when the
+// kind's CRD is not installed.
+func listKind[T any, PT deepCopyable[T]](s *Source, kind string, memo *copyMemo[T]) ([]*T, error) {
+	store := s.kinds.store(kind)
+	if store == nil {
+		return nil, nil
+	}
+	cached := store.List()
+	out := make([]*T, 0, len(cached))
+	for _, o := range cached {
+		obj, ok := o.(PT)
+		if !ok {
+			return nil, fmt.Errorf("listing %s: the cache holds a %T; this is a bug in the source's watches", kind, o)
+		}
+		out = append(out, memo.copyOf(obj, deepCopyOf[T, PT]))
+	}
+	return out, nil
 }
 
 // build lists the cache into a Snapshot: every Gateway API object,
@@ -38,75 +85,48 @@ func ptrs[T any](items []T) []*T {
 // EndpointSlices), Secrets and ConfigMaps only the referenced ones. The
 // references are published to the event filters before the referenced
 // objects are read, so an object created meanwhile is either read here or
-// marks the world dirty again.
-func (s *Source) build(ctx context.Context) (*snapshot.Snapshot, error) {
+// marks the world dirty again. Objects unchanged since the last build are
+// that build's copies (copies.go).
+func (s *Source) build() (*snapshot.Snapshot, error) {
+	c := &s.copies
+	memos := c.each()
+	for _, m := range memos {
+		m.begin()
+	}
 	snap := &snapshot.Snapshot{ControllerName: s.opts.ControllerName, IsolateGateways: true}
-	var err error
 	lists := []func() error{
+		func() (e error) { snap.GatewayClasses, e = listKind(s, "GatewayClass", &c.gatewayClasses); return },
+		func() (e error) { snap.Gateways, e = listKind(s, "Gateway", &c.gateways); return },
+		func() (e error) { snap.HTTPRoutes, e = listKind(s, "HTTPRoute", &c.httpRoutes); return },
+		func() (e error) { snap.GRPCRoutes, e = listKind(s, "GRPCRoute", &c.grpcRoutes); return },
+		func() (e error) { snap.TLSRoutes, e = listKind(s, "TLSRoute", &c.tlsRoutes); return },
+		func() (e error) { snap.TCPRoutes, e = listKind(s, "TCPRoute", &c.tcpRoutes); return },
+		func() (e error) { snap.UDPRoutes, e = listKind(s, "UDPRoute", &c.udpRoutes); return },
+		func() (e error) { snap.ReferenceGrants, e = listKind(s, "ReferenceGrant", &c.referenceGrants); return },
 		func() (e error) {
-			snap.GatewayClasses, e = listAll(ctx, s, "GatewayClass", &gwv1.GatewayClassList{}, func(l *gwv1.GatewayClassList) []*gwv1.GatewayClass { return ptrs(l.Items) })
+			snap.BackendTLSPolicies, e = listKind(s, "BackendTLSPolicy", &c.backendTLSPolicies)
 			return
 		},
-		func() (e error) {
-			snap.Gateways, e = listAll(ctx, s, "Gateway", &gwv1.GatewayList{}, func(l *gwv1.GatewayList) []*gwv1.Gateway { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.HTTPRoutes, e = listAll(ctx, s, "HTTPRoute", &gwv1.HTTPRouteList{}, func(l *gwv1.HTTPRouteList) []*gwv1.HTTPRoute { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.GRPCRoutes, e = listAll(ctx, s, "GRPCRoute", &gwv1.GRPCRouteList{}, func(l *gwv1.GRPCRouteList) []*gwv1.GRPCRoute { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.TLSRoutes, e = listAll(ctx, s, "TLSRoute", &gwv1.TLSRouteList{}, func(l *gwv1.TLSRouteList) []*gwv1.TLSRoute { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.TCPRoutes, e = listAll(ctx, s, "TCPRoute", &gwv1.TCPRouteList{}, func(l *gwv1.TCPRouteList) []*gwv1.TCPRoute { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.UDPRoutes, e = listAll(ctx, s, "UDPRoute", &gwv1.UDPRouteList{}, func(l *gwv1.UDPRouteList) []*gwv1.UDPRoute { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.ReferenceGrants, e = listAll(ctx, s, "ReferenceGrant", &gwv1.ReferenceGrantList{}, func(l *gwv1.ReferenceGrantList) []*gwv1.ReferenceGrant { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.BackendTLSPolicies, e = listAll(ctx, s, "BackendTLSPolicy", &gwv1.BackendTLSPolicyList{}, func(l *gwv1.BackendTLSPolicyList) []*gwv1.BackendTLSPolicy { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.ListenerSets, e = listAll(ctx, s, "ListenerSet", &gwv1.ListenerSetList{}, func(l *gwv1.ListenerSetList) []*gwv1.ListenerSet { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.ServiceEntries, e = listAll(ctx, s, "ServiceEntry", &istionet.ServiceEntryList{}, func(l *istionet.ServiceEntryList) []*istionet.ServiceEntry { return l.Items })
-			return
-		},
-		func() (e error) {
-			snap.EdgewayConfigs, e = listAll(ctx, s, "EdgewayConfig", &v1alpha1.EdgewayConfigList{}, func(l *v1alpha1.EdgewayConfigList) []*v1alpha1.EdgewayConfig { return ptrs(l.Items) })
-			return
-		},
-		func() (e error) {
-			snap.ACMEIssuers, e = listAll(ctx, s, "ACMEIssuer", &v1alpha1.ACMEIssuerList{}, func(l *v1alpha1.ACMEIssuerList) []*v1alpha1.ACMEIssuer { return ptrs(l.Items) })
-			return
-		},
-		func() error { return s.listNamespaces(ctx, snap) },
+		func() (e error) { snap.ListenerSets, e = listKind(s, "ListenerSet", &c.listenerSets); return },
+		func() (e error) { snap.ServiceEntries, e = listKind(s, "ServiceEntry", &c.serviceEntries); return },
+		func() (e error) { snap.EdgewayConfigs, e = listKind(s, "EdgewayConfig", &c.edgewayConfigs); return },
+		func() (e error) { snap.ACMEIssuers, e = listKind(s, "ACMEIssuer", &c.acmeIssuers); return },
+		func() error { return s.listNamespaces(snap) },
 	}
 	for _, l := range lists {
-		if err = l(); err != nil {
+		if err := l(); err != nil {
 			return nil, err
 		}
 	}
 
 	refs := collectReferences(snap)
 	s.setReferences(refs)
-	if err := s.readReferenced(ctx, snap, refs); err != nil {
+	if err := s.readReferenced(snap, refs); err != nil {
 		return nil, err
+	}
+	// Only after a whole build: a failed one keeps every copy for the next.
+	for _, m := range memos {
+		m.end()
 	}
 	snap.Sort()
 	return snap, nil

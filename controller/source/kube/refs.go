@@ -168,7 +168,12 @@ func (r references) validation(from string, v *gwv1.FrontendTLSValidation) {
 
 func (r references) backend(from string, ref gwv1.BackendObjectReference) {
 	if (ref.Group == nil || *ref.Group == "") && (ref.Kind == nil || *ref.Kind == "Service") {
-		r.services[refNamespace(from, ref.Namespace)+"/"+string(ref.Name)] = true
+		ns := refNamespace(from, ref.Namespace)
+		// Many routes name one Service: looking the key up first costs no
+		// allocation (a short key is built on the stack), inserting it one.
+		if !r.services[ns+"/"+string(ref.Name)] {
+			r.services[ns+"/"+string(ref.Name)] = true
+		}
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/edgeway/edgeway/controller/gatewayapi"
@@ -48,6 +48,9 @@ type Options struct {
 type Result struct {
 	// Sequence counts translations of this Source, from 1.
 	Sequence uint64
+	// Snapshot is read-only: its objects unchanged since an earlier build
+	// are that build's objects (copies.go), shared by every Result since;
+	// a write into one would reach them all.
 	Snapshot *snapshot.Snapshot
 	Statuses *gatewayapi.Statuses
 	// Nodes maps the node id of every Gateway of our classes to the IR
@@ -69,11 +72,10 @@ type publishedIR struct {
 // Source turns the cluster into published xDS and statuses. It is a
 // manager Runnable that runs on every replica (NeedLeaderElection false).
 type Source struct {
-	opts   Options
-	mgr    manager.Manager
-	reader client.Reader
-	log    *slog.Logger
-	kinds  kinds
+	opts  Options
+	mgr   manager.Manager
+	log   *slog.Logger
+	kinds kinds
 
 	dirty   chan struct{}
 	started atomic.Bool
@@ -89,6 +91,9 @@ type Source struct {
 	// translator keeps what a translation can reuse in the next (the
 	// compiled rules of unchanged HTTPRoutes); only the translate loop uses it.
 	translator gatewayapi.Translator
+	// copies are the deep copies of cached objects the last build handed
+	// out, reused for unchanged objects (copies.go); only build uses them.
+	copies snapshotCopies
 
 	translations, events atomic.Uint64
 	// lastMark and lastGap (UnixNano, ns) are the time of the last
@@ -128,9 +133,8 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error
 	s := &Source{
 		opts:      opts,
 		mgr:       mgr,
-		reader:    mgr.GetCache(),
 		log:       opts.Log.With("component", "kube-source"),
-		kinds:     kinds{active: map[string]bool{}},
+		kinds:     kinds{stores: map[string]toolscache.Indexer{}},
 		dirty:     make(chan struct{}, 1),
 		refs:      newReferences(),
 		published: map[string]publishedIR{},
@@ -274,7 +278,7 @@ func (s *Source) referenced(pick func(references) map[string]bool, ns, name stri
 // and removes the nodes of Gateways that are gone.
 func (s *Source) translate(ctx context.Context) error {
 	start := time.Now()
-	snap, err := s.build(ctx)
+	snap, err := s.build()
 	if err != nil {
 		return err
 	}

@@ -122,16 +122,21 @@ func ownedByGateway(obj client.Object) bool {
 	return false
 }
 
-// kinds tracks which watched kinds are active (their informer exists).
+// kinds tracks which watched kinds are active (their informer exists), and
+// their informers' stores, which builds list without copying (copies.go).
 type kinds struct {
 	mu     sync.Mutex
-	active map[string]bool
+	stores map[string]toolscache.Indexer
 }
 
-func (k *kinds) isActive(name string) bool {
+func (k *kinds) isActive(name string) bool { return k.store(name) != nil }
+
+// store is the informer store of an active kind, nil for another. Its
+// objects are the cache's own: read them, never write or keep them.
+func (k *kinds) store(name string) toolscache.Indexer {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.active[name]
+	return k.stores[name]
 }
 
 // watch registers the informer and event handler of every served kind.
@@ -159,11 +164,15 @@ func (s *Source) watch(ctx context.Context) (missing []string, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("watching %s: %w", w.name, err)
 		}
+		indexed, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+		if !ok {
+			return nil, fmt.Errorf("watching %s: the cache's informer is a %T, which has no store to list from: the source needs controller-runtime's informer cache (cache.New, without DefaultNamespaces)", w.name, inf)
+		}
 		if _, err := inf.AddEventHandler(s.handler(w)); err != nil {
 			return nil, fmt.Errorf("watching %s: %w", w.name, err)
 		}
 		s.kinds.mu.Lock()
-		s.kinds.active[w.name] = true
+		s.kinds.stores[w.name] = indexed.GetIndexer()
 		s.kinds.mu.Unlock()
 		if s.started.Load() {
 			s.log.Info("watching a kind whose CRD appeared", "kind", w.name)
