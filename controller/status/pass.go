@@ -96,27 +96,49 @@ func (w *Writer) listenerSet(ctx context.Context, ls gatewayapi.ListenerSetStatu
 }
 
 // routeKinds are the route kinds translation reports, with how to reach
-// their RouteStatus.
+// their RouteStatus, and their list type (for their resourceVersions).
 var routeKinds = map[string]struct {
-	new    func() client.Object
-	status func(client.Object) *gwv1.RouteStatus
+	new     func() client.Object
+	status  func(client.Object) *gwv1.RouteStatus
+	newList func() client.ObjectList
 }{
-	"HTTPRoute": {func() client.Object { return &gwv1.HTTPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus }},
-	"GRPCRoute": {func() client.Object { return &gwv1.GRPCRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }},
-	"TLSRoute":  {func() client.Object { return &gwv1.TLSRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }},
-	"TCPRoute":  {func() client.Object { return &gwv1.TCPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }},
-	"UDPRoute":  {func() client.Object { return &gwv1.UDPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus }},
+	"HTTPRoute": {func() client.Object { return &gwv1.HTTPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.HTTPRouteList{} }},
+	"GRPCRoute": {func() client.Object { return &gwv1.GRPCRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.GRPCRouteList{} }},
+	"TLSRoute":  {func() client.Object { return &gwv1.TLSRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.TLSRouteList{} }},
+	"TCPRoute":  {func() client.Object { return &gwv1.TCPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.TCPRouteList{} }},
+	"UDPRoute":  {func() client.Object { return &gwv1.UDPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.UDPRouteList{} }},
 }
 
 // routes writes our RouteParentStatus entries, and removes ours from routes
-// that no longer attach to any of our Gateways.
+// that no longer attach to any of our Gateways. A route the last pass left
+// in line with the same translated statuses, and that nobody wrote since,
+// is skipped without being read (routememo.go).
 func (w *Writer) routes(ctx context.Context, in *Input) []error {
 	var errs []error
 	done := map[string]bool{}
+	kinds := map[string]bool{}
+	for _, r := range in.Statuses.Routes {
+		kinds[r.Kind] = true
+	}
+	live := w.liveRouteVersions(ctx, kinds)
+	next := make(map[routeKey]routeInLine, len(in.Statuses.Routes))
 	for _, r := range in.Statuses.Routes {
 		done[r.Kind+"/"+r.Namespace+"/"+r.Name] = true
-		errs = append(errs, w.route(ctx, r.Kind, r.Namespace, r.Name, r.Status.Parents))
+		k := routeKey{r.Kind, r.Namespace, r.Name}
+		desired := r.Status.Parents
+		if m, ok := w.routesInLine[k]; ok && m.inLine(desired, live[k]) {
+			next[k] = m
+			continue
+		}
+		rv, err := w.routeAt(ctx, r.Kind, r.Namespace, r.Name, desired)
+		errs = append(errs, err)
+		if err == nil {
+			if m, ok := remember(desired, rv); ok {
+				next[k] = m
+			}
+		}
 	}
+	w.routesInLine = next
 	stale := func(kind string, o client.Object, st gwv1.RouteStatus) {
 		if !done[kind+"/"+o.GetNamespace()+"/"+o.GetName()] && hasParentsOf(st.Parents, w.ours) {
 			errs = append(errs, w.route(ctx, kind, o.GetNamespace(), o.GetName(), nil))
@@ -142,12 +164,20 @@ func (w *Writer) routes(ctx context.Context, in *Input) []error {
 }
 
 func (w *Writer) route(ctx context.Context, kind, ns, name string, desired []gwv1.RouteParentStatus) error {
+	_, err := w.routeAt(ctx, kind, ns, name, desired)
+	return err
+}
+
+// routeAt is route, returning the route's resourceVersion once in line
+// ("" when it is gone or of a kind we do not write).
+func (w *Writer) routeAt(ctx context.Context, kind, ns, name string, desired []gwv1.RouteParentStatus) (string, error) {
 	k, ok := routeKinds[kind]
 	if !ok {
-		return nil
+		return "", nil
 	}
 	now := w.now()
-	return w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, k.new(), func(o client.Object) bool {
+	obj := k.new()
+	err := w.write(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj, func(o client.Object) bool {
 		st := k.status(o)
 		next := routeParents(st.Parents, desired, w.ours, now)
 		if equality.Semantic.DeepEqual(st.Parents, next) || (len(st.Parents) == 0 && len(next) == 0) {
@@ -156,6 +186,10 @@ func (w *Writer) route(ctx context.Context, kind, ns, name string, desired []gwv
 		st.Parents = next
 		return true
 	})
+	if err != nil {
+		return "", err
+	}
+	return obj.GetResourceVersion(), nil
 }
 
 // policies writes our BackendTLSPolicy ancestor entries, and removes ours

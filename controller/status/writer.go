@@ -58,6 +58,10 @@ type Writer struct {
 	mu     sync.Mutex
 	latest *Input
 
+	// routesInLine: the routes the last pass left in line, for the next
+	// (routememo.go). Only the pass goroutine uses it.
+	routesInLine map[routeKey]routeInLine
+
 	writes, passes, conflicts atomic.Uint64
 	leading                   atomic.Bool
 }
