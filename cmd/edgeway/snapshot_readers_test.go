@@ -1,10 +1,7 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 	"github.com/edgeway/edgeway/controller/gatewayapi"
 	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/snapshot/snapshottest"
 	"github.com/edgeway/edgeway/controller/source/kube"
 )
 
@@ -31,32 +29,24 @@ import (
 // manager keeps and may modify what it is given). Every ACME golden input
 // of the translator.
 func TestACMERunnerDoesNotWriteTheSnapshot(t *testing.T) {
-	ins, err := filepath.Glob("../../controller/gatewayapi/testdata/acme*.in.yaml")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no ACME golden inputs: %v", err)
-	}
 	certificates := 0
-	for _, in := range ins {
-		t.Run(strings.TrimSuffix(filepath.Base(in), ".in.yaml"), func(t *testing.T) {
-			snap, pristine := parseSnapshot(t, in), parseSnapshot(t, in)
-			if !reflect.DeepEqual(snap, pristine) {
-				t.Fatal("two parses of one file differ; the comparison below would mean nothing")
-			}
-			r := &acmeRunner{changed: make(chan struct{}, 1)}
-			r.translated(&kube.Result{Snapshot: snap})
-			certs := gatewayapi.ACMECertificates(r.latest) // what Start hands the manager
-			if !reflect.DeepEqual(snap, pristine) {
-				t.Fatal("the ACME runner's reading changed the Snapshot")
-			}
-			for i := range certs {
-				certificates++
-				scribbleACMECertificate(&certs[i])
-			}
-			if !reflect.DeepEqual(snap, pristine) {
-				t.Fatal("the certificates handed to the ACME manager share memory with the Snapshot")
-			}
-		})
-	}
+	snapshottest.EachGoldenInput(t, "acme*.in.yaml", func(t *testing.T, in string) {
+		copies := snapshottest.Copies(t, in, 2, nil)
+		snap, pristine := copies[0], copies[1]
+		r := &acmeRunner{changed: make(chan struct{}, 1)}
+		r.translated(&kube.Result{Snapshot: snap})
+		certs := gatewayapi.ACMECertificates(r.latest) // what Start hands the manager
+		if !reflect.DeepEqual(snap, pristine) {
+			t.Fatal("the ACME runner's reading changed the Snapshot")
+		}
+		for i := range certs {
+			certificates++
+			scribbleACMECertificate(&certs[i])
+		}
+		if !reflect.DeepEqual(snap, pristine) {
+			t.Fatal("the certificates handed to the ACME manager share memory with the Snapshot")
+		}
+	})
 	if certificates == 0 {
 		t.Error("no ACME golden input yields a certificate: nothing was tested")
 	}
@@ -150,20 +140,5 @@ func meshSnapshot(ca map[string][]byte) *snapshot.Snapshot {
 		Secrets: []*corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cacerts"}, Data: data}},
 	}
 	snap.Sort()
-	return snap
-}
-
-// parseSnapshot parses a golden input of the translator.
-func parseSnapshot(t *testing.T, path string) *snapshot.Snapshot {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := snapshot.Parse(path, data)
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	snap.IsolateGateways = true
 	return snap
 }

@@ -1,12 +1,12 @@
 package gatewayapi
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/snapshot/snapshottest"
 )
 
 // loadGoldenInput parses testdata/NAME.in.yaml into a Snapshot the way the
@@ -15,14 +15,7 @@ import (
 // inputs to the translation starts here, so they all see the same input.
 func loadGoldenInput(t *testing.T, in string) *snapshot.Snapshot {
 	t.Helper()
-	data, err := os.ReadFile(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := snapshot.Parse(in, data)
-	if err != nil {
-		t.Fatalf("parse %s: %v", in, err)
-	}
-	snap.IsolateGateways = isolated(strings.TrimSuffix(filepath.Base(in), ".in.yaml"))
-	return snap
+	return snapshottest.Parse(t, in, func(snap *snapshot.Snapshot) {
+		snap.IsolateGateways = isolated(strings.TrimSuffix(filepath.Base(in), ".in.yaml"))
+	})
 }

@@ -1,10 +1,7 @@
 package kube
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +10,7 @@ import (
 	"github.com/edgeway/edgeway/controller/gatewayapi"
 	"github.com/edgeway/edgeway/controller/ir"
 	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/snapshot/snapshottest"
 )
 
 // TestTranslatorDoesNotWriteItsInput holds the Source's translation to
@@ -23,52 +21,33 @@ import (
 // (gatewayapi's TestTranslateDoesNotWriteItsInput covers one Translate).
 // Every golden input, with identities as an API server gives them.
 func TestTranslatorDoesNotWriteItsInput(t *testing.T) {
-	ins, err := filepath.Glob("../../gatewayapi/testdata/*.in.yaml")
-	if err != nil || len(ins) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	for _, in := range ins {
-		t.Run(strings.TrimSuffix(filepath.Base(in), ".in.yaml"), func(t *testing.T) {
-			snap, pristine, other := loadWithIdentities(t, in), loadWithIdentities(t, in), loadWithIdentities(t, in)
+	snapshottest.EachGoldenInput(t, "*.in.yaml", func(t *testing.T, in string) {
+		copies := snapshottest.Copies(t, in, 3, withIdentities)
+		snap, pristine, other := copies[0], copies[1], copies[2]
+		var tr gatewayapi.Translator
+		for i, s := range []*snapshot.Snapshot{snap, snap, other, snap} {
+			out, _ := tr.Translate(s)
+			ir.SplitByGateway(out)
 			if !reflect.DeepEqual(snap, pristine) {
-				t.Fatal("two parses of one file differ; the comparisons below would mean nothing")
+				t.Fatalf("translation %d changed its input Snapshot", i+1)
 			}
-			var tr gatewayapi.Translator
-			for i, s := range []*snapshot.Snapshot{snap, snap, other, snap} {
-				out, _ := tr.Translate(s)
-				ir.SplitByGateway(out)
-				if !reflect.DeepEqual(snap, pristine) {
-					t.Fatalf("translation %d changed its input Snapshot", i+1)
-				}
-			}
-			if len(snap.HTTPRoutes) > 0 && tr.Reused == 0 {
-				t.Error("the Translator reused no compiled route: its memo went untested")
-			}
-		})
-	}
+		}
+		if len(snap.HTTPRoutes) > 0 && tr.Reused == 0 {
+			t.Error("the Translator reused no compiled route: its memo went untested")
+		}
+	})
 }
 
-// loadWithIdentities parses a golden input and gives every object the UID,
-// resourceVersion and generation an API server would (the same on every
-// parse), sorted as a build leaves it.
-func loadWithIdentities(t *testing.T, path string) *snapshot.Snapshot {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := snapshot.Parse(path, data)
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	snap.IsolateGateways = true
+// withIdentities gives every object of snap the UID, resourceVersion and
+// generation an API server would (the same on every parse), sorted as a
+// build leaves it.
+func withIdentities(snap *snapshot.Snapshot) {
 	eachObject(snap, func(kind string, o metav1.Object) {
 		o.SetUID(types.UID(kind + "/" + o.GetNamespace() + "/" + o.GetName()))
 		o.SetResourceVersion("1")
 		o.SetGeneration(1)
 	})
 	snap.Sort()
-	return snap
 }
 
 // eachObject calls fn with every object of every kind of snap (the
