@@ -269,36 +269,55 @@ func startEchoBackend(b *testing.B) string {
 }
 
 // BenchmarkTCPProxy measures tcp_proxy: "stream" is a 1 KiB write echoed
-// back through one established connection (the copy loop); "connect" is a
-// new connection per operation (accept, upstream dial, a 4-byte exchange
-// with half-close, teardown), with the existing test backend.
+// back through one established connection (the copy loop), "stream-64k"
+// the same with 64 KiB (bulk transfer); "connect" is a new connection per
+// operation (accept, upstream dial, a 4-byte exchange with half-close,
+// teardown), with the existing test backend.
 func BenchmarkTCPProxy(b *testing.B) {
-	b.Run("stream", func(b *testing.B) {
-		p := benchProxy(b)
-		res := newResources()
-		addCluster(res, "echo", startEchoBackend(b))
-		res.Listeners["tcp"] = listener(b, "tcp", 0, false, chain("tcp", nil, nil, tcpFilter(b, map[string]uint32{"echo": 1})))
-		applyAll(b, p, res)
-		c, err := net.Dial("tcp", p.ListenerAddr("tcp").String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		msg := bytes.Repeat([]byte("0123456789abcdef"), 64)
-		buf := make([]byte, len(msg))
-		b.SetBytes(int64(len(msg)))
-		b.ReportAllocs()
-		report := cpuPerOp(b)
-		defer report()
-		for b.Loop() {
-			if _, err := c.Write(msg); err != nil {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"stream", 1 << 10}, {"stream-64k", 64 << 10}} {
+		b.Run(size.name, func(b *testing.B) {
+			p := benchProxy(b)
+			res := newResources()
+			addCluster(res, "echo", startEchoBackend(b))
+			res.Listeners["tcp"] = listener(b, "tcp", 0, false, chain("tcp", nil, nil, tcpFilter(b, map[string]uint32{"echo": 1})))
+			applyAll(b, p, res)
+			c, err := net.Dial("tcp", p.ListenerAddr("tcp").String())
+			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := io.ReadFull(c, buf); err != nil {
-				b.Fatal(err)
+			defer c.Close()
+			msg := bytes.Repeat([]byte("0123456789abcdef"), size.n/16)
+			buf := make([]byte, len(msg))
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			report := cpuPerOp(b)
+			defer report()
+			for b.Loop() {
+				if len(msg) <= 1<<10 {
+					if _, err := c.Write(msg); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(c, buf); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				// A large write goes on while the echo comes back, so that
+				// it cannot deadlock on full socket buffers.
+				werr := make(chan error, 1)
+				go func() { _, err := c.Write(msg); werr <- err }()
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Fatal(err)
+				}
+				if err := <-werr; err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("connect", func(b *testing.B) {
 		p := benchProxy(b)
 		res := newResources()
@@ -319,9 +338,72 @@ func BenchmarkTCPProxy(b *testing.B) {
 
 // BenchmarkTLSPassthrough is one new TLS connection per operation routed
 // by its SNI to a passthrough chain (ClientHello peek, upstream dial, the
-// backend's handshake through the proxy, one HTTP/1.1 GET): the peer
-// benchmark's passthrough scenario.
+// backend's handshake through the proxy, one HTTP/1.1 GET).
 func BenchmarkTLSPassthrough(b *testing.B) {
+	getLoop(b, tlsClient("http/1.1", false), passthroughURL(b), "")
+}
+
+// BenchmarkTLSPassthroughKeepAlive is one keep-alive HTTP/1.1 GET through
+// an established passthrough connection: the tcp_proxy copy loop carrying
+// one small TLS record each way.
+func BenchmarkTLSPassthroughKeepAlive(b *testing.B) {
+	getLoop(b, tlsClient("http/1.1", true), passthroughURL(b), "")
+}
+
+// passthroughConns is the peer benchmark's passthrough load: wrk -c64,
+// keep-alive.
+const passthroughConns = 64
+
+// BenchmarkTLSPassthroughKeepAliveParallel is the peer benchmark's
+// passthrough scenario in process: passthroughConns keep-alive connections,
+// each with one GET in flight, so that the proxy's goroutines wake and park
+// as they do under the harness.
+func BenchmarkTLSPassthroughKeepAliveParallel(b *testing.B) {
+	url := passthroughURL(b)
+	clients := make([]*http.Client, passthroughConns)
+	for i := range clients {
+		clients[i] = tlsClient("http/1.1", true)
+		resp, err := clients[i].Get(url) // the handshake, outside the measurement
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism((passthroughConns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	report := cpuPerOp(b)
+	defer report()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1))%passthroughConns]
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		for pb.Next() {
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || n != int64(len(benchBody)) {
+				b.Errorf("%s: %s, %d bytes", url, resp.Status, n)
+				return
+			}
+		}
+	})
+}
+
+// passthroughURL starts an HTTP/1.1 TLS backend for *.example.com and a
+// proxy whose TLS-inspecting listener passes that name through to it, and
+// returns the proxy's URL.
+func passthroughURL(b *testing.B) string {
+	b.Helper()
 	s := httptest.NewUnstartedServer(fixedHandler())
 	certPEM, keyPEM := selfSigned(b, "*.example.com")
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -338,7 +420,7 @@ func BenchmarkTLSPassthrough(b *testing.B) {
 	res.Listeners["tls"] = listener(b, "tls", 0, true,
 		chain("pass", []string{"*.example.com"}, nil, tcpFilter(b, map[string]uint32{"pass": 1})))
 	applyAll(b, p, res)
-	getLoop(b, tlsClient("http/1.1", false), "https://"+p.ListenerAddr("tls").String()+"/x", "")
+	return "https://" + p.ListenerAddr("tls").String() + "/x"
 }
 
 // cpuPerOp starts measuring the process's CPU time (user and system, every

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // h2Conn is one HTTP/2 connection of an h2Server. Its goroutine (serve)
@@ -24,6 +23,7 @@ type h2Conn struct {
 	conn       net.Conn // what frames are read from (the h2Guard)
 	br         *bufio.Reader
 	fr         *http2.Framer
+	hdr        *h2HeaderReader // HEADERS blocks into MetaHeadersFrames
 	handler    http.Handler
 	baseCtx    context.Context
 	tlsState   *tls.ConnectionState // nil on h2c
@@ -122,9 +122,7 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	c.out.init(conn, &c.readSeq)
 	c.out.stall = s.stallTimeout
 	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(s.decoderTable, nil)
-	c.fr.ReadMetaHeaders.SetMaxStringLength(int(s.maxHeaderList))
-	c.fr.MaxHeaderListSize = s.maxHeaderList
+	c.hdr = newH2HeaderReader(s.decoderTable, s.maxHeaderList)
 	c.fr.SetMaxReadFrameSize(s.maxFrame)
 	c.fr.SetReuseFrames()
 	accepting := s.track(c)
@@ -156,6 +154,9 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	for {
 		c.flushReaderFrames()
 		f, err := c.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = c.hdr.read(c.fr, hf)
+		}
 		if err != nil {
 			if c.readError(err) {
 				continue

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"strings"
@@ -108,5 +109,71 @@ func TestTCPProxyLargeTransferAndNoEndpoints(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Errorf("cluster without endpoints: read %d bytes, %v", n, err)
+	}
+}
+
+// TestTCPProxyBulkThenSmallAfterInspection: on a listener with the TLS
+// inspector (the client's first bytes replayed through a prefixConn), a
+// bulk transfer each way (the copy loop hands over to io.Copy once a read
+// fills its buffer), then a small exchange on the same connection, then
+// the client's half-close, which must reach the backend and come back as
+// EOF.
+func TestTCPProxyBulkThenSmallAfterInspection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c) // echo until the client's half-close, then close
+			}()
+		}
+	}()
+	p := newProxy(t)
+	res := newResources()
+	addCluster(res, "echo", ln.Addr().String())
+	res.Listeners["tcp"] = listener(t, "tcp", 0, true, chain("tcp", nil, nil, tcpFilter(t, map[string]uint32{"echo": 1})))
+	applyAll(t, p, res)
+
+	c, err := net.Dial("tcp", p.ListenerAddr("tcp").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	big := []byte(strings.Repeat("0123456789abcdef", 1<<16)) // 1 MiB
+	werr := make(chan error, 1)
+	go func() { _, err := c.Write(big); werr <- err }()
+	got := make([]byte, len(big))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("bulk echo: %v", err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("bulk write: %v", err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("bulk echo: the bytes differ")
+	}
+	for _, msg := range []string{"ping", "a second small one"} {
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		reply := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, reply); err != nil || string(reply) != msg {
+			t.Fatalf("small echo after bulk: %q, %v", reply, err)
+		}
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the client's half-close: read %d bytes, %v; want EOF", n, err)
 	}
 }

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -59,39 +57,4 @@ func (p *Proxy) proxyTCP(st *state, l *config.Listener, chain *config.FilterChai
 	}()
 	sess.sent = pipe(conn, up)
 	wg.Wait()
-}
-
-// pipe copies src to dst and half-closes dst. On an error other than EOF
-// both ends are closed so the opposite direction stops as well.
-func pipe(dst, src net.Conn) (n int64) {
-	var err error
-	if pc, ok := src.(*prefixConn); ok {
-		// Replay the inspected bytes, then copy from the raw connection so
-		// that the kernel can splice TCP to TCP.
-		if len(pc.prefix) > 0 {
-			var w int
-			w, err = dst.Write(pc.prefix)
-			n += int64(w)
-			pc.prefix = nil
-		}
-		if err == nil {
-			var c int64
-			c, err = io.Copy(dst, pc.Conn)
-			n += c
-		}
-	} else {
-		n, err = io.Copy(dst, src)
-	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		dst.Close()
-		src.Close()
-		return n
-	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		if cw.CloseWrite() == nil {
-			return n
-		}
-	}
-	dst.Close()
-	return n
 }
