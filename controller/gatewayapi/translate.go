@@ -65,13 +65,18 @@ type translator struct {
 	// nil for Translate; recording collects the backend resolutions of
 	// the HTTPRoute being compiled for it (memo.go).
 	memo       *Translator
-	memoPrev   map[types.UID]*compiledHTTPRoute
 	tablesPrev map[string]*routeTableMemo
 	recording  *compiledHTTPRoute
 	// attachSame: the listener world is the previous translation's, so
 	// its HTTPRoute attachments hold (memo_attach.go).
 	attachSame bool
-	attachPrev map[types.UID]*attachedHTTPRoute
+	// prevRoutes are the previous translation's HTTPRoutes, walked in
+	// order (prevNext) beside this one's; depsSame: every object a
+	// backend resolution reads is the previous translation's
+	// (memo_routes.go).
+	prevRoutes []httpRouteMemo
+	prevNext   int
+	depsSame   bool
 	world      worldListeners
 	// httpSlab: HTTP attachments are allocated from it, a block at a time.
 	httpSlab []httpAttachment
