@@ -91,6 +91,7 @@ type passCache struct {
 	routes map[string]*gwv1.HTTPRoute
 	copies map[types.UID]passCopy
 	build  uint64
+	sorted *snapshot.Snapshot // the last listing, sorted
 }
 
 type passCopy struct {
@@ -111,9 +112,10 @@ func newPassCache(snap *snapshot.Snapshot) *passCache {
 func (c *passCache) put(r *gwv1.HTTPRoute) { c.routes[r.Namespace+"/"+r.Name] = r }
 
 // list is what the Source's build hands the pass: a new Snapshot whose
-// HTTPRoutes are in the cache's map order, each the copy made earlier when
-// its UID and resourceVersion are unchanged, else a new deep copy; copies
-// of objects not listed are dropped.
+// HTTPRoutes are, listed in the cache's map order, each the copy made
+// earlier when its UID and resourceVersion are unchanged, else a new deep
+// copy; copies of objects not listed are dropped. Then it is sorted, from
+// the last listing's order, as the build sorts.
 func (c *passCache) list() *snapshot.Snapshot {
 	c.build++
 	out := *c.base
@@ -132,6 +134,8 @@ func (c *passCache) list() *snapshot.Snapshot {
 			delete(c.copies, uid)
 		}
 	}
+	out.SortLike(c.sorted)
+	c.sorted = &out
 	return &out
 }
 
@@ -147,9 +151,9 @@ func newPass() *pass {
 	return &pass{srv: xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil))), published: map[string]*ir.IR{}}
 }
 
-// run is one pass over a listed Snapshot; node must be published.
+// run is one pass over a listed (and sorted) Snapshot; node must be
+// published.
 func (p *pass) run(b *testing.B, snap *snapshot.Snapshot, node string) {
-	snap.Sort()
 	out, statuses := p.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
 	for _, g := range statuses.Gateways {
