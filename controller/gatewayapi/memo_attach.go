@@ -119,6 +119,9 @@ type attachedHTTPRoute struct {
 	generation int64
 	key        string // routeInfo.key(), the listeners' attachedRoutes key
 	parents    []attachedParent
+	// listeners are the listeners of every parent's attachments, each
+	// once: those whose attachedRoutes count the route.
+	listeners []int
 	// report is the compilation report status was rendered with; status
 	// is nil until rendered (never when cross serving changed parents).
 	report *ruleReport
@@ -192,9 +195,13 @@ func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
 	if len(a.parents) == 0 {
 		return
 	}
-	for _, p := range a.parents {
-		for _, x := range p.attachments {
-			t.world.ctx[x.listener].attached[a.key] = true
+	if t.routesUnique && !t.crossAttached {
+		for _, l := range a.listeners {
+			t.world.ctx[l].attachedCounted++
+		}
+	} else {
+		for _, l := range a.listeners {
+			t.world.ctx[l].attached[a.key] = true
 		}
 	}
 	if len(t.crossLosers) > 0 {
@@ -260,6 +267,9 @@ func (t *translator) recordAttachment(info routeInfo, r *gwv1.HTTPRoute, parents
 				return nil
 			}
 			ap.attachments = append(ap.attachments, attachedListener{listener: i, domains: a.domains})
+			if !slices.Contains(rec.listeners, i) {
+				rec.listeners = append(rec.listeners, i)
+			}
 		}
 		rec.parents = append(rec.parents, ap)
 	}

@@ -31,7 +31,8 @@ func (t *translator) beginRouteMemo() {
 	t.prevRoutes = m.routes
 	clear(m.spare) // the translation before the last one: nothing to keep alive
 	m.routes, m.spare = m.spare[:0], m.routes
-	t.depsSame = m.prev != nil && dependenciesSame(m.prev, t.snap) && routesInOrder(t.snap.HTTPRoutes)
+	t.routesUnique = routesInOrder(t.snap.HTTPRoutes)
+	t.depsSame = m.prev != nil && t.routesUnique && dependenciesSame(m.prev, t.snap)
 	prev := *t.snap
 	m.prev = &prev
 }
