@@ -89,9 +89,9 @@ func passWorld(snap *snapshot.Snapshot, changed int) *snapshot.Snapshot {
 type passCache struct {
 	base   *snapshot.Snapshot
 	routes map[string]*gwv1.HTTPRoute
-	copies map[types.UID]passCopy
+	copies map[types.UID]*passCopy
 	build  uint64
-	sorted *snapshot.Snapshot // the last listing, sorted
+	sorter snapshot.Sorter // as the build's
 }
 
 type passCopy struct {
@@ -101,7 +101,7 @@ type passCopy struct {
 }
 
 func newPassCache(snap *snapshot.Snapshot) *passCache {
-	c := &passCache{base: snap, routes: map[string]*gwv1.HTTPRoute{}, copies: map[types.UID]passCopy{}}
+	c := &passCache{base: snap, routes: map[string]*gwv1.HTTPRoute{}, copies: map[types.UID]*passCopy{}}
 	for _, r := range snap.HTTPRoutes {
 		c.put(r)
 	}
@@ -121,21 +121,25 @@ func (c *passCache) list() *snapshot.Snapshot {
 	out := *c.base
 	out.HTTPRoutes = make([]*gwv1.HTTPRoute, 0, len(c.routes))
 	for _, r := range c.routes {
-		e, ok := c.copies[r.UID]
-		if !ok || e.resourceVersion != r.ResourceVersion {
-			e = passCopy{resourceVersion: r.ResourceVersion, obj: r.DeepCopy()}
+		e := c.copies[r.UID]
+		if e == nil {
+			e = &passCopy{}
+			c.copies[r.UID] = e
+		}
+		if e.obj == nil || e.resourceVersion != r.ResourceVersion {
+			e.resourceVersion, e.obj = r.ResourceVersion, r.DeepCopy()
 		}
 		e.seen = c.build
-		c.copies[r.UID] = e
 		out.HTTPRoutes = append(out.HTTPRoutes, e.obj)
 	}
-	for uid, e := range c.copies {
-		if e.seen != c.build {
-			delete(c.copies, uid)
+	if len(c.copies) != len(c.routes) { // as copies.go's end: only when some copy was not seen
+		for uid, e := range c.copies {
+			if e.seen != c.build {
+				delete(c.copies, uid)
+			}
 		}
 	}
-	out.SortLike(c.sorted)
-	c.sorted = &out
+	c.sorter.Sort(&out)
 	return &out
 }
 

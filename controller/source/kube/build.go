@@ -33,9 +33,9 @@ type snapshotCopies struct {
 	endpointSlices     copyMemo[discoveryv1.EndpointSlice]
 	secrets            copyMemo[corev1.Secret]
 	configMaps         copyMemo[corev1.ConfigMap]
-	// sorted is the last build's Snapshot: the next one, mostly the same
-	// objects, is sorted from its order (Snapshot.SortLike).
-	sorted *snapshot.Snapshot
+	// sorter sorts each build's Snapshot from the last one's order: mostly
+	// the same objects (snapshot.Sorter).
+	sorter snapshot.Sorter
 }
 
 // buildMemo is what a build does with each memo.
@@ -132,7 +132,6 @@ func (s *Source) build() (*snapshot.Snapshot, error) {
 	for _, m := range memos {
 		m.end()
 	}
-	snap.SortLike(c.sorted)
-	c.sorted = snap
+	c.sorter.Sort(snap)
 	return snap, nil
 }
