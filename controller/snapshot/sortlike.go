@@ -129,10 +129,12 @@ func sortStrict[T metav1.Object](objs []T) bool {
 	return true
 }
 
-// compareObjects is Sort's order: by namespace, then name.
+// compareObjects is Sort's order: by namespace, then name. Equal
+// namespaces (the usual neighbours) are told by ==, which finds the same
+// string at once.
 func compareObjects[T metav1.Object](a, b T) int {
-	if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
-		return c
+	if an, bn := a.GetNamespace(), b.GetNamespace(); an != bn {
+		return strings.Compare(an, bn)
 	}
 	return strings.Compare(a.GetName(), b.GetName())
 }
