@@ -25,8 +25,13 @@ import (
 // parentRefs reach) is reused while the listener world it was computed
 // in (Gateways, ListenerSets, their listeners, Namespace labels when
 // selected) is unchanged, and its status with it while its compilation
-// is reused. Routes without a UID or generation (files, hand-built
-// Snapshots) are always attached and compiled afresh. A compilation reads
+// is reused. The routes' records are kept in the Snapshot's order and
+// found by a walk beside the next Snapshot's routes, and the replay is
+// skipped while every object a resolution reads is the previous
+// Snapshot's (memo_routes.go): so a Snapshot's objects must not be written
+// once translated, as the Kubernetes source's are not. Routes without a
+// UID or generation (files, hand-built Snapshots) are always attached and
+// compiled afresh. A compilation reads
 // the route's name, namespace and spec, nothing else of it.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
