@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -18,26 +19,33 @@ import (
 
 // benchPass is step=pass: the controller's whole pass for a change of one
 // route, as controller/source/kube's Source.translate runs it, less what
-// needs an API server: the cache listing's deep copies (in the cache's
-// order, which is not sorted), the Snapshot's sort, Gateway API
-// translation (with the Source's gatewayapi.Translator), the split per Gateway, the comparison with the IR published
-// last and the xDS update. Each op alternates between snap and snap with
-// one route's path changed (a new resourceVersion), so every op publishes
-// a change of one route, as a propagation sample of bench-scale does.
+// needs an API server: the build's listing of the informer cache (a map,
+// listed in map order, as the store's List does) through a copy memo like
+// the Source's (copies.go: the same copy of an unchanged object, a new deep
+// copy of a changed one), the Snapshot's sort, Gateway API translation
+// (with the Source's gatewayapi.Translator), the split per Gateway, the
+// comparison with the IR published last and the xDS update. Each op puts
+// the other version of one route into the cache (its rule's path changed,
+// a new resourceVersion and generation), so every op publishes a change of
+// one route, as a propagation sample of bench-scale does.
 func benchPass(b *testing.B, n int, snap *snapshot.Snapshot) {
 	worlds := [2]*snapshot.Snapshot{passWorld(snap, -1), passWorld(snap, n/2)}
+	changed := worlds[1].HTTPRoutes[slices.IndexFunc(worlds[1].HTTPRoutes, func(r *gwv1.HTTPRoute) bool { return r.Generation == 2 })]
+	versions := [2]*gwv1.HTTPRoute{worlds[0].HTTPRoutes[slices.IndexFunc(worlds[0].HTTPRoutes, func(r *gwv1.HTTPRoute) bool { return r.UID == changed.UID })], changed}
 	node := namespace + "/" + gatewayName
 	b.Run("step=pass/routes="+strconv.Itoa(n), func(b *testing.B) {
 		p := newPass()
+		cache := newPassCache(worlds[1])
 		// The first pass translates every route: outside the measurement,
 		// which is of changes (with few ops per -count round on a slow
 		// machine, it would otherwise weigh on the result).
-		p.run(b, listCopy(worlds[1]), node)
+		p.run(b, cache.list(), node)
 		b.ReportAllocs()
 		report := cpuPerOp(b)
 		i := 0
 		for b.Loop() {
-			p.run(b, listCopy(worlds[i%2]), node)
+			cache.put(versions[i%2])
+			p.run(b, cache.list(), node)
 			i++
 		}
 		report()
@@ -73,26 +81,66 @@ func passWorld(snap *snapshot.Snapshot, changed int) *snapshot.Snapshot {
 	return &out
 }
 
-// listCopy is what a cache listing hands the Source: a new Snapshot of
-// deep copies, in the cache's order.
-func listCopy(snap *snapshot.Snapshot) *snapshot.Snapshot {
-	out := &snapshot.Snapshot{ControllerName: snap.ControllerName, IsolateGateways: snap.IsolateGateways}
-	for _, o := range snap.GatewayClasses {
-		out.GatewayClasses = append(out.GatewayClasses, o.DeepCopy())
+// passCache is the informer cache and the Source's copy memo for
+// HTTPRoutes, the kind a pass's change is of: the cache's objects by
+// namespace/name (a store's map), and the copy last handed out of each, by
+// UID, with the resourceVersion it was made at. The other kinds do not
+// change: their copies are the same objects in every listing.
+type passCache struct {
+	base   *snapshot.Snapshot
+	routes map[string]*gwv1.HTTPRoute
+	copies map[types.UID]*passCopy
+	build  uint64
+	sorter snapshot.Sorter // as the build's
+}
+
+type passCopy struct {
+	resourceVersion string
+	obj             *gwv1.HTTPRoute
+	seen            uint64
+}
+
+func newPassCache(snap *snapshot.Snapshot) *passCache {
+	c := &passCache{base: snap, routes: map[string]*gwv1.HTTPRoute{}, copies: map[types.UID]*passCopy{}}
+	for _, r := range snap.HTTPRoutes {
+		c.put(r)
 	}
-	for _, o := range snap.Gateways {
-		out.Gateways = append(out.Gateways, o.DeepCopy())
+	return c
+}
+
+// put stores r as the cache's object of its namespace and name.
+func (c *passCache) put(r *gwv1.HTTPRoute) { c.routes[r.Namespace+"/"+r.Name] = r }
+
+// list is what the Source's build hands the pass: a new Snapshot whose
+// HTTPRoutes are, listed in the cache's map order, each the copy made
+// earlier when its UID and resourceVersion are unchanged, else a new deep
+// copy; copies of objects not listed are dropped. Then it is sorted, from
+// the last listing's order, as the build sorts.
+func (c *passCache) list() *snapshot.Snapshot {
+	c.build++
+	out := *c.base
+	out.HTTPRoutes = make([]*gwv1.HTTPRoute, 0, len(c.routes))
+	for _, r := range c.routes {
+		e := c.copies[r.UID]
+		if e == nil {
+			e = &passCopy{}
+			c.copies[r.UID] = e
+		}
+		if e.obj == nil || e.resourceVersion != r.ResourceVersion {
+			e.resourceVersion, e.obj = r.ResourceVersion, r.DeepCopy()
+		}
+		e.seen = c.build
+		out.HTTPRoutes = append(out.HTTPRoutes, e.obj)
 	}
-	for _, o := range snap.HTTPRoutes {
-		out.HTTPRoutes = append(out.HTTPRoutes, o.DeepCopy())
+	if len(c.copies) != len(c.routes) { // as copies.go's end: only when some copy was not seen
+		for uid, e := range c.copies {
+			if e.seen != c.build {
+				delete(c.copies, uid)
+			}
+		}
 	}
-	for _, o := range snap.Services {
-		out.Services = append(out.Services, o.DeepCopy())
-	}
-	for _, o := range snap.EndpointSlices {
-		out.EndpointSlices = append(out.EndpointSlices, o.DeepCopy())
-	}
-	return out
+	c.sorter.Sort(&out)
+	return &out
 }
 
 // pass holds what the Source keeps between passes: the xDS server and the
@@ -107,9 +155,9 @@ func newPass() *pass {
 	return &pass{srv: xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil))), published: map[string]*ir.IR{}}
 }
 
-// run is one pass over a listed Snapshot; node must be published.
+// run is one pass over a listed (and sorted) Snapshot; node must be
+// published.
 func (p *pass) run(b *testing.B, snap *snapshot.Snapshot, node string) {
-	snap.Sort()
 	out, statuses := p.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
 	for _, g := range statuses.Gateways {

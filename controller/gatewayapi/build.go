@@ -166,15 +166,29 @@ func markClusters(l *ir.Listener, tables []*ir.RouteTable, used map[string]bool)
 		if !tableNames[rt.Name] {
 			continue
 		}
-		for _, vh := range rt.VirtualHosts {
-			for _, r := range vh.Routes {
-				if r.Forward != nil {
-					for _, b := range r.Forward.Backends {
-						used[b.Cluster] = true
-					}
-					for _, m := range r.Forward.Mirrors {
-						used[m.Cluster] = true
-					}
+		markRouteClusters(rt, used)
+	}
+}
+
+// markRouteClusters records the clusters rt's routes forward and mirror
+// to. Routes in a row often name one cluster (thousands of routes to one
+// Service): it is recorded once per run, not once per route.
+func markRouteClusters(rt *ir.RouteTable, used map[string]bool) {
+	last := ""
+	mark := func(c string) {
+		if c != last || last == "" {
+			used[c] = true
+			last = c
+		}
+	}
+	for _, vh := range rt.VirtualHosts {
+		for _, r := range vh.Routes {
+			if r.Forward != nil {
+				for _, b := range r.Forward.Backends {
+					mark(b.Cluster)
+				}
+				for _, m := range r.Forward.Mirrors {
+					mark(m.Cluster)
 				}
 			}
 		}

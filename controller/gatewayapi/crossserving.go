@@ -43,6 +43,7 @@ func (t *translator) resolveCrossServing() {
 	if !anyRoute(t.snap.HTTPRoutes) || !anyRoute(t.snap.GRPCRoutes) {
 		return
 	}
+	t.crossAttached = true
 	per := map[*listenerCtx][]crossServingEntry{}
 	var order []*listenerCtx
 	add := func(info routeInfo) {

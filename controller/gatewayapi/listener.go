@@ -61,10 +61,16 @@ type listenerCtx struct {
 	clientValidation *ir.ClientValidation
 
 	attached map[string]bool // route keys counted in attachedRoutes
-	http     []*httpAttachment
-	tls      []*tlsAttachment
-	tcp      []*tcpAttachment
-	udp      []*udpAttachment
+	// attachedCounted are HTTPRoutes counted in attachedRoutes without
+	// their keys: attachments the Translator reused when no two routes
+	// share a name and nothing else put their keys in attached (cross
+	// serving's attachment of every route), so none is counted twice
+	// (memo_attach.go).
+	attachedCounted int
+	http            []*httpAttachment
+	tls             []*tlsAttachment
+	tcp             []*tcpAttachment
+	udp             []*udpAttachment
 }
 
 // protocolKinds are the route kinds each supported protocol serves.
@@ -280,7 +286,7 @@ func (l *listenerCtx) status() gwv1.ListenerStatus {
 	st := gwv1.ListenerStatus{
 		Name:           l.spec.Name,
 		SupportedKinds: l.supportedKinds,
-		AttachedRoutes: int32(len(l.attached)),
+		AttachedRoutes: int32(len(l.attached) + l.attachedCounted),
 	}
 	if st.SupportedKinds == nil {
 		st.SupportedKinds = []gwv1.RouteGroupKind{}

@@ -2,7 +2,6 @@ package gatewayapi
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/ir"
@@ -26,28 +25,38 @@ import (
 // parentRefs reach) is reused while the listener world it was computed
 // in (Gateways, ListenerSets, their listeners, Namespace labels when
 // selected) is unchanged, and its status with it while its compilation
-// is reused. Routes without a UID or generation (files, hand-built
-// Snapshots) are always attached and compiled afresh. A compilation reads
+// is reused. The routes' records are kept in the Snapshot's order and
+// found by a walk beside the next Snapshot's routes, and the replay is
+// skipped while every object a resolution reads is the previous
+// Snapshot's (memo_routes.go): so a Snapshot's objects must not be written
+// once translated, as the Kubernetes source's are not. Routes without a
+// UID or generation (files, hand-built Snapshots) are always attached and
+// compiled afresh. A compilation reads
 // the route's name, namespace and spec, nothing else of it.
 //
 // A Translator is not safe for concurrent use; its zero value is ready.
 type Translator struct {
-	routes memoMap[types.UID, *compiledHTTPRoute] // by the route's UID
+	// routes are the HTTPRoutes of the last translation that went through
+	// the memo, in the Snapshot's order (memo_routes.go); spare is the
+	// list of the one before, whose array the next translation refills.
+	routes, spare []httpRouteMemo
+	// prev is the last translated Snapshot (its lists, not its objects):
+	// the next one's dependencies are compared with it (memo_routes.go).
+	prev *snapshot.Snapshot
 	// tables are the route tables of the last translation by name
 	// (memo_table.go).
 	tables memoMap[string, *routeTableMemo]
-	// attached are the attachments of HTTPRoutes, by UID, in the listener
-	// world of the last translation (memo_attach.go).
-	attached memoMap[types.UID, *attachedHTTPRoute]
-	world    *listenerWorld
+	world  *listenerWorld
 	// attachedSizes are the numbers of routes attached to each listener
 	// of the world after the HTTPRoutes of the last translation, by
 	// position (memo_attach.go).
 	attachedSizes []int
 	// Reused and Compiled count the HTTPRoutes of the last translation
 	// whose compiled rules were reused and compiled, AttachReused those
-	// whose attachment was reused (tests, benchmarks).
-	Reused, Compiled, AttachReused int
+	// whose attachment was reused, and FastReused the reused compilations
+	// taken without replaying their backend resolutions, as every object
+	// they depend on was the previous translation's (tests, benchmarks).
+	Reused, Compiled, AttachReused, FastReused int
 }
 
 // compiledHTTPRoute is the compilation of one generation of an HTTPRoute.
@@ -74,8 +83,8 @@ type backendCall struct {
 func (m *Translator) Translate(snap *snapshot.Snapshot) (*ir.IR, *Statuses) {
 	t := newTranslator(snap)
 	t.memo = m
-	m.Reused, m.Compiled = 0, 0
-	t.memoPrev = m.routes.renew()
+	m.Reused, m.Compiled, m.FastReused = 0, 0, 0
+	t.beginRouteMemo()
 	t.tablesPrev = m.tables.renew()
 	return t.translate()
 }
@@ -100,14 +109,26 @@ func (m *memoMap[K, V]) renew() (prev map[K]V) {
 }
 
 // compileHTTPRouteMemo is compileHTTPRoute through the Translator (r has
-// a UID and a generation): the previous compilation of the same object
-// when its backend resolutions replay to the same results, else a new
-// one, recorded for the next.
-func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]*httpMatch, *ruleReport) {
-	if prev := t.memoPrev[r.UID]; prev != nil && prev.generation == r.Generation && t.replay(prev.calls) {
-		t.memo.routes.cur[r.UID] = prev
-		t.memo.Reused++
-		return prev.matches, prev.report
+// a UID and a generation; prev is the previous translation's record of
+// the same object, or nil): the previous compilation of the same
+// generation when its backend resolutions give the same results, else a
+// new one. When every object a resolution reads is the previous
+// translation's (dependenciesSame), they give the same results without
+// being replayed; only the clusters they created are made again
+// (ensureClusters).
+func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute, prev *httpRouteMemo) *compiledHTTPRoute {
+	if prev != nil && prev.compiled != nil && prev.compiled.generation == r.Generation {
+		c := prev.compiled
+		if t.depsSame {
+			t.ensureClusters(c.calls)
+			t.memo.Reused++
+			t.memo.FastReused++
+			return c
+		}
+		if t.replay(c.calls) {
+			t.memo.Reused++
+			return c
+		}
 	}
 	rec := &compiledHTTPRoute{generation: r.Generation}
 	t.recording = rec
@@ -123,9 +144,8 @@ func (t *translator) compileHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) ([]
 		m.route = id
 	}
 	rec.matches, rec.report = matches, report
-	t.memo.routes.cur[r.UID] = rec
 	t.memo.Compiled++
-	return matches, report
+	return rec
 }
 
 // replay makes the recorded backend resolutions in this translation (with
@@ -140,4 +160,20 @@ func (t *translator) replay(calls []backendCall) bool {
 		}
 	}
 	return true
+}
+
+// ensureClusters makes the clusters of recorded backend resolutions that
+// this translation has not made yet, by making the resolution again (the
+// first one to need a cluster in Translate makes it, from this
+// translation's Services and EndpointSlices). It is replay without the
+// check, for resolutions known to give their recorded results.
+func (t *translator) ensureClusters(calls []backendCall) {
+	for _, c := range calls {
+		if c.cluster == "" {
+			continue
+		}
+		if _, ok := t.clusters[c.cluster]; !ok {
+			t.resolveBackendRef(c.from, c.ref, c.field)
+		}
+	}
 }

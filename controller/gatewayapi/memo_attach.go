@@ -119,6 +119,9 @@ type attachedHTTPRoute struct {
 	generation int64
 	key        string // routeInfo.key(), the listeners' attachedRoutes key
 	parents    []attachedParent
+	// listeners are the listeners of every parent's attachments, each
+	// once: those whose attachedRoutes count the route.
+	listeners []int
 	// report is the compilation report status was rendered with; status
 	// is nil until rendered (never when cross serving changed parents).
 	report *ruleReport
@@ -148,7 +151,6 @@ func (t *translator) beginAttachMemo() {
 	t.attachSame = w.equal(t.memo.world)
 	t.world = wl
 	t.memo.world = w
-	t.attachPrev = t.memo.attached.renew()
 	t.memo.AttachReused = 0
 	// Each listener's set of attached routes, sized as the previous
 	// translation's at the same position (only a hint): at thousands of
@@ -177,68 +179,80 @@ func (t *translator) endAttachMemo() {
 // attachHTTPRouteMemo is attachHTTPLike for an HTTPRoute with a UID and a
 // generation, through the Translator: its previous attachment when the
 // listener world is the same, and its previous status when the
-// compilation's report is too.
+// compilation's report is too. It records the route for the next
+// translation.
 func (t *translator) attachHTTPRouteMemo(info routeInfo, r *gwv1.HTTPRoute) {
-	prev := t.attachPrev[r.UID]
-	if prev == nil || !t.attachSame || prev.generation != r.Generation {
-		t.attachHTTPRouteAfresh(info, r)
+	prev := t.previousRoute(r)
+	rec := httpRouteMemo{obj: r}
+	defer func() { t.memo.routes = append(t.memo.routes, rec) }()
+	if prev == nil || prev.attached == nil || !t.attachSame || prev.attached.generation != r.Generation {
+		rec.attached, rec.compiled = t.attachHTTPRouteAfresh(info, r, prev)
 		return
 	}
-	t.memo.attached.cur[r.UID] = prev
+	a := prev.attached
+	rec.attached = a
 	t.memo.AttachReused++
-	if len(prev.parents) == 0 {
+	if len(a.parents) == 0 {
 		return
 	}
-	for _, p := range prev.parents {
-		for _, a := range p.attachments {
-			t.world.ctx[a.listener].attached[prev.key] = true
+	if t.routesUnique && !t.crossAttached {
+		for _, l := range a.listeners {
+			t.world.ctx[l].attachedCounted++
+		}
+	} else {
+		for _, l := range a.listeners {
+			t.world.ctx[l].attached[a.key] = true
 		}
 	}
 	if len(t.crossLosers) > 0 {
 		// Cross serving may drop attachments: the long way, on a copy.
-		parents := prev.parentResults(t.world.ctx)
+		parents := a.parentResults(t.world.ctx)
 		t.dropCrossServing(info, parents)
-		matches, rep := t.compileHTTPRouteMemo(info, r)
-		t.serveHTTPLike(r, parents, matches)
-		t.routeStatus(info, parents, rep)
+		c := t.compileHTTPRouteMemo(info, r, prev)
+		rec.compiled = c
+		t.serveHTTPLike(r, parents, c.matches)
+		t.routeStatus(info, parents, c.report)
 		return
 	}
-	matches, rep := t.compileHTTPRouteMemo(info, r)
-	for _, p := range prev.parents {
+	c := t.compileHTTPRouteMemo(info, r, prev)
+	rec.compiled = c
+	for _, p := range a.parents {
 		if !p.problem.ok() {
 			continue
 		}
-		for _, a := range p.attachments {
-			l := t.world.ctx[a.listener]
-			for _, d := range a.domains {
-				l.http = append(l.http, t.newHTTPAttachment(r, d, matches))
+		for _, x := range p.attachments {
+			l := t.world.ctx[x.listener]
+			for _, d := range x.domains {
+				l.http = append(l.http, t.newHTTPAttachment(r, d, c.matches))
 			}
 		}
 	}
-	if prev.status == nil || prev.report != rep {
-		st := t.renderRouteStatus(info, prev.parentResults(t.world.ctx), rep)
-		prev.report, prev.status = rep, &st
+	if a.status == nil || a.report != c.report {
+		st := t.renderRouteStatus(info, a.parentResults(t.world.ctx), c.report)
+		a.report, a.status = c.report, &st
 	}
-	t.statuses.Routes = append(t.statuses.Routes, *prev.status)
+	t.statuses.Routes = append(t.statuses.Routes, *a.status)
 }
 
-// attachHTTPRouteAfresh attaches r and records its attachment (and, unless
-// cross serving changed it, its status) for the next translation.
-func (t *translator) attachHTTPRouteAfresh(info routeInfo, r *gwv1.HTTPRoute) {
+// attachHTTPRouteAfresh attaches r and returns its attachment (with, unless
+// cross serving changed it, its status) and compilation for the next
+// translation.
+func (t *translator) attachHTTPRouteAfresh(info routeInfo, r *gwv1.HTTPRoute, prev *httpRouteMemo) (*attachedHTTPRoute, *compiledHTTPRoute) {
 	parents := t.attach(info)
 	rec := t.recordAttachment(info, r, parents)
 	if len(parents) == 0 {
-		return
+		return rec, nil
 	}
 	dropped := len(t.crossLosers) > 0
 	t.dropCrossServing(info, parents)
-	matches, rep := t.compileHTTPRouteMemo(info, r)
-	t.serveHTTPLike(r, parents, matches)
-	st := t.renderRouteStatus(info, parents, rep)
+	c := t.compileHTTPRouteMemo(info, r, prev)
+	t.serveHTTPLike(r, parents, c.matches)
+	st := t.renderRouteStatus(info, parents, c.report)
 	t.statuses.Routes = append(t.statuses.Routes, st)
 	if rec != nil && !dropped {
-		rec.report, rec.status = rep, &st
+		rec.report, rec.status = c.report, &st
 	}
+	return rec, c
 }
 
 // recordAttachment keeps parents (before cross serving) for the next
@@ -253,10 +267,12 @@ func (t *translator) recordAttachment(info routeInfo, r *gwv1.HTTPRoute, parents
 				return nil
 			}
 			ap.attachments = append(ap.attachments, attachedListener{listener: i, domains: a.domains})
+			if !slices.Contains(rec.listeners, i) {
+				rec.listeners = append(rec.listeners, i)
+			}
 		}
 		rec.parents = append(rec.parents, ap)
 	}
-	t.memo.attached.cur[r.UID] = rec
 	return rec
 }
 

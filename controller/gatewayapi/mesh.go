@@ -349,19 +349,7 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 	}
 	http := map[string]bool{}
 	for _, rt := range out.RouteTables {
-		for _, vh := range rt.VirtualHosts {
-			for _, r := range vh.Routes {
-				if r.Forward == nil {
-					continue
-				}
-				for _, b := range r.Forward.Backends {
-					http[b.Cluster] = true
-				}
-				for _, m := range r.Forward.Mirrors {
-					http[m.Cluster] = true
-				}
-			}
-		}
+		markRouteClusters(rt, http)
 	}
 	for _, c := range out.Clusters {
 		if c.TLS != nil {

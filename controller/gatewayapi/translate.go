@@ -57,6 +57,9 @@ type translator struct {
 	// crossLosers: HTTPRoutes/GRPCRoutes rejected per listener by cross
 	// serving (crossserving.go), by route key.
 	crossLosers map[*listenerCtx]map[string]string
+	// crossAttached: resolving cross serving attached every route, so
+	// their keys are in the listeners' attached sets already.
+	crossAttached bool
 	// acmeGroups are the ACME certificates, by Secret (acme.go).
 	acmeGroups map[types.NamespacedName]*acmeGroup
 	mesh       *meshState // lazily (mesh.go)
@@ -65,14 +68,21 @@ type translator struct {
 	// nil for Translate; recording collects the backend resolutions of
 	// the HTTPRoute being compiled for it (memo.go).
 	memo       *Translator
-	memoPrev   map[types.UID]*compiledHTTPRoute
 	tablesPrev map[string]*routeTableMemo
 	recording  *compiledHTTPRoute
 	// attachSame: the listener world is the previous translation's, so
 	// its HTTPRoute attachments hold (memo_attach.go).
 	attachSame bool
-	attachPrev map[types.UID]*attachedHTTPRoute
-	world      worldListeners
+	// prevRoutes are the previous translation's HTTPRoutes, walked in
+	// order (prevNext) beside this one's; depsSame: every object a
+	// backend resolution reads is the previous translation's
+	// (memo_routes.go); routesUnique: the HTTPRoutes are sorted, each
+	// name once.
+	prevRoutes   []httpRouteMemo
+	prevNext     int
+	depsSame     bool
+	routesUnique bool
+	world        worldListeners
 	// httpSlab: HTTP attachments are allocated from it, a block at a time.
 	httpSlab []httpAttachment
 	// nameScratch is where serviceCluster builds its map keys.

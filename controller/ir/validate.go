@@ -23,6 +23,12 @@ import (
 // turns invalid input into conditions, never into invalid IR), so the caller
 // should keep serving the previous IR and surface the error.
 func (x *IR) Validate() error {
+	return x.validate(nil)
+}
+
+// validate is Validate, skipping the checks of the virtual hosts prev
+// (nil: none) says passed them (validate_memo.go).
+func (x *IR) validate(prev *Validated) error {
 	if x == nil {
 		return errors.New("ir: nil IR")
 	}
@@ -31,6 +37,7 @@ func (x *IR) Validate() error {
 		clusters:    map[string]bool{},
 		secrets:     map[string]bool{},
 	}
+	v.prev = prev.forClusters(x.Clusters)
 	// Index the referenced objects first so listeners and routes can be
 	// checked against them regardless of order.
 	for i, s := range x.Secrets {
@@ -93,6 +100,11 @@ type validator struct {
 	clusters    map[string]bool
 	secrets     map[string]bool
 	caSecrets   map[string]bool // secrets holding a CA bundle (TrustedCA)
+	// prev are the route tables' virtual hosts that passed their checks
+	// against the same cluster names; nil: none (validate_memo.go).
+	prev *Validated
+	// reused counts the virtual hosts whose checks prev spared (tests).
+	reused int
 }
 
 func (v *validator) addf(format string, args ...any) {
@@ -244,15 +256,25 @@ func (v *validator) weighted(at *loc, backends []WeightedCluster) {
 
 func (v *validator) routeTable(rt *RouteTable) {
 	at := root.key("routeTables", rt.Name)
-	// Sized up front: at thousands of virtual hosts, growing them was most
+	// Without a map when the names are in order, each the only domain of
+	// its virtual host: then no name or domain can be taken twice. Else
+	// sized up front: at thousands of virtual hosts, growing them was most
 	// of a route table's validation.
-	vhosts := make(map[string]bool, len(rt.VirtualHosts))
-	domains := make(map[string]string, len(rt.VirtualHosts))
+	var (
+		vhosts  map[string]bool
+		domains map[string]string
+	)
+	if !namesInOrder(rt.VirtualHosts) {
+		vhosts = make(map[string]bool, len(rt.VirtualHosts))
+		domains = make(map[string]string, len(rt.VirtualHosts))
+	}
+	passed := v.prev.passed(rt.Name)
 	for i, vh := range rt.VirtualHosts {
 		if vh == nil {
 			v.addf("%s.virtualHosts[%d]: nil virtual host", at.String(), i)
 			continue
 		}
+		skip := passed.find(vh)
 		vat := at.key(".virtualHosts", vh.Name)
 		if vh.Name == "" {
 			vat = at.idx(".virtualHosts", i)
@@ -260,13 +282,18 @@ func (v *validator) routeTable(rt *RouteTable) {
 		} else if vhosts[vh.Name] {
 			v.addf("%s.name: duplicate virtual host name", vat.String())
 		}
-		vhosts[vh.Name] = true
+		if vhosts != nil {
+			vhosts[vh.Name] = true
+		}
 		if len(vh.Domains) == 0 {
 			v.addf("%s.domains: at least one domain is required", vat.String())
 		}
 		for _, d := range vh.Domains {
-			if d != "*" && !validServerName(d) {
+			if !skip && d != "*" && !validServerName(d) {
 				v.addf("%s.domains: %q is not a host name, a *.suffix wildcard or *", vat.String(), d)
+			}
+			if domains == nil {
+				continue
 			}
 			// Envoy rejects a route configuration in which two virtual hosts
 			// claim the same domain.
@@ -275,6 +302,10 @@ func (v *validator) routeTable(rt *RouteTable) {
 				continue
 			}
 			domains[d] = vh.Name
+		}
+		if skip {
+			v.reused++
+			continue
 		}
 		for j, r := range vh.Routes {
 			if r == nil {

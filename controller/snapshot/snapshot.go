@@ -5,7 +5,6 @@ package snapshot
 
 import (
 	"slices"
-	"strings"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -89,12 +88,7 @@ func (s *Snapshot) Sort() {
 // Snapshots) does it sort the original order again, stably.
 // slices rather than sort.SliceStable: the latter swaps through reflection.
 func sortObjects[T metav1.Object](objs []T) {
-	order := func(a, b T) int {
-		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
-			return c
-		}
-		return strings.Compare(a.GetName(), b.GetName())
-	}
+	order := compareObjects[T]
 	if slices.IsSortedFunc(objs, order) {
 		return // a stable sort would leave it as it is
 	}

@@ -31,6 +31,9 @@ type Server struct {
 	mu       sync.Mutex
 	versions map[string]map[resource.Type]string // node -> type -> version
 	vhosts   map[string]vhostReuse               // node -> its published virtual hosts
+	// validated are the IRs last published, as ir.ValidateFrom records
+	// them: the next validation spares their unchanged virtual hosts.
+	validated map[string]*ir.Validated
 
 	acks *ackTracker // what each node's data planes applied (acks.go)
 }
@@ -63,12 +66,13 @@ func NewServer(log *slog.Logger, opts ...Option) *Server {
 	c := cache.NewSnapshotCache(true, cache.IDHash{}, cacheLogger{log})
 	acks := newAckTracker()
 	return &Server{
-		log:      log,
-		cache:    c,
-		xds:      server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks, acks)),
-		versions: map[string]map[resource.Type]string{},
-		vhosts:   map[string]vhostReuse{},
-		acks:     acks,
+		log:       log,
+		cache:     c,
+		xds:       server.NewServer(context.Background(), c, newStreamCallbacks(log, o.callbacks, acks)),
+		versions:  map[string]map[resource.Type]string{},
+		vhosts:    map[string]vhostReuse{},
+		validated: map[string]*ir.Validated{},
+		acks:      acks,
 	}
 }
 
@@ -80,12 +84,13 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	if nodeID == "" {
 		return errors.New("xds: update: empty node id")
 	}
-	if err := x.Validate(); err != nil {
+	s.mu.Lock()
+	prevVHosts, prevValid := s.vhosts[nodeID], s.validated[nodeID]
+	s.mu.Unlock()
+	valid, err := x.ValidateFrom(prevValid)
+	if err != nil {
 		return fmt.Errorf("xds: node %q: invalid IR (previous config kept): %w", nodeID, err)
 	}
-	s.mu.Lock()
-	prevVHosts := s.vhosts[nodeID]
-	s.mu.Unlock()
 	res, nextVHosts, err := translateReusing(x, prevVHosts)
 	if err != nil {
 		return fmt.Errorf("xds: node %q: translation failed (previous config kept): %w", nodeID, err)
@@ -116,6 +121,7 @@ func (s *Server) Update(nodeID string, x *ir.IR) error {
 	}
 	s.versions[nodeID] = versions
 	s.vhosts[nodeID] = nextVHosts
+	s.validated[nodeID] = valid
 	s.log.Info("xds snapshot published", "node", nodeID, "changed", changed,
 		"listeners", len(res[resource.ListenerType]), "routes", len(res[resource.RouteType]),
 		"clusters", len(res[resource.ClusterType]), "endpoints", len(res[resource.EndpointType]),
@@ -157,6 +163,7 @@ func (s *Server) Remove(nodeID string) {
 	s.cache.ClearSnapshot(nodeID)
 	delete(s.versions, nodeID)
 	delete(s.vhosts, nodeID)
+	delete(s.validated, nodeID)
 	s.acks.forget(nodeID)
 	s.log.Info("xds snapshot removed", "node", nodeID)
 }

@@ -45,11 +45,13 @@ func contentVersion(typ resource.Type, rs []types.Resource, vhosts vhostReuse) (
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
-// hashRouteConfiguration hashes rc as its virtual hosts' wire forms
-// (taken from entries, rc's virtual hosts by position, when known, and
-// recorded there; nil entries: marshal every one) after the rest of rc and
-// the number of virtual hosts: at thousands of virtual hosts a change of
-// one marshals one, not the whole configuration.
+// hashRouteConfiguration hashes rc as its virtual hosts' digests (the
+// SHA-256 of their wire forms, taken from entries, rc's virtual hosts by
+// position, when known, and recorded there; nil entries: marshal every
+// one) after the rest of rc and the number of virtual hosts: at thousands
+// of virtual hosts a change of one marshals and digests one, not the
+// whole configuration, and the version hashes 16 bytes per virtual host
+// instead of its wire form.
 func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, entries []translatedVHost) error {
 	// rc is the translation's own until it is published.
 	vhs := rc.VirtualHosts
@@ -62,21 +64,29 @@ func hashRouteConfiguration(h *chunkHash, rc *routev3.RouteConfiguration, entrie
 	h.chunk(head)
 	h.count(len(vhs))
 	for i, v := range vhs {
-		var b []byte
+		if entries != nil && entries[i].wire != nil {
+			h.Write(entries[i].digest[:])
+			continue
+		}
+		b, err := deterministic.Marshal(v)
+		if err != nil {
+			return err
+		}
+		d := digestOf(b)
 		if entries != nil {
-			b = entries[i].wire
+			entries[i].wire, entries[i].digest = b, d
 		}
-		if b == nil {
-			if b, err = deterministic.Marshal(v); err != nil {
-				return err
-			}
-			if entries != nil {
-				entries[i].wire = b
-			}
-		}
-		h.chunk(b)
+		h.Write(d[:])
 	}
 	return nil
+}
+
+// vhostDigest is the first half of a virtual host's wire form's SHA-256.
+type vhostDigest [16]byte
+
+func digestOf(wire []byte) vhostDigest {
+	sum := sha256.Sum256(wire)
+	return vhostDigest(sum[:16])
 }
 
 // chunkHash hashes length-prefixed chunks, so that boundaries are part of

@@ -12,6 +12,9 @@ type translatedVHost struct {
 	ir   *ir.VirtualHost
 	xds  *routev3.VirtualHost
 	wire []byte // xds's deterministic wire form, for the content version
+	// digest is the SHA-256 of wire (its first half): the content version
+	// hashes it, not the wire form, once it is known (version.go).
+	digest vhostDigest
 	// fresh: translated by this Update, so not yet validated or marshalled.
 	fresh bool
 }
@@ -68,7 +71,7 @@ func (t *translator) virtualHost(prev *previousVHosts, vh *ir.VirtualHost) trans
 	if p, ok := prev.find(vh.Name); ok && ir.VirtualHostEqual(p.ir, vh) {
 		// vh rather than p.ir: the publisher's newest IR is the one the
 		// next change is most likely pointer-identical to.
-		return translatedVHost{ir: vh, xds: p.xds, wire: p.wire}
+		return translatedVHost{ir: vh, xds: p.xds, wire: p.wire, digest: p.digest}
 	}
 	v := &routev3.VirtualHost{Name: vh.Name, Domains: append([]string(nil), vh.Domains...)}
 	for _, r := range vh.Routes {

@@ -33,6 +33,9 @@ type snapshotCopies struct {
 	endpointSlices     copyMemo[discoveryv1.EndpointSlice]
 	secrets            copyMemo[corev1.Secret]
 	configMaps         copyMemo[corev1.ConfigMap]
+	// sorter sorts each build's Snapshot from the last one's order: mostly
+	// the same objects (snapshot.Sorter).
+	sorter snapshot.Sorter
 }
 
 // buildMemo is what a build does with each memo.
@@ -86,7 +89,8 @@ func listKind[T any, PT deepCopyable[T]](s *Source, kind string, memo *copyMemo[
 // references are published to the event filters before the referenced
 // objects are read, so an object created meanwhile is either read here or
 // marks the world dirty again. Objects unchanged since the last build are
-// that build's copies (copies.go).
+// that build's copies (copies.go), and the lists are sorted from that
+// build's order.
 func (s *Source) build() (*snapshot.Snapshot, error) {
 	c := &s.copies
 	memos := c.each()
@@ -128,6 +132,6 @@ func (s *Source) build() (*snapshot.Snapshot, error) {
 	for _, m := range memos {
 		m.end()
 	}
-	snap.Sort()
+	c.sorter.Sort(snap)
 	return snap, nil
 }

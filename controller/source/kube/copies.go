@@ -16,10 +16,15 @@ import (
 // nothing that reads a Snapshot may write into its objects (the Source's
 // consumers are each held to that by a test).
 type copyMemo[T any] struct {
-	byUID map[types.UID]memoCopy[T]
+	// byUID holds pointers, so that marking an entry seen is a write
+	// through the one lookup, not a second map operation.
+	byUID map[types.UID]*memoCopy[T]
 	// build counts begin calls; an entry not seen in the current build is
 	// an object that is gone (or no longer referenced), dropped by end.
 	build uint64
+	// seen counts the entries the current build saw: when it is all of
+	// them, end has nothing to drop and does not walk the map.
+	seen int
 }
 
 type memoCopy[T any] struct {
@@ -31,9 +36,10 @@ type memoCopy[T any] struct {
 // begin starts a build.
 func (m *copyMemo[T]) begin() {
 	if m.byUID == nil {
-		m.byUID = map[types.UID]memoCopy[T]{}
+		m.byUID = map[types.UID]*memoCopy[T]{}
 	}
 	m.build++
+	m.seen = 0
 }
 
 // copyOf returns the copy of cached: the one made earlier when cached has
@@ -45,20 +51,28 @@ func (m *copyMemo[T]) copyOf(cached metav1.Object, deepCopy func(metav1.Object) 
 	if uid == "" || rv == "" {
 		return deepCopy(cached)
 	}
-	if e, ok := m.byUID[uid]; ok && e.resourceVersion == rv {
-		e.seen = m.build
+	e := m.byUID[uid]
+	if e == nil {
+		e = &memoCopy[T]{}
 		m.byUID[uid] = e
-		return e.obj
 	}
-	c := deepCopy(cached)
-	m.byUID[uid] = memoCopy[T]{resourceVersion: rv, obj: c, seen: m.build}
-	return c
+	if e.seen != m.build {
+		e.seen = m.build
+		m.seen++
+	}
+	if e.obj == nil || e.resourceVersion != rv {
+		e.resourceVersion, e.obj = rv, deepCopy(cached)
+	}
+	return e.obj
 }
 
 // end drops the copies of objects this build did not see, so that a
 // deleted object's copy is not kept (and a recreated one, with a new UID,
 // is copied afresh).
 func (m *copyMemo[T]) end() {
+	if m.seen == len(m.byUID) {
+		return
+	}
 	for uid, e := range m.byUID {
 		if e.seen != m.build {
 			delete(m.byUID, uid)
