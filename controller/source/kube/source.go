@@ -100,7 +100,10 @@ type Source struct {
 	// MarkDirty and its distance to the one before: a small gap means a
 	// burst (quietPeriod).
 	lastMark, lastGap atomic.Int64
-	missing           []string
+	// firstDirty (UnixNano, 0: none) is the first MarkDirty since the
+	// last translation started: the wait metric's start.
+	firstDirty atomic.Int64
+	missing    []string
 
 	// overlay, if set, is applied to each built Snapshot (overlay.go).
 	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
@@ -163,6 +166,7 @@ const burstGap = 30 * time.Millisecond
 func (s *Source) MarkDirty() {
 	now := time.Now().UnixNano()
 	s.lastGap.Store(now - s.lastMark.Swap(now))
+	s.firstDirty.CompareAndSwap(0, now)
 	select {
 	case s.dirty <- struct{}{}:
 	default:
@@ -218,7 +222,7 @@ func (s *Source) Start(ctx context.Context) error {
 		if !s.settle(ctx) {
 			return nil
 		}
-		if err := s.translate(ctx); err != nil {
+		if err := s.translate(ctx, s.takeFirstDirty()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -260,6 +264,16 @@ func (s *Source) quietPeriod() time.Duration {
 	return s.opts.Debounce
 }
 
+// takeFirstDirty returns the time of the first MarkDirty since the last
+// call (zero if none) and starts over: events from now on are the next
+// translation's.
+func (s *Source) takeFirstDirty() time.Time {
+	if ns := s.firstDirty.Swap(0); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 func (s *Source) setReferences(r references) {
 	s.refsMu.Lock()
 	s.refs = r
@@ -275,9 +289,10 @@ func (s *Source) referenced(pick func(references) map[string]bool, ns, name stri
 }
 
 // translate builds a Snapshot, translates it, publishes every Gateway's IR
-// and removes the nodes of Gateways that are gone.
-func (s *Source) translate(ctx context.Context) error {
-	start := time.Now()
+// and removes the nodes of Gateways that are gone. firstEvent is when the
+// first event it includes marked the state dirty (for the wait metric).
+func (s *Source) translate(ctx context.Context, firstEvent time.Time) error {
+	t := passTimes{firstEvent: firstEvent, start: time.Now()}
 	snap, err := s.build()
 	if err != nil {
 		return err
@@ -285,8 +300,10 @@ func (s *Source) translate(ctx context.Context) error {
 	if s.overlay != nil {
 		snap = s.overlay(snap)
 	}
+	t.built = time.Now()
 	out, statuses := s.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
+	t.translated = time.Now()
 	res := &Result{
 		Snapshot:      snap,
 		Statuses:      statuses,
@@ -327,8 +344,9 @@ func (s *Source) translate(ctx context.Context) error {
 	subs := append([]func(*Result){}, s.subscribers...)
 	s.mu.Unlock()
 	s.ready.Store(true)
-	observeTranslation(time.Since(start), len(res.Nodes), len(res.PublishErrors))
-	s.log.Debug("translated", "sequence", res.Sequence, "gateways", len(res.Nodes), "took", time.Since(start))
+	t.published = time.Now()
+	observeTranslation(t, len(res.Nodes), len(res.PublishErrors))
+	s.log.Debug("translated", "sequence", res.Sequence, "gateways", len(res.Nodes), "took", t.published.Sub(t.start))
 	for _, fn := range subs {
 		fn(res)
 	}
