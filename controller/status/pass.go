@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,8 @@ import (
 // with its live status first; nothing is written when nothing changed.
 func (w *Writer) pass(ctx context.Context, in *Input) error {
 	w.passes.Add(1)
+	start := time.Now()
+	defer func() { statusPassSeconds.Observe(time.Since(start).Seconds()) }()
 	var errs []error
 	for _, c := range in.Statuses.GatewayClasses {
 		errs = append(errs, w.gatewayClass(ctx, c))
