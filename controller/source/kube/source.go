@@ -31,12 +31,14 @@ type Options struct {
 	// snapshot.DefaultControllerName.
 	ControllerName string
 	Publisher      Publisher
-	// Debounce is the quiet period after a lone event before a
-	// translation (default 10ms): every single change waits for it.
-	// BurstDebounce is the quiet period once events come less than
-	// burstGap apart (default 50ms), so that a burst of writes costs few
-	// translations. MaxDelay bounds the wait under a continuous stream of
-	// events (default 250ms).
+	// A lone event (the loop idle, no other event within burstGap before
+	// it) is translated at once: nothing else is coming, and a wait would
+	// add to every single change. Events that come while a translation
+	// runs are translated together after it, once no event came for
+	// Debounce (default 10ms); BurstDebounce is that quiet period once
+	// events come less than burstGap apart (default 50ms), so that a burst
+	// of writes costs few translations. MaxDelay bounds the wait under a
+	// continuous stream of events (default 250ms).
 	Debounce, BurstDebounce, MaxDelay time.Duration
 	// DiscoveryInterval is how often kinds whose CRD is missing are looked
 	// for again (default 30s).
@@ -212,14 +214,13 @@ func (s *Source) Start(ctx context.Context) error {
 	}
 	s.started.Store(true)
 	go s.discoverLoop(ctx, s.missing, s.opts.DiscoveryInterval)
+	// The first translation runs as soon as the cache synced: it holds
+	// the whole state, however many events its sync made.
 	s.MarkDirty()
+	<-s.dirty
+	settle := false
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.dirty:
-		}
-		if !s.settle(ctx) {
+		if settle && !s.settle(ctx) {
 			return nil
 		}
 		if err := s.translate(ctx, s.takeFirstDirty()); err != nil {
@@ -229,6 +230,24 @@ func (s *Source) Start(ctx context.Context) error {
 			s.log.Error("translation failed; retrying in 1s", "error", err)
 			time.AfterFunc(time.Second, s.MarkDirty)
 		}
+		select {
+		case <-s.dirty:
+			// Events came during the translation: more may be on their
+			// way (a burst), so they wait for quiet and go together.
+			settle = true
+			continue
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.dirty:
+		}
+		// The loop was idle: a lone event goes at once (leading edge);
+		// the first of a burst too, and the rest of the burst comes
+		// during that translation. Only an event that follows another
+		// closely waits.
+		settle = s.inBurst()
 	}
 }
 
@@ -258,11 +277,14 @@ func (s *Source) settle(ctx context.Context) bool {
 // quietPeriod is Debounce after a lone event and BurstDebounce when the
 // last event came within burstGap of the one before it.
 func (s *Source) quietPeriod() time.Duration {
-	if time.Duration(s.lastGap.Load()) < burstGap {
+	if s.inBurst() {
 		return s.opts.BurstDebounce
 	}
 	return s.opts.Debounce
 }
+
+// inBurst: the last event came within burstGap of the one before it.
+func (s *Source) inBurst() bool { return time.Duration(s.lastGap.Load()) < burstGap }
 
 // takeFirstDirty returns the time of the first MarkDirty since the last
 // call (zero if none) and starts over: events from now on are the next
