@@ -81,8 +81,6 @@ func runController(args []string) error {
 	if err != nil {
 		return err
 	}
-	gc := applyControllerGC(os.Getenv, containerMemoryLimit())
-	log.Info("GC settings", "gogc", gcPercentString(gc.gcPercent), "memoryLimitBytes", gc.memLimit)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return controller(ctx, &f, log)
