@@ -70,7 +70,7 @@ func measureSize(ctx context.Context, e *env, p *prober, smp *sampler, cfg confi
 			recs = append(recs, rec)
 		}
 	}
-	s.Changes, err = measurePropagation(ctx, e.client, p, n, cfg.Changes)
+	s.Changes, err = measurePropagation(ctx, e.client, p, breakdownProbe{ctrlAddr: e.controller.ip, ctrlPid: e.controller.pid, dataPid: e.dataplane.pid}, n, cfg.Changes)
 	after := smp.take()
 	for _, rec := range recs {
 		if perr := rec.stop(ctx); perr != nil {

@@ -33,6 +33,8 @@ type change struct {
 	Polls    int
 	Slowest  time.Duration // the slowest of the polls
 	TimedOut bool
+	// Parts is where the latency went (breakdown.go).
+	Parts breakdown
 }
 
 // measurePropagation makes n changes one after the other, alternating the
@@ -42,7 +44,9 @@ type change struct {
 // previous one to be served, plus a random pause of up to 100 ms so that
 // writes do not fall in step with the controller's debounce timer. The
 // routes are deleted afterwards.
-func measurePropagation(ctx context.Context, c client.Client, p *prober, routes, n int) ([]change, error) {
+// bp reads each sample's breakdown (the controller's metrics, both
+// processes' CPU) right before the write and right after the answer.
+func measurePropagation(ctx context.Context, c client.Client, p *prober, bp breakdownProbe, routes, n int) ([]change, error) {
 	var out []change
 	var created []string
 	defer func() {
@@ -67,6 +71,7 @@ func measurePropagation(ctx context.Context, c client.Client, p *prober, routes,
 				return c.Patch(ctx, r, client.RawPatch(types.MergePatchType, backendPatch(echoB)))
 			}
 		}
+		before := bp.read(ctx)
 		start := time.Now()
 		if err := write(ctx); err != nil {
 			return out, fmt.Errorf("propagation sample %d (%s %s): %w", seq, ch.Kind, ch.Route, err)
@@ -86,6 +91,7 @@ func measurePropagation(ctx context.Context, c client.Client, p *prober, routes,
 			ch.TimedOut, ch.Latency = true, propagationTimeout
 		} else {
 			ch.Latency = at.Sub(wrote)
+			ch.Parts = breakdownOf(before, bp.read(ctx), wrote, at)
 		}
 		out = append(out, ch)
 		sleep(ctx, time.Duration(rand.Int64N(int64(100*time.Millisecond))))
@@ -94,12 +100,12 @@ func measurePropagation(ctx context.Context, c client.Client, p *prober, routes,
 }
 
 func writeChangesCSV(w io.Writer, changes []change) error {
-	if _, err := fmt.Fprintln(w, "routes,seq,kind,route,write_ms,latency_ms,polls,slowest_poll_ms,timed_out"); err != nil {
+	if _, err := fmt.Fprintln(w, "routes,seq,kind,route,write_ms,latency_ms,polls,slowest_poll_ms,timed_out,"+breakdownCSVHeader); err != nil {
 		return err
 	}
 	for _, c := range changes {
-		if _, err := fmt.Fprintf(w, "%d,%d,%s,%s,%.3f,%.3f,%d,%.3f,%t\n", c.Routes, c.Seq, c.Kind, c.Route,
-			float64(c.Write)/1e6, float64(c.Latency)/1e6, c.Polls, float64(c.Slowest)/1e6, c.TimedOut); err != nil {
+		if _, err := fmt.Fprintf(w, "%d,%d,%s,%s,%.3f,%.3f,%d,%.3f,%t,%s\n", c.Routes, c.Seq, c.Kind, c.Route,
+			float64(c.Write)/1e6, float64(c.Latency)/1e6, c.Polls, float64(c.Slowest)/1e6, c.TimedOut, c.Parts.csv()); err != nil {
 			return err
 		}
 	}

@@ -89,6 +89,8 @@ func writeSummary(w io.Writer, info runInfo, sizes []*sizeResult, churn *churnRe
 	p("- *translations*: the controller's own count and mean duration (its /metrics) during the propagation samples.")
 	p("- *status current*: routes whose status edgeway had written for their current generation at the end of the size.")
 
+	writeBreakdown(p, sizes)
+
 	if len(sizes) > 1 {
 		lo, hi := sizes[0], sizes[len(sizes)-1]
 		p("")

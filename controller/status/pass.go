@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,8 +14,12 @@ import (
 
 // pass brings every status we own in line with in. Each object is compared
 // with its live status first; nothing is written when nothing changed.
+// Routes, policies and ServiceEntries are done once per Input (until a pass
+// over them succeeds).
 func (w *Writer) pass(ctx context.Context, in *Input) error {
 	w.passes.Add(1)
+	start := time.Now()
+	defer func() { statusPassSeconds.Observe(time.Since(start).Seconds()) }()
 	var errs []error
 	for _, c := range in.Statuses.GatewayClasses {
 		errs = append(errs, w.gatewayClass(ctx, c))
@@ -32,9 +37,24 @@ func (w *Writer) pass(ctx context.Context, in *Input) error {
 	for _, ls := range in.Statuses.ListenerSets {
 		errs = append(errs, w.listenerSet(ctx, ls, gated[ls.Gateway]))
 	}
-	errs = append(errs, w.routes(ctx, in)...)
-	errs = append(errs, w.policies(ctx, in)...)
-	errs = append(errs, w.serviceEntries(ctx, in)...)
+	if in == w.translatedInLine {
+		// The statuses of routes, policies and ServiceEntries follow the
+		// translation alone, and this one's are written: a pass for an
+		// ACK or the infrastructure, on the same Input, changes only
+		// Gateways and ListenerSets (Programmed, addresses). At thousands
+		// of routes this was most of such a pass, on the cores the next
+		// translation needed.
+		return errors.Join(errs...)
+	}
+	var translated []error
+	translated = append(translated, w.routes(ctx, in)...)
+	translated = append(translated, w.policies(ctx, in)...)
+	translated = append(translated, w.serviceEntries(ctx, in)...)
+	if err := errors.Join(translated...); err != nil {
+		w.translatedInLine = nil // the retry's pass does them again
+		return errors.Join(append(errs, err)...)
+	}
+	w.translatedInLine = in
 	return errors.Join(errs...)
 }
 
@@ -96,37 +116,37 @@ func (w *Writer) listenerSet(ctx context.Context, ls gatewayapi.ListenerSetStatu
 }
 
 // routeKinds are the route kinds translation reports, with how to reach
-// their RouteStatus, and their list type (for their resourceVersions).
+// their RouteStatus.
 var routeKinds = map[string]struct {
-	new     func() client.Object
-	status  func(client.Object) *gwv1.RouteStatus
-	newList func() client.ObjectList
+	new    func() client.Object
+	status func(client.Object) *gwv1.RouteStatus
 }{
-	"HTTPRoute": {func() client.Object { return &gwv1.HTTPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.HTTPRouteList{} }},
-	"GRPCRoute": {func() client.Object { return &gwv1.GRPCRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.GRPCRouteList{} }},
-	"TLSRoute":  {func() client.Object { return &gwv1.TLSRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.TLSRouteList{} }},
-	"TCPRoute":  {func() client.Object { return &gwv1.TCPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.TCPRouteList{} }},
-	"UDPRoute":  {func() client.Object { return &gwv1.UDPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus }, func() client.ObjectList { return &gwv1.UDPRouteList{} }},
+	"HTTPRoute": {func() client.Object { return &gwv1.HTTPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus }},
+	"GRPCRoute": {func() client.Object { return &gwv1.GRPCRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }},
+	"TLSRoute":  {func() client.Object { return &gwv1.TLSRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }},
+	"TCPRoute":  {func() client.Object { return &gwv1.TCPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }},
+	"UDPRoute":  {func() client.Object { return &gwv1.UDPRoute{} }, func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus }},
 }
 
 // routes writes our RouteParentStatus entries, and removes ours from routes
 // that no longer attach to any of our Gateways. A route the last pass left
-// in line with the same translated statuses, and that nobody wrote since,
-// is skipped without being read (routememo.go).
+// in line with the same translated statuses, and that nobody wrote since
+// (its resourceVersion in the Snapshot), is skipped without being read
+// (routememo.go).
 func (w *Writer) routes(ctx context.Context, in *Input) []error {
 	var errs []error
-	done := map[string]bool{}
-	kinds := map[string]bool{}
-	for _, r := range in.Statuses.Routes {
-		kinds[r.Kind] = true
+	if w.routeVersions == nil {
+		w.routeVersions, w.routesDone = map[routeKey]string{}, map[routeKey]struct{}{}
 	}
-	live := w.liveRouteVersions(ctx, kinds)
+	snapshotRouteVersions(in.Snapshot, w.routeVersions)
+	done := w.routesDone
+	clear(done)
 	next := make(map[routeKey]routeInLine, len(in.Statuses.Routes))
 	for _, r := range in.Statuses.Routes {
-		done[r.Kind+"/"+r.Namespace+"/"+r.Name] = true
 		k := routeKey{r.Kind, r.Namespace, r.Name}
+		done[k] = struct{}{}
 		desired := r.Status.Parents
-		if m, ok := w.routesInLine[k]; ok && m.inLine(desired, live[k]) {
+		if m, ok := w.routesInLine[k]; ok && m.inLine(desired, w.routeVersions[k]) {
 			next[k] = m
 			continue
 		}
@@ -140,7 +160,7 @@ func (w *Writer) routes(ctx context.Context, in *Input) []error {
 	}
 	w.routesInLine = next
 	stale := func(kind string, o client.Object, st gwv1.RouteStatus) {
-		if !done[kind+"/"+o.GetNamespace()+"/"+o.GetName()] && hasParentsOf(st.Parents, w.ours) {
+		if _, ok := done[routeKey{kind, o.GetNamespace(), o.GetName()}]; !ok && hasParentsOf(st.Parents, w.ours) {
 			errs = append(errs, w.route(ctx, kind, o.GetNamespace(), o.GetName(), nil))
 		}
 	}

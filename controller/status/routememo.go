@@ -1,13 +1,9 @@
 package status
 
 import (
-	"context"
-
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // routeKey names a route of one kind.
@@ -24,40 +20,41 @@ type routeInLine struct {
 	rv    string
 }
 
-// liveRouteVersions lists the resourceVersion of every route of the kinds
-// in kinds from the Writer's client. On the informer cache that is a list
-// without deep copies (the objects are only read here, never kept): a
-// status pass at thousands of routes otherwise read and deep-copied every
-// route twice and compared its status by reflection, even when the
-// translation had not changed it. A kind that cannot be listed is left
-// out: its routes take the full path.
-func (w *Writer) liveRouteVersions(ctx context.Context, kinds map[string]bool) map[routeKey]string {
-	out := map[routeKey]string{}
-	for kind := range kinds {
-		rk, ok := routeKinds[kind]
-		if !ok {
-			continue
-		}
-		list := rk.newList()
-		if err := w.opts.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-			continue
-		}
-		_ = meta.EachListItem(list, func(o runtime.Object) error {
-			if m, ok := o.(metav1.Object); ok {
-				out[routeKey{kind, m.GetNamespace(), m.GetName()}] = m.GetResourceVersion()
-			}
-			return nil
-		})
+// snapshotRouteVersions indexes the resourceVersion of every route of the
+// Snapshot by kind, namespace and name. Translation saw the routes at these
+// versions, so a route the last pass left in line whose version is still
+// the same was written by nobody since, as of the translation: a pass at
+// thousands of routes otherwise listed every route from the cache for it
+// (the list's reflection copied each into the list), after every
+// translation. A write made after the Snapshot was built is seen by the
+// next translation's Snapshot, which every change makes (status-only
+// updates are not translated, but neither did they trigger a pass before).
+// into is cleared and refilled (its buckets kept from pass to pass).
+func snapshotRouteVersions(s *snapshot.Snapshot, into map[routeKey]string) {
+	clear(into)
+	for _, r := range s.HTTPRoutes {
+		into[routeKey{"HTTPRoute", r.Namespace, r.Name}] = r.ResourceVersion
 	}
-	return out
+	for _, r := range s.GRPCRoutes {
+		into[routeKey{"GRPCRoute", r.Namespace, r.Name}] = r.ResourceVersion
+	}
+	for _, r := range s.TLSRoutes {
+		into[routeKey{"TLSRoute", r.Namespace, r.Name}] = r.ResourceVersion
+	}
+	for _, r := range s.TCPRoutes {
+		into[routeKey{"TCPRoute", r.Namespace, r.Name}] = r.ResourceVersion
+	}
+	for _, r := range s.UDPRoutes {
+		into[routeKey{"UDPRoute", r.Namespace, r.Name}] = r.ResourceVersion
+	}
 }
 
 // inLine reports whether the route is as the last pass left it, in line
 // with the same translated statuses: then there is nothing to read or
-// write. The live route's resourceVersion tells whether anyone (this
-// writer included) wrote it since.
-func (m routeInLine) inLine(desired []gwv1.RouteParentStatus, liveRV string) bool {
-	return m.first != nil && len(desired) == m.n && len(desired) > 0 && &desired[0] == m.first && liveRV != "" && liveRV == m.rv
+// write. The route's resourceVersion in the translated Snapshot tells
+// whether anyone (this writer included) wrote it since.
+func (m routeInLine) inLine(desired []gwv1.RouteParentStatus, rv string) bool {
+	return m.first != nil && len(desired) == m.n && len(desired) > 0 && &desired[0] == m.first && rv != "" && rv == m.rv
 }
 
 func remember(desired []gwv1.RouteParentStatus, rv string) (routeInLine, bool) {

@@ -36,6 +36,7 @@ func (w *Writer) write(ctx context.Context, key client.ObjectKey, obj client.Obj
 			return err
 		}
 		w.writes.Add(1)
+		statusWritesTotal.Inc()
 		return nil
 	})
 	if apierrors.IsNotFound(err) {

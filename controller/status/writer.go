@@ -61,6 +61,14 @@ type Writer struct {
 	// routesInLine: the routes the last pass left in line, for the next
 	// (routememo.go). Only the pass goroutine uses it.
 	routesInLine map[routeKey]routeInLine
+	// routeVersions and routesDone are a pass's scratch maps, kept so
+	// that the next pass reuses their buckets. Only the pass goroutine
+	// uses them.
+	routeVersions map[routeKey]string
+	routesDone    map[routeKey]struct{}
+	// translatedInLine is the Input whose route, policy and ServiceEntry
+	// statuses the last pass wrote without error (pass.go).
+	translatedInLine *Input
 
 	writes, passes, conflicts atomic.Uint64
 	leading                   atomic.Bool

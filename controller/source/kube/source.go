@@ -31,12 +31,14 @@ type Options struct {
 	// snapshot.DefaultControllerName.
 	ControllerName string
 	Publisher      Publisher
-	// Debounce is the quiet period after a lone event before a
-	// translation (default 10ms): every single change waits for it.
-	// BurstDebounce is the quiet period once events come less than
-	// burstGap apart (default 50ms), so that a burst of writes costs few
-	// translations. MaxDelay bounds the wait under a continuous stream of
-	// events (default 250ms).
+	// A lone event (the loop idle, no other event within burstGap before
+	// it) is translated at once: nothing else is coming, and a wait would
+	// add to every single change. Events that come while a translation
+	// runs are translated together after it, once no event came for
+	// Debounce (default 10ms); BurstDebounce is that quiet period once
+	// events come less than burstGap apart (default 50ms), so that a burst
+	// of writes costs few translations. MaxDelay bounds the wait under a
+	// continuous stream of events (default 250ms).
 	Debounce, BurstDebounce, MaxDelay time.Duration
 	// DiscoveryInterval is how often kinds whose CRD is missing are looked
 	// for again (default 30s).
@@ -100,7 +102,10 @@ type Source struct {
 	// MarkDirty and its distance to the one before: a small gap means a
 	// burst (quietPeriod).
 	lastMark, lastGap atomic.Int64
-	missing           []string
+	// firstDirty (UnixNano, 0: none) is the first MarkDirty since the
+	// last translation started: the wait metric's start.
+	firstDirty atomic.Int64
+	missing    []string
 
 	// overlay, if set, is applied to each built Snapshot (overlay.go).
 	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
@@ -163,6 +168,7 @@ const burstGap = 30 * time.Millisecond
 func (s *Source) MarkDirty() {
 	now := time.Now().UnixNano()
 	s.lastGap.Store(now - s.lastMark.Swap(now))
+	s.firstDirty.CompareAndSwap(0, now)
 	select {
 	case s.dirty <- struct{}{}:
 	default:
@@ -208,23 +214,40 @@ func (s *Source) Start(ctx context.Context) error {
 	}
 	s.started.Store(true)
 	go s.discoverLoop(ctx, s.missing, s.opts.DiscoveryInterval)
+	// The first translation runs as soon as the cache synced: it holds
+	// the whole state, however many events its sync made.
 	s.MarkDirty()
+	<-s.dirty
+	settle := false
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.dirty:
-		}
-		if !s.settle(ctx) {
+		if settle && !s.settle(ctx) {
 			return nil
 		}
-		if err := s.translate(ctx); err != nil {
+		if err := s.translate(ctx, s.takeFirstDirty()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			s.log.Error("translation failed; retrying in 1s", "error", err)
 			time.AfterFunc(time.Second, s.MarkDirty)
 		}
+		select {
+		case <-s.dirty:
+			// Events came during the translation: more may be on their
+			// way (a burst), so they wait for quiet and go together.
+			settle = true
+			continue
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.dirty:
+		}
+		// The loop was idle: a lone event goes at once (leading edge);
+		// the first of a burst too, and the rest of the burst comes
+		// during that translation. Only an event that follows another
+		// closely waits.
+		settle = s.inBurst()
 	}
 }
 
@@ -254,10 +277,23 @@ func (s *Source) settle(ctx context.Context) bool {
 // quietPeriod is Debounce after a lone event and BurstDebounce when the
 // last event came within burstGap of the one before it.
 func (s *Source) quietPeriod() time.Duration {
-	if time.Duration(s.lastGap.Load()) < burstGap {
+	if s.inBurst() {
 		return s.opts.BurstDebounce
 	}
 	return s.opts.Debounce
+}
+
+// inBurst: the last event came within burstGap of the one before it.
+func (s *Source) inBurst() bool { return time.Duration(s.lastGap.Load()) < burstGap }
+
+// takeFirstDirty returns the time of the first MarkDirty since the last
+// call (zero if none) and starts over: events from now on are the next
+// translation's.
+func (s *Source) takeFirstDirty() time.Time {
+	if ns := s.firstDirty.Swap(0); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 func (s *Source) setReferences(r references) {
@@ -275,9 +311,10 @@ func (s *Source) referenced(pick func(references) map[string]bool, ns, name stri
 }
 
 // translate builds a Snapshot, translates it, publishes every Gateway's IR
-// and removes the nodes of Gateways that are gone.
-func (s *Source) translate(ctx context.Context) error {
-	start := time.Now()
+// and removes the nodes of Gateways that are gone. firstEvent is when the
+// first event it includes marked the state dirty (for the wait metric).
+func (s *Source) translate(ctx context.Context, firstEvent time.Time) error {
+	t := passTimes{firstEvent: firstEvent, start: time.Now()}
 	snap, err := s.build()
 	if err != nil {
 		return err
@@ -285,8 +322,10 @@ func (s *Source) translate(ctx context.Context) error {
 	if s.overlay != nil {
 		snap = s.overlay(snap)
 	}
+	t.built = time.Now()
 	out, statuses := s.translator.Translate(snap)
 	parts := ir.SplitByGateway(out)
+	t.translated = time.Now()
 	res := &Result{
 		Snapshot:      snap,
 		Statuses:      statuses,
@@ -327,8 +366,9 @@ func (s *Source) translate(ctx context.Context) error {
 	subs := append([]func(*Result){}, s.subscribers...)
 	s.mu.Unlock()
 	s.ready.Store(true)
-	observeTranslation(time.Since(start), len(res.Nodes), len(res.PublishErrors))
-	s.log.Debug("translated", "sequence", res.Sequence, "gateways", len(res.Nodes), "took", time.Since(start))
+	t.published = time.Now()
+	observeTranslation(t, len(res.Nodes), len(res.PublishErrors))
+	s.log.Debug("translated", "sequence", res.Sequence, "gateways", len(res.Nodes), "took", t.published.Sub(t.start))
 	for _, fn := range subs {
 		fn(res)
 	}
