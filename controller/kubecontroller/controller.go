@@ -168,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		Acks:           acks,
 		Infrastructure: infra,
 		Log:            cfg.Log,
+		Busy:           c.Source.Busy,
 	})
 	if err := mgr.Add(c.Writer); err != nil {
 		return nil, err

@@ -18,8 +18,12 @@ var (
 		Name: "edgeway_controller_status_writes_total",
 		Help: "Status writes (patches of a status subresource) to the API server.",
 	})
+	yieldSeconds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edgeway_controller_status_yield_seconds_total",
+		Help: "Time status passes waited for a running or pending translation before starting or writing (at most 0.5 s per pass).",
+	})
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(statusPassSeconds, statusWritesTotal)
+	crmetrics.Registry.MustRegister(statusPassSeconds, statusWritesTotal, yieldSeconds)
 }

@@ -32,6 +32,7 @@ func (w *Writer) write(ctx context.Context, key client.ObjectKey, obj client.Obj
 		if !mutate(obj) {
 			return nil
 		}
+		w.yield(ctx)
 		if err := w.opts.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			return err
 		}

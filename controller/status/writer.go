@@ -46,6 +46,11 @@ type Options struct {
 	Log      *slog.Logger
 	// Now is the clock of lastTransitionTime (default time.Now).
 	Now func() time.Time
+	// Busy, if set, reports that a translation runs or a change waits for
+	// one; a pass waits for it before it starts and before each write, at
+	// most MaxYield in all (default 500ms; yield.go says why).
+	Busy     func() bool
+	MaxYield time.Duration
 }
 
 // Writer is the leader-only status writer, a manager Runnable.
@@ -69,6 +74,9 @@ type Writer struct {
 	// translatedInLine is the Input whose route, policy and ServiceEntry
 	// statuses the last pass wrote without error (pass.go).
 	translatedInLine *Input
+	// yieldLeft is what the current pass may still wait for translations
+	// (yield.go). Only the pass goroutine uses it.
+	yieldLeft time.Duration
 
 	writes, passes, conflicts atomic.Uint64
 	leading                   atomic.Bool
@@ -88,6 +96,9 @@ func NewWriter(o Options) *Writer {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxYield <= 0 {
+		o.MaxYield = defaultMaxYield
 	}
 	return &Writer{opts: o, ours: gwv1.GatewayController(o.ControllerName), log: o.Log.With("component", "status-writer"), trigger: make(chan struct{}, 1)}
 }
@@ -141,8 +152,10 @@ func (w *Writer) Start(ctx context.Context) error {
 		case <-w.trigger:
 		default:
 		}
+		w.yieldLeft = w.opts.MaxYield
+		w.yield(ctx)
 		w.mu.Lock()
-		in := w.latest
+		in := w.latest // after the wait: the translation it waited for
 		w.mu.Unlock()
 		if in == nil {
 			continue

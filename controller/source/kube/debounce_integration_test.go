@@ -73,6 +73,9 @@ func TestEventsDuringATranslationGoTogether(t *testing.T) {
 		t.Fatal("the write of route first started no translation within 30s")
 	}
 	held := src.Translations() + 1 // the translation now held in the overlay
+	if !src.Busy() {
+		t.Error("Busy is false while a translation runs: the status writer would not hold back")
+	}
 	events := src.Events()
 	create(t, api.Client, debounceRoute(ns, "a"), debounceRoute(ns, "b"), debounceRoute(ns, "c"))
 	deadline := time.Now().Add(30 * time.Second)
@@ -94,6 +97,15 @@ func TestEventsDuringATranslationGoTogether(t *testing.T) {
 	})
 	if r.Sequence != held+1 {
 		t.Errorf("routes a, b and c first translated together by translation %d; want %d, the one right after the held translation %d", r.Sequence, held+1, held)
+	}
+	// Nothing more comes: the Source turns idle, and the status writer
+	// may go on.
+	deadline = time.Now().Add(30 * time.Second)
+	for src.Busy() {
+		if time.Now().After(deadline) {
+			t.Fatal("the Source still Busy 30s after its last translation, with no change pending")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

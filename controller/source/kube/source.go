@@ -105,7 +105,9 @@ type Source struct {
 	// firstDirty (UnixNano, 0: none) is the first MarkDirty since the
 	// last translation started: the wait metric's start.
 	firstDirty atomic.Int64
-	missing    []string
+	// translating is set while a translation runs (Busy).
+	translating atomic.Bool
+	missing     []string
 
 	// overlay, if set, is applied to each built Snapshot (overlay.go).
 	overlay func(*snapshot.Snapshot) *snapshot.Snapshot
@@ -199,6 +201,11 @@ func (s *Source) Latest() *Result {
 func (s *Source) Translations() uint64 { return s.translations.Load() }
 func (s *Source) Events() uint64       { return s.events.Load() }
 
+// Busy reports whether a translation runs or a change waits for one: the
+// status writer holds its API calls back meanwhile (controller/status
+// yield.go), so that a change is served sooner.
+func (s *Source) Busy() bool { return s.translating.Load() || s.firstDirty.Load() != 0 }
+
 // Ready reports whether the cache synced and the first translation was
 // published: before that a data plane would be served nothing.
 func (s *Source) Ready() bool { return s.ready.Load() }
@@ -223,7 +230,12 @@ func (s *Source) Start(ctx context.Context) error {
 		if settle && !s.settle(ctx) {
 			return nil
 		}
-		if err := s.translate(ctx, s.takeFirstDirty()); err != nil {
+		// Set before the pending change is taken, so that Busy never
+		// sees neither.
+		s.translating.Store(true)
+		err := s.translate(ctx, s.takeFirstDirty())
+		s.translating.Store(false)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
