@@ -2,18 +2,14 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/edgeway/edgeway/conformance/apiserver"
 	"github.com/edgeway/edgeway/controller/snapshot"
+	"github.com/edgeway/edgeway/controller/source/kube/kubebench"
 )
 
 // BenchmarkSourceBuild measures the Source's build (the listing of the
@@ -38,12 +35,7 @@ import (
 func BenchmarkSourceBuild(b *testing.B) {
 	const n, ns, controller = 5000, "bench", "edgeway.dev/bench-build"
 	api := apiserver.Start(b)
-	cfg := rest.CopyConfig(api.Config)
-	cfg.QPS, cfg.Burst = 1000, 2000 // setting up 5000 routes at client-go's default 5/s would take 17 minutes
-	c, err := client.New(cfg, client.Options{Scheme: api.Client.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, _ := kubebench.FastClient(b, api)
 	ctx := context.Background()
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -56,54 +48,23 @@ func BenchmarkSourceBuild(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	routes := make(chan int)
-	var wg sync.WaitGroup
-	var failed sync.Once
-	var createErr error
-	for range 16 {
-		wg.Go(func() {
-			for i := range routes {
-				if err := c.Create(ctx, benchRoute(ns, i, "/")); err != nil {
-					failed.Do(func() { createErr = err })
-				}
-			}
-		})
-	}
-	for i := range n {
-		routes <- i
-	}
-	close(routes)
-	wg.Wait()
-	if createErr != nil {
-		b.Fatal(createErr)
-	}
+	kubebench.CreateRoutes(b, c, ns, n)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mgr, err := NewManager(api.Config, ManagerOptions{ControllerName: controller, Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	s := newBenchSource(b, mctx, mgr, controller, log)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("manager: %v", err)
-		}
-	})
-	if !mgr.GetCache().WaitForCacheSync(mctx) {
-		b.Fatal("the cache did not sync")
-	}
+	s := newBenchSource(b, ctx, mgr, controller, log)
+	kubebench.StartManager(b, ctx, mgr)
 
-	changed := benchRoute(ns, n/2, "/")
+	changed := kubebench.Route(ns, n/2, "/")
 	if err := c.Get(ctx, client.ObjectKeyFromObject(changed), changed); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("step=build/routes="+strconv.Itoa(n), func(b *testing.B) {
 		// The first build copies every object: not a change of one.
-		benchBuildOnce(b, s, mctx, n)
+		benchBuildOnce(b, s, n)
 		b.ReportAllocs()
 		var cpu time.Duration
 		i := 0
@@ -113,12 +74,12 @@ func BenchmarkSourceBuild(b *testing.B) {
 			if err := c.Update(ctx, changed); err != nil {
 				b.Fatal(err)
 			}
-			waitForCached(b, mgr, changed)
+			kubebench.WaitForCached(b, mgr, changed)
 			i++
 			b.StartTimer()
-			start := processCPUTime()
-			benchBuildOnce(b, s, mctx, n)
-			cpu += processCPUTime() - start
+			start := kubebench.ProcessCPUTime()
+			benchBuildOnce(b, s, n)
+			cpu += kubebench.ProcessCPUTime() - start
 		}
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
@@ -142,9 +103,8 @@ func newBenchSource(b *testing.B, ctx context.Context, mgr manager.Manager, cont
 	return s
 }
 
-// benchBuildOnce builds and checks the Snapshot's size. Its context is
-// unused since builds read the informers' stores (before, a build took one).
-func benchBuildOnce(b *testing.B, s *Source, _ context.Context, n int) *snapshot.Snapshot {
+// benchBuildOnce builds and checks the Snapshot's size.
+func benchBuildOnce(b *testing.B, s *Source, n int) *snapshot.Snapshot {
 	snap, err := s.build()
 	if err != nil {
 		b.Fatal(err)
@@ -153,37 +113,4 @@ func benchBuildOnce(b *testing.B, s *Source, _ context.Context, n int) *snapshot
 		b.Fatalf("built %d HTTPRoutes and %d Services, want %d and 1", len(snap.HTTPRoutes), len(snap.Services), n)
 	}
 	return snap
-}
-
-// waitForCached waits until the cache holds obj's resourceVersion.
-func waitForCached(b *testing.B, mgr manager.Manager, obj *gwv1.HTTPRoute) {
-	deadline := time.Now().Add(30 * time.Second)
-	for got := (&gwv1.HTTPRoute{}); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if err := mgr.GetCache().Get(context.Background(), client.ObjectKeyFromObject(obj), got); err == nil && got.ResourceVersion == obj.ResourceVersion {
-			return
-		}
-	}
-	b.Fatalf("the cache did not get HTTPRoute %s at resourceVersion %s within 30s", obj.Name, obj.ResourceVersion)
-}
-
-func benchRoute(ns string, i int, path string) *gwv1.HTTPRoute {
-	return &gwv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("route-%05d", i)},
-		Spec: gwv1.HTTPRouteSpec{
-			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "web"}}},
-			Hostnames:       []gwv1.Hostname{gwv1.Hostname(fmt.Sprintf("r%d.example.com", i))},
-			Rules: []gwv1.HTTPRouteRule{{
-				Matches:     []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: ptr.To(gwv1.PathMatchPathPrefix), Value: ptr.To(path)}}},
-				BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "backend", Port: ptr.To(gwv1.PortNumber(80))}}}},
-			}},
-		},
-	}
-}
-
-func processCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
