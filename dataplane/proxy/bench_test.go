@@ -245,14 +245,15 @@ func BenchmarkDirectTLSHandshake(b *testing.B) {
 	getLoop(b, tlsClient("http/1.1", false), "https://"+backendAddr(s)+"/x", "")
 }
 
-// startEchoBackend echoes every byte back on each connection.
-func startEchoBackend(b *testing.B) string {
-	b.Helper()
+// startEchoBackend echoes every byte back on each connection, and closes
+// it after the client's half-close.
+func startEchoBackend(tb testing.TB) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -119,26 +119,10 @@ func TestTCPProxyLargeTransferAndNoEndpoints(t *testing.T) {
 // the client's half-close, which must reach the backend and come back as
 // EOF.
 func TestTCPProxyBulkThenSmallAfterInspection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c) // echo until the client's half-close, then close
-			}()
-		}
-	}()
+	echo := startEchoBackend(t) // echoes until the client's half-close, then closes
 	p := newProxy(t)
 	res := newResources()
-	addCluster(res, "echo", ln.Addr().String())
+	addCluster(res, "echo", echo)
 	res.Listeners["tcp"] = listener(t, "tcp", 0, true, chain("tcp", nil, nil, tcpFilter(t, map[string]uint32{"echo": 1})))
 	applyAll(t, p, res)
 
