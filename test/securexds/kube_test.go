@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -153,11 +154,18 @@ func TestProvisionedCredentials(t *testing.T) {
 		t.Fatal("team-a's credentials fetched team-b's configuration")
 	}
 
-	// The load balancer assigns an address; with the ACK the Gateway is Programmed.
+	// The load balancer assigns an address once the Service exists (the
+	// provisioner writes the xDS Secret first, and the ACKs above can come
+	// before its Service is applied); with the ACK the Gateway is Programmed.
 	patch := []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"198.18.0.20"}]}}}`)
-	if err := c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: infra.ResourceName("edge")}},
-		client.RawPatch(types.MergePatchType, patch)); err != nil {
-		t.Fatal(err)
+	var patchErr error
+	eventually(t, "the Gateway's Service, to give it an address", 30*time.Second, func() bool {
+		patchErr = c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: infra.ResourceName("edge")}},
+			client.RawPatch(types.MergePatchType, patch))
+		return !apierrors.IsNotFound(patchErr)
+	})
+	if patchErr != nil {
+		t.Fatal(patchErr)
 	}
 	eventually(t, "Programmed=True with the load balancer's address", 30*time.Second, func() bool {
 		var g gwv1.Gateway
