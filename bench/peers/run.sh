@@ -51,19 +51,19 @@ if [ "$want_caddy" = 1 ] && ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -
 fi
 
 # edgeway and edgeway-dataplane as `make build` builds them; the pprof build for the profiling pass
-# (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway); the
+# (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway-dataplane); the
 # backend, the xDS server of the data-plane-only run, and the driver.
 version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
 "$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
 "$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway-dataplane" ./cmd/edgeway-dataplane
 overlay=$(mktemp)
 trap 'rm -f "$overlay"' EXIT
-printf '{"Replace":{"%s/cmd/edgeway/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"
-"$GO" build -tags peerbench_pprof -overlay "$overlay" -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-pprof" ./cmd/edgeway
+printf '{"Replace":{"%s/cmd/edgeway-dataplane/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"
+"$GO" build -tags peerbench_pprof -overlay "$overlay" -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-dataplane-pprof" ./cmd/edgeway-dataplane
 "$GO" build -o "$bin/peer-backend" ./bench/peers/backend
 "$GO" build -o "$bin/peer-xds" ./bench/peers/xdsonly
 "$GO" build -o "$bin/peerbench" ./bench/peers/cmd/peerbench
 
 pprof=()
-[ "${BENCH_PROFILE:-1}" = 1 ] && pprof=(-edgeway-pprof "$bin/edgeway-pprof")
+[ "${BENCH_PROFILE:-1}" = 1 ] && pprof=(-edgeway-pprof "$bin/edgeway-dataplane-pprof")
 exec "$bin/peerbench" -bin "$bin" -out "$root/bench/results/peers" "${pprof[@]}" "$@"

@@ -1,9 +1,9 @@
 //go:build peerbench_pprof
 
 // This file is not part of any package of the repository: bench/peers/run.sh
-// overlays it into cmd/edgeway (go build -overlay, -tags peerbench_pprof) to
-// build .cache/bin/edgeway-pprof, the binary of the profiling pass. The
-// measured runs use the plain edgeway binary.
+// overlays it into cmd/edgeway-dataplane (go build -overlay, -tags
+// peerbench_pprof) to build .cache/bin/edgeway-dataplane-pprof, the binary
+// of the profiling pass. The measured runs use the plain edgeway-dataplane.
 package main
 
 import (

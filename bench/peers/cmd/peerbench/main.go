@@ -61,7 +61,7 @@ func parseOptions(args []string) (options, error) {
 	proxies := fs.String("proxies", envOr("BENCH_PROXIES", "nginx,haproxy,caddy,edgeway"), "proxies to run (env BENCH_PROXIES)")
 	scen := fs.String("scenarios", envOr("BENCH_SCENARIOS", "http1,tls,passthrough,split,h2,tls-newconn"), "scenarios to run (env BENCH_SCENARIOS)")
 	routes := fs.String("routes", envOr("BENCH_ROUTES", "1"), "1: also run edgeway with 1000 routes for its RSS (env BENCH_ROUTES)")
-	fs.StringVar(&o.pprofBinary, "edgeway-pprof", envOr("BENCH_PPROF_BINARY", ""), "edgeway built with the pprof overlay: profile every scenario with it after the measured runs (empty: no profiles)")
+	fs.StringVar(&o.pprofBinary, "edgeway-pprof", envOr("BENCH_PPROF_BINARY", ""), "edgeway-dataplane built with the pprof overlay: profile every scenario with it after the measured runs (empty: no profiles)")
 	fs.IntVar(&o.bodySize, "body-size", 64, "bytes in every backend response body")
 	fs.StringVar(&o.summarize, "summarize", "", "only rewrite DIR/summary.md from DIR/results.json (after a change to the report)")
 	nice := fs.String("nice", envOr("BENCH_NICE", "0"), "niceness of every benchmark process, e.g. -10 to take precedence over other work on a shared machine (env BENCH_NICE; 0: unchanged)")
@@ -103,7 +103,7 @@ func parseOptions(args []string) (options, error) {
 	}
 	for _, p := range splitList(*proxies) {
 		if _, ok := proxyNumber[p]; !ok {
-			errs = append(errs, fmt.Errorf("proxies: unknown %q (nginx, haproxy, caddy, edgeway)", p))
+			errs = append(errs, fmt.Errorf("proxies: unknown %q (nginx, haproxy, caddy, edgeway, edgeway-standalone)", p))
 		}
 		o.proxies = append(o.proxies, p)
 	}
@@ -127,7 +127,7 @@ func splitList(s string) []string {
 }
 
 // proxyNumber is each proxy's port block (planProxy).
-var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, "edgeway": 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7, edgewayDP1kName: 8}
+var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, edgewayName: 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7, edgewayDP1kName: 8, edgewayStandaloneName: 9}
 
 func main() {
 	o, err := parseOptions(os.Args[1:])
@@ -352,7 +352,9 @@ func (h *harness) startProxy(name string, n, routes int) (*target, error) {
 		check = []string{caddy, "validate", "--config", conf, "--adapter", "caddyfile"}
 		argv = []string{caddy, "run", "--config", conf, "--adapter", "caddyfile"}
 		env = goEnv
-	case edgewayDP1kName:
+	case edgewayName, edgewayDP1kName, pprofName, pprofRoutesName:
+		// edgeway's data plane as a Kubernetes Gateway's pods run it
+		// (cmd/edgeway-dataplane), its controller in another process.
 		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)
 		if err != nil {
 			return nil, err
@@ -366,20 +368,22 @@ func (h *harness) startProxy(name string, n, routes int) (*target, error) {
 			return nil, err
 		}
 		h.procs = append(h.procs, xdsProc)
+		binary := filepath.Join(bin, "edgeway-dataplane")
 		env = goEnv
-		argv = []string{filepath.Join(bin, "edgeway-dataplane"), "--xds-server", fmt.Sprintf("127.0.0.1:%d", p.XDS),
+		if name == pprofName || name == pprofRoutesName {
+			binary = h.opts.pprofBinary
+			env = append(env, fmt.Sprintf("EDGEWAY_BENCH_PPROF=127.0.0.1:%d", p.Pprof))
+		}
+		argv = []string{binary, "--xds-server", fmt.Sprintf("127.0.0.1:%d", p.XDS),
 			"--admin-address", fmt.Sprintf("127.0.0.1:%d", p.Admin), "--access-log", "off"}
-	case edgewayName, edgeway1kName, pprofName, pprofRoutesName:
+	case edgewayStandaloneName, edgeway1kName:
+		// edgeway standalone: controller and data plane in one process.
 		confDir, err := writeEdgeway(filepath.Join(dir, "config"), p, h.backend, h.cert, routes)
 		if err != nil {
 			return nil, err
 		}
 		binary := filepath.Join(bin, "edgeway")
 		env = goEnv
-		if name == pprofName || name == pprofRoutesName {
-			binary = h.opts.pprofBinary
-			env = append(env, fmt.Sprintf("EDGEWAY_BENCH_PPROF=127.0.0.1:%d", p.Pprof))
-		}
 		argv = []string{binary, "standalone", "--config-dir", confDir,
 			"--xds-address", fmt.Sprintf("127.0.0.1:%d", p.XDS), "--admin-address", fmt.Sprintf("127.0.0.1:%d", p.Admin),
 			"--access-log", "off", "--state-dir", filepath.Join(dir, "state")}

@@ -96,8 +96,16 @@ func scenarioByName(name string) (scenario, bool) {
 
 // Target names.
 const (
-	baselineName  = "baseline"
-	edgewayName   = "edgeway"
+	baselineName = "baseline"
+	// edgewayName is edgeway's data plane (cmd/edgeway-dataplane), as a
+	// Kubernetes Gateway's pods run it: its configuration comes from
+	// peer-xds (bench/peers/xdsonly), the controller's translation and
+	// xDS server in another process, pinned with the load generator.
+	edgewayName = "edgeway"
+	// edgewayStandaloneName is `edgeway standalone`, the controller and
+	// the data plane in one process (only when BENCH_PROXIES names it).
+	edgewayStandaloneName = "edgeway-standalone"
+	// edgeway1kName is edgeway standalone with 1000 routes.
 	edgeway1kName = "edgeway-1000-routes"
 	// edgewayDP1kName is the data plane alone (cmd/edgeway-dataplane) with
 	// 1000 routes, its configuration from peer-xds (bench/peers/xdsonly) in
