@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -87,11 +88,18 @@ func TestACMEInKubernetes(t *testing.T) {
 	// manager's self-check dials before asking the CA to validate.
 	dp := startDataplane(t, c, ctl.xdsAddr, ns, gatewayName)
 	t0 := time.Now()
+	// The address goes on the Service once it exists: the provisioner
+	// applies it after the xDS Secret the data plane starts with, so the
+	// data plane can be up first (CI: services "edge-edgeway" not found).
 	patch := []byte(`{"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.1"}]}}}`)
-	if err := c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: infra.ResourceName(gatewayName)}},
-		client.RawPatch(types.MergePatchType, patch)); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 30*time.Second, "the Gateway's Service, to give it an address", func() error {
+		err := c.Status().Patch(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: infra.ResourceName(gatewayName)}},
+			client.RawPatch(types.MergePatchType, patch))
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err
+	})
 
 	// The certificate lands where certificateRefs points.
 	var leaf *x509.Certificate
