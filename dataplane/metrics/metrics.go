@@ -7,6 +7,8 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,8 @@ type Metrics struct {
 	configSwaps      prometheus.Counter
 	configRejections prometheus.Counter
 	refusals         refusals
+
+	requestCache sync.Map // requestKey -> *requestSeries
 }
 
 // New creates the collectors and a registry holding them plus the Go
@@ -109,8 +113,39 @@ func (m *Metrics) Request(listener, route, cluster string, status int, d time.Du
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(listener, route, cluster, StatusClass(status)).Inc()
-	m.requestDuration.WithLabelValues(listener, route, cluster).Observe(d.Seconds())
+	rs := m.requestSeriesOf(listener, route, cluster)
+	class := statusClassIndex(status)
+	c := rs.byClass[class].Load()
+	if c == nil {
+		c = &counterBox{m.requests.WithLabelValues(listener, route, cluster, StatusClass(status))}
+		rs.byClass[class].Store(c)
+	}
+	c.Inc()
+	rs.duration.Observe(d.Seconds())
+}
+
+// requestKey names the series Request records into.
+type requestKey struct{ listener, route, cluster string }
+
+// requestSeries holds the children of one requestKey. WithLabelValues
+// validates and hashes every label value and takes the vector's lock on
+// each call; one lookup here per request instead of two there (about 1.5%
+// of the proxy's CPU in the HTTP/1.1 benchmark). Series are never deleted,
+// so the cache is bounded by the configurations seen, as the vectors are.
+type requestSeries struct {
+	duration prometheus.Observer
+	byClass  [len(statusClasses) + 1]atomic.Pointer[counterBox] // made on first use, so that /metrics shows only the classes seen
+}
+
+type counterBox struct{ prometheus.Counter }
+
+func (m *Metrics) requestSeriesOf(listener, route, cluster string) *requestSeries {
+	k := requestKey{listener, route, cluster}
+	if rs, ok := m.requestCache.Load(k); ok {
+		return rs.(*requestSeries)
+	}
+	rs, _ := m.requestCache.LoadOrStore(k, &requestSeries{duration: m.requestDuration.WithLabelValues(listener, route, cluster)})
+	return rs.(*requestSeries)
 }
 
 // UpstreamConnectError records a failed connect to an endpoint of cluster.
@@ -186,10 +221,19 @@ func (m *Metrics) ConfigRejected() {
 // StatusClass maps a status code to "1xx".."5xx" (anything else "other"),
 // the only form in which status codes become labels.
 func StatusClass(code int) string {
-	if code >= 100 && code < 600 {
-		return statusClasses[code/100-1] // constants: no string built per request
+	if i := statusClassIndex(code); i < len(statusClasses) {
+		return statusClasses[i] // constants: no string built per request
 	}
 	return "other"
+}
+
+// statusClassIndex: the index of code's class in statusClasses, or
+// len(statusClasses) for "other".
+func statusClassIndex(code int) int {
+	if code >= 100 && code < 600 {
+		return code/100 - 1
+	}
+	return len(statusClasses)
 }
 
 var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}

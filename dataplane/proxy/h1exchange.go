@@ -93,14 +93,27 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		// connection (found in review). Cleared once the body is sent, so
 		// that the servers' client-gone read does not take the deadline
 		// for the client leaving.
-		var rc *http.ResponseController
-		if !deadline.IsZero() && r.ContentLength > 0 {
-			rc = http.NewResponseController(w)
-			_ = rc.SetReadDeadline(deadline) // not supported: unbounded, as before
+		if r.ContentLength == 0 {
+			// Probe, write and wait for the answer in one (h1alive.go).
+			err = pc.sendAwait(h1Request{hcm, rt, wc, target, scheme, r})
+		} else if pc.reused && !pc.alive() {
+			err = errStale
+		} else {
+			var rc *http.ResponseController
+			if !deadline.IsZero() {
+				rc = http.NewResponseController(w)
+				_ = rc.SetReadDeadline(deadline) // not supported: unbounded, as before
+			}
+			err = writeH1Request(pc, hcm, rt, wc, target, scheme, r)
+			if rc != nil {
+				_ = rc.SetReadDeadline(time.Time{})
+			}
 		}
-		err = writeH1Request(pc, hcm, rt, wc, target, scheme, r)
-		if rc != nil {
-			_ = rc.SetReadDeadline(time.Time{})
+		if err == errStale {
+			// Closed by the backend while idle, nothing sent: the next one.
+			watch.done()
+			pc.conn.Close()
+			continue
 		}
 		if err == nil {
 			_, err = pc.br.Peek(1) // the response's first byte

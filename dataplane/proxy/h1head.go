@@ -87,11 +87,18 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	if err := pc.readFields(h, ""); err != nil {
 		return head, err
 	}
+	// Most responses have no hop-by-hop field at all (readFields notes
+	// one): then none of the lookups and deletes below can find anything.
+	hop := pc.sawHopByHop
 	// The framing is decided from the fields as received, before the ones
 	// Connection lists are dropped: an upstream naming Transfer-Encoding or
 	// Content-Length there must not make the body's end unknowable (and a
 	// pooled connection be reused mid-response). Transport does the same.
-	if te := h["Transfer-Encoding"]; te != nil && line[7] == '1' {
+	var te []string
+	if hop {
+		te = h["Transfer-Encoding"]
+	}
+	if te != nil && line[7] == '1' {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return head, errBadResponse // net/http supports nothing else either
 		}
@@ -113,6 +120,9 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	}
 	if head.chunked {
 		head.trailer = h["Trailer"]
+	}
+	if !hop {
+		return head, nil
 	}
 	if v := h["Connection"]; v != nil {
 		for _, f := range v {
@@ -172,6 +182,7 @@ type fieldSpan struct{ k0, k1, v0, v1 int }
 // h, each name prefixed by prefix (http.TrailerPrefix for trailers).
 func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 	pc.scratch = pc.scratch[:0]
+	pc.sawHopByHop = false
 	var spans []fieldSpan
 	var stack [32]fieldSpan
 	spans = stack[:0]
@@ -235,6 +246,9 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 			k = prefix + k
 		}
 		vals[i] = block[s.v0:s.v1]
+		if isHopByHop(k) {
+			pc.sawHopByHop = true
+		}
 		if prior, ok := h[k]; ok {
 			h[k] = append(prior, vals[i])
 		} else {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
@@ -53,23 +54,26 @@ func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
 
 // h1Conn is one upstream connection with its buffers.
 type h1Conn struct {
-	addr       string
-	conn       net.Conn
-	br         *bufio.Reader
-	bw         *bufio.Writer
-	idleSince  time.Time
-	reused     bool        // it served an earlier request (it may have gone stale)
-	closeAfter bool        // the request write failed: never pooled again
-	abort      func()      // cuts the exchange: the client went away
-	probe      func() bool // h1alive.go; nil: cannot be probed
-	scratch    []byte      // response head bytes, reused (h1head.go)
-	long       []byte      // a response head line longer than br's buffer
+	addr        string
+	conn        net.Conn
+	br          *bufio.Reader
+	bw          *bufio.Writer
+	idleSince   time.Time
+	reused      bool               // it served an earlier request (it may have gone stale)
+	closeAfter  bool               // the request write failed: never pooled again
+	abort       func()             // cuts the exchange: the client went away
+	raw         syscall.RawConn    // the socket, for the probe (h1alive.go); nil: none
+	awaitFn     func(uintptr) bool // pc.awaitStep, made once
+	await       awaitState         // the sendAwait in progress
+	sawHopByHop bool               // the last readFields read a hop-by-hop field (h1head.go)
+	scratch     []byte             // response head bytes, reused (h1head.go)
+	long        []byte             // a response head line longer than br's buffer
 }
 
-// get returns an idle connection to addr or dials one. An idle connection
-// is first probed without blocking (h1alive.go): one the backend closed, or
-// sent bytes on unasked, is closed instead. deadline (zero: none) bounds
-// the dial as the route timeout.
+// get returns an idle connection to addr or dials one. The caller probes
+// a reused connection before it writes (h1alive.go): one the backend
+// closed, or sent bytes on unasked, is closed and another one taken.
+// deadline (zero: none) bounds the dial as the route timeout.
 func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
@@ -83,7 +87,7 @@ func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time) (*h1C
 		list[len(list)-1] = nil
 		p.idle[addr] = list[:len(list)-1]
 		p.mu.Unlock()
-		if now.Sub(pc.idleSince) >= idleConnTimeout || !pc.alive() {
+		if now.Sub(pc.idleSince) >= idleConnTimeout {
 			pc.conn.Close()
 			continue
 		}

@@ -16,6 +16,20 @@ import (
 // forwarding fields in, the route's header changes applied), written from
 // the client's header map without copying it when there are no changes.
 
+// h1Request is what writeH1Request writes, held for sendAwait.
+type h1Request struct {
+	hcm    *config.HTTPManager
+	rt     *config.Route
+	wc     *config.WeightedCluster
+	target string
+	scheme string
+	r      *http.Request
+}
+
+func (q h1Request) write(pc *h1Conn) error {
+	return writeH1Request(pc, q.hcm, q.rt, q.wc, q.target, q.scheme, q.r)
+}
+
 // writeH1Request writes the request head (the route's header changes and
 // the forwarding headers applied) and its body, then flushes.
 func writeH1Request(pc *h1Conn, hcm *config.HTTPManager, rt *config.Route, wc *config.WeightedCluster, target, scheme string, r *http.Request) error {
