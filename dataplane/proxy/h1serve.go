@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,6 +144,14 @@ func (c *h1Client) next() h1Verdict {
 	if c.br.Buffered() == 0 {
 		if c.served > 0 {
 			setReadTimeout(c.conn, lim.IdleTimeout)
+			// The response just went out; the client's next request
+			// cannot be here yet. Reading now would fail (EAGAIN) and
+			// park the goroutine until the poller wakes it: a failed
+			// system call, a park and a wake-up per request. Letting the
+			// other runnable connections go first (what an event loop's
+			// turn does) usually finds the request there. An idle
+			// proxy has nothing else to run and reads at once.
+			runtime.Gosched()
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return h1More
