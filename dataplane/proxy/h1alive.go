@@ -51,7 +51,7 @@ func peekDead(fd uintptr) bool {
 	// EAGAIN: nothing to read, the connection is idle and open. n == 0
 	// without error: the backend closed it. n > 0: it sent bytes nobody
 	// asked for.
-	return !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
+	return err != syscall.EAGAIN && err != syscall.EINTR // Recvfrom returns a bare Errno
 }
 
 // alive reports whether an idle connection still looks usable.

@@ -87,6 +87,10 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		watch := watchClient(ctx, pc.abort)
 		if !deadline.IsZero() {
 			pc.conn.SetDeadline(deadline)
+			pc.hasDeadline = true
+		} else if pc.hasDeadline {
+			pc.conn.SetDeadline(time.Time{})
+			pc.hasDeadline = false
 		}
 		// The route timeout covers reading the request body too: a client
 		// that stops sending it must not hold the handler and an upstream
@@ -319,9 +323,10 @@ func (p *Proxy) h1Respond(pc *h1Conn, watch clientWatch, rt *config.Route, wc *c
 		pc.conn.Close()
 		return
 	}
-	if !deadline.IsZero() {
-		pc.conn.SetDeadline(time.Time{})
-	}
+	// A route timeout's deadline stays on the pooled connection: the next
+	// request sets its own or clears it (forwardH1) before using it, and
+	// nothing else reads an idle connection. One deadline change per
+	// request instead of two.
 	u.pool.put(pc)
 }
 

@@ -437,3 +437,44 @@ func TestH1RequestHead(t *testing.T) {
 		t.Errorf("PUT without a body: length %d %v", r.ContentLength, r.Header)
 	}
 }
+
+// remoteHost must agree with the net.SplitHostPort it short-cuts.
+func TestRemoteHost(t *testing.T) {
+	for _, addr := range []string{"1.2.3.4:5", "127.0.0.1:65535", "[::1]:80", "[fe80::1%eth0]:443", "::1", "1.2.3.4", "host", "", ":80", "a:b:c"} {
+		want, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			want = addr
+		}
+		if got := remoteHost(addr); got != want {
+			t.Errorf("remoteHost(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// A route timeout's deadline stays on the pooled connection after its
+// request: a later request on a route without a timeout, on the same
+// connection and after that deadline has passed, must not inherit it.
+func TestH1RouteTimeoutDoesNotOutliveItsRequest(t *testing.T) {
+	b := startRawBackend(t, func(r *http.Request, _ []byte) (string, bool) {
+		if r.URL.Path == "/untimed" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	timed := toCluster(prefixMatch("/timed"), "b")
+	timed.GetRoute().Timeout = durationpb.New(100 * time.Millisecond)
+	untimed := toCluster(prefixMatch("/"), "b")
+	untimed.GetRoute().Timeout = durationpb.New(0) // Envoy's "disabled" (unset is 15 s)
+	_, _, base := httpSetup(t, routeConfig("main", vhost("all", []string{"*"}, timed, untimed)), map[string][]string{"b": {b.addr}})
+	c := client()
+	if resp, body := get(t, c, "GET", base+"/timed", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("timed route: %d %q", resp.StatusCode, body)
+	}
+	time.Sleep(150 * time.Millisecond) // the timed request's deadline passes while its connection is idle
+	if resp, body := get(t, c, "GET", base+"/untimed", nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("untimed route after the timed one: %d %q", resp.StatusCode, body)
+	}
+	if n := b.accepted.Load(); n != 1 {
+		t.Errorf("the backend saw %d connections, want 1 (the second request reuses the first's)", n)
+	}
+}

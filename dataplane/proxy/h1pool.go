@@ -65,6 +65,7 @@ type h1Conn struct {
 	raw         syscall.RawConn    // the socket, for the probe (h1alive.go); nil: none
 	awaitFn     func(uintptr) bool // pc.awaitStep, made once
 	await       awaitState         // the sendAwait in progress
+	hasDeadline bool               // a route timeout's deadline is set on conn (h1exchange.go)
 	sawHopByHop bool               // the last readFields read a hop-by-hop field (h1head.go)
 	scratch     []byte             // response head bytes, reused (h1head.go)
 	long        []byte             // a response head line longer than br's buffer

@@ -142,10 +142,7 @@ func writeField(bw *bufio.Writer, k string, vv []string) {
 // use_remote_address, only when absent otherwise), X-Forwarded-Proto the
 // scheme unless the client's is trusted; X-Request-Id when absent.
 func writeForwardedDirect(bw *bufio.Writer, r *http.Request, useRemote bool, scheme string) {
-	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		clientIP = r.RemoteAddr
-	}
+	clientIP := remoteHost(r.RemoteAddr)
 	prior := r.Header["X-Forwarded-For"]
 	switch {
 	case len(prior) == 0:
@@ -166,9 +163,23 @@ func writeForwardedDirect(bw *bufio.Writer, r *http.Request, useRemote bool, sch
 	} else {
 		writeField1(bw, "X-Forwarded-Proto", scheme)
 	}
-	if r.Header.Get("X-Request-Id") == "" {
+	if requestID(r.Header) == "" {
 		writeField1(bw, "X-Request-Id", newRequestID())
 	}
+}
+
+// remoteHost is the host of a RemoteAddr, or the whole of it when it has
+// no port (as the callers of net.SplitHostPort here do). An IPv4 address,
+// the usual case, skips SplitHostPort's general parsing.
+func remoteHost(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 && addr[0] != '[' && strings.IndexByte(addr[:i], ':') < 0 {
+		return addr[:i]
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 func writeField1(bw *bufio.Writer, k, v string) {

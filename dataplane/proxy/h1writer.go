@@ -353,7 +353,7 @@ func (w *h1Writer) appendFields(out []byte, h http.Header, skip func(string) boo
 // appendField writes "k: v" with v's line breaks made spaces and its
 // surrounding white space trimmed (http.Header.Write does the same).
 func appendField(out []byte, k, v string) []byte {
-	if strings.ContainsAny(v, "\r\n") {
+	if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 { // faster than ContainsAny for short values
 		v = strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '

@@ -33,14 +33,23 @@ type exchange struct {
 func (s *socket) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := &exchange{ResponseWriter: w, start: time.Now(), listener: s.addr, route: metrics.NoRoute, cluster: metrics.NoCluster,
 		headers: countHeaders(r.Header)}
-	if r.Header.Get("X-Request-Id") == "" {
-		r.Header.Set("X-Request-Id", newRequestID())
+	if requestID(r.Header) == "" {
+		r.Header["X-Request-Id"] = []string{newRequestID()}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &countingBody{ReadCloser: r.Body}
 		r.Body = x.body
 	}
 	return x
+}
+
+// requestID is h.Get("X-Request-Id") without canonicalizing the name on
+// every call: the parsers' maps hold canonical names.
+func requestID(h http.Header) string {
+	if v := h["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // finish records the request in the metrics and the access log.
@@ -66,7 +75,7 @@ func (s *socket) finish(x *exchange, r *http.Request) {
 		BytesSent:  x.sent,
 		DurationMS: float64(d.Microseconds()) / 1000,
 		Client:     r.RemoteAddr,
-		RequestID:  r.Header.Get("X-Request-Id"),
+		RequestID:  requestID(r.Header),
 		UserAgent:  r.UserAgent(),
 		Flags:      x.flags,
 		Upstream:   x.upstream,
