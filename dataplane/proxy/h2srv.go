@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,12 +153,6 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 
 	for {
 		c.flushReaderFrames()
-		if c.br.Buffered() == 0 {
-			// Nothing buffered: let the streams' handlers and the other
-			// connections run before a read that would likely fail and
-			// park (as the HTTP/1.1 loop does between requests, h1serve.go).
-			runtime.Gosched()
-		}
 		f, err := c.fr.ReadFrame()
 		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
 			f, err = c.hdr.read(c.fr, hf)
