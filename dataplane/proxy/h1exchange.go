@@ -92,17 +92,17 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 			pc.conn.SetDeadline(time.Time{})
 			pc.hasDeadline = false
 		}
-		// The route timeout covers reading the request body too: a client
-		// that stops sending it must not hold the handler and an upstream
-		// connection (found in review). Cleared once the body is sent, so
-		// that the servers' client-gone read does not take the deadline
-		// for the client leaving.
 		if r.ContentLength == 0 {
 			// Probe, write and wait for the answer in one (h1alive.go).
 			err = pc.sendAwait(h1Request{hcm, rt, wc, target, scheme, r})
 		} else if pc.reused && !pc.alive() {
 			err = errStale
 		} else {
+			// The route timeout covers reading the request body too: a
+			// client that stops sending it must not hold the handler and
+			// an upstream connection (found in review). Cleared once the
+			// body is sent, so that the servers' client-gone read does not
+			// take the deadline for the client leaving.
 			var rc *http.ResponseController
 			if !deadline.IsZero() {
 				rc = http.NewResponseController(w)
