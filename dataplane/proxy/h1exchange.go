@@ -287,7 +287,7 @@ func (p *Proxy) h1Respond(pc *h1Conn, watch clientWatch, rt *config.Route, wc *c
 	case head.chunked:
 		upErr, downErr = p.copyBody(w, httputil.NewChunkedReader(pc.br), flush)
 		if upErr == nil && downErr == nil {
-			upErr = pc.readFields(dst, http.TrailerPrefix)
+			_, upErr = pc.readFields(dst, http.TrailerPrefix)
 		}
 	case head.contentLength >= 0:
 		if n := head.contentLength; n <= int64(pc.br.Buffered()) {

@@ -84,12 +84,12 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 	// HTTP/1.0 connections are not reused (keep-alive there is opt-in
 	// and rare; not worth the cases).
 	head.close = line[7] == '0'
-	if err := pc.readFields(h, ""); err != nil {
+	// Most responses have no hop-by-hop field at all: then none of the
+	// lookups and deletes below can find anything.
+	hop, err := pc.readFields(h, "")
+	if err != nil {
 		return head, err
 	}
-	// Most responses have no hop-by-hop field at all (readFields notes
-	// one): then none of the lookups and deletes below can find anything.
-	hop := pc.sawHopByHop
 	// The framing is decided from the fields as received, before the ones
 	// Connection lists are dropped: an upstream naming Transfer-Encoding or
 	// Content-Length there must not make the body's end unknowable (and a
@@ -179,23 +179,23 @@ func parseContentLength(v string) (int64, bool) {
 type fieldSpan struct{ k0, k1, v0, v1 int }
 
 // readFields reads header (or trailer) fields up to the empty line into
-// h, each name prefixed by prefix (http.TrailerPrefix for trailers).
-func (pc *h1Conn) readFields(h http.Header, prefix string) error {
+// h, each name prefixed by prefix (http.TrailerPrefix for trailers). hop:
+// one of them is a hop-by-hop field (isHopByHop).
+func (pc *h1Conn) readFields(h http.Header, prefix string) (hop bool, err error) {
 	pc.scratch = pc.scratch[:0]
-	pc.sawHopByHop = false
 	var spans []fieldSpan
 	var stack [32]fieldSpan
 	spans = stack[:0]
 	for {
 		line, err := pc.readLine()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(line) == 0 {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return errBadResponse // obsolete line folding
+			return false, errBadResponse // obsolete line folding
 		}
 		colon := -1
 		for i, c := range line {
@@ -204,11 +204,11 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 				break
 			}
 			if !isTokenByte(c) {
-				return errBadResponse
+				return false, errBadResponse
 			}
 		}
 		if colon <= 0 {
-			return errBadResponse
+			return false, errBadResponse
 		}
 		v := line[colon+1:]
 		for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
@@ -219,11 +219,11 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 		}
 		for _, c := range v {
 			if (c < ' ' && c != '\t') || c == 0x7f {
-				return errBadResponse
+				return false, errBadResponse
 			}
 		}
 		if len(pc.scratch)+len(line) > maxResponseHead {
-			return errBadResponse
+			return false, errBadResponse
 		}
 		s := fieldSpan{k0: len(pc.scratch)}
 		pc.scratch = append(pc.scratch, line[:colon]...)
@@ -233,7 +233,7 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 		spans = append(spans, s)
 	}
 	if len(spans) == 0 {
-		return nil
+		return false, nil
 	}
 	block := string(pc.scratch)
 	vals := make([]string, len(spans))
@@ -246,9 +246,7 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 			k = prefix + k
 		}
 		vals[i] = block[s.v0:s.v1]
-		if isHopByHop(k) {
-			pc.sawHopByHop = true
-		}
+		hop = hop || isHopByHop(k)
 		if prior, ok := h[k]; ok {
 			h[k] = append(prior, vals[i])
 		} else {
@@ -259,7 +257,7 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) error {
 		// Do not keep an unusually large head's buffers.
 		pc.scratch, pc.long = nil, nil
 	}
-	return nil
+	return hop, nil
 }
 
 // isCanonicalKey: already in textproto's canonical form ("Content-Type"),

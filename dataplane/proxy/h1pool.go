@@ -19,8 +19,8 @@ import (
 // closed after idleConnTimeout, dialed with the cluster's dialer (its
 // connect timeout) and, with upstream TLS, handshaken with the cluster's
 // client config. An idle connection has no goroutine: nothing reads it
-// until the next request takes it, which is why a request that cannot be
-// replayed checks it first (alive).
+// until the next request takes it, which is why every request probes a
+// reused one before writing on it (h1alive.go).
 type h1Pool struct {
 	dialer *net.Dialer
 	tls    *tls.Config // nil: plaintext; cloned per connection
@@ -66,7 +66,6 @@ type h1Conn struct {
 	awaitFn     func(uintptr) bool // pc.awaitStep, made once
 	await       awaitState         // the sendAwait in progress
 	hasDeadline bool               // a route timeout's deadline is set on conn (h1exchange.go)
-	sawHopByHop bool               // the last readFields read a hop-by-hop field (h1head.go)
 	scratch     []byte             // response head bytes, reused (h1head.go)
 	long        []byte             // a response head line longer than br's buffer
 }
