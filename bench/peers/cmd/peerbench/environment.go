@@ -131,26 +131,58 @@ func runQuiet(argv, env []string) (string, error) {
 // run and the host ran something else. A round with much steal measured a
 // proxy that did not get its core, whatever the load average says.
 func cpuTimes() (steal, total uint64, ok bool) {
-	line, _, _ := strings.Cut(readFileString("/proc/stat"), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, false
+	t, ok := procStatCPU(readFileString("/proc/stat"), "cpu")
+	return t.steal, t.total, ok
+}
+
+// cpuTicks is one line of /proc/stat: busy (user, nice, system, irq,
+// softirq), stolen and all of them with idle and iowait (guest time is
+// already counted in user and nice).
+type cpuTicks struct{ busy, steal, total uint64 }
+
+// procStatCPU parses the line of /proc/stat named name: "cpu" for the
+// whole machine, "cpu1" for one CPU.
+func procStatCPU(stat, name string) (cpuTicks, bool) {
+	var t cpuTicks
+	for line := range strings.SplitSeq(stat, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || f[0] != name {
+			continue
+		}
+		for i, s := range f[1:9] {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return cpuTicks{}, false
+			}
+			t.total += v
+			switch i {
+			case 0, 1, 2, 5, 6: // user nice system irq softirq
+				t.busy += v
+			case 7:
+				t.steal = v
+			}
+		}
+		return t, true
 	}
-	for i, s := range f[1:] {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return 0, 0, false
-		}
-		// user nice system idle iowait irq softirq steal guest guest_nice:
-		// guest time is already counted in user and nice.
-		if i < 8 {
-			total += v
-		}
-		if i == 7 {
-			steal = v
-		}
+	return cpuTicks{}, false
+}
+
+// loadCoreTicks reads the load generator's and backend's CPU (the
+// load-cpu option) from /proc/stat.
+func loadCoreTicks(cpu int) (cpuTicks, bool) {
+	return procStatCPU(readFileString("/proc/stat"), "cpu"+strconv.Itoa(cpu))
+}
+
+// busyShare is how busy a CPU was between two readings, of the time it
+// ran this guest (stolen time excluded); -1 when either reading failed.
+// Near 1 with the proxy's CPU well under 1, the load generator and the
+// backend were the limit of the run, not the proxy.
+func busyShare(a cpuTicks, okA bool, b cpuTicks, okB bool) float64 {
+	ran := (b.total - b.steal) - (a.total - a.steal)
+	if !okA || !okB || b.total <= a.total || ran == 0 {
+		return -1
 	}
-	return steal, total, true
+	return float64(b.busy-a.busy) / float64(ran)
 }
 
 // stealShare is the stolen share of the CPU time between two cpuTimes

@@ -27,9 +27,13 @@ type runRecord struct {
 	Load   string   `json:"load_average"`
 	// Steal is the share of the machine's CPU time the hypervisor stole
 	// during the measured run (-1: not known).
-	Steal   float64 `json:"steal"`
-	Skipped string  `json:"skipped,omitempty"`
-	Error   string  `json:"error,omitempty"`
+	Steal float64 `json:"steal"`
+	// LoadCoreBusy is how busy the load generator's and backend's CPU was
+	// during the measured run, of the time it ran this guest (-1: not
+	// known; absent in results from before it was recorded).
+	LoadCoreBusy *float64 `json:"load_core_busy,omitempty"`
+	Skipped      string   `json:"skipped,omitempty"`
+	Error        string   `json:"error,omitempty"`
 }
 
 // measure runs one scenario against one target: a warm-up, then the
@@ -59,11 +63,15 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
 	s0, t0, ok0 := cpuTimes()
+	l0, okL0 := loadCoreTicks(h.opts.loadCPU)
 	start := time.Now()
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
 	s1, t1, ok1 := cpuTimes()
+	l1, okL1 := loadCoreTicks(h.opts.loadCPU)
 	rec.Steal = stealShare(s0, t0, ok0, s1, t1, ok1)
+	busy := busyShare(l0, okL0, l1, okL1)
+	rec.LoadCoreBusy = &busy
 	rec.Result = res
 	if err != nil {
 		rec.Error = err.Error()
@@ -89,14 +97,14 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s\n",
-		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal))
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
+		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}
 	h.records = append(h.records, rec)
-	status := fmt.Sprintf("%9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy CPU %.2f  RSS %6.1f MiB  errors %d  steal %s",
-		res.RPS, res.P50ms, res.P99ms, rec.ProxyCPU, float64(rec.RSSKiB)/1024, res.Errors, percent(rec.Steal))
+	status := fmt.Sprintf("%9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy CPU %.2f  load core %s  RSS %6.1f MiB  errors %d  steal %s",
+		res.RPS, res.P50ms, res.P99ms, rec.ProxyCPU, percent(busy), float64(rec.RSSKiB)/1024, res.Errors, percent(rec.Steal))
 	if rec.Error != "" {
 		status = "ERROR " + rec.Error
 	}

@@ -30,6 +30,18 @@ type cell struct {
 	// StealMax: the largest share of CPU time the host stole in a round
 	// (-1: not known).
 	StealMax float64
+	// LoadCore: how busy the load generator's and backend's CPU was, the
+	// median of the rounds (-1: not known).
+	LoadCore float64
+}
+
+// loadBound reports whether the load generator's and backend's core, not
+// the proxy, limited the rounds: that core was all but saturated while the
+// proxy left a tenth of its own unused. Such a row's requests/s measure
+// what the proxy costs the other core (how it batches its reads and
+// writes), and its req/CPU-s what it costs its own.
+func (c cell) loadBound() bool {
+	return c.Target != baselineName && c.LoadCore >= 0.95 && c.CPU > 0 && c.CPU < 0.9
 }
 
 // perCPU is requests per second of the proxy's own CPU time: throughput
@@ -69,8 +81,8 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1}
-		var rps, p50, p99, cpu, split []float64
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1}
+		var rps, p50, p99, cpu, split, loadCore []float64
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
 				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
@@ -99,6 +111,12 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.SplitB != nil {
 				split = append(split, *r.SplitB)
 			}
+			if r.LoadCoreBusy != nil && *r.LoadCoreBusy >= 0 {
+				loadCore = append(loadCore, *r.LoadCoreBusy)
+			}
+		}
+		if len(loadCore) > 0 {
+			c.LoadCore = median(loadCore)
 		}
 		c.RPS, c.P50, c.P99, c.CPU = median(rps), median(p50), median(p99), median(cpu)
 		if len(split) > 0 {
@@ -193,9 +211,11 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("RSS is VmRSS after the run, with its anonymous part (heap, stacks; the rest is mostly the mapped executable) in parentheses.\n\n")
 	w("load is the machine's 1-minute load average as the rounds started (the benchmark itself accounts for about 2). ")
 	w("steal is the largest share of the machine's CPU time the hypervisor took for other guests in a round: ")
-	w("above a few percent the pinned proxy did not get its core and the row is not comparable.\n\n")
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("above a few percent the pinned proxy did not get its core and the row is not comparable. ")
+	w("load core is how busy the load generator's and backend's CPU was (of the time it ran this guest): ")
+	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *).\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -211,10 +231,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
 		cpu, perCPU := "-", "-"
@@ -237,8 +257,12 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.LoadMax != c.LoadMin {
 			load += fmt.Sprintf("-%.1f", c.LoadMax)
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax))
+		loadCore := percent(c.LoadCore)
+		if c.loadBound() {
+			loadCore += " *"
+		}
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -261,6 +285,9 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 				behind = append(behind, fmt.Sprintf("p99 %.0f%% higher", (v.P99Ratio-1)*100))
 			}
 			verdictText = "**behind**: " + strings.Join(behind, ", ")
+			if v.Edgeway.loadBound() {
+				verdictText += fmt.Sprintf(" (the load core was the limit: %s busy, edgeway's CPU %.2f)", percent(v.Edgeway.LoadCore), v.Edgeway.CPU)
+			}
 		}
 		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s |\n", v.Scenario, v.Best.Target,
 			v.Edgeway.RPS, v.Best.RPS, v.RPSRatio, v.Edgeway.P99, v.Best.P99, v.P99Ratio, ratio(v.Edgeway.perCPU(), v.Best.perCPU()), verdictText)

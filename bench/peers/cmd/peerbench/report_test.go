@@ -101,3 +101,50 @@ func TestStealIsRecorded(t *testing.T) {
 		t.Errorf("summary lacks the steal column's 37.5%%:\n%s", md)
 	}
 }
+
+// TestLoadCoreIsRecorded: how busy the load generator's and backend's CPU
+// was is read from its line of /proc/stat, and a row where that core was
+// saturated while the proxy was not is marked as limited by it, in the
+// results table and in the verdict, so an h2 row where every proxy left
+// part of its core unused is not read as the proxy's cost.
+func TestLoadCoreIsRecorded(t *testing.T) {
+	const stat = "cpu  100 0 50 800 10 0 5 35 0 0\n" +
+		"cpu0 40 0 20 400 5 0 2 10 0 0\n" +
+		"cpu1 60 0 30 400 5 0 3 25 0 0\n"
+	c1, ok := procStatCPU(stat, "cpu1")
+	if !ok || c1.busy != 93 || c1.steal != 25 || c1.total != 523 {
+		t.Fatalf("cpu1 of the fixture: %+v (ok %v), want busy 93 (user, system, softirq), steal 25, total 523", c1, ok)
+	}
+	if _, ok := procStatCPU(stat, "cpu7"); ok {
+		t.Error("a CPU the machine does not have was found")
+	}
+	if _, ok := loadCoreTicks(0); !ok {
+		t.Error("cpu0 of this machine's /proc/stat was not read")
+	}
+	// 90 busy ticks of 100 the guest ran; the 20 stolen do not count.
+	later := cpuTicks{busy: c1.busy + 90, steal: c1.steal + 20, total: c1.total + 120}
+	if got := busyShare(c1, true, later, true); got != 0.9 {
+		t.Errorf("busy 90 of 100 ticks run: %v, want 0.9", got)
+	}
+	if got := busyShare(c1, false, later, true); got != -1 {
+		t.Errorf("a failed reading: %v, want -1 (unknown)", got)
+	}
+
+	share := func(v float64) *float64 { return &v }
+	peer, ew := rec("h2", "haproxy", 0, 30000, 9, 0.85), rec("h2", edgewayName, 0, 24000, 9, 0.86)
+	peer.LoadCoreBusy, ew.LoadCoreBusy = share(0.99), share(0.98)
+	old := rec("http1", "nginx", 0, 25000, 5, 0.97) // results.json from before: no field
+	cells := aggregate([]runRecord{peer, ew, old}, map[string]bool{"haproxy": true, "nginx": true})
+	if cells[1].LoadCore != 0.98 || !cells[1].loadBound() {
+		t.Fatalf("edgeway's cell %+v: want load core 0.98, bound by it", cells[1])
+	}
+	if cells[2].LoadCore != -1 || cells[2].loadBound() {
+		t.Fatalf("a record without the field: %+v, want unknown (-1), not bound", cells[2])
+	}
+	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"h2", "http1"}), nil)
+	for _, want := range []string{" | 98.0% * |", " | ? |", "the load core was the limit: 98.0% busy, edgeway's CPU 0.86"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
