@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edgeway/edgeway/bench/peers/runtimelat"
 )
 
 // profileRecord is one scenario of the profiling pass.
@@ -20,7 +23,10 @@ type profileRecord struct {
 	Allocs   string  `json:"alloc_profile"`
 	CPUTop   string  `json:"cpu_top"`
 	AllocTop string  `json:"alloc_top"`
-	Error    string  `json:"error,omitempty"`
+	// Runtime is the Go runtime's side of the latency over the same
+	// period: goroutines' runnable waits, garbage collections.
+	Runtime *runtimelat.Report `json:"runtime,omitempty"`
+	Error   string             `json:"error,omitempty"`
 }
 
 // profileEdgeway runs every scenario once more against edgeway built with
@@ -84,15 +90,21 @@ func (h *harness) profilePass(ctx context.Context, name string, routes int, ss [
 		_ = fetch(base+"heap?gc=1", filepath.Join(h.workDir, "heap-before.pb.gz"))
 		run.Duration = h.opts.duration
 		var wg sync.WaitGroup
-		var cpuErr, allocErr error
+		var cpuErr, allocErr, rtErr error
 		wg.Go(func() { cpuErr = fetch(base+fmt.Sprintf("profile?seconds=%d", secs), filepath.Join(h.resDir, rec.CPU)) })
 		wg.Go(func() {
 			allocErr = fetch(base+fmt.Sprintf("allocs?seconds=%d", secs), filepath.Join(h.resDir, rec.Allocs))
 		})
+		wg.Go(func() {
+			var rt runtimelat.Report
+			if rtErr = fetchJSON(fmt.Sprintf("http://127.0.0.1:%d/debug/runtime-latency?seconds=%d", t.Ports.Pprof, secs), &rt); rtErr == nil {
+				rec.Runtime = &rt
+			}
+		})
 		_, res, err := run.run(ctx)
 		wg.Wait()
 		rec.RPS = res.RPS
-		for _, e := range []error{err, cpuErr, allocErr} {
+		for _, e := range []error{err, cpuErr, allocErr, rtErr} {
 			if e != nil && rec.Error == "" {
 				rec.Error = e.Error()
 			}
@@ -115,6 +127,24 @@ func (h *harness) profilePass(ctx context.Context, name string, routes int, ss [
 	h.pprofTop(filepath.Join(h.resDir, heap), filepath.Join(h.resDir, "profiles", heapName+".top.txt"), "-sample_index=inuse_space")
 	if u, err := readUsage(t.proc.pid()); err == nil {
 		h.env.Settings[name+" RSS at its heap profile"] = fmt.Sprintf("%.1f MiB", float64(u.RSSKiB)/1024)
+	}
+	return nil
+}
+
+// fetchJSON decodes the JSON answer of a GET into v.
+func fetchJSON(url string, v any) error {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
 	}
 	return nil
 }

@@ -319,9 +319,18 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	}
 	if len(profiles) > 0 {
 		w("\n## edgeway profiles (a separate pass with the pprof build, not the measured runs)\n\n")
-		w("| scenario | req/s while profiled | CPU profile | allocation profile |\n|---|--:|---|---|\n")
+		w("runnable wait is how long the proxy's goroutines waited runnable for its core (the runtime's sampled histogram, ")
+		w("each quantile the upper bound of its power-of-two bucket); GC is the collections in the period, ")
+		w("their share of the proxy's CPU and their stop-the-world pauses' p99.\n\n")
+		w("| scenario | req/s while profiled | runnable wait p50 / p99 ms | GC cycles | GC CPU | GC pause p99 ms | CPU profile | allocation profile |\n")
+		w("|---|--:|--:|--:|--:|--:|---|---|\n")
 		for _, p := range profiles {
-			w("| %s | %.0f | %s | %s |\n", p.Scenario, p.RPS, p.CPUTop, p.AllocTop)
+			wait, cycles, gcCPU, pause := "-", "-", "-", "-"
+			if rt := p.Runtime; rt != nil {
+				wait = fmt.Sprintf("%.3f / %.3f", rt.RunnableWait.P50ms, rt.RunnableWait.P99ms)
+				cycles, gcCPU, pause = fmt.Sprint(rt.GCCycles), percent(rt.GCCPUShare), fmt.Sprintf("%.3f", rt.GCPauses.P99ms)
+			}
+			w("| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", p.Scenario, p.RPS, wait, cycles, gcCPU, pause, p.CPUTop, p.AllocTop)
 		}
 	}
 	return b.String()

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/edgeway/edgeway/bench/peers/runtimelat"
 )
 
 func rec(s, t string, round int, rps, p99, cpu float64) runRecord {
@@ -143,6 +145,31 @@ func TestLoadCoreIsRecorded(t *testing.T) {
 	}
 	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"h2", "http1"}), nil)
 	for _, want := range []string{" | 98.0% * |", " | ? |", "the load core was the limit: 98.0% busy, edgeway's CPU 0.86"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestProfilesShowTheRuntimeLatency: the profiling pass's runtime report
+// (runnable waits, garbage collections) is in the profiles table, and a
+// scenario without one (an older results.json, a failed fetch) shows
+// dashes.
+func TestProfilesShowTheRuntimeLatency(t *testing.T) {
+	rt := &runtimelat.Report{
+		RunnableWait: runtimelat.Distribution{Samples: 900, P50ms: 0.524, P99ms: 4.194},
+		GCPauses:     runtimelat.Distribution{Samples: 40, P99ms: 0.131},
+		GCCycles:     19, GCCPUShare: 0.031,
+	}
+	profiles := []profileRecord{
+		{Scenario: "http1", RPS: 24000, CPUTop: "profiles/http1.cpu.top.txt", AllocTop: "profiles/http1.allocs.top.txt", Runtime: rt},
+		{Scenario: "tls", RPS: 20000, CPUTop: "profiles/tls.cpu.top.txt", AllocTop: "profiles/tls.allocs.top.txt"},
+	}
+	md := summary(environment{Started: "now"}, nil, nil, profiles)
+	for _, want := range []string{
+		"| http1 | 24000 | 0.524 / 4.194 | 19 | 3.1% | 0.131 | profiles/http1.cpu.top.txt |",
+		"| tls | 20000 | - | - | - | - | profiles/tls.cpu.top.txt |",
+	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
