@@ -41,7 +41,7 @@ type Report struct {
 	GCCycles uint64       `json:"gc_cycles"`
 	// GCCPUShare is the garbage collector's share of the process's CPU
 	// time (the runtime's estimate, /cpu/classes/gc/total over
-	// /cpu/classes/total minus idle), -1 when unknown.
+	// /cpu/classes/total minus idle), 0 without a cycle, -1 when unknown.
 	GCCPUShare float64 `json:"gc_cpu_share"`
 }
 
@@ -83,8 +83,13 @@ func between(a, b []metrics.Sample, elapsed time.Duration) Report {
 	gc, ok1 := delta(a[3], b[3])
 	total, ok2 := delta(a[4], b[4])
 	idle, ok3 := delta(a[5], b[5])
-	if ok1 && ok2 && ok3 && total-idle > 0 {
+	switch {
+	case ok1 && ok2 && ok3 && total-idle > 0:
 		r.GCCPUShare = gc / (total - idle)
+	case r.GCCycles == 0:
+		// The runtime updates its CPU classes at the end of a cycle: with
+		// none in the window they did not move, and the GC took nothing.
+		r.GCCPUShare = 0
 	}
 	return r
 }

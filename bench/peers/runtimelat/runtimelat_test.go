@@ -98,3 +98,13 @@ func TestHandler(t *testing.T) {
 		t.Errorf("window %v s, want 1", rep.Seconds)
 	}
 }
+
+// TestNoCycleIsNoGCCPU: the runtime's CPU classes move only when a cycle
+// ends; a window without one reports the GC's share as 0, not unknown.
+func TestNoCycleIsNoGCCPU(t *testing.T) {
+	a := read()
+	rep := between(a, a, time.Second)
+	if rep.GCCycles != 0 || rep.GCCPUShare != 0 {
+		t.Errorf("a window without a cycle: %d cycles, GC CPU %v; want 0 and 0", rep.GCCycles, rep.GCCPUShare)
+	}
+}
