@@ -133,42 +133,50 @@ func (h *harness) profilePass(ctx context.Context, name string, routes int, ss [
 
 // fetchJSON decodes the JSON answer of a GET into v.
 func fetchJSON(url string, v any) error {
-	client := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.Get(url)
+	body, err := get(url)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	defer body.Close()
+	if err := json.NewDecoder(body).Decode(v); err != nil {
 		return fmt.Errorf("%s: %w", url, err)
 	}
 	return nil
 }
 
+// fetch writes the answer of a GET to path.
 func fetch(url, path string) error {
-	client := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.Get(url)
+	body, err := get(url)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, b)
-	}
+	defer body.Close()
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if _, err := io.Copy(f, body); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+// get is the body of a 200 answer to a GET of the pprof endpoint (a
+// profile takes as long as its seconds); any other status is an error with
+// what the endpoint said.
+func get(url string) (io.ReadCloser, error) {
+	client := &http.Client{Timeout: 5 * time.Minute}
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, b)
+	}
+	return resp.Body, nil
 }
 
 // pprofTop writes `go tool pprof -top` of a profile, the 40 heaviest
