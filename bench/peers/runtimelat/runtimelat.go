@@ -129,8 +129,8 @@ func distribution(a, b *metrics.Float64Histogram) Distribution {
 }
 
 // quantile is the upper bound, in milliseconds, of the bucket that holds
-// the q quantile of counts (buckets[i], buckets[i+1]) is bucket i; the
-// lower bound for the last, unbounded one; 0 without samples.
+// the q quantile of counts (bucket i spans buckets[i] to buckets[i+1]); of
+// the last, unbounded bucket its lower bound; 0 without samples.
 func quantile(counts []uint64, buckets []float64, total uint64, q float64) float64 {
 	if total == 0 {
 		return 0
