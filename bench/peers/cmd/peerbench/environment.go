@@ -126,13 +126,25 @@ func runQuiet(argv, env []string) (string, error) {
 	return string(out), err
 }
 
-// cpuTimes reads the machine's CPU time so far (all CPUs, in clock ticks)
-// and the part of it the hypervisor stole: time a virtual CPU was ready to
-// run and the host ran something else. A round with much steal measured a
-// proxy that did not get its core, whatever the load average says.
-func cpuTimes() (steal, total uint64, ok bool) {
-	t, ok := procStatCPU(readFileString("/proc/stat"), "cpu")
-	return t.steal, t.total, ok
+// cpuReading is one reading of /proc/stat, around a measured run: the
+// machine's line, for the share the hypervisor stole (time a virtual CPU
+// was ready to run and the host ran something else; a round with much
+// steal measured a proxy that did not get its core, whatever the load
+// average says), and the load core's, for how busy it was. Both come from
+// the same read, so they describe the same instant.
+type cpuReading struct {
+	machine, load     cpuTicks
+	machineOK, loadOK bool
+}
+
+// readCPU reads /proc/stat once; loadCPU is the load generator's and
+// backend's CPU (the load-cpu option).
+func readCPU(loadCPU int) cpuReading {
+	stat := readFileString("/proc/stat")
+	var r cpuReading
+	r.machine, r.machineOK = procStatCPU(stat, "cpu")
+	r.load, r.loadOK = procStatCPU(stat, "cpu"+strconv.Itoa(loadCPU))
+	return r
 }
 
 // cpuTicks is one line of /proc/stat: busy (user, nice, system, irq,
@@ -167,12 +179,6 @@ func procStatCPU(stat, name string) (cpuTicks, bool) {
 	return cpuTicks{}, false
 }
 
-// loadCoreTicks reads the load generator's and backend's CPU (the
-// load-cpu option) from /proc/stat.
-func loadCoreTicks(cpu int) (cpuTicks, bool) {
-	return procStatCPU(readFileString("/proc/stat"), "cpu"+strconv.Itoa(cpu))
-}
-
 // busyShare is how busy a CPU was between two readings, of the time it
 // ran this guest (stolen time excluded); -1 when either reading failed.
 // Near 1 with the proxy's CPU well under 1, the load generator and the
@@ -185,11 +191,11 @@ func busyShare(a cpuTicks, okA bool, b cpuTicks, okB bool) float64 {
 	return float64(b.busy-a.busy) / float64(ran)
 }
 
-// stealShare is the stolen share of the CPU time between two cpuTimes
+// stealShare is the stolen share of the machine's CPU time between two
 // readings, or -1 when either failed.
-func stealShare(s0, t0 uint64, ok0 bool, s1, t1 uint64, ok1 bool) float64 {
-	if !ok0 || !ok1 || t1 <= t0 {
+func stealShare(a cpuTicks, okA bool, b cpuTicks, okB bool) float64 {
+	if !okA || !okB || b.total <= a.total {
 		return -1
 	}
-	return float64(s1-s0) / float64(t1-t0)
+	return float64(b.steal-a.steal) / float64(b.total-a.total)
 }

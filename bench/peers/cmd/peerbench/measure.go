@@ -62,15 +62,13 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 		before, _ = readUsage(t.proc.pid())
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
-	s0, t0, ok0 := cpuTimes()
-	l0, okL0 := loadCoreTicks(h.opts.loadCPU)
+	c0 := readCPU(h.opts.loadCPU)
 	start := time.Now()
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
-	s1, t1, ok1 := cpuTimes()
-	l1, okL1 := loadCoreTicks(h.opts.loadCPU)
-	rec.Steal = stealShare(s0, t0, ok0, s1, t1, ok1)
-	busy := busyShare(l0, okL0, l1, okL1)
+	c1 := readCPU(h.opts.loadCPU)
+	rec.Steal = stealShare(c0.machine, c0.machineOK, c1.machine, c1.machineOK)
+	busy := busyShare(c0.load, c0.loadOK, c1.load, c1.loadOK)
 	rec.LoadCoreBusy = &busy
 	rec.Result = res
 	if err != nil {

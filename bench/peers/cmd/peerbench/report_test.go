@@ -82,14 +82,15 @@ func TestMedian(t *testing.T) {
 // its share over a round computed, and the summary shows a target's worst
 // round, so a round the host disturbed can be told from a slow proxy.
 func TestStealIsRecorded(t *testing.T) {
-	s, tot, ok := cpuTimes()
-	if !ok || tot == 0 || s > tot {
-		t.Fatalf("cpuTimes from /proc/stat: steal %d of %d (ok %v)", s, tot, ok)
+	r := readCPU(0)
+	if s, tot, ok := r.machine.steal, r.machine.total, r.machineOK; !ok || tot == 0 || s > tot {
+		t.Fatalf("the machine's line of /proc/stat: steal %d of %d (ok %v)", s, tot, ok)
 	}
-	if got := stealShare(10, 1000, true, 60, 1200, true); got != 0.25 {
+	before, after := cpuTicks{steal: 10, total: 1000}, cpuTicks{steal: 60, total: 1200}
+	if got := stealShare(before, true, after, true); got != 0.25 {
 		t.Errorf("50 stolen of 200 ticks: %v, want 0.25", got)
 	}
-	if got := stealShare(10, 1000, false, 60, 1200, true); got != -1 {
+	if got := stealShare(before, false, after, true); got != -1 {
 		t.Errorf("a failed reading: %v, want -1 (unknown)", got)
 	}
 	a, b := rec("http1", "nginx", 0, 20000, 4, 1), rec("http1", "nginx", 1, 21000, 4, 1)
@@ -120,7 +121,7 @@ func TestLoadCoreIsRecorded(t *testing.T) {
 	if _, ok := procStatCPU(stat, "cpu7"); ok {
 		t.Error("a CPU the machine does not have was found")
 	}
-	if _, ok := loadCoreTicks(0); !ok {
+	if !readCPU(0).loadOK {
 		t.Error("cpu0 of this machine's /proc/stat was not read")
 	}
 	// 90 busy ticks of 100 the guest ran; the 20 stolen do not count.
