@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/edgeway/edgeway/dataplane/run"
+	"github.com/edgeway/edgeway/dataplane/sysmon"
 )
 
 // version is set at build time: -ldflags "-X main.version=v0.1.0".
@@ -42,8 +43,17 @@ func main() {
 			args = args[1:]
 		}
 	}
+	steadySysmon()
 	if err := run.Dataplane(args); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway-dataplane:", err)
 		os.Exit(1)
+	}
+}
+
+// steadySysmon re-executes the process to keep the Go runtime's sysmon on
+// its slow tick (package sysmon says why); a failure costs CPU, not service.
+func steadySysmon() {
+	if err := sysmon.Steady(); err != nil {
+		fmt.Fprintln(os.Stderr, "edgeway-dataplane: warning:", err)
 	}
 }

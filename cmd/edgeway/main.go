@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/edgeway/edgeway/dataplane/run"
+	"github.com/edgeway/edgeway/dataplane/sysmon"
 )
 
 const usage = `edgeway: a Gateway API gateway.
@@ -35,8 +36,10 @@ func main() {
 	case "controller":
 		err = runController(args)
 	case "standalone":
+		steadySysmon()
 		err = runStandalone(args)
 	case "dataplane":
+		steadySysmon()
 		err = run.Dataplane(args)
 	case "translate":
 		err = runTranslate(args, os.Stdout)
@@ -53,5 +56,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway:", err)
 		os.Exit(1)
+	}
+}
+
+// steadySysmon re-executes the process to keep the Go runtime's sysmon on
+// its slow tick (package sysmon says why) in the commands that serve
+// traffic; a failure costs CPU, not service.
+func steadySysmon() {
+	if err := sysmon.Steady(); err != nil {
+		fmt.Fprintln(os.Stderr, "edgeway: warning:", err)
 	}
 }
