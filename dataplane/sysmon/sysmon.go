@@ -10,9 +10,9 @@
 // that is not fully loaded goes idle thousands of times a second, and its
 // writes to loopback take about 10 µs: on one core, that core then goes to
 // thread switches. Measured on the passthrough scenario of the peer harness
-// (bench/peers/README.md): 5.5-8.8k context switches a second and the work
-// spread over three threads, against 2.0-2.8k and one thread with sysmon kept
-// on its slow tick, and 18-26% more requests per CPU-second.
+// (bench/peers/README.md, "the Go runtime's sysmon"): the work spread over
+// three threads against one, 2-3 times the context switches; with sysmon
+// kept on its slow tick, 18-34% more requests per CPU-second.
 //
 // The runtime has no setting for sysmon's tick (golang/go#18236). It does
 // keep sysmon from that sleep while GODEBUG's schedtrace is set, so that
