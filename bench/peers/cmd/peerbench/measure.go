@@ -17,6 +17,10 @@ type runRecord struct {
 	// ProxyCPU is the proxy's CPU time during the run over its wall time:
 	// 1.0 is the whole of its core. Zero for the baseline.
 	ProxyCPU float64 `json:"proxy_cpu"`
+	// ProxySwitches is how often the proxy's threads were switched out
+	// (waiting or preempted) per request during the run (absent: not
+	// known, or results from before it was recorded).
+	ProxySwitches *float64 `json:"proxy_switches_per_request,omitempty"`
 	RSSKiB   int64   `json:"rss_kib,omitempty"`
 	AnonKiB  int64   `json:"rss_anon_kib,omitempty"`
 	PeakKiB  int64   `json:"peak_rss_kib,omitempty"`
@@ -77,6 +81,10 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	if t.proc != nil {
 		if after, uerr := readUsage(t.proc.pid()); uerr == nil {
 			rec.ProxyCPU = (after.CPU - before.CPU).Seconds() / wall.Seconds()
+			if res.Requests > 0 && before.Switches > 0 {
+				sw := float64(after.Switches-before.Switches) / float64(res.Requests)
+				rec.ProxySwitches = &sw
+			}
 			rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity = after.RSSKiB, after.AnonKiB, after.PeakKiB, after.Affinity
 		} else if rec.Error == "" {
 			rec.Error = fmt.Sprintf("%s: reading its usage: %v", t.Name, uerr)
@@ -95,8 +103,8 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
-		rec.ProxyCPU, rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
+		rec.ProxyCPU, perRequest(rec.ProxySwitches), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}

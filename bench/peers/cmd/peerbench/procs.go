@@ -96,6 +96,10 @@ type usage struct {
 	AnonKiB  int64         // RssAnon: heap, stacks; the rest is mostly the mapped binary (RssFile)
 	PeakKiB  int64         // VmHWM, the peak RSS so far
 	Affinity string        // Cpus_allowed_list, to show the pinning held
+	// Switches is how often its threads were switched out so far, waiting
+	// (voluntary) or preempted, summed over the threads it has now: a
+	// thread that exited takes its count with it.
+	Switches int64
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
@@ -144,7 +148,40 @@ func readUsage(pid int) (usage, error) {
 	if u.RSSKiB == 0 {
 		return u, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
 	}
-	return u, nil
+	u.Switches, err = threadSwitches(pid)
+	return u, err
+}
+
+// threadSwitches sums the context switches of every thread of pid: the
+// process's own status file counts its first thread only.
+func threadSwitches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, t := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		n += contextSwitches(string(status))
+	}
+	return n, nil
+}
+
+// contextSwitches is the voluntary plus involuntary switches of one
+// thread's status file.
+func contextSwitches(status string) int64 {
+	var n int64
+	for line := range strings.Lines(status) {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += c
+		}
+	}
+	return n
 }
 
 // tail is the last n lines of a file, for error messages.

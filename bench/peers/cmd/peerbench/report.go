@@ -33,6 +33,9 @@ type cell struct {
 	// LoadCore: how busy the load generator's and backend's CPU was, the
 	// median of the rounds (-1: not known).
 	LoadCore float64
+	// Switches: the proxy's context switches per request, the median of
+	// the rounds (-1: not known).
+	Switches float64
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -81,8 +84,8 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1}
-		var rps, p50, p99, cpu, split, loadCore []float64
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1}
+		var rps, p50, p99, cpu, split, loadCore, switches []float64
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
 				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
@@ -114,9 +117,15 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.LoadCoreBusy != nil && *r.LoadCoreBusy >= 0 {
 				loadCore = append(loadCore, *r.LoadCoreBusy)
 			}
+			if r.ProxySwitches != nil {
+				switches = append(switches, *r.ProxySwitches)
+			}
 		}
 		if len(loadCore) > 0 {
 			c.LoadCore = median(loadCore)
+		}
+		if len(switches) > 0 {
+			c.Switches = median(switches)
 		}
 		c.RPS, c.P50, c.P99, c.CPU = median(rps), median(p50), median(p99), median(cpu)
 		if len(split) > 0 {
@@ -213,9 +222,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("steal is the largest share of the machine's CPU time the hypervisor took for other guests in a round: ")
 	w("above a few percent the pinned proxy did not get its core and the row is not comparable. ")
 	w("load core is how busy the load generator's and backend's CPU was (of the time it ran this guest): ")
-	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *).\n\n")
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *). ")
+	w("switches/req is how often the proxy's threads were switched out (waiting for work or preempted) per request.\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | switches/req | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -231,15 +241,16 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
-		cpu, perCPU := "-", "-"
+		cpu, perCPU, switches := "-", "-", "-"
 		if c.Target != baselineName {
 			cpu, perCPU = fmt.Sprintf("%.2f", c.CPU), fmt.Sprintf("%.0f", c.perCPU())
+			switches = perRequest(&c.Switches)
 		}
 		errs := fmt.Sprint(c.Errors)
 		if c.SplitB != nil {
@@ -261,8 +272,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.loadBound() {
 			loadCore += " *"
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, switches, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -455,6 +466,14 @@ func indentLines(s, prefix string) string {
 }
 
 // percent renders a share (0.123 -> "12.3%"); a negative one is unknown.
+// perRequest renders a per-request figure, "?" when it is not known.
+func perRequest(v *float64) string {
+	if v == nil || *v < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
 func percent(share float64) string {
 	if share < 0 {
 		return "?"

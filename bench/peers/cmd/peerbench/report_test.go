@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -171,6 +172,48 @@ func TestProfilesShowTheRuntimeLatency(t *testing.T) {
 		"| http1 | 24000 | 0.524 / 4.194 | 19 | 3.1% | 0.131 | profiles/http1.cpu.top.txt |",
 		"| tls | 20000 | - | - | - | - | profiles/tls.cpu.top.txt |",
 	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestProxySwitchesAreRecorded: the proxy's context switches are summed
+// over its threads (the process's own status file counts only the first),
+// and the results table shows their median per request, "?" for a record
+// from before they were recorded.
+func TestProxySwitchesAreRecorded(t *testing.T) {
+	const status = "Name:\tnginx\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t7\n"
+	if got := contextSwitches(status); got != 157 {
+		t.Fatalf("contextSwitches of the fixture = %d, want 157", got)
+	}
+	// This test's own process: its threads have been switched out, the
+	// Go runtime's among them, more than its first thread alone.
+	all, err := threadSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all <= 0 || all < contextSwitches(string(first)) {
+		t.Fatalf("threadSwitches = %d, the first thread alone %d: want more than 0 and at least the first's", all, contextSwitches(string(first)))
+	}
+	if u, err := readUsage(os.Getpid()); err != nil || u.Switches <= 0 {
+		t.Fatalf("readUsage: %+v, %v; want its switches counted", u, err)
+	}
+
+	per := func(v float64) *float64 { return &v }
+	r1, r2, r3 := rec("http1", edgewayName, 0, 20000, 9, 0.9), rec("http1", edgewayName, 1, 20000, 9, 0.9), rec("http1", edgewayName, 2, 20000, 9, 0.9)
+	r1.ProxySwitches, r2.ProxySwitches, r3.ProxySwitches = per(0.45), per(0.05), per(0.2)
+	old := rec("http1", "nginx", 0, 25000, 5, 0.97) // results.json from before: no field
+	cells := aggregate([]runRecord{old, r1, r2, r3}, map[string]bool{"nginx": true})
+	if cells[1].Switches != 0.2 || cells[0].Switches != -1 {
+		t.Fatalf("cells' switches: nginx %v, edgeway %v; want -1 (not known) and the median 0.2", cells[0].Switches, cells[1].Switches)
+	}
+	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"http1"}), nil)
+	for _, want := range []string{"| http1 | edgeway | 20000 | 2.250 | 9.000 | 0.90 | 22222 | 0.20 |", "| http1 | nginx | 25000 | 1.250 | 5.000 | 0.97 | 25773 | ? |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
