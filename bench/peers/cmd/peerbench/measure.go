@@ -21,10 +21,10 @@ type runRecord struct {
 	// (waiting or preempted) per request during the run (absent: not
 	// known, or results from before it was recorded).
 	ProxySwitches *float64 `json:"proxy_switches_per_request,omitempty"`
-	RSSKiB   int64   `json:"rss_kib,omitempty"`
-	AnonKiB  int64   `json:"rss_anon_kib,omitempty"`
-	PeakKiB  int64   `json:"peak_rss_kib,omitempty"`
-	Affinity string  `json:"affinity,omitempty"`
+	RSSKiB        int64    `json:"rss_kib,omitempty"`
+	AnonKiB       int64    `json:"rss_anon_kib,omitempty"`
+	PeakKiB       int64    `json:"peak_rss_kib,omitempty"`
+	Affinity      string   `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
 	SplitB *float64 `json:"split_b,omitempty"`
 	Raw    string   `json:"raw,omitempty"`
