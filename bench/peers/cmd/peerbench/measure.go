@@ -81,7 +81,7 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	if t.proc != nil {
 		if after, uerr := readUsage(t.proc.pid()); uerr == nil {
 			rec.ProxyCPU = (after.CPU - before.CPU).Seconds() / wall.Seconds()
-			if res.Requests > 0 && before.Switches > 0 {
+			if res.Requests > 0 && before.Switches > 0 && after.Switches >= before.Switches {
 				sw := float64(after.Switches-before.Switches) / float64(res.Requests)
 				rec.ProxySwitches = &sw
 			}
