@@ -71,10 +71,11 @@ func godebugWith(env []string) ([]string, bool) {
 	return out, true
 }
 
-// names reports whether the GODEBUG value godebug sets key.
+// names reports whether the GODEBUG value godebug sets key, read as the
+// runtime reads it: "a=1, key=2" sets " key", not key.
 func names(godebug, key string) bool {
 	for field := range strings.SplitSeq(godebug, ",") {
-		if k, _, ok := strings.Cut(strings.TrimSpace(field), "="); ok && k == key {
+		if k, _, ok := strings.Cut(field, "="); ok && k == key {
 			return true
 		}
 	}

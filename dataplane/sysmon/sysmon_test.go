@@ -121,7 +121,7 @@ func TestGodebugWith(t *testing.T) {
 		{"empty GODEBUG", []string{"GODEBUG=", "A=1"}, []string{"GODEBUG=" + setting, "A=1"}},
 		{"others kept", []string{"GODEBUG=http2debug=1,gctrace=1"}, []string{"GODEBUG=http2debug=1,gctrace=1," + setting}},
 		{"operator's schedtrace", []string{"GODEBUG=gctrace=1,schedtrace=0"}, nil},
-		{"operator's schedtrace spaced", []string{"GODEBUG=gctrace=1, schedtrace=1000"}, nil},
+		{"a spaced schedtrace the runtime ignores", []string{"GODEBUG=gctrace=1, schedtrace=1000"}, []string{"GODEBUG=gctrace=1, schedtrace=1000," + setting}},
 		{"a name that only ends so", []string{"GODEBUG=xschedtrace=1"}, []string{"GODEBUG=xschedtrace=1," + setting}},
 		{"second GODEBUG dropped", []string{"GODEBUG=gctrace=1", "GODEBUG=schedtrace=0"}, []string{"GODEBUG=gctrace=1," + setting}},
 	} {
