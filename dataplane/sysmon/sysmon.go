@@ -24,7 +24,8 @@
 // GODEBUG's runtime settings only as the process starts.
 //
 // What it costs: an idle process's sysmon wakes every 10 ms instead of
-// sleeping, and the runtime writes one "SCHED" line to standard error every
+// sleeping (an idle data plane on this VM: 0.14 s of CPU in 30 s, about 0.5%
+// of a core, against none), and the runtime writes one "SCHED" line to standard error every
 // 24.8 days of the machine's uptime, the first as the process starts on a
 // machine up for longer. A GODEBUG that already names schedtrace (schedtrace=0
 // turns this off) is left as it is.
