@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,11 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 			pc.hasDeadline = false
 		}
 		if r.ContentLength == 0 {
+			// Let the other runnable handlers (requests read in the same
+			// poll) reach their upstream writes first, so that the writes
+			// leave together and a backend asleep in its poll is woken once
+			// for the batch, as for the responses (h1writer.go commit).
+			runtime.Gosched()
 			// Probe, write and wait for the answer in one (h1alive.go).
 			err = pc.sendAwait(h1Request{hcm, rt, wc, target, scheme, r})
 		} else if pc.reused && !pc.alive() {
