@@ -36,6 +36,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+# perf counts the wake-ups each proxy causes (the report's wakes/req). Optional: without it
+# that column reads "?" and the rest of the run is the same.
+if ! command -v perf >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "bench-peers: installing linux-perf (optional: wakes/req)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf; } ||
+    echo "bench-peers: linux-perf could not be installed; wakes/req will read ?" >&2
+fi
 
 # Caddy, a pinned release, from the Go module proxy; only when the run
 # includes it (the build takes minutes on two cores). A -proxies argument to

@@ -21,10 +21,14 @@ type runRecord struct {
 	// (waiting or preempted) per request during the run (absent: not
 	// known, or results from before it was recorded).
 	ProxySwitches *float64 `json:"proxy_switches_per_request,omitempty"`
-	RSSKiB        int64    `json:"rss_kib,omitempty"`
-	AnonKiB       int64    `json:"rss_anon_kib,omitempty"`
-	PeakKiB       int64    `json:"peak_rss_kib,omitempty"`
-	Affinity      string   `json:"affinity,omitempty"`
+	// ProxyWakes is how many wake-ups of sleeping processes (the load
+	// generator, the backend, its own threads) the proxy's threads caused
+	// per request during the run (wakes.go; absent: not known).
+	ProxyWakes *float64 `json:"proxy_wakes_per_request,omitempty"`
+	RSSKiB     int64    `json:"rss_kib,omitempty"`
+	AnonKiB    int64    `json:"rss_anon_kib,omitempty"`
+	PeakKiB    int64    `json:"peak_rss_kib,omitempty"`
+	Affinity   string   `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
 	SplitB *float64 `json:"split_b,omitempty"`
 	Raw    string   `json:"raw,omitempty"`
@@ -62,8 +66,10 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	}
 	run.Duration = h.opts.duration
 	var before usage
+	var wakes *wakeCounter
 	if t.proc != nil {
 		before, _ = readUsage(t.proc.pid())
+		wakes = startWakeCount(t.proc.pid(), h.wakeDir())
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
 	c0 := readCPU(h.opts.loadCPU)
@@ -71,6 +77,10 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
 	c1 := readCPU(h.opts.loadCPU)
+	if n, ok := wakes.stop(); ok && res.Requests > 0 {
+		wk := float64(n) / float64(res.Requests)
+		rec.ProxyWakes = &wk
+	}
 	rec.Steal = stealShare(c0.machine, c0.machineOK, c1.machine, c1.machineOK)
 	busy := busyShare(c0.load, c0.loadOK, c1.load, c1.loadOK)
 	rec.LoadCoreBusy = &busy
@@ -103,8 +113,8 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
-		rec.ProxyCPU, perRequest(rec.ProxySwitches), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
+		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}

@@ -36,6 +36,9 @@ type cell struct {
 	// Switches: the proxy's context switches per request, the median of
 	// the rounds (-1: not known).
 	Switches float64
+	// Wakes: the wake-ups of sleeping processes the proxy caused per
+	// request, the median of the rounds (-1: not known).
+	Wakes float64
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -84,8 +87,8 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1}
-		var rps, p50, p99, cpu, split, loadCore, switches []float64
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1}
+		var rps, p50, p99, cpu, split, loadCore, switches, wakes []float64
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
 				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
@@ -120,12 +123,18 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.ProxySwitches != nil {
 				switches = append(switches, *r.ProxySwitches)
 			}
+			if r.ProxyWakes != nil {
+				wakes = append(wakes, *r.ProxyWakes)
+			}
 		}
 		if len(loadCore) > 0 {
 			c.LoadCore = median(loadCore)
 		}
 		if len(switches) > 0 {
 			c.Switches = median(switches)
+		}
+		if len(wakes) > 0 {
+			c.Wakes = median(wakes)
 		}
 		c.RPS, c.P50, c.P99, c.CPU = median(rps), median(p50), median(p99), median(cpu)
 		if len(split) > 0 {
@@ -223,9 +232,11 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("above a few percent the pinned proxy did not get its core and the row is not comparable. ")
 	w("load core is how busy the load generator's and backend's CPU was (of the time it ran this guest): ")
 	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *). ")
-	w("switches/req is how often the proxy's threads were switched out (waiting for work or preempted) per request.\n\n")
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | switches/req | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("switches/req is how often the proxy's threads were switched out (waiting for work or preempted) per request. ")
+	w("wakes/req is how many sleeping processes (the load generator, the backend, its own threads) the proxy woke per request, ")
+	w("each an interprocessor interrupt on its core when the sleeper is on the other (perf's %s; ? without perf).\n\n", wakeEvent)
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | switches/req | wakes/req | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -241,16 +252,16 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
-		cpu, perCPU, switches := "-", "-", "-"
+		cpu, perCPU, switches, wakes := "-", "-", "-", "-"
 		if c.Target != baselineName {
 			cpu, perCPU = fmt.Sprintf("%.2f", c.CPU), fmt.Sprintf("%.0f", c.perCPU())
-			switches = perRequest(&c.Switches)
+			switches, wakes = perRequest(&c.Switches), perRequest(&c.Wakes)
 		}
 		errs := fmt.Sprint(c.Errors)
 		if c.SplitB != nil {
@@ -272,8 +283,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.loadBound() {
 			loadCore += " *"
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, switches, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, switches, wakes, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
