@@ -25,10 +25,14 @@ type runRecord struct {
 	// generator, the backend, its own threads) the proxy's threads caused
 	// per request during the run (wakes.go; absent: not known).
 	ProxyWakes *float64 `json:"proxy_wakes_per_request,omitempty"`
-	RSSKiB     int64    `json:"rss_kib,omitempty"`
-	AnonKiB    int64    `json:"rss_anon_kib,omitempty"`
-	PeakKiB    int64    `json:"peak_rss_kib,omitempty"`
-	Affinity   string   `json:"affinity,omitempty"`
+	// AcceptQueue is the mean number of connections that waited in the
+	// listen socket's accept queue of the port under load, taken by the
+	// kernel but not yet by the proxy (acceptq.go; absent: not known).
+	AcceptQueue *float64 `json:"accept_queue,omitempty"`
+	RSSKiB      int64    `json:"rss_kib,omitempty"`
+	AnonKiB     int64    `json:"rss_anon_kib,omitempty"`
+	PeakKiB     int64    `json:"peak_rss_kib,omitempty"`
+	Affinity    string   `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
 	SplitB *float64 `json:"split_b,omitempty"`
 	Raw    string   `json:"raw,omitempty"`
@@ -73,10 +77,14 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
 	c0 := readCPU(h.opts.loadCPU)
+	queue := startAcceptQueueSample(run.URL)
 	start := time.Now()
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
 	c1 := readCPU(h.opts.loadCPU)
+	if q, ok := queue.stop(); ok {
+		rec.AcceptQueue = &q
+	}
 	if n, ok := wakes.stop(); ok && res.Requests > 0 {
 		wk := float64(n) / float64(res.Requests)
 		rec.ProxyWakes = &wk
@@ -113,8 +121,8 @@ func (h *harness) measure(ctx context.Context, s scenario, t *target, round int)
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
-		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, accept queue %s connections, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
+		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), queued(rec.AcceptQueue), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
 	if err := os.MkdirAll(filepath.Join(h.resDir, "raw", s.Name), 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(h.resDir, rawPath), []byte(raw+footer), 0o644)
 	}

@@ -39,6 +39,9 @@ type cell struct {
 	// Wakes: the wake-ups of sleeping processes the proxy caused per
 	// request, the median of the rounds (-1: not known).
 	Wakes float64
+	// AcceptQueue: the connections waiting in the accept queue of the
+	// port under load, the median of the rounds' means (-1: not known).
+	AcceptQueue float64
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -87,8 +90,8 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1}
-		var rps, p50, p99, cpu, split, loadCore, switches, wakes []float64
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1, AcceptQueue: -1}
+		var rps, p50, p99, cpu, split, loadCore, switches, wakes, queue []float64
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
 				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
@@ -126,6 +129,9 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.ProxyWakes != nil {
 				wakes = append(wakes, *r.ProxyWakes)
 			}
+			if r.AcceptQueue != nil {
+				queue = append(queue, *r.AcceptQueue)
+			}
 		}
 		if len(loadCore) > 0 {
 			c.LoadCore = median(loadCore)
@@ -135,6 +141,9 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 		}
 		if len(wakes) > 0 {
 			c.Wakes = median(wakes)
+		}
+		if len(queue) > 0 {
+			c.AcceptQueue = median(queue)
 		}
 		c.RPS, c.P50, c.P99, c.CPU = median(rps), median(p50), median(p99), median(cpu)
 		if len(split) > 0 {
@@ -234,9 +243,11 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *). ")
 	w("switches/req is how often the proxy's threads were switched out (waiting for work or preempted) per request. ")
 	w("wakes/req is how many sleeping processes (the load generator, the backend, its own threads) the proxy woke per request, ")
-	w("each an interprocessor interrupt on its core when the sleeper is on the other (perf's %s; ? without perf).\n\n", wakeEvent)
-	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | switches/req | wakes/req | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
-	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("each an interprocessor interrupt on its core when the sleeper is on the other (perf's %s; ? without perf). ", wakeEvent)
+	w("accept queue is how many connections, on average, the kernel had taken for the port under load that the proxy had not yet accepted: ")
+	w("the load generator's latency starts after the handshake, so their wait is in no latency (Little's law puts it at queue ÷ req/s per connection).\n\n")
+	w("| scenario | target | req/s | p50 ms | p99 ms | proxy CPU | req/CPU-s | switches/req | wakes/req | accept queue | RSS MiB | ÷ baseline | ÷ best peer | errors | load | steal | load core |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	base := map[string]cell{}
 	best := map[string]cell{}
 	for _, v := range vs {
@@ -252,10 +263,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	for _, c := range cells {
 		switch {
 		case c.Skipped != "":
-			w("| %s | %s | n/a: %s | | | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
+			w("| %s | %s | n/a: %s | | | | | | | | | | | | | | |\n", c.Scenario, c.Target, c.Skipped)
 			continue
 		case !c.ok():
-			w("| %s | %s | failed: %s | | | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
+			w("| %s | %s | failed: %s | | | | | | | | | | | | | | |\n", c.Scenario, c.Target, oneLine(c.Error))
 			continue
 		}
 		cpu, perCPU, switches, wakes := "-", "-", "-", "-"
@@ -283,8 +294,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.loadBound() {
 			loadCore += " *"
 		}
-		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, switches, wakes, rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
+		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
+			cpu, perCPU, switches, wakes, queued(&c.AcceptQueue), rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -309,6 +320,10 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 			verdictText = "**behind**: " + strings.Join(behind, ", ")
 			if v.Edgeway.loadBound() {
 				verdictText += fmt.Sprintf(" (the load core was the limit: %s busy, edgeway's CPU %.2f)", percent(v.Edgeway.LoadCore), v.Edgeway.CPU)
+			}
+			if v.P99Ratio > 1 && v.Best.AcceptQueue >= 1 && v.Best.AcceptQueue > 2*max(v.Edgeway.AcceptQueue, 0) {
+				verdictText += fmt.Sprintf("; %s's latencies leave out %.1f connections waiting in its accept queue, %.1f ms each, edgeway's %s",
+					v.Best.Target, v.Best.AcceptQueue, hiddenWaitMs(v.Best), queued(&v.Edgeway.AcceptQueue))
 			}
 		}
 		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s |\n", v.Scenario, v.Best.Target,
@@ -478,6 +493,25 @@ func indentLines(s, prefix string) string {
 
 // percent renders a share (0.123 -> "12.3%"); a negative one is unknown.
 // perRequest renders a per-request figure, "?" when it is not known.
+// queued formats a mean accept queue ("?": not known).
+func queued(v *float64) string {
+	if v == nil || *v < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f", *v)
+}
+
+// hiddenWaitMs is how long, by Little's law, a connection waited in c's
+// accept queue: the queue's mean length over the rate connections left it.
+// One connection per request (the new-connection scenario) makes that
+// rate the requests/s; with keep-alive the queue is empty anyway.
+func hiddenWaitMs(c cell) float64 {
+	if c.RPS <= 0 || c.AcceptQueue <= 0 {
+		return 0
+	}
+	return c.AcceptQueue / c.RPS * 1000
+}
+
 func perRequest(v *float64) string {
 	if v == nil || *v < 0 {
 		return "?"
