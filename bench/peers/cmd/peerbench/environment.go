@@ -50,6 +50,7 @@ func collectEnvironment(o options) environment {
 			"load CPU":  fmt.Sprint(o.loadCPU) + " (load generator and backend)",
 			"body":      fmt.Sprintf("%d bytes", o.bodySize),
 			"nice":      fmt.Sprint(o.nice),
+			"max steal": maxStealSetting(o),
 		},
 	}
 	bin := o.binDir
@@ -198,4 +199,11 @@ func stealShare(a cpuTicks, okA bool, b cpuTicks, okB bool) float64 {
 		return -1
 	}
 	return float64(b.steal-a.steal) / float64(b.total-a.total)
+}
+
+func maxStealSetting(o options) string {
+	if o.maxSteal <= 0 || o.stealRetries == 0 {
+		return "off (no run measured again)"
+	}
+	return fmt.Sprintf("%.3g%% (a run above it measured again, up to %d times, the least stolen kept)", o.maxSteal*100, o.stealRetries)
 }

@@ -38,6 +38,10 @@ type options struct {
 	bodySize    int
 	nice        int
 	summarize   string
+	// maxSteal and stealRetries: a measured run during which the host
+	// stole more of the CPU is measured again, up to stealRetries times.
+	maxSteal     float64
+	stealRetries int
 }
 
 func envOr(name, def string) string {
@@ -65,6 +69,8 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.bodySize, "body-size", 64, "bytes in every backend response body")
 	fs.StringVar(&o.summarize, "summarize", "", "only rewrite DIR/summary.md from DIR/results.json (after a change to the report)")
 	nice := fs.String("nice", envOr("BENCH_NICE", "0"), "niceness of every benchmark process, e.g. -10 to take precedence over other work on a shared machine (env BENCH_NICE; 0: unchanged)")
+	maxSteal := fs.String("max-steal", envOr("BENCH_MAX_STEAL", "0.05"), "share of the machine's CPU the host may steal during a measured run before it is measured again (env BENCH_MAX_STEAL; 0: never)")
+	stealRetries := fs.String("steal-retries", envOr("BENCH_STEAL_RETRIES", "2"), "how often a run is measured again for the host's steal; the attempt with the least is kept (env BENCH_STEAL_RETRIES)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +96,12 @@ func parseOptions(args []string) (options, error) {
 	o.loadCPU = parseInt("load-cpu", *loadCPU)
 	o.portBase = parseInt("port-base", *portBase)
 	o.routes = *routes == "1"
+	o.stealRetries = parseInt("steal-retries", *stealRetries)
+	if f, err := strconv.ParseFloat(*maxSteal, 64); err != nil || f < 0 || f >= 1 {
+		errs = append(errs, fmt.Errorf("max-steal %q: want a share such as 0.05 (0: never measure again)", *maxSteal))
+	} else {
+		o.maxSteal = f
+	}
 	if n, err := strconv.Atoi(*nice); err != nil || n < -20 || n > 19 {
 		errs = append(errs, fmt.Errorf("nice %q: want -20..19", *nice))
 	} else {

@@ -42,6 +42,9 @@ type cell struct {
 	// AcceptQueue: the connections waiting in the accept queue of the
 	// port under load, the median of the rounds' means (-1: not known).
 	AcceptQueue float64
+	// StealRetries: the measured runs thrown away for the host's steal,
+	// over the rounds.
+	StealRetries int
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -103,6 +106,7 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			}
 			if r.Skipped == "" {
 				c.StealMax = max(c.StealMax, r.Steal)
+				c.StealRetries += r.StealRetries
 			}
 			switch {
 			case r.Skipped != "":
@@ -239,6 +243,7 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	w("load is the machine's 1-minute load average as the rounds started (the benchmark itself accounts for about 2). ")
 	w("steal is the largest share of the machine's CPU time the hypervisor took for other guests in a round: ")
 	w("above a few percent the pinned proxy did not get its core and the row is not comparable. ")
+	w("A run above the max steal setting was measured again and the attempt with the least steal kept; the column counts the runs measured again. ")
 	w("load core is how busy the load generator's and backend's CPU was (of the time it ran this guest): ")
 	w("near 100%% while the proxy CPU is under 0.9, that core, not the proxy, was the limit of the row (marked *). ")
 	w("switches/req is how often the proxy's threads were switched out (waiting for work or preempted) per request. ")
@@ -295,7 +300,7 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 			loadCore += " *"
 		}
 		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, switches, wakes, queued(&c.AcceptQueue), rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, percent(c.StealMax), loadCore)
+			cpu, perCPU, switches, wakes, queued(&c.AcceptQueue), rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, stealCell(c), loadCore)
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -493,6 +498,16 @@ func indentLines(s, prefix string) string {
 
 // percent renders a share (0.123 -> "12.3%"); a negative one is unknown.
 // perRequest renders a per-request figure, "?" when it is not known.
+// stealCell is the steal column: the largest share stolen in a kept round,
+// and how many runs were measured again for it.
+func stealCell(c cell) string {
+	s := percent(c.StealMax)
+	if c.StealRetries > 0 {
+		s += fmt.Sprintf(" (%d run(s) again)", c.StealRetries)
+	}
+	return s
+}
+
 // queued formats a mean accept queue ("?": not known).
 func queued(v *float64) string {
 	if v == nil || *v < 0 {
