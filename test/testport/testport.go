@@ -8,7 +8,15 @@
 // server (which binds :0) took the port a test had just picked for the
 // gateway's listener, and the listener could not bind. Ports below the
 // ephemeral range are never handed out by the kernel, so a port picked there
-// can only collide with another explicit pick, which is checked by binding.
+// can only collide with another explicit pick. Within a process a map rules
+// that out. Between processes (go test runs packages in parallel) binding to
+// check is not enough: two processes can both find a port free before
+// either's listener starts, as a CI run saw (a gateway's listener found its
+// port taken by another package's pick). So a pick also holds an exclusive
+// flock on a file named after the port in a directory every test process
+// shares, until its process exits; another process skips a locked port. The
+// kernel drops the lock with the process, so a crashed test leaves nothing
+// held.
 package testport
 
 import (
@@ -17,8 +25,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Below the ephemeral range: [low, ephemeralLow).
@@ -27,7 +38,12 @@ const low = 20000
 var (
 	mu     sync.Mutex
 	picked = map[int]bool{} // never hand out the same port twice in one process
+	held   []*os.File       // the lock files of this process's picks, open until it exits
 )
+
+// lockDir is where the picks' lock files live: one directory for every test
+// process of the machine (os.TempDir: $TMPDIR or /tmp).
+func lockDir() string { return filepath.Join(os.TempDir(), "edgeway-testport") }
 
 // Pick returns a port on 127.0.0.1 that is free for TCP and UDP now and that
 // the kernel does not give to port-0 binds or outgoing connections.
@@ -40,7 +56,7 @@ func Pick() (int, error) {
 	defer mu.Unlock()
 	for range 200 {
 		p := low + rand.IntN(high-low)
-		if picked[p] || !free(p) {
+		if picked[p] || !free(p) || !reserve(p) {
 			continue
 		}
 		picked[p] = true
@@ -61,6 +77,26 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return first
+}
+
+// reserve takes port p for this process against the other test processes:
+// false when another holds it. Where no lock can be taken at all (no
+// writable temporary directory), the pick goes on unreserved, as before.
+func reserve(p int) bool {
+	dir := lockDir()
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return !errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	held = append(held, f)
+	return true
 }
 
 func free(p int) bool {
