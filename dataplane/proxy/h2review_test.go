@@ -20,6 +20,12 @@ import (
 // and h; ended is closed when serveConn returns.
 func h2ServeOne(t *testing.T, srv *h2Server, h http.Handler) (addr string, ended chan struct{}) {
 	t.Helper()
+	return h2ServeOneCtx(t, srv, h, context.Background())
+}
+
+// h2ServeOneCtx is h2ServeOne with the connection's context.
+func h2ServeOneCtx(t *testing.T, srv *h2Server, h http.Handler, ctx context.Context) (addr string, ended chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +37,7 @@ func h2ServeOne(t *testing.T, srv *h2Server, h http.Handler) (addr string, ended
 		if err != nil {
 			return
 		}
-		srv.serveConn(sc, nil, context.Background(), h, false)
+		srv.serveConn(sc, nil, ctx, h, false)
 		close(ended)
 	}()
 	return ln.Addr().String(), ended

@@ -128,6 +128,7 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	accepting := s.track(c)
 	defer s.untrack(c)
 	defer c.close()
+	defer c.watchBase()()
 
 	if s.headerTimeout > 0 {
 		conn.SetReadDeadline(time.Now().Add(s.headerTimeout))

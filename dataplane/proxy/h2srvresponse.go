@@ -63,6 +63,25 @@ func (w *h2ResponseWriter) Header() http.Header {
 	return w.handlerHeader
 }
 
+// h2KeepHeaderFields bounds the header map a handler goroutine keeps: a
+// larger one's groups are not held for the connection's life.
+const h2KeepHeaderFields = 16
+
+// takeHeader hands the response's header map, emptied, to the handler
+// goroutine for its next response (runHandler); nil when there is none or
+// it is too large to keep. The handler has returned and the map was
+// encoded (handlerDone): no one reads it any more, as a handler must not
+// use its ResponseWriter after returning.
+func (w *h2ResponseWriter) takeHeader() http.Header {
+	h := w.handlerHeader
+	w.handlerHeader = nil
+	if h == nil || len(h) > h2KeepHeaderFields {
+		return nil
+	}
+	clear(h)
+	return h
+}
+
 func (w *h2ResponseWriter) WriteHeader(code int) {
 	if w.wroteHeader || w.done {
 		return

@@ -23,16 +23,17 @@ type h2Stream struct {
 	id   uint32
 	body *h2Body // nil without a request body
 
-	// The stream is its request's context (h2srvctx.go): cctx, cancelled
-	// when the stream closes, and the client-gone hook of the upstream
+	// The stream is its request's context (h2srvctx.go), cancelled when
+	// the stream closes, and the client-gone hook of the upstream
 	// exchange.
-	cctx   context.Context
-	cancel context.CancelFunc
 	goneMu sync.Mutex
-	abort  func() // onGone's, until the stream closes or stopOnGone
-	gone   bool   // the stream closed: onGone runs its abort at once
+	done   chan struct{}  // Done's, made on first use
+	afters []*h2AfterFunc // AfterFunc's, until the stream closes
+	abort  func()         // onGone's, until the stream closes or stopOnGone
+	gone   bool           // the stream closed: the context is cancelled
 
-	rw h2ResponseWriter // the handler's, allocated with the stream
+	rw  h2ResponseWriter // the handler's, allocated with the stream
+	url url.URL          // the request's URL, usually (newRequest)
 
 	// Reader only.
 	gotTrailers bool
@@ -128,7 +129,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	// is allocated (WithContext on an empty request), not by a second
 	// copy of it.
 	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
-	req, needsContinue, err := c.newRequest(f, st)
+	req, needsContinue, err := c.newRequest(f, st, &st.url)
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,6 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if req.Trailer != nil {
 		st.trailer = make(http.Header)
 	}
-	st.cctx, st.cancel = context.WithCancel(c.baseCtx)
 	if !f.StreamEnded() {
 		st.body = &h2Body{st: st, needsContinue: needsContinue, reqTrailer: req.Trailer}
 		st.body.cond.L = &st.body.mu
@@ -178,7 +178,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 // newRequest builds the request of a HEADERS frame, with x/net/http2's
 // validation (RFC 9113 section 8.3); a malformed request is a stream
 // error.
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context) (req *http.Request, needsContinue bool, err error) {
+// The request's URL is stored in *u (the stream's, allocated with it) when
+// the path is simple enough to be split without net/url.
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *url.URL) (req *http.Request, needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -258,17 +260,18 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context) (req
 	if authority != "" && !httpguts.ValidHostHeader(authority) {
 		return nil, false, bad
 	}
-	var u *url.URL
 	var requestURI string
 	if isConnect {
-		u = &url.URL{Host: authority}
+		*u = url.URL{Host: authority}
 		requestURI = authority
 	} else {
 		if path[0] != '/' && path != "*" {
 			return nil, false, bad
 		}
-		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, false, bad
+		if !splitSimplePath(path, u) {
+			if u, err = url.ParseRequestURI(path); err != nil {
+				return nil, false, bad
+			}
 		}
 		requestURI = path
 	}
@@ -299,6 +302,54 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context) (req
 	}
 	return req, needsContinue, nil
 }
+
+// splitSimplePath sets *u to what url.ParseRequestURI(path) returns when
+// path's part before any '?' holds only characters that need no escaping
+// in a path (letters, digits, "-._~" and "/$&+,:;=@") and the whole has no
+// control character; false otherwise (net/url parses it). Most request
+// paths are such, and this saves the URL's allocation: u is the stream's.
+func splitSimplePath(path string, u *url.URL) bool {
+	if len(path) == 0 || path[0] != '/' {
+		return false
+	}
+	q := len(path)
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c == '?' {
+			q = i
+			break
+		}
+		if !simplePathByte[c] {
+			return false
+		}
+	}
+	*u = url.URL{Path: path[:q]}
+	if q == len(path) {
+		return true
+	}
+	for i := q + 1; i < len(path); i++ {
+		if c := path[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	u.RawQuery = path[q+1:]
+	u.ForceQuery = u.RawQuery == ""
+	return true
+}
+
+// simplePathByte: the bytes splitSimplePath lets through a path.
+var simplePathByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "-._~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // h2EmptyRequest is only ever copied (newRequest), never changed.
 var h2EmptyRequest = new(http.Request)
