@@ -636,8 +636,11 @@ func (c *h2Conn) releaseFinished() {
 		n++
 	}
 	c.done = append(c.done[:0], o.released[:n]...)
-	clear(o.released[:n])
-	o.released = o.released[n:]
+	// The rest moves to the front: the array is kept (slicing the front
+	// off would shrink its capacity until append allocates a new one).
+	m := copy(o.released, o.released[n:])
+	clear(o.released[m:])
+	o.released = o.released[:m]
 	o.mu.Unlock()
 	if len(c.done) == 0 {
 		return

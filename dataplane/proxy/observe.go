@@ -25,6 +25,9 @@ type exchange struct {
 	status   int
 	sent     int64
 	body     *countingBody
+	// requestID is the X-Request-Id value begin adds, allocated with the
+	// exchange rather than as a slice of its own.
+	requestID [1]string
 }
 
 // begin starts observing a request. It also gives the request its
@@ -34,7 +37,8 @@ func (s *socket) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := &exchange{ResponseWriter: w, start: time.Now(), listener: s.addr, route: metrics.NoRoute, cluster: metrics.NoCluster,
 		headers: countHeaders(r.Header)}
 	if requestID(r.Header) == "" {
-		r.Header["X-Request-Id"] = []string{newRequestID()}
+		x.requestID[0] = newRequestID()
+		r.Header["X-Request-Id"] = x.requestID[:1:1]
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &countingBody{ReadCloser: r.Body}
