@@ -86,12 +86,10 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 		// The client going away cuts the exchange, as the request context
 		// cut Transport's.
 		watch := watchClient(ctx, pc.abort)
-		if !deadline.IsZero() {
-			pc.conn.SetDeadline(deadline)
-			pc.hasDeadline = true
-		} else if pc.hasDeadline {
-			pc.conn.SetDeadline(time.Time{})
-			pc.hasDeadline = false
+		// Armed up to deadlineSlack late, and kept while it is no
+		// earlier than this exchange's (deadline.go).
+		if at, set := pc.deadline.update(deadline, deadlineSlack(f.Timeout)); set {
+			pc.conn.SetDeadline(at)
 		}
 		if r.ContentLength == 0 {
 			// Let the other runnable handlers (requests read in the same
@@ -172,6 +170,7 @@ func upstreamAnsweredEarly(pc *h1Conn, err error, deadline time.Time) bool {
 	pc.conn.SetReadDeadline(wait)
 	_, perr := pc.br.Peek(1)
 	pc.conn.SetReadDeadline(deadline) // zero: none, as before
+	pc.deadline.forget()
 	return perr == nil
 }
 

@@ -119,6 +119,7 @@ func (c *h1Client) stopGoneWatch() {
 	<-g.done
 	g.aborting.Store(false)
 	c.conn.SetReadDeadline(time.Time{})
+	c.readDeadline.forget() // the background read changed it too
 }
 
 // cancelRequest cancels the connection's context (the request's) and ends

@@ -54,20 +54,20 @@ func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
 
 // h1Conn is one upstream connection with its buffers.
 type h1Conn struct {
-	addr        string
-	conn        net.Conn
-	br          *bufio.Reader
-	bw          *bufio.Writer
-	idleSince   time.Time
-	reused      bool               // it served an earlier request (it may have gone stale)
-	closeAfter  bool               // the request write failed: never pooled again
-	abort       func()             // cuts the exchange: the client went away
-	raw         syscall.RawConn    // the socket, for the probe (h1alive.go); nil: none
-	awaitFn     func(uintptr) bool // pc.awaitStep, made once
-	await       awaitState         // the sendAwait in progress
-	hasDeadline bool               // a route timeout's deadline is set on conn (h1exchange.go)
-	scratch     []byte             // response head bytes, reused (h1head.go)
-	long        []byte             // a response head line longer than br's buffer
+	addr       string
+	conn       net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	idleSince  time.Time
+	reused     bool               // it served an earlier request (it may have gone stale)
+	closeAfter bool               // the request write failed: never pooled again
+	abort      func()             // cuts the exchange: the client went away
+	raw        syscall.RawConn    // the socket, for the probe (h1alive.go); nil: none
+	awaitFn    func(uintptr) bool // pc.awaitStep, made once
+	await      awaitState         // the sendAwait in progress
+	deadline   coarseDeadline     // a route timeout's deadline on conn (h1exchange.go)
+	scratch    []byte             // response head bytes, reused (h1head.go)
+	long       []byte             // a response head line longer than br's buffer
 }
 
 // get returns an idle connection to addr or dials one. The caller probes
@@ -149,6 +149,9 @@ func (p *h1Pool) put(pc *h1Conn) {
 		// Bytes after the response: the connection is out of step.
 		pc.conn.Close()
 		return
+	}
+	if _, ok := pc.conn.(*tls.Conn); ok {
+		pc.deadline.forget() // tlsDrained cleared the read deadline
 	}
 	pc.reused = true
 	pc.idleSince = time.Now()

@@ -74,6 +74,9 @@ type h1Client struct {
 
 	watch h1GoneWatch // h1gone.go
 	gone  atomic.Bool // the client closed the connection
+	// The read deadline the loop armed (deadline.go); every read deadline
+	// change goes through it, or forgets it.
+	readDeadline coarseDeadline
 }
 
 var h1ReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1BufSize) }}
@@ -139,11 +142,11 @@ func (c *h1Client) next() h1Verdict {
 	// and the deadline is not touched again).
 	headTimeout := c.served == 0
 	if headTimeout {
-		setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+		c.setReadTimeout(lim.RequestHeadersTimeout)
 	}
 	if c.br.Buffered() == 0 {
 		if c.served > 0 {
-			setReadTimeout(c.conn, lim.IdleTimeout)
+			c.setReadTimeout(lim.IdleTimeout)
 			// The response just went out; the client's next request
 			// cannot be here yet. Reading now would fail (EAGAIN) and
 			// park the goroutine until the poller wakes it: a failed
@@ -164,7 +167,7 @@ func (c *h1Client) next() h1Verdict {
 		c.lastPost = false
 		for {
 			if c.br.Buffered() == 0 && !headTimeout {
-				setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+				c.setReadTimeout(lim.RequestHeadersTimeout)
 				headTimeout = true
 			}
 			b, err := c.br.Peek(1)
@@ -188,7 +191,7 @@ func (c *h1Client) next() h1Verdict {
 				// loop (the route timeout sets one). A request without
 				// a body keeps the head's: nothing reads the connection
 				// until the client-gone watch, which clears it.
-				c.conn.SetReadDeadline(time.Time{})
+				c.setReadTimeout(0)
 			}
 			return c.makeRequest(&h)
 		case h1Handover:
@@ -199,7 +202,7 @@ func (c *h1Client) next() h1Verdict {
 			return h1Handover // a head larger than the buffer
 		}
 		if !headTimeout {
-			setReadTimeout(c.conn, lim.RequestHeadersTimeout)
+			c.setReadTimeout(lim.RequestHeadersTimeout)
 			headTimeout = true
 		}
 		from = max(len(b)-3, 0)
@@ -296,7 +299,7 @@ func (c *h1Client) handOver() {
 		return
 	}
 	head := append([]byte(nil), b...)
-	c.conn.SetReadDeadline(time.Time{})
+	c.setReadTimeout(0)
 	hc := &handoverConn{replayConn: replayConn{Conn: c.conn, head: head}, tls: c.tls}
 	if !c.s.queue.push(hc) {
 		c.conn.Close()
@@ -331,11 +334,15 @@ func handoverTLS(r *http.Request) *tls.ConnectionState {
 	return cs
 }
 
-func setReadTimeout(c net.Conn, d time.Duration) {
+// setReadTimeout bounds the connection's next reads by d from now (none
+// if d is 0), coarsely (deadline.go): up to deadlineSlack(d) later.
+func (c *h1Client) setReadTimeout(d time.Duration) {
+	var want time.Time
 	if d > 0 {
-		c.SetReadDeadline(time.Now().Add(d))
-	} else {
-		c.SetReadDeadline(time.Time{})
+		want = time.Now().Add(d)
+	}
+	if at, set := c.readDeadline.update(want, deadlineSlack(d)); set {
+		c.conn.SetReadDeadline(at)
 	}
 }
 

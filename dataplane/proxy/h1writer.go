@@ -189,7 +189,10 @@ func (w *h1Writer) Flush() { _ = w.FlushError() }
 
 // SetReadDeadline bounds reading the request body (http.ResponseController),
 // as net/http's server allows: the exchange applies the route timeout.
-func (w *h1Writer) SetReadDeadline(t time.Time) error { return w.c.conn.SetReadDeadline(t) }
+func (w *h1Writer) SetReadDeadline(t time.Time) error {
+	w.c.readDeadline.forget()
+	return w.c.conn.SetReadDeadline(t)
+}
 
 // FlushError is what http.ResponseController.Flush calls.
 func (w *h1Writer) FlushError() error {

@@ -28,6 +28,8 @@ import (
 type h2Out struct {
 	conn  net.Conn
 	stall time.Duration // bound on one write to conn (h2MaxStall)
+	// The write deadline armed; only the flusher (flushing) touches it.
+	writeDeadline coarseDeadline
 
 	queued atomic.Int32 // writers waiting for mu: they will flush
 
@@ -143,7 +145,10 @@ func (w *h2Out) flushLocked() {
 		w.ended = nil
 		w.mu.Unlock()
 		if w.stall > 0 {
-			w.conn.SetWriteDeadline(time.Now().Add(w.stall))
+			// Coarse (deadline.go): only the flusher sets it.
+			if at, set := w.writeDeadline.update(time.Now().Add(w.stall), deadlineSlack(w.stall)); set {
+				w.conn.SetWriteDeadline(at)
+			}
 		}
 		_, err := w.conn.Write(b)
 		w.mu.Lock()
