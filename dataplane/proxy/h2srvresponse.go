@@ -31,14 +31,13 @@ type h2ResponseWriter struct {
 	handlerHeader http.Header
 	// The header as WriteHeader saw it (x/net/http2 clones the map): the
 	// fields to send, in HTTP/2 form, and what the first write needs.
-	fields      []h2Field
-	fieldsArr   [8]h2Field // fields' backing array for a usual response
-	clen        string     // Content-Length ("" if none or invalid)
-	hasCL       bool       // a Content-Length key (even empty)
-	hasType     bool       // a Content-Type key
-	hasEncoding bool       // a non-empty Content-Encoding
-	hasDate     bool       // a Date key
-	closeConn   bool       // "Connection: close": GOAWAY after this response
+	fields      []h2Field // its array lent by the handler goroutine (h2Spare)
+	clen        string    // Content-Length ("" if none or invalid)
+	hasCL       bool      // a Content-Length key (even empty)
+	hasType     bool      // a Content-Type key
+	hasEncoding bool      // a non-empty Content-Encoding
+	hasDate     bool      // a Date key
+	closeConn   bool      // "Connection: close": GOAWAY after this response
 	status      int
 	wroteHeader bool // WriteHeader called (explicitly or not)
 	sentHeader  bool // the HEADERS frame was encoded
@@ -63,23 +62,40 @@ func (w *h2ResponseWriter) Header() http.Header {
 	return w.handlerHeader
 }
 
-// h2KeepHeaderFields bounds the header map a handler goroutine keeps: a
-// larger one's groups are not held for the connection's life.
-const h2KeepHeaderFields = 16
+// h2Spare is what a handler goroutine keeps of its last response for its
+// next one (runHandler): the header map, emptied, and the array of the
+// fields to send. A map and its first group, and the array, are three
+// allocations per request otherwise.
+type h2Spare struct {
+	header http.Header
+	fields []h2Field
+}
 
-// takeHeader hands the response's header map, emptied, to the handler
-// goroutine for its next response (runHandler); nil when there is none or
-// it is too large to keep. The handler has returned and the map was
-// encoded (handlerDone): no one reads it any more, as a handler must not
-// use its ResponseWriter after returning.
-func (w *h2ResponseWriter) takeHeader() http.Header {
-	h := w.handlerHeader
-	w.handlerHeader = nil
-	if h == nil || len(h) > h2KeepHeaderFields {
-		return nil
+// h2KeepFields bounds the header map and the field array a handler
+// goroutine keeps: a larger response's are not held for the connection's
+// life.
+const h2KeepFields = 16
+
+// lend gives the writer what the goroutine kept.
+func (w *h2ResponseWriter) lend(sp *h2Spare) {
+	w.handlerHeader, w.fields = sp.header, sp.fields
+	*sp = h2Spare{}
+}
+
+// giveBack takes the writer's header map and field array, emptied, for
+// the goroutine's next response. The handler has returned and the
+// response's header was encoded (handlerDone): no one reads them any
+// more, as a handler must not use its ResponseWriter after returning.
+func (w *h2ResponseWriter) giveBack(sp *h2Spare) {
+	if h := w.handlerHeader; h != nil && len(h) <= h2KeepFields {
+		clear(h)
+		sp.header = h
 	}
-	clear(h)
-	return h
+	if f := w.fields; f != nil && cap(f) <= h2KeepFields {
+		clear(f)
+		sp.fields = f[:0]
+	}
+	w.handlerHeader, w.fields = nil, nil
 }
 
 func (w *h2ResponseWriter) WriteHeader(code int) {
@@ -116,7 +132,7 @@ type h2Field struct{ name, value string }
 // Content-Encoding, Date, Trailer, Connection), as x/net/http2 does from
 // its clone of the map, without the clone.
 func (w *h2ResponseWriter) snapshot() {
-	w.fields = w.fieldsArr[:0]
+	w.fields = w.fields[:0]
 	for k, vv := range w.handlerHeader {
 		switch k {
 		case "Content-Length":

@@ -2,9 +2,8 @@ package proxy
 
 import "net/http"
 
-// The goroutine also keeps the header map of its last response, emptied,
-// for its next one (takeHeader): a map and its first group of slots are
-// two allocations per request otherwise.
+// The goroutine also keeps the header map and the field array of its last
+// response, emptied, for its next one (h2Spare).
 
 // A stream's handler runs in a goroutine of its own, as net/http's do. A
 // goroutine whose handler returned waits on its connection for the next
@@ -47,11 +46,11 @@ func (c *h2Conn) startHandlerLocked(job h2Job) {
 // waited for a slot, then waits idle for the next stream until the
 // connection ends. next is its channel once it has been idle.
 func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
-	var header http.Header // the last response's header map, emptied
+	var spare h2Spare // of the last response (h2srvresponse.go)
 	for {
-		job.rw.handlerHeader, header = header, nil
+		job.rw.lend(&spare)
 		c.serveStream(job.st, job.rw, job.req, job.handler)
-		header = job.rw.takeHeader()
+		job.rw.giveBack(&spare)
 		var ok bool
 		job, ok = c.handlerDone()
 		if ok {
