@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/edgeway/edgeway/dataplane/heapfloor"
 	"github.com/edgeway/edgeway/dataplane/run"
 	"github.com/edgeway/edgeway/dataplane/sysmon"
 )
@@ -44,6 +45,7 @@ func main() {
 		}
 	}
 	steadySysmon()
+	heapfloor.Keep(heapfloor.Headroom)
 	if err := run.Dataplane(args); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway-dataplane:", err)
 		os.Exit(1)

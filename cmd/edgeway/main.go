@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/edgeway/edgeway/dataplane/heapfloor"
 	"github.com/edgeway/edgeway/dataplane/run"
 	"github.com/edgeway/edgeway/dataplane/sysmon"
 )
@@ -37,9 +38,11 @@ func main() {
 		err = runController(args)
 	case "standalone":
 		steadySysmon()
+		heapfloor.Keep(heapfloor.Headroom)
 		err = runStandalone(args)
 	case "dataplane":
 		steadySysmon()
+		heapfloor.Keep(heapfloor.Headroom)
 		err = run.Dataplane(args)
 	case "translate":
 		err = runTranslate(args, os.Stdout)
