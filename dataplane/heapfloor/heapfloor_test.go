@@ -127,9 +127,9 @@ func runHelper(t *testing.T, mode string, env ...string) report {
 	return r
 }
 
-// With the floor, the same allocations take a fraction of the collections,
-// and the goal stays within the headroom above the live heap.
-func TestKeepCollectsLessOften(t *testing.T) {
+// With the floor, the heap goal after a collection is the live heap plus
+// the headroom (at the default it is twice the live heap, 4 MiB at least).
+func TestKeepSetsTheGoal(t *testing.T) {
 	def := runHelper(t, "default")
 	kept := runHelper(t, "keep")
 	t.Logf("default: %+v", def)
@@ -143,11 +143,13 @@ func TestKeepCollectsLessOften(t *testing.T) {
 	if want := uint64(PercentFor(kept.liveB, Headroom)); kept.percent < want*7/8 || kept.percent > want*9/8 {
 		t.Errorf("GOGC %d with a live heap of %d bytes, want about %d", kept.percent, kept.liveB, want)
 	}
-	// 512 MiB of garbage: about 32 cycles with the floor, 100-170 without
-	// (how early the pacer starts each cycle depends on GOMAXPROCS and on
-	// how fast this loop allocates, so the counts are only compared).
-	if kept.cycles >= def.cycles {
-		t.Errorf("%d collections with the floor, %d without: want fewer", kept.cycles, def.cycles)
+	// The collections themselves are only logged: on a loaded machine a
+	// cycle's wall time, not the goal, bounds how many run (CI saw 22 at
+	// the default and 23 with the floor, where a quiet machine runs
+	// 100-170 and about 32). The goal is what the floor sets.
+	t.Logf("collections: %d with the floor, %d without", kept.cycles, def.cycles)
+	if def.goal > def.liveB+Headroom/2 {
+		t.Errorf("default heap goal %d bytes with %d live: the test's heap is not small", def.goal, def.liveB)
 	}
 	if min := kept.liveB + Headroom*7/8; kept.goal < min {
 		t.Errorf("heap goal %d bytes with %d live: below live plus the headroom (%d)", kept.goal, kept.liveB, min)
