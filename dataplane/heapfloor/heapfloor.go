@@ -78,8 +78,9 @@ type keeper struct {
 var adjustedAfter atomic.Uint64
 
 // sentinel is an object nothing refers to: its cleanup runs after the
-// collection that found it unreachable. (Not pointer-free and small, which
-// the allocator could batch with other objects and keep alive.)
+// collection that found it unreachable. Its pointer field (always nil)
+// keeps it out of the tiny allocator, which packs small pointer-free
+// objects together and frees them only together.
 type sentinel struct {
 	p *keeper
 	_ [8]byte
@@ -91,7 +92,11 @@ func (k *keeper) afterGC() {
 	k.sample[0].Name = "/gc/heap/live:bytes"
 	k.sample[1].Name = "/gc/cycles/total:gc-cycles"
 	metrics.Read(k.sample[:])
-	defer adjustedAfter.Store(k.sample[1].Value.Uint64())
+	// (Value.Uint64 panics on a metric the runtime does not have: the
+	// kinds are checked, here in the cleanup goroutine above all.)
+	if k.sample[1].Value.Kind() == metrics.KindUint64 {
+		defer adjustedAfter.Store(k.sample[1].Value.Uint64())
+	}
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
 		p := PercentFor(k.sample[0].Value.Uint64(), k.headroom)
 		// Small changes are left alone: the live heap moves a little
