@@ -44,18 +44,19 @@ func main() {
 			args = args[1:]
 		}
 	}
-	steadySysmon()
-	heapfloor.Keep(heapfloor.Headroom)
+	tuneRuntime()
 	if err := run.Dataplane(args); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway-dataplane:", err)
 		os.Exit(1)
 	}
 }
 
-// steadySysmon re-executes the process to keep the Go runtime's sysmon on
-// its slow tick (package sysmon says why); a failure costs CPU, not service.
-func steadySysmon() {
+// tuneRuntime re-executes the process to keep the Go runtime's sysmon on
+// its slow tick (package sysmon says why; a failure costs CPU, not
+// service), then keeps the heap floor (package heapfloor).
+func tuneRuntime() {
 	if err := sysmon.Steady(); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway-dataplane: warning:", err)
 	}
+	heapfloor.Keep()
 }

@@ -37,12 +37,10 @@ func main() {
 	case "controller":
 		err = runController(args)
 	case "standalone":
-		steadySysmon()
-		heapfloor.Keep(heapfloor.Headroom)
+		tuneRuntime()
 		err = runStandalone(args)
 	case "dataplane":
-		steadySysmon()
-		heapfloor.Keep(heapfloor.Headroom)
+		tuneRuntime()
 		err = run.Dataplane(args)
 	case "translate":
 		err = runTranslate(args, os.Stdout)
@@ -62,11 +60,13 @@ func main() {
 	}
 }
 
-// steadySysmon re-executes the process to keep the Go runtime's sysmon on
-// its slow tick (package sysmon says why) in the commands that serve
-// traffic; a failure costs CPU, not service.
-func steadySysmon() {
+// tuneRuntime prepares the Go runtime for the commands that serve traffic:
+// it re-executes the process to keep sysmon on its slow tick (package
+// sysmon says why; a failure costs CPU, not service), then keeps the heap
+// floor (package heapfloor).
+func tuneRuntime() {
 	if err := sysmon.Steady(); err != nil {
 		fmt.Fprintln(os.Stderr, "edgeway: warning:", err)
 	}
+	heapfloor.Keep()
 }

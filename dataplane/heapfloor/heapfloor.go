@@ -51,26 +51,27 @@ func PercentFor(live, headroom uint64) int {
 	return int(max(p, 100))
 }
 
-// Keep installs the floor for the life of the process, unless the
+// Keep installs the floor (Headroom) for the life of the process, unless the
 // environment sets GOGC or GOMEMLIMIT (it reports whether it did). It
 // sets GOGC from the current live heap at once, and again after every
 // collection.
-func Keep(headroom uint64) bool {
+func Keep() bool {
 	if _, ok := os.LookupEnv("GOGC"); ok {
 		return false
 	}
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		return false
 	}
-	k := &keeper{headroom: headroom, percent: 100}
+	k := &keeper{percent: 100}
+	k.sample[0].Name = "/gc/heap/live:bytes"
+	k.sample[1].Name = "/gc/cycles/total:gc-cycles"
 	k.afterGC()
 	return true
 }
 
 type keeper struct {
-	headroom uint64
-	percent  int
-	sample   [2]metrics.Sample
+	percent int               // the GOGC set last
+	sample  [2]metrics.Sample // the live heap, the collections
 }
 
 // adjustedAfter is the number of collections completed when afterGC last
@@ -89,8 +90,6 @@ type sentinel struct {
 // afterGC sets GOGC for the live heap the last collection measured, and
 // arms itself for the next one. It runs in the runtime's cleanup goroutine.
 func (k *keeper) afterGC() {
-	k.sample[0].Name = "/gc/heap/live:bytes"
-	k.sample[1].Name = "/gc/cycles/total:gc-cycles"
 	metrics.Read(k.sample[:])
 	// (Value.Uint64 panics on a metric the runtime does not have: the
 	// kinds are checked, here in the cleanup goroutine above all.)
@@ -98,7 +97,7 @@ func (k *keeper) afterGC() {
 		defer adjustedAfter.Store(k.sample[1].Value.Uint64())
 	}
 	if k.sample[0].Value.Kind() == metrics.KindUint64 {
-		p := PercentFor(k.sample[0].Value.Uint64(), k.headroom)
+		p := PercentFor(k.sample[0].Value.Uint64(), Headroom)
 		// Small changes are left alone: the live heap moves a little
 		// with every cycle, and the goal needs no precision.
 		if d := p - k.percent; d > k.percent/8 || -d > k.percent/8 {

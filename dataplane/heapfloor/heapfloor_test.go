@@ -41,7 +41,7 @@ var sink []byte
 func churn(keep bool) {
 	kept := false
 	if keep {
-		kept = Keep(Headroom)
+		kept = Keep()
 	}
 	hold := make([][]byte, live>>10)
 	for i := range hold {
