@@ -45,6 +45,10 @@ type cell struct {
 	// StealRetries: the measured runs thrown away for the host's steal,
 	// over the rounds.
 	StealRetries int
+	// ByRound: each round's requests/s and p99, for the ratios of one
+	// round (rounds ran every target of a scenario within a minute, so the
+	// host's drift cancels in them where it does not across rounds).
+	ByRound map[int]loadResult
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -117,6 +121,10 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 				continue
 			}
 			c.Runs++
+			if c.ByRound == nil {
+				c.ByRound = map[int]loadResult{}
+			}
+			c.ByRound[r.Round] = r.Result
 			rps, p50, p99, cpu = append(rps, r.Result.RPS), append(p50, r.Result.P50ms), append(p99, r.Result.P99ms), append(cpu, r.ProxyCPU)
 			c.Errors += r.Result.Errors
 			c.RSSKiB, c.AnonKiB = r.RSSKiB, r.AnonKiB
@@ -169,6 +177,45 @@ type verdict struct {
 	PerCPURatio    float64
 	Met            bool
 	HavePeer, Have bool
+	// Rounds: edgeway against the same peer within each round both ran
+	// in, in round order.
+	Rounds []roundRatio
+}
+
+// roundRatio is edgeway against the best peer in one round.
+type roundRatio struct {
+	Round    int
+	RPS, P99 float64 // edgeway ÷ peer
+}
+
+// roundRatios pairs edgeway's rounds with the peer's.
+func roundRatios(edgeway, peer cell) []roundRatio {
+	var out []roundRatio
+	for _, r := range slices.Sorted(maps.Keys(edgeway.ByRound)) {
+		e, p := edgeway.ByRound[r], peer.ByRound[r]
+		if _, ok := peer.ByRound[r]; !ok || p.RPS <= 0 || p.P99ms <= 0 {
+			continue
+		}
+		out = append(out, roundRatio{Round: r, RPS: e.RPS / p.RPS, P99: e.P99ms / p.P99ms})
+	}
+	return out
+}
+
+// roundsText shows the rounds' ratios and how many of them met the
+// target: "0.91, 1.02, 0.97 (p99 1.30, 0.95, 1.21); met in 1 of 3".
+func roundsText(rs []roundRatio) string {
+	if len(rs) < 2 {
+		return "-"
+	}
+	var rps, p99 []string
+	met := 0
+	for _, r := range rs {
+		rps, p99 = append(rps, fmt.Sprintf("%.2f", r.RPS)), append(p99, fmt.Sprintf("%.2f", r.P99))
+		if r.RPS >= 1 && r.P99 <= 1 {
+			met++
+		}
+	}
+	return fmt.Sprintf("%s (p99 %s); met in %d of %d", strings.Join(rps, ", "), strings.Join(p99, ", "), met, len(rs))
 }
 
 func verdicts(cells []cell, scenarioOrder []string) []verdict {
@@ -193,6 +240,7 @@ func verdicts(cells []cell, scenarioOrder []string) []verdict {
 				v.PerCPURatio = v.Edgeway.perCPU() / v.Best.perCPU()
 			}
 			v.Met = v.RPSRatio >= 1 && v.P99Ratio <= 1
+			v.Rounds = roundRatios(v.Edgeway, v.Best)
 		}
 		out = append(out, v)
 	}
@@ -305,12 +353,14 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 
 	w("\n## edgeway against the best peer\n\n")
 	w("Target (issue 7): requests/s at least the best peer's, p99 no worse than that peer's. ")
-	w("The best peer is the one with the most requests/s in the scenario.\n\n")
-	w("| scenario | best peer | req/s edgeway / peer | ratio | p99 ms edgeway / peer | ratio | req/CPU-s ratio | target |\n")
-	w("|---|---|--:|--:|--:|--:|--:|---|\n")
+	w("The best peer is the one with the most requests/s in the scenario. ")
+	w("per round is edgeway's req/s and p99 ratio to the same peer in each round: a round runs every target of a scenario ")
+	w("within a minute, so the host's drift between rounds cancels in it, and its spread shows how far one run can be trusted.\n\n")
+	w("| scenario | best peer | req/s edgeway / peer | ratio | p99 ms edgeway / peer | ratio | req/CPU-s ratio | per round | target |\n")
+	w("|---|---|--:|--:|--:|--:|--:|---|---|\n")
 	for _, v := range vs {
 		if !v.HavePeer || !v.Have {
-			w("| %s | - | - | - | - | - | - | not measured |\n", v.Scenario)
+			w("| %s | - | - | - | - | - | - | - | not measured |\n", v.Scenario)
 			continue
 		}
 		verdictText := "met"
@@ -331,8 +381,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 					v.Best.Target, v.Best.AcceptQueue, hiddenWaitMs(v.Best), queued(&v.Edgeway.AcceptQueue))
 			}
 		}
-		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s |\n", v.Scenario, v.Best.Target,
-			v.Edgeway.RPS, v.Best.RPS, v.RPSRatio, v.Edgeway.P99, v.Best.P99, v.P99Ratio, ratio(v.Edgeway.perCPU(), v.Best.perCPU()), verdictText)
+		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s | %s |\n", v.Scenario, v.Best.Target,
+			v.Edgeway.RPS, v.Best.RPS, v.RPSRatio, v.Edgeway.P99, v.Best.P99, v.P99Ratio, ratio(v.Edgeway.perCPU(), v.Best.perCPU()), roundsText(v.Rounds), verdictText)
 	}
 
 	for _, c := range cells {

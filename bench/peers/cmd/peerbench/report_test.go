@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,11 +61,36 @@ func TestAggregateAndVerdicts(t *testing.T) {
 		"| passthrough | caddy | n/a: no layer4 |",
 		"| h2 | edgeway | failed: exited |",
 		"**behind**: 25% fewer req/s",
-		"| h2 | - | - | - | - | - | - | not measured |",
+		"| h2 | - | - | - | - | - | - | - | not measured |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestRoundRatios: the verdict pairs edgeway's rounds with the best
+// peer's, round by round, and the summary shows each round's ratios and
+// how many rounds met the target, next to the medians' verdict.
+func TestRoundRatios(t *testing.T) {
+	records := []runRecord{
+		rec("http1", "nginx", 0, 20000, 4, 1),
+		rec("http1", edgewayName, 0, 22000, 2, 1),
+		rec("http1", "nginx", 1, 30000, 2, 1),
+		rec("http1", edgewayName, 1, 24000, 3, 1),
+		rec("http1", "nginx", 2, 25000, 3, 1),
+		rec("http1", edgewayName, 2, 25000, 3, 1),
+		rec("http1", edgewayName, 3, 25000, 3, 1), // no peer in this round: not paired
+	}
+	cells := aggregate(records, map[string]bool{"nginx": true})
+	vs := verdicts(cells, []string{"http1"})
+	want := []roundRatio{{0, 1.1, 0.5}, {1, 0.8, 1.5}, {2, 1, 1}}
+	if got := vs[0].Rounds; !slices.Equal(got, want) {
+		t.Fatalf("round ratios %+v, want %+v", got, want)
+	}
+	md := summary(environment{Started: "now"}, cells, vs, nil)
+	if want := "| 1.10, 0.80, 1.00 (p99 0.50, 1.50, 1.00); met in 2 of 3 |"; !strings.Contains(md, want) {
+		t.Errorf("summary lacks %q:\n%s", want, md)
 	}
 }
 
