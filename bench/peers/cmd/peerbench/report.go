@@ -192,10 +192,11 @@ type roundRatio struct {
 func roundRatios(edgeway, peer cell) []roundRatio {
 	var out []roundRatio
 	for _, r := range slices.Sorted(maps.Keys(edgeway.ByRound)) {
-		e, p := edgeway.ByRound[r], peer.ByRound[r]
-		if _, ok := peer.ByRound[r]; !ok || p.RPS <= 0 || p.P99ms <= 0 {
+		p, ok := peer.ByRound[r]
+		if !ok || p.RPS <= 0 || p.P99ms <= 0 {
 			continue
 		}
+		e := edgeway.ByRound[r]
 		out = append(out, roundRatio{Round: r, RPS: e.RPS / p.RPS, P99: e.P99ms / p.P99ms})
 	}
 	return out
