@@ -30,8 +30,26 @@ import (
 //go:embed crds/*.yaml
 var crdFiles embed.FS
 
-// crdVersion is the schema of one served version of one CRD.
+// crdVersion is one served version of one CRD. Its schema is compiled the
+// first time an object of that version is loaded: the CEL validators of all
+// the embedded CRDs' versions take about 25 MiB of heap, most of them for
+// kinds and versions a configuration never uses (HTTPRoute v1 alone is 6.3
+// MiB, and its v1beta1 as much again), and standalone mode keeps them for
+// the life of the process.
 type crdVersion struct {
+	source  string // the file the CRD is in, for errors
+	data    []byte // that file's bytes: embedded, so not a copy
+	doc     int    // the CRD's document in data (splitDocuments)
+	crdName string
+	version string
+
+	once     sync.Once
+	compiled *compiledVersion
+	err      error
+}
+
+// compiledVersion is a version's schema, ready to default and validate.
+type compiledVersion struct {
 	structural *structuralschema.Structural
 	validator  validation.SchemaValidator
 	cel        *cel.Validator // nil when the schema has no x-kubernetes-validations
@@ -49,17 +67,21 @@ var (
 )
 
 func loadCRDs() (*crdSet, error) {
-	crdsOnce.Do(func() {
-		crds, crdsErr = parseCRDs(crdFiles)
-		if crdsErr == nil {
-			// edgeway's own kinds, generated beside their Go types.
-			crdsErr = crds.add("EdgewayConfig CRD", v1alpha1.CRD)
-		}
-		if crdsErr == nil {
-			crdsErr = crds.add("ACMEIssuer CRD", v1alpha1.ACMEIssuerCRD)
-		}
-	})
+	crdsOnce.Do(func() { crds, crdsErr = embeddedCRDs() })
 	return crds, crdsErr
+}
+
+// embeddedCRDs is a new set of the CRDs edgeway ships, none compiled yet.
+func embeddedCRDs() (*crdSet, error) {
+	set, err := parseCRDs(crdFiles)
+	if err == nil {
+		// edgeway's own kinds, generated beside their Go types.
+		err = set.add("EdgewayConfig CRD", v1alpha1.CRD)
+	}
+	if err == nil {
+		err = set.add("ACMEIssuer CRD", v1alpha1.ACMEIssuerCRD)
+	}
+	return set, err
 }
 
 func parseCRDs(fsys fs.FS) (*crdSet, error) {
@@ -80,38 +102,77 @@ func parseCRDs(fsys fs.FS) (*crdSet, error) {
 	return set, nil
 }
 
-// add compiles the CRDs of one YAML file (name is for errors).
+// add records the served versions of the CRDs of one YAML file (name is
+// for errors); their schemas are compiled on first use (crdVersion.get).
 func (set *crdSet) add(name string, data []byte) error {
-	{
-		for _, doc := range splitDocuments(data) {
-			if strings.TrimSpace(string(doc.text)) == "" {
-				continue
-			}
-			var crd apiextensionsv1.CustomResourceDefinition
-			if err := yaml.Unmarshal(doc.text, &crd); err != nil {
-				return fmt.Errorf("embedded CRD %s: %w", name, err)
-			}
-			if crd.Kind != "CustomResourceDefinition" {
-				continue
-			}
-			versions := map[string]*crdVersion{}
-			for _, v := range crd.Spec.Versions {
-				if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
-					continue
-				}
-				cv, err := compileVersion(v.Schema.OpenAPIV3Schema)
-				if err != nil {
-					return fmt.Errorf("embedded CRD %s version %s: %w", crd.Name, v.Name, err)
-				}
-				versions[v.Name] = cv
-			}
-			set.byKind[crd.Spec.Group+"/"+crd.Spec.Names.Kind] = versions
+	for i, doc := range splitDocuments(data) {
+		crd, err := unmarshalCRD(name, doc)
+		if err != nil {
+			return err
 		}
+		if crd == nil {
+			continue
+		}
+		versions := map[string]*crdVersion{}
+		for _, v := range crd.Spec.Versions {
+			if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
+				continue
+			}
+			versions[v.Name] = &crdVersion{source: name, data: data, doc: i, crdName: crd.Name, version: v.Name}
+		}
+		set.byKind[crd.Spec.Group+"/"+crd.Spec.Names.Kind] = versions
 	}
 	return nil
 }
 
-func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*crdVersion, error) {
+// unmarshalCRD decodes one document of a CRD file; nil for an empty
+// document or another kind.
+func unmarshalCRD(name string, doc document) (*apiextensionsv1.CustomResourceDefinition, error) {
+	if strings.TrimSpace(string(doc.text)) == "" {
+		return nil, nil
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(doc.text, &crd); err != nil {
+		return nil, fmt.Errorf("embedded CRD %s: %w", name, err)
+	}
+	if crd.Kind != "CustomResourceDefinition" {
+		return nil, nil
+	}
+	return &crd, nil
+}
+
+// get compiles the version's schema the first time it is asked for.
+func (cv *crdVersion) get() (*compiledVersion, error) {
+	cv.once.Do(func() {
+		cv.compiled, cv.err = cv.compile()
+		if cv.err != nil {
+			cv.err = fmt.Errorf("embedded CRD %s version %s: %w", cv.crdName, cv.version, cv.err)
+		}
+		cv.data = nil // the file is not needed any more
+	})
+	return cv.compiled, cv.err
+}
+
+func (cv *crdVersion) compile() (*compiledVersion, error) {
+	docs := splitDocuments(cv.data)
+	if cv.doc >= len(docs) {
+		return nil, fmt.Errorf("document %d of %s is gone", cv.doc, cv.source)
+	}
+	crd, err := unmarshalCRD(cv.source, docs[cv.doc])
+	if err != nil {
+		return nil, err
+	}
+	if crd != nil {
+		for _, v := range crd.Spec.Versions {
+			if v.Name == cv.version && v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+				return compileVersion(v.Schema.OpenAPIV3Schema)
+			}
+		}
+	}
+	return nil, fmt.Errorf("no schema for version %s in document %d of %s", cv.version, cv.doc, cv.source)
+}
+
+func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*compiledVersion, error) {
 	internal := &apiextensions.JSONSchemaProps{}
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v1schema, internal, nil); err != nil {
 		return nil, err
@@ -124,7 +185,7 @@ func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*crdVersion, err
 	if err != nil {
 		return nil, err
 	}
-	return &crdVersion{
+	return &compiledVersion{
 		structural: structural,
 		validator:  validator,
 		cel:        cel.NewValidator(structural, true, celconfig.PerCallLimit),
@@ -139,18 +200,27 @@ func applySchema(apiVersion, kind string, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return set.apply(apiVersion, kind, raw)
+}
+
+// apply is applySchema with set's CRDs.
+func (set *crdSet) apply(apiVersion, kind string, raw []byte) ([]byte, error) {
 	group, version := splitAPIVersion(apiVersion)
 	versions, ok := set.byKind[group+"/"+kind]
 	if !ok {
 		return raw, nil
 	}
-	cv, ok := versions[version]
+	v, ok := versions[version]
 	if !ok {
 		served := make([]string, 0, len(versions))
 		for v := range versions {
 			served = append(served, group+"/"+v)
 		}
 		return nil, &FieldError{Field: "apiVersion", Reason: fmt.Sprintf("%s is not served for %s by the CRDs edgeway ships; use one of %s", apiVersion, kind, strings.Join(sortedStrings(served), ", "))}
+	}
+	cv, err := v.get()
+	if err != nil {
+		return nil, err
 	}
 	var obj map[string]any
 	if err := utiljson.Unmarshal(raw, &obj); err != nil {
