@@ -37,9 +37,9 @@ var crdFiles embed.FS
 // MiB, and its v1beta1 as much again), and standalone mode keeps them for
 // the life of the process.
 type crdVersion struct {
-	source  string // the file the CRD is in, for errors
-	data    []byte // that file's bytes: embedded, so not a copy
-	doc     int    // the CRD's document in data (splitDocuments)
+	source  string                 // the file the CRD is in, for errors
+	read    func() ([]byte, error) // that file's bytes, read again to compile
+	doc     int                    // the CRD's document in it (splitDocuments)
 	crdName string
 	version string
 
@@ -74,12 +74,14 @@ func loadCRDs() (*crdSet, error) {
 // embeddedCRDs is a new set of the CRDs edgeway ships, none compiled yet.
 func embeddedCRDs() (*crdSet, error) {
 	set, err := parseCRDs(crdFiles)
-	if err == nil {
-		// edgeway's own kinds, generated beside their Go types.
-		err = set.add("EdgewayConfig CRD", v1alpha1.CRD)
-	}
-	if err == nil {
-		err = set.add("ACMEIssuer CRD", v1alpha1.ACMEIssuerCRD)
+	// edgeway's own kinds, generated beside their Go types.
+	for _, own := range []struct {
+		name string
+		data []byte
+	}{{"EdgewayConfig CRD", v1alpha1.CRD}, {"ACMEIssuer CRD", v1alpha1.ACMEIssuerCRD}} {
+		if err == nil {
+			err = set.add(own.name, func() ([]byte, error) { return own.data, nil })
+		}
 	}
 	return set, err
 }
@@ -91,11 +93,10 @@ func parseCRDs(fsys fs.FS) (*crdSet, error) {
 		return nil, err
 	}
 	for _, name := range files {
-		data, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		if err := set.add(name, data); err != nil {
+		// Read again by the versions compiled later: fs.ReadFile of an
+		// embed.FS returns a copy, which the set does not keep.
+		read := func() ([]byte, error) { return fs.ReadFile(fsys, name) }
+		if err := set.add(name, read); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +105,11 @@ func parseCRDs(fsys fs.FS) (*crdSet, error) {
 
 // add records the served versions of the CRDs of one YAML file (name is
 // for errors); their schemas are compiled on first use (crdVersion.get).
-func (set *crdSet) add(name string, data []byte) error {
+func (set *crdSet) add(name string, read func() ([]byte, error)) error {
+	data, err := read()
+	if err != nil {
+		return err
+	}
 	for i, doc := range splitDocuments(data) {
 		crd, err := unmarshalCRD(name, doc)
 		if err != nil {
@@ -115,10 +120,9 @@ func (set *crdSet) add(name string, data []byte) error {
 		}
 		versions := map[string]*crdVersion{}
 		for _, v := range crd.Spec.Versions {
-			if !v.Served || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
-				continue
+			if servedSchema(v) != nil {
+				versions[v.Name] = &crdVersion{source: name, read: read, doc: i, crdName: crd.Name, version: v.Name}
 			}
-			versions[v.Name] = &crdVersion{source: name, data: data, doc: i, crdName: crd.Name, version: v.Name}
 		}
 		set.byKind[crd.Spec.Group+"/"+crd.Spec.Names.Kind] = versions
 	}
@@ -141,6 +145,14 @@ func unmarshalCRD(name string, doc document) (*apiextensionsv1.CustomResourceDef
 	return &crd, nil
 }
 
+// servedSchema is a version's schema; nil when it is not served or has none.
+func servedSchema(v apiextensionsv1.CustomResourceDefinitionVersion) *apiextensionsv1.JSONSchemaProps {
+	if !v.Served || v.Schema == nil {
+		return nil
+	}
+	return v.Schema.OpenAPIV3Schema
+}
+
 // get compiles the version's schema the first time it is asked for.
 func (cv *crdVersion) get() (*compiledVersion, error) {
 	cv.once.Do(func() {
@@ -148,13 +160,16 @@ func (cv *crdVersion) get() (*compiledVersion, error) {
 		if cv.err != nil {
 			cv.err = fmt.Errorf("embedded CRD %s version %s: %w", cv.crdName, cv.version, cv.err)
 		}
-		cv.data = nil // the file is not needed any more
 	})
 	return cv.compiled, cv.err
 }
 
 func (cv *crdVersion) compile() (*compiledVersion, error) {
-	docs := splitDocuments(cv.data)
+	data, err := cv.read()
+	if err != nil {
+		return nil, err
+	}
+	docs := splitDocuments(data)
 	if cv.doc >= len(docs) {
 		return nil, fmt.Errorf("document %d of %s is gone", cv.doc, cv.source)
 	}
@@ -164,8 +179,8 @@ func (cv *crdVersion) compile() (*compiledVersion, error) {
 	}
 	if crd != nil {
 		for _, v := range crd.Spec.Versions {
-			if v.Name == cv.version && v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
-				return compileVersion(v.Schema.OpenAPIV3Schema)
+			if schema := servedSchema(v); v.Name == cv.version && schema != nil {
+				return compileVersion(schema)
 			}
 		}
 	}
