@@ -169,19 +169,14 @@ func (cv *crdVersion) compile() (*compiledVersion, error) {
 	if err != nil {
 		return nil, err
 	}
-	docs := splitDocuments(data)
-	if cv.doc >= len(docs) {
-		return nil, fmt.Errorf("document %d of %s is gone", cv.doc, cv.source)
-	}
-	crd, err := unmarshalCRD(cv.source, docs[cv.doc])
+	// The same embedded bytes add read: the document is there and is the CRD.
+	crd, err := unmarshalCRD(cv.source, splitDocuments(data)[cv.doc])
 	if err != nil {
 		return nil, err
 	}
-	if crd != nil {
-		for _, v := range crd.Spec.Versions {
-			if schema := servedSchema(v); v.Name == cv.version && schema != nil {
-				return compileVersion(schema)
-			}
+	for _, v := range crd.Spec.Versions {
+		if schema := servedSchema(v); v.Name == cv.version && schema != nil {
+			return compileVersion(schema)
 		}
 	}
 	return nil, fmt.Errorf("no schema for version %s in document %d of %s", cv.version, cv.doc, cv.source)
@@ -209,7 +204,7 @@ func compileVersion(v1schema *apiextensionsv1.JSONSchemaProps) (*compiledVersion
 
 // applySchema defaults and validates a custom resource given as JSON against
 // its CRD, returning the defaulted JSON. Kinds without a CRD (core kinds) are
-// returned unchanged. ok reports whether a CRD was found for group/kind.
+// returned unchanged.
 func applySchema(apiVersion, kind string, raw []byte) ([]byte, error) {
 	set, err := loadCRDs()
 	if err != nil {
