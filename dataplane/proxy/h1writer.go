@@ -28,7 +28,7 @@ type h1Writer struct {
 	req    *http.Request
 	body   *h1Body
 	header http.Header
-	keys   []string // scratch for sorting field names
+	fields []headerField // scratch for sorting the fields by name
 
 	status      int
 	wroteHeader bool // the final status is set and the head formatted
@@ -61,7 +61,7 @@ func (w *h1Writer) init(c *h1Client) {
 
 func (w *h1Writer) reset(r *http.Request, body *h1Body) {
 	clear(w.header)
-	*w = h1Writer{c: w.c, req: r, body: body, header: w.header, keys: w.keys[:0], head: w.head[:0], buf: w.buf[:0],
+	*w = h1Writer{c: w.c, req: r, body: body, header: w.header, fields: w.fields[:0], head: w.head[:0], buf: w.buf[:0],
 		isHEAD: r.Method == http.MethodHead, wantsClose: r.Close, declaredCL: -1}
 }
 
@@ -87,19 +87,53 @@ func (w *h1Writer) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.bodyAllowed = bodyAllowedForStatus(code)
-	// Indexed by their canonical names, as Header.Get would look them up
-	// (without canonicalizing the constant names again per request).
-	if cl := first(h["Content-Length"]); cl != "" {
-		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
-			w.declaredCL = v
+	// One pass over the map: the fields that decide the framing are picked
+	// out on the way (by their canonical names, as Header.Get would look
+	// them up), the rest collected for writing.
+	fields := w.fields[:0]
+	for k, vv := range h {
+		switch k {
+		case "Content-Length":
+			if cl := first(vv); cl != "" {
+				if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
+					w.declaredCL = v
+				}
+			}
+			continue
+		case "Transfer-Encoding":
+			w.te = first(vv)
+			continue
+		case "Connection":
+			w.connection = vv
+			continue
+		case "Content-Type":
+			w.hasCT = true
+			if code == http.StatusNotModified {
+				continue
+			}
+		case "Content-Encoding":
+			w.hasCE = first(vv) != ""
+		case "Date":
+			w.hasDate = true
+		case "Trailer":
+			w.noteTrailers(vv)
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			w.hasTrailers = true
+			continue
+		}
+		if httpguts.ValidHeaderFieldName(k) {
+			fields = append(fields, headerField{k, vv})
 		}
 	}
-	_, w.hasCT = h["Content-Type"]
-	w.hasCE = first(h["Content-Encoding"]) != ""
-	_, w.hasDate = h["Date"]
-	w.te = first(h["Transfer-Encoding"])
-	w.connection = h["Connection"]
-	for _, v := range h["Trailer"] {
+	w.head = appendSortedFields(appendStatusLine(w.head[:0], code), fields)
+	clear(fields)
+	w.fields = fields[:0]
+}
+
+// noteTrailers records the trailer names a Trailer field declares.
+func (w *h1Writer) noteTrailers(vv []string) {
+	for _, v := range vv {
 		w.hasTrailers = true
 		for t := range strings.SplitSeq(v, ",") {
 			t = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(t))
@@ -110,22 +144,6 @@ func (w *h1Writer) WriteHeader(code int) {
 			}
 		}
 	}
-	out := appendStatusLine(w.head[:0], code)
-	// appendFields sees every field name: it finds the trailers declared
-	// by prefix on the way (one pass over the map).
-	w.head = w.appendFields(out, h, func(k string) bool {
-		switch k {
-		case "Content-Length", "Transfer-Encoding", "Connection":
-			return true
-		case "Content-Type":
-			return code == http.StatusNotModified
-		}
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			w.hasTrailers = true
-			return true
-		}
-		return false
-	})
 }
 
 // first is a field's first value, as Header.Get returns it.
@@ -346,23 +364,36 @@ func (w *h1Writer) writeOut(b []byte) {
 	}
 }
 
+// headerField is one name of a header map with its values.
+type headerField struct {
+	name   string
+	values []string
+}
+
 // appendFields writes h's fields in sorted order, as http.Header.Write,
 // skipping invalid names and those skip names.
 func (w *h1Writer) appendFields(out []byte, h http.Header, skip func(string) bool) []byte {
-	keys := w.keys[:0]
-	for k := range h {
+	fields := w.fields[:0]
+	for k, vv := range h {
 		if !skip(k) && httpguts.ValidHeaderFieldName(k) {
-			keys = append(keys, k)
+			fields = append(fields, headerField{k, vv})
 		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			out = appendField(out, k, v)
+	out = appendSortedFields(out, fields)
+	clear(fields)
+	w.fields = fields[:0]
+	return out
+}
+
+// appendSortedFields sorts fields by name and writes them: the values
+// come with the names, so the map is not looked up again per name.
+func appendSortedFields(out []byte, fields []headerField) []byte {
+	slices.SortFunc(fields, func(a, b headerField) int { return strings.Compare(a.name, b.name) })
+	for _, f := range fields {
+		for _, v := range f.values {
+			out = appendField(out, f.name, v)
 		}
 	}
-	clear(keys)
-	w.keys = keys[:0]
 	return out
 }
 
