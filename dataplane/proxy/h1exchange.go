@@ -64,11 +64,12 @@ func validTargetPart(s string) bool {
 // forwardH1 forwards r to addr of u with the exchange.
 func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.WeightedCluster, u *upstream, addr, target, scheme string, w http.ResponseWriter, r *http.Request) {
 	f := rt.Forward
+	now := time.Now() // one clock read for the deadline and the pool
 	var deadline time.Time
 	if f.Timeout > 0 {
 		// The route timeout covers the whole exchange: a deadline on the
 		// upstream connection (the netpoller's timer), not a context.
-		deadline = time.Now().Add(f.Timeout)
+		deadline = now.Add(f.Timeout)
 	}
 	ctx := r.Context()
 	// A bodyless idempotent request that finds a pooled connection stale
@@ -78,7 +79,7 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 	// otherwise be read as this request's response.
 	replayable := r.ContentLength == 0 && (idempotent(r.Method) || r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil)
 	for {
-		pc, err := u.pool.get(ctx, addr, deadline)
+		pc, err := u.pool.get(ctx, addr, now, deadline)
 		if err != nil {
 			p.h1Failed(rt, u, addr, w, r, err, deadline)
 			return

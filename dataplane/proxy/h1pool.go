@@ -28,9 +28,14 @@ type h1Pool struct {
 	connectTimeout time.Duration
 
 	mu     sync.Mutex
-	idle   map[string][]*h1Conn // by endpoint address, most recently used last
-	reaper *time.Timer          // armed while any connection is idle
+	idle   map[string]*idleConns // by endpoint address
+	reaper *time.Timer           // armed while any connection is idle
 }
+
+// idleConns are one endpoint's idle connections, most recently used last.
+// The map holds a pointer so that taking and returning a connection look
+// the address up once and do not store into the map.
+type idleConns struct{ list []*h1Conn }
 
 const (
 	maxIdlePerEndpoint = 256              // Transport's MaxIdleConnsPerHost
@@ -45,7 +50,7 @@ func newH1Pool(d *net.Dialer, c *config.Cluster) *h1Pool {
 	if c.Protocol != config.UpstreamHTTP1 {
 		return nil
 	}
-	p := &h1Pool{dialer: d, connectTimeout: c.ConnectTimeout, idle: map[string][]*h1Conn{}}
+	p := &h1Pool{dialer: d, connectTimeout: c.ConnectTimeout, idle: map[string]*idleConns{}}
 	if c.TLS != nil {
 		p.tls = c.TLS.Config.Clone()
 	}
@@ -73,19 +78,19 @@ type h1Conn struct {
 // get returns an idle connection to addr or dials one. The caller probes
 // a reused connection before it writes (h1alive.go): one the backend
 // closed, or sent bytes on unasked, is closed and another one taken.
+// now is the request's start, which the idle time is measured to;
 // deadline (zero: none) bounds the dial as the route timeout.
-func (p *h1Pool) get(ctx context.Context, addr string, deadline time.Time) (*h1Conn, error) {
-	now := time.Now()
+func (p *h1Pool) get(ctx context.Context, addr string, now, deadline time.Time) (*h1Conn, error) {
 	for {
 		p.mu.Lock()
-		list := p.idle[addr]
-		if len(list) == 0 {
+		ic := p.idle[addr]
+		if ic == nil || len(ic.list) == 0 {
 			p.mu.Unlock()
 			break
 		}
-		pc := list[len(list)-1]
-		list[len(list)-1] = nil
-		p.idle[addr] = list[:len(list)-1]
+		pc := ic.list[len(ic.list)-1]
+		ic.list[len(ic.list)-1] = nil
+		ic.list = ic.list[:len(ic.list)-1]
 		p.mu.Unlock()
 		if now.Sub(pc.idleSince) >= idleConnTimeout {
 			pc.conn.Close()
@@ -156,13 +161,17 @@ func (p *h1Pool) put(pc *h1Conn) {
 	pc.reused = true
 	pc.idleSince = time.Now()
 	p.mu.Lock()
-	list := p.idle[pc.addr]
-	if len(list) >= maxIdlePerEndpoint {
+	ic := p.idle[pc.addr]
+	if ic == nil {
+		ic = &idleConns{}
+		p.idle[pc.addr] = ic
+	}
+	if len(ic.list) >= maxIdlePerEndpoint {
 		p.mu.Unlock()
 		pc.conn.Close()
 		return
 	}
-	p.idle[pc.addr] = append(list, pc)
+	ic.list = append(ic.list, pc)
 	if p.reaper == nil {
 		p.reaper = time.AfterFunc(idleConnTimeout, p.reap)
 	}
@@ -176,7 +185,8 @@ func (p *h1Pool) reap() {
 	var expired []*h1Conn
 	var oldest time.Time
 	p.mu.Lock()
-	for addr, list := range p.idle {
+	for addr, ic := range p.idle {
+		list := ic.list
 		keep := list[:0]
 		for _, pc := range list {
 			if pc.idleSince.Before(cutoff) {
@@ -192,7 +202,7 @@ func (p *h1Pool) reap() {
 		if len(keep) == 0 {
 			delete(p.idle, addr)
 		} else {
-			p.idle[addr] = keep
+			ic.list = keep
 		}
 	}
 	if oldest.IsZero() {
@@ -214,10 +224,10 @@ func (p *h1Pool) closeIdle() {
 	}
 	p.mu.Lock()
 	idle := p.idle
-	p.idle = map[string][]*h1Conn{}
+	p.idle = map[string]*idleConns{}
 	p.mu.Unlock()
-	for _, list := range idle {
-		for _, pc := range list {
+	for _, ic := range idle {
+		for _, pc := range ic.list {
 			pc.conn.Close()
 		}
 	}
