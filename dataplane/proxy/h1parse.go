@@ -74,6 +74,7 @@ func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 		}
 	}
 	vals := make([]string, n)
+	hostSeen := false
 	for rest != "\r\n" {
 		line, rest = cutLine(rest)
 		if line == "" || line[0] == ' ' || line[0] == '\t' {
@@ -123,6 +124,13 @@ func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 			if !h.close && httpguts.HeaderValuesContainsToken([]string{v}, "close") {
 				h.close = true
 			}
+		case "Host":
+			// Kept out of the map (Request.Host carries it): one, valid.
+			if hostSeen || !httpguts.ValidHostHeader(v) {
+				return h1Handover
+			}
+			h.host, hostSeen = v, true
+			continue
 		}
 		vals[0] = v
 		if vv := hdr[key]; vv != nil {
@@ -132,12 +140,9 @@ func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 		}
 		vals = vals[1:]
 	}
-	hosts := hdr["Host"]
-	if len(hosts) != 1 || !httpguts.ValidHostHeader(hosts[0]) {
+	if !hostSeen {
 		return h1Handover
 	}
-	h.host = hosts[0]
-	delete(hdr, "Host")
 	return h1Parsed
 }
 
