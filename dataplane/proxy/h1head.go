@@ -116,7 +116,9 @@ func (pc *h1Conn) readResponseHead(h http.Header) (respHead, error) {
 			}
 			head.contentLength = n
 		}
-		h["Content-Length"] = cl[:1]
+		if len(cl) > 1 {
+			h["Content-Length"] = cl[:1] // equal repeats: one goes on
+		}
 	}
 	if head.chunked {
 		head.trailer = h["Trailer"]
