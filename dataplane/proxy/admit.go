@@ -23,7 +23,7 @@ func (s *socket) admit(l *config.Listener, c net.Conn) *downstreamConn {
 	}
 	m.ConnOpened(l.Name)
 	name := l.Name
-	dc := &downstreamConn{Conn: c, onClose: func() {
+	dc := &downstreamConn{Conn: c, sock: newSockIO(c), onClose: func() {
 		s.conns.release()
 		m.ConnClosed(name)
 	}}

@@ -14,9 +14,24 @@ import (
 // connection ends (HTTP server, TCP proxy, hijack or shutdown).
 type downstreamConn struct {
 	net.Conn
+	sock    *sockIO  // reads and writes of a TCP connection (sockio.go); nil: Conn's
 	remote  net.Addr // nil: the peer address
 	once    sync.Once
 	onClose func()
+}
+
+func (c *downstreamConn) Read(p []byte) (int, error) {
+	if c.sock != nil {
+		return c.sock.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *downstreamConn) Write(p []byte) (int, error) {
+	if c.sock != nil {
+		return c.sock.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *downstreamConn) RemoteAddr() net.Addr {

@@ -112,6 +112,7 @@ func (p *h1Pool) dial(ctx context.Context, addr string, deadline time.Time) (*h1
 	if err != nil {
 		return nil, err
 	}
+	c = withSockIO(c)
 	if p.tls != nil {
 		cfg := p.tls.Clone()
 		if cfg.ServerName == "" {
