@@ -79,8 +79,14 @@ func upstreamScheme(u *upstream) string {
 // client is forwarded, so a backend failing verification is never sent data.
 func dialUpstream(ctx context.Context, u *upstream, addr string) (net.Conn, error) {
 	c, err := u.dialer.DialContext(ctx, "tcp", addr)
-	if err != nil || u.cluster.TLS == nil {
-		return c, err
+	if err != nil {
+		return nil, err
+	}
+	// The copy loop's small exchanges read and write it (tcpcopy.go); its
+	// bulk copies still find the TCP connection to splice.
+	c = withSockIO(c)
+	if u.cluster.TLS == nil {
+		return c, nil
 	}
 	tc := tls.Client(c, u.cluster.TLS.Config.Clone())
 	hctx, cancel := context.WithTimeout(ctx, u.cluster.ConnectTimeout)
