@@ -49,10 +49,33 @@ func startWakeCount(pid int, dir string) *wakeCounter {
 		return nil
 	}
 	go func() { w.done <- w.cmd.Wait() }()
-	// perf attaches to the threads after it starts; the measured run's
-	// first milliseconds are not worth a handshake with it.
-	time.Sleep(50 * time.Millisecond)
+	// perf attaches to the threads some time after it starts: on a busy
+	// machine more than a short run lasts, and a SIGINT before it has its
+	// handler kills it with nothing written. Wait until it holds its
+	// counters (its perf_event descriptors), or has exited, or a while.
+	waitAttached(w.cmd.Process.Pid, w.done, 3*time.Second)
 	return w
+}
+
+// waitAttached returns once the process pid has a perf_event file
+// descriptor open, once done has a value (put back for stop), or after
+// limit.
+func waitAttached(pid int, done chan error, limit time.Duration) {
+	fdDir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		default:
+		}
+		entries, _ := os.ReadDir(fdDir)
+		for _, e := range entries {
+			if target, err := os.Readlink(filepath.Join(fdDir, e.Name())); err == nil && target == "anon_inode:[perf_event]" {
+				return
+			}
+		}
+	}
 }
 
 // stop ends the count and returns the wake-ups since start; false when
