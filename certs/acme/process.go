@@ -22,8 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	legoacme "github.com/go-acme/lego/v4/acme"
-
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
 	"github.com/edgeway/edgeway/controller/snapshot"
 )
@@ -397,13 +395,7 @@ func (m *Manager) order(ctx context.Context, r *orderRun, c *snapshot.ACMECertif
 			m.log.Debug("renewing with ARI: the order names the replaced certificate", "secret", c.Secret.String(), "replaces", req.ReplacesCertID)
 		}
 	}
-	cr, err := client.Certificate.Obtain(req)
-	var replaced *legoacme.AlreadyReplacedError
-	if err != nil && req.ReplacesCertID != "" && errors.As(err, &replaced) && ctx.Err() == nil {
-		// Replaced by an order this process did not finish: order anew.
-		req.ReplacesCertID = ""
-		cr, err = client.Certificate.Obtain(req)
-	}
+	cr, err := m.obtain(ctx, c, client, httpClient, req)
 	if err != nil {
 		return nil, nil, inStage(stageOrder, err)
 	}

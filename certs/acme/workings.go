@@ -94,7 +94,9 @@
 // can move the window earlier. Without ARI (or when the CA does not know
 // the certificate) it renews at 2/3 of the lifetime. Either way RenewAt is
 // never later than NotAfter minus a quarter of the lifetime, leaving room for
-// retries and for an order that is slow to complete. A renewal with ARI names the replaced certificate (replaces).
+// retries and for an order that is slow to complete. A renewal with ARI names
+// the replaced certificate (replaces); when the CA refuses the order for that
+// name, the manager orders again without it in the same attempt (replaces.go).
 //
 // # Failures
 //
