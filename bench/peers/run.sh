@@ -3,8 +3,8 @@
 # this machine, pinned, in one run (bench/peers/README.md). As root: it
 # installs the peers from Debian and Caddy from the Go module proxy once.
 #
-# Settings (environment): BENCH_DURATION (5s; the full setting is 30s),
-# BENCH_WARMUP (1s), BENCH_ROUNDS (1; full: 3), BENCH_PROXY_CPU (0),
+# Settings (environment): BENCH_DURATION (10s; long: 30s; quick look: 5s),
+# BENCH_WARMUP (1s), BENCH_ROUNDS (3; quick look: 1), BENCH_PROXY_CPU (0),
 # BENCH_LOAD_CPU (1), BENCH_PORT_BASE (28000), BENCH_PROXIES, BENCH_SCENARIOS,
 # BENCH_ROUTES (1: the 1000-route RSS run), BENCH_PROFILE (1: profile edgeway),
 # BENCH_NICE (0; e.g. -10 gives the benchmark precedence on a shared machine).
