@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -72,6 +73,15 @@ func (r loadRun) args() []string {
 // even when parsing fails.
 func (r loadRun) run(ctx context.Context) (string, loadResult, error) {
 	args := r.args()
+	if r.Scenario.Tool == "h2load" {
+		// h2load appends to its --log-file: without this, every run's
+		// percentiles would take in the requests of all the h2 runs
+		// before it, every target's (the h2 rows' p50 and p99 did so
+		// until 2026-11-24).
+		if err := os.Remove(r.LogFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", loadResult{}, fmt.Errorf("removing h2load's log of the run before: %w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.Duration+60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
@@ -206,6 +216,10 @@ func parseH2load(out string, latencies []time.Duration) (loadResult, error) {
 	res.ErrorDetail = strings.Join(detail, "; ")
 	if len(latencies) == 0 {
 		return res, errors.New("h2load's per-request log is empty")
+	}
+	if done, _ := strconv.ParseInt(r[3], 10, 64); int64(len(latencies)) > done {
+		// h2load logs each request it completed, once.
+		return res, fmt.Errorf("h2load's per-request log has %d requests, more than the %d it did: it holds an earlier run's too", len(latencies), done)
 	}
 	res.P50ms = ms(percentile(latencies, 50))
 	res.P99ms = ms(percentile(latencies, 99))

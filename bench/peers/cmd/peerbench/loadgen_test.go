@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,6 +84,49 @@ func TestParseH2load(t *testing.T) {
 	}
 	if _, err := parseH2load(readTestdata(t, "h2load.txt"), nil); err == nil {
 		t.Error("no latencies: want an error")
+	}
+	if _, err := parseH2load(readTestdata(t, "h2load.txt"), make([]time.Duration, 16477)); err == nil {
+		t.Error("a log of more requests than h2load did (16477 against 16476): want an error")
+	}
+}
+
+// Each h2load run's percentiles are its own requests': h2load appends to
+// its --log-file, so a log left by the run before must not be read. A
+// stand-in h2load on PATH (started through taskset, as the harness does)
+// logs three requests of 1 ms on its first run and three of 5 ms on its
+// second.
+func TestH2loadRunReadsOnlyItsOwnLog(t *testing.T) {
+	if _, err := lookPath("taskset"); err != nil {
+		t.Fatalf("taskset (util-linux) is needed to start the load generator: %v", err)
+	}
+	dir := t.TempDir()
+	out := "finished in 1.00s, 3.00 req/s, 1KB/s\n" +
+		"requests: 3 total, 3 started, 3 done, 3 succeeded, 0 failed, 0 errored, 0 timeout\n" +
+		"status codes: 3 2xx, 0 3xx, 0 4xx, 0 5xx\n" +
+		"Application protocol: h2\n"
+	script := `#!/bin/sh
+log=
+for a in "$@"; do case "$a" in --log-file=*) log="${a#--log-file=}";; esac; done
+n=$(cat "` + dir + `/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "` + dir + `/runs"
+us=1000; [ $n -ge 2 ] && us=5000
+for i in 1 2 3; do printf '1700000000000000\t200\t%d\n' $us >> "$log"; done
+printf '` + out + `'
+`
+	if err := os.WriteFile(filepath.Join(dir, "h2load"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	s, _ := scenarioByName("h2")
+	run := loadRun{Scenario: s, URL: "https://localhost:1/", CPU: 0, Duration: time.Second,
+		LogFile: filepath.Join(dir, "h2load-requests.log")}
+	for i, want := range []float64{1, 5} {
+		raw, res, err := run.run(context.Background())
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, raw)
+		}
+		if res.P50ms != want || res.P99ms != want || res.Requests != 3 {
+			t.Errorf("run %d: p50 %v ms, p99 %v ms, %d requests; want %v ms, %v ms and 3 (its own requests only)", i+1, res.P50ms, res.P99ms, res.Requests, want, want)
+		}
 	}
 }
 
