@@ -52,6 +52,7 @@ type h2Conn struct {
 	handlers   int                  // handler goroutines running
 	waiting    []h2Job              // streams whose handler waits for a slot
 	workers    []chan h2Job         // idle handler goroutines (h2srvworkers.go)
+	reqSpares  []h2ReqSpare         // emptied request header maps (h2srvworkers.go)
 	goingAway  bool                 // GOAWAY sent: no new streams
 	closed     bool
 	idleTimer  *time.Timer

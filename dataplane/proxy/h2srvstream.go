@@ -129,7 +129,8 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	// is allocated (WithContext on an empty request), not by a second
 	// copy of it.
 	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
-	req, needsContinue, err := c.newRequest(f, st, &st.url)
+	var spare h2ReqSpare
+	req, needsContinue, err := c.newRequest(f, st, &st.url, &spare)
 	if err != nil {
 		return err
 	}
@@ -162,7 +163,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
-	job := h2Job{st, rw, req, handler}
+	job := h2Job{st, rw, req, handler, spare}
 	if c.handlers < int(c.srv.maxStreams) {
 		c.handlers++
 		c.startHandlerLocked(job)
@@ -179,8 +180,10 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 // validation (RFC 9113 section 8.3); a malformed request is a stream
 // error.
 // The request's URL is stored in *u (the stream's, allocated with it) when
-// the path is simple enough to be split without net/url.
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *url.URL) (req *http.Request, needsContinue bool, err error) {
+// the path is simple enough to be split without net/url. Its header map
+// is a kept one when the connection has one (c.mu is held); *spare gets
+// it back for the handler's end (h2ReqSpare).
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *url.URL, spare *h2ReqSpare) (req *http.Request, needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -209,10 +212,11 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *u
 		return nil, false, bad
 	}
 	regular := f.RegularFields()
-	header := make(http.Header, len(regular))
+	*spare = c.takeReqSpareLocked(len(regular))
+	header := spare.header
 	// One backing array for the values; a repeated field appends to its
 	// own slice (capped, so it never writes into its neighbour's).
-	values := make([]string, len(regular))
+	values := spare.values
 	for i, hf := range regular {
 		k := c.canonicalKey(hf.Name)
 		if vv, ok := header[k]; ok {

@@ -27,6 +27,48 @@ type h2Job struct {
 	rw      *h2ResponseWriter
 	req     *http.Request
 	handler http.Handler
+	spare   h2ReqSpare // what req's header map was built on, for the next request
+}
+
+// h2ReqSpare is a request's header map and the array of its values,
+// emptied once its handler returned, for a later request of the
+// connection: a map and its first group are two of the few allocations
+// an HTTP/2 request makes, and every byte allocated brings the next
+// collection nearer (under load, collections are what the slowest
+// responses waited for). The handler has returned, and a transport it
+// gave the request to is done with it once the response body is closed
+// (RoundTrip's contract), so nothing reads them any more: the HTTP/1.1
+// server reuses its one map per connection on the same terms.
+type h2ReqSpare struct {
+	header http.Header
+	values []string
+}
+
+// takeReqSpareLocked returns an empty header map and a values array of n
+// strings, kept ones when there are; c.mu is held.
+func (c *h2Conn) takeReqSpareLocked(n int) h2ReqSpare {
+	if n <= h2KeepFields {
+		if k := len(c.reqSpares); k > 0 {
+			sp := c.reqSpares[k-1]
+			c.reqSpares[k-1] = h2ReqSpare{}
+			c.reqSpares = c.reqSpares[:k-1]
+			sp.values = sp.values[:n]
+			return sp
+		}
+		return h2ReqSpare{header: make(http.Header, n), values: make([]string, n, h2KeepFields)}
+	}
+	return h2ReqSpare{header: make(http.Header, n), values: make([]string, n)}
+}
+
+// keepReqSpareLocked empties sp and keeps it for a later request, unless
+// it grew large or enough are kept; c.mu is held.
+func (c *h2Conn) keepReqSpareLocked(sp h2ReqSpare) {
+	if sp.header == nil || len(sp.header) > h2KeepFields || cap(sp.values) > h2KeepFields || len(c.reqSpares) >= h2MaxIdleWorkers {
+		return
+	}
+	clear(sp.header)
+	clear(sp.values[:cap(sp.values)])
+	c.reqSpares = append(c.reqSpares, sp)
 }
 
 // startHandlerLocked runs job's handler, in an idle goroutine of the
@@ -52,7 +94,7 @@ func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
 		c.serveStream(job.st, job.rw, job.req, job.handler)
 		job.rw.giveBack(&spare)
 		var ok bool
-		job, ok = c.handlerDone()
+		job, ok = c.handlerDone(job.spare)
 		if ok {
 			continue
 		}
@@ -70,9 +112,10 @@ func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
 
 // handlerDone frees a handler slot, or hands it to a waiting stream (one
 // that is still open); it closes a connection going away once nothing is
-// left.
-func (c *h2Conn) handlerDone() (h2Job, bool) {
+// left. sp is the finished request's, kept for a later one.
+func (c *h2Conn) handlerDone(sp h2ReqSpare) (h2Job, bool) {
 	c.mu.Lock()
+	c.keepReqSpareLocked(sp)
 	for len(c.waiting) > 0 {
 		w := c.waiting[0]
 		c.waiting[0] = h2Job{}

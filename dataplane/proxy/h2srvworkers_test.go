@@ -5,6 +5,8 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,68 @@ func TestH2ResponseHeadersDoNotLeakIntoTheNext(t *testing.T) {
 		if n != len(path)-1 {
 			t.Errorf("%s: %d X-Field headers, want %d", path, n, len(path)-1)
 		}
+	}
+}
+
+// A request's header map is emptied and kept when its handler returns, and
+// the connection's next request is built on it (h2ReqSpare): each handler
+// sees exactly the fields its client sent, none of an earlier request's nor
+// what an earlier handler added, repeated fields included. The map must be
+// the one reused, or the test proves nothing.
+func TestH2RequestHeadersDoNotLeakIntoTheNext(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	type seen struct {
+		header http.Header
+		m      uintptr
+	}
+	got := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Clone(), reflect.ValueOf(r.Header).Pointer()}
+		r.Header.Set("X-Added-By-Handler", r.URL.Path) // the proxy adds X-Request-Id so
+		r.Header["X-Dup"] = append(r.Header["X-Dup"], "appended")
+	})
+	addr, _ := h2ServeOne(t, srv, h)
+	c := h2cClient()
+	requests := []http.Header{
+		{"X-First": {"1"}, "X-Dup": {"a", "b"}, "Accept": {"text/plain"}},
+		{"X-Second": {"2"}},
+		{"X-Dup": {"c"}, "X-Third": {"3", "33"}},
+		{},
+	}
+	var maps []uintptr
+	for i, want := range requests {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/%d", addr, i), nil)
+		for k, vv := range want {
+			for _, v := range vv {
+				req.Header.Add(k, v)
+			}
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		s := <-got
+		maps = append(maps, s.m)
+		delete(s.header, "Accept-Encoding") // the client's own
+		delete(s.header, "User-Agent")
+		if len(s.header) != len(want) {
+			t.Errorf("request %d: the handler saw %v, the client sent %v", i, s.header, want)
+			continue
+		}
+		for k, vv := range want {
+			if !slices.Equal(s.header[k], vv) {
+				t.Errorf("request %d: %s = %q, the client sent %q", i, k, s.header[k], vv)
+			}
+		}
+	}
+	reused := 0
+	for _, m := range maps[1:] {
+		if m == maps[0] {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Errorf("no request was built on the first one's header map (%x): nothing was reused", maps)
 	}
 }

@@ -46,12 +46,17 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if r := do(t, c, "GET", base+"/dead", "h.example", nil); r.status != 503 {
 		t.Fatalf("dead: %d", r.status)
 	}
+	// The exchanges are recycled: one after the failure must carry none of
+	// its fields.
+	if r := do(t, c, "GET", base+"/after", "h.example", nil); r.status != 200 {
+		t.Fatalf("after: %d", r.status)
+	}
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	text := rec.Body.String()
 	for _, want := range []string{
-		`edgeway_proxy_http_requests_total{cluster="a",listener="l",route="ok-route",status_class="2xx"} 3`,
+		`edgeway_proxy_http_requests_total{cluster="a",listener="l",route="ok-route",status_class="2xx"} 4`,
 		`edgeway_proxy_http_requests_total{cluster="dead",listener="l",route="dead-route",status_class="5xx"} 1`,
 		`edgeway_proxy_upstream_connect_errors_total{cluster="dead"} 1`,
 		`edgeway_proxy_downstream_connections_total{listener="l"}`,
@@ -62,8 +67,8 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	}
 
 	lines := strings.Split(strings.TrimSpace(logBuf.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d access log lines, want 4:\n%s", len(lines), logBuf.String())
+	if len(lines) != 5 {
+		t.Fatalf("%d access log lines, want 5:\n%s", len(lines), logBuf.String())
 	}
 	var e accesslog.Entry
 	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil {
@@ -77,8 +82,24 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if strings.Contains(logBuf.String(), "secret") {
 		t.Error("query string logged")
 	}
+	first := e
+	for _, l := range lines[1:3] {
+		e = accesslog.Entry{}
+		json.Unmarshal([]byte(l), &e)
+		if e.BytesSent != first.BytesSent || e.RequestID != "rid-1" || e.Status != 200 {
+			t.Errorf("repeated request entry %+v, want the first's bytes (%d)", e, first.BytesSent)
+		}
+	}
+	e = accesslog.Entry{}
 	json.Unmarshal([]byte(lines[3]), &e)
 	if e.Status != 503 || e.Flags != "upstream_connect_error" || e.Cluster != "dead" || e.RequestID == "" {
 		t.Errorf("failed request entry %+v", e)
+	}
+	failedID := e.RequestID
+	e = accesslog.Entry{}
+	json.Unmarshal([]byte(lines[4]), &e)
+	if e.Status != 200 || e.Flags != "" || e.Route != "ok-route" || e.Cluster != "a" || e.Upstream != backendAddr(a) ||
+		e.BytesSent == 0 || e.RequestID == "" || e.RequestID == failedID || e.Path != "/after" {
+		t.Errorf("entry of the request after the failure %+v", e)
 	}
 }
