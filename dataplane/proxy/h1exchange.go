@@ -189,9 +189,11 @@ type clientWatch struct {
 func watchClient(ctx context.Context, abort func()) clientWatch {
 	// Only the connection's or stream's own context: one derived from it
 	// could be cancelled without the connection knowing.
-	if st, ok := ctx.(*h2Stream); ok {
-		st.onGone(abort)
-		return clientWatch{st: st}
+	if x, ok := ctx.(*h2Ctx); ok {
+		if st := x.stream(); st != nil {
+			st.onGone(abort)
+			return clientWatch{st: st}
+		}
 	}
 	if c, ok := ctx.Value(h1ClientKey{}).(*h1Client); ok && c.ctx == ctx {
 		c.onGone(abort)

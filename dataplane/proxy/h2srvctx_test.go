@@ -58,46 +58,54 @@ func TestH2StreamCompletedKeepsUpstream(t *testing.T) {
 	}
 }
 
-// The stream's own context (h2srvctx.go): open, then cancelled by the
-// stream's close, with what derives from it.
-func TestH2StreamContextCancelsWithTheStream(t *testing.T) {
+// A request's context (h2Ctx, h2srvctx.go): open, then cancelled by the
+// close of the stream it is bound to, with what derives from it; a
+// stream's close after unbind leaves it open, and binding it to a stream
+// closed already cancels it.
+func TestH2RequestContextCancelsWithTheStream(t *testing.T) {
 	type key struct{}
 	base := context.WithValue(context.Background(), key{}, "conn")
-	st := &h2Stream{c: &h2Conn{baseCtx: base}}
-	if err := st.Err(); err != nil {
-		t.Fatalf("Err of an open stream = %v", err)
+	c := &h2Conn{baseCtx: base}
+	ctx := &h2Ctx{c: c}
+	st := &h2Stream{c: c}
+	st.bind(ctx)
+	if ctx.stream() != st {
+		t.Fatal("the bound context does not name its stream")
 	}
-	if v := st.Value(key{}); v != "conn" {
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("Err of an open stream's context = %v", err)
+	}
+	if v := ctx.Value(key{}); v != "conn" {
 		t.Errorf("Value = %v, want the connection context's", v)
 	}
-	child, cancelChild := context.WithTimeout(st, time.Hour)
+	child, cancelChild := context.WithTimeout(ctx, time.Hour)
 	defer cancelChild()
 	ran := make(chan struct{})
-	context.AfterFunc(st, func() { close(ran) })
+	context.AfterFunc(ctx, func() { close(ran) })
 	stopped := false
-	stop := context.AfterFunc(st, func() { stopped = true })
+	stop := context.AfterFunc(ctx, func() { stopped = true })
 	if !stop() {
 		t.Error("stop of a pending AfterFunc = false")
 	}
 	select {
-	case <-st.Done():
+	case <-ctx.Done():
 		t.Fatal("Done closed before the stream closed")
 	default:
 	}
 
 	st.cancelAndAbort()
 
-	<-st.Done()
-	if err := st.Err(); err != context.Canceled {
+	<-ctx.Done()
+	if err := ctx.Err(); err != context.Canceled {
 		t.Errorf("Err = %v, want Canceled", err)
 	}
-	if err := context.Cause(st); err != context.Canceled {
+	if err := context.Cause(ctx); err != context.Canceled {
 		t.Errorf("Cause = %v, want Canceled", err)
 	}
 	select {
 	case <-child.Done():
 	case <-time.After(5 * time.Second):
-		t.Fatal("a context derived from the stream was not cancelled with it")
+		t.Fatal("a context derived from the request's was not cancelled with it")
 	}
 	if err := child.Err(); err != context.Canceled {
 		t.Errorf("derived Err = %v, want Canceled", err)
@@ -108,13 +116,33 @@ func TestH2StreamContextCancelsWithTheStream(t *testing.T) {
 	}
 	// After the close, new registrations run at once and Done is closed.
 	late := make(chan struct{})
-	if context.AfterFunc(st, func() { close(late) })() {
+	if context.AfterFunc(ctx, func() { close(late) })() {
 		t.Error("stop after the close = true")
 	}
 	awaitSignal(t, late, "an AfterFunc registered after the close")
-	st2 := &h2Stream{c: &h2Conn{baseCtx: base}}
+	st.unbind()
+	if ctx.stream() != nil || ctx.Err() != context.Canceled {
+		t.Errorf("after unbind: stream %v, Err %v; want none, still Canceled", ctx.stream(), ctx.Err())
+	}
+
+	// A stream that closes after its handler returned (unbind) leaves the
+	// context open for the goroutine's next stream.
+	kept := &h2Ctx{c: c}
+	st2 := &h2Stream{c: c}
+	st2.bind(kept)
+	st2.unbind()
 	st2.cancelAndAbort()
-	<-st2.Done() // made after the close: closed already
+	if err := kept.Err(); err != nil {
+		t.Errorf("a stream's close after unbind cancelled the context: %v", err)
+	}
+	// Bound to a stream reset while it waited for a handler: cancelled at once.
+	st3 := &h2Stream{c: c}
+	st3.cancelAndAbort()
+	st3.bind(kept)
+	<-kept.Done()
+	fresh := &h2Ctx{c: c}
+	fresh.cancel()
+	<-fresh.Done() // made after the cancel: closed already
 }
 
 // A connection whose context ends while it is served is closed, and with
@@ -151,4 +179,73 @@ func TestH2ConnectionContextEndClosesStreams(t *testing.T) {
 		t.Fatal("the request context outlived the connection's")
 	}
 	awaitSignal(t, ended, "the connection's end")
+}
+
+// Over a connection: a handler goroutine serves its next stream with the
+// same request and context (h2Worker) while no stream was reset under it;
+// a reset cancels that request's context for good (a context retained
+// past its handler reads Canceled ever after) and the next stream gets a
+// new, open one. The requests go one at a time, so one goroutine serves
+// them all.
+func TestH2RequestContextAcrossStreams(t *testing.T) {
+	type seen struct {
+		ctx context.Context
+		req *http.Request
+		err error
+	}
+	got := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := seen{ctx: r.Context(), req: r}
+		if r.URL.Path == "/reset" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+		s.err = r.Context().Err()
+		got <- s
+	})
+	addr, _ := h2ServeOne(t, newH2Server(DefaultLimits(), log.New(io.Discard, "", 0)), h)
+	c := h2cClient()
+	get := func(path string) seen {
+		t.Helper()
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return <-got
+	}
+	first, second := get("/a"), get("/b")
+	if first.err != nil || second.err != nil {
+		t.Fatalf("handlers saw cancelled contexts: %v, %v", first.err, second.err)
+	}
+	if first.ctx != second.ctx || first.req != second.req {
+		t.Fatal("the second stream was not served with the first's request and context: nothing is reused")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/reset", nil)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		cancel() // RST_STREAM(CANCEL) while the handler waits
+	}()
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	reset := <-got
+	if reset.err != context.Canceled {
+		t.Fatalf("the reset stream's handler saw Err %v, want Canceled", reset.err)
+	}
+
+	after := get("/after")
+	if after.err != nil {
+		t.Errorf("the stream after a reset was served with a cancelled context: %v", after.err)
+	}
+	if after.ctx == reset.ctx {
+		t.Error("the stream after a reset got the reset one's context")
+	}
+	if err := reset.ctx.Err(); err != context.Canceled {
+		t.Errorf("the reset request's context reads %v after the next stream, want Canceled for good", err)
+	}
 }

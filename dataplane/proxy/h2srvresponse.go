@@ -25,7 +25,6 @@ import (
 type h2ResponseWriter struct {
 	st     *h2Stream
 	c      *h2Conn
-	req    *http.Request
 	isHead bool
 
 	handlerHeader http.Header

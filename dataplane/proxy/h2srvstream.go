@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,14 +22,13 @@ type h2Stream struct {
 	id   uint32
 	body *h2Body // nil without a request body
 
-	// The stream is its request's context (h2srvctx.go), cancelled when
-	// the stream closes, and the client-gone hook of the upstream
-	// exchange.
+	// The stream cancels its request's context (h2srvctx.go) when it
+	// closes while its handler runs, and is the client-gone hook of the
+	// upstream exchange.
 	goneMu sync.Mutex
-	done   chan struct{}  // Done's, made on first use
-	afters []*h2AfterFunc // AfterFunc's, until the stream closes
-	abort  func()         // onGone's, until the stream closes or stopOnGone
-	gone   bool           // the stream closed: the context is cancelled
+	ctx    *h2Ctx // the request's context while the handler runs (bind)
+	abort  func() // onGone's, until the stream closes or stopOnGone
+	gone   bool   // the stream closed
 
 	rw  h2ResponseWriter // the handler's, allocated with the stream
 	url url.URL          // the request's URL, usually (newRequest)
@@ -125,32 +123,28 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
 
-	// The stream first: it is the request's context, set as the request
-	// is allocated (WithContext on an empty request), not by a second
-	// copy of it.
 	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
-	var spare h2ReqSpare
-	req, needsContinue, err := c.newRequest(f, st, &st.url, &spare)
+	var head h2ReqHead
+	needsContinue, err := c.newRequest(f, &st.url, &head)
 	if err != nil {
 		return err
 	}
 	handler := c.handler
 	if f.Truncated {
 		handler = http.HandlerFunc(h2HeaderListTooLong)
-	} else if err := checkH2RequestHeaders(req.Header); err != nil {
+	} else if err := checkH2RequestHeaders(head.header); err != nil {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, err.Error(), http.StatusBadRequest) })
 	}
 
-	st.declLen = req.ContentLength
-	if req.Trailer != nil {
+	st.declLen = head.contentLength
+	if head.trailer != nil {
 		st.trailer = make(http.Header)
 	}
 	if !f.StreamEnded() {
-		st.body = &h2Body{st: st, needsContinue: needsContinue, reqTrailer: req.Trailer}
+		st.body = &h2Body{st: st, needsContinue: needsContinue, reqTrailer: head.trailer}
 		st.body.cond.L = &st.body.mu
-		req.Body = st.body
 	}
-	st.rw = h2ResponseWriter{st: st, c: c, req: req, isHead: req.Method == "HEAD"}
+	st.rw = h2ResponseWriter{st: st, c: c, isHead: head.method == "HEAD"}
 	rw := &st.rw
 
 	c.out.mu.Lock()
@@ -163,7 +157,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
-	job := h2Job{st, rw, req, handler, spare}
+	job := h2Job{st, rw, head, handler}
 	if c.handlers < int(c.srv.maxStreams) {
 		c.handlers++
 		c.startHandlerLocked(job)
@@ -176,14 +170,15 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// newRequest builds the request of a HEADERS frame, with x/net/http2's
-// validation (RFC 9113 section 8.3); a malformed request is a stream
-// error.
+// newRequest reads the request of a HEADERS frame into *head, with
+// x/net/http2's validation (RFC 9113 section 8.3); a malformed request is
+// a stream error. The handler goroutine makes the http.Request of it
+// (h2Worker.request).
 // The request's URL is stored in *u (the stream's, allocated with it) when
 // the path is simple enough to be split without net/url. Its header map
-// is a kept one when the connection has one (c.mu is held); *spare gets
-// it back for the handler's end (h2ReqSpare).
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *url.URL, spare *h2ReqSpare) (req *http.Request, needsContinue bool, err error) {
+// is a kept one when the connection has one (c.mu is held), given back
+// when the handler returns (h2ReqSpare).
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, u *url.URL, head *h2ReqHead) (needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -201,22 +196,22 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *u
 		}
 	}
 	if protocol != "" { // extended CONNECT is not offered
-		return nil, false, bad
+		return false, bad
 	}
 	isConnect := method == "CONNECT"
 	if isConnect {
 		if path != "" || scheme != "" || authority == "" {
-			return nil, false, bad
+			return false, bad
 		}
 	} else if method == "" || path == "" || scheme != "https" && scheme != "http" {
-		return nil, false, bad
+		return false, bad
 	}
 	regular := f.RegularFields()
-	*spare = c.takeReqSpareLocked(len(regular))
-	header := spare.header
+	head.spare = c.takeReqSpareLocked(len(regular))
+	header := head.spare.header
 	// One backing array for the values; a repeated field appends to its
 	// own slice (capped, so it never writes into its neighbour's).
-	values := spare.values
+	values := head.spare.values
 	for i, hf := range regular {
 		k := c.canonicalKey(hf.Name)
 		if vv, ok := header[k]; ok {
@@ -252,17 +247,17 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *u
 		if authority == "" {
 			authority = host[0]
 		} else if host[0] != authority {
-			return nil, false, bad
+			return false, bad
 		}
 		delete(header, "Host")
 	} else if len(host) > 1 {
-		return nil, false, bad
+		return false, bad
 	}
 	if strings.IndexByte(authority, '@') >= 0 && (scheme == "http" || scheme == "https") {
-		return nil, false, bad
+		return false, bad
 	}
 	if authority != "" && !httpguts.ValidHostHeader(authority) {
-		return nil, false, bad
+		return false, bad
 	}
 	var requestURI string
 	if isConnect {
@@ -270,41 +265,27 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, ctx context.Context, u *u
 		requestURI = authority
 	} else {
 		if path[0] != '/' && path != "*" {
-			return nil, false, bad
+			return false, bad
 		}
 		if !splitSimplePath(path, u) {
 			if u, err = url.ParseRequestURI(path); err != nil {
-				return nil, false, bad
+				return false, bad
 			}
 		}
 		requestURI = path
 	}
-	// The only way to give a Request its context is WithContext, which
-	// copies: copying an empty one allocates the request once.
-	req = h2EmptyRequest.WithContext(ctx)
-	req.Method = method
-	req.URL = u
-	req.Proto = "HTTP/2.0"
-	req.ProtoMajor = 2
-	req.Header = header
-	req.Host = authority
-	req.RemoteAddr = c.remoteAddr
-	req.RequestURI = requestURI
-	req.Trailer = trailer
-	req.Body = http.NoBody
-	if scheme == "https" {
-		req.TLS = c.tlsState
-	}
+	*head = h2ReqHead{method: method, url: u, header: header, host: authority, requestURI: requestURI,
+		trailer: trailer, tls: scheme == "https", spare: head.spare}
 	if !f.StreamEnded() {
-		req.ContentLength = -1
+		head.contentLength = -1
 		if vv, ok := header["Content-Length"]; ok {
-			req.ContentLength = 0
+			head.contentLength = 0
 			if cl, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
-				req.ContentLength = int64(cl)
+				head.contentLength = int64(cl)
 			}
 		}
 	}
-	return req, needsContinue, nil
+	return needsContinue, nil
 }
 
 // splitSimplePath sets *u to what url.ParseRequestURI(path) returns when
@@ -354,9 +335,6 @@ var simplePathByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// h2EmptyRequest is only ever copied (newRequest), never changed.
-var h2EmptyRequest = new(http.Request)
 
 // canonicalKey is http.CanonicalHeaderKey, cached per connection (HPACK
 // gives a new string per field; most names repeat).
@@ -594,6 +572,9 @@ func (c *h2Conn) serveStream(st *h2Stream, rw *h2ResponseWriter, req *http.Reque
 	didPanic := true
 	c.running.Add(1)
 	defer func() {
+		// First: the stream's end (retire, a reset) no longer cancels the
+		// request's context, which its goroutine keeps for its next stream.
+		st.unbind()
 		c.running.Add(-1)
 		if didPanic {
 			e := recover()

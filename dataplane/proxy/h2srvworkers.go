@@ -1,6 +1,9 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+)
 
 // The goroutine also keeps the header map and the field array of its last
 // response, emptied, for its next one (h2Spare).
@@ -25,9 +28,66 @@ const h2MaxIdleWorkers = 32
 type h2Job struct {
 	st      *h2Stream
 	rw      *h2ResponseWriter
-	req     *http.Request
+	head    h2ReqHead
 	handler http.Handler
-	spare   h2ReqSpare // what req's header map was built on, for the next request
+}
+
+// h2ReqHead is what newRequest reads of a request's HEADERS: the parts of
+// its http.Request that differ from one request to the next.
+type h2ReqHead struct {
+	method, host, requestURI string
+	url                      *url.URL
+	header, trailer          http.Header
+	contentLength            int64
+	tls                      bool       // :scheme https
+	spare                    h2ReqSpare // what header was built on, kept after the handler
+}
+
+// h2Worker is a handler goroutine's own: the http.Request it serves its
+// streams with, and that request's context (h2Ctx), kept from one stream
+// to the next until a stream closes while its handler runs (the context
+// is then cancelled for good, and a new one is made). One request per
+// goroutine rather than per stream: a request is the largest allocation
+// of an HTTP/2 request after the stream, and every byte allocated brings
+// the next collection nearer (under load, collections are what the
+// slowest responses waited for). As the HTTP/1.1 server does with its one
+// request per connection, the request is reused once its handler has
+// returned: a handler must not use it any more, nor a transport it gave
+// it to once the response body is closed (RoundTrip's contract).
+type h2Worker struct {
+	ctx   *h2Ctx
+	blank http.Request // ctx, nothing else: each request starts from it
+	req   http.Request
+	spare h2Spare // of the last response (h2srvresponse.go)
+}
+
+// request binds the goroutine's context to st, a new one if the last was
+// cancelled, and returns the request of head, its body read from st.
+func (wk *h2Worker) request(c *h2Conn, st *h2Stream, head *h2ReqHead) *http.Request {
+	if wk.ctx == nil || wk.ctx.cancelled() {
+		wk.ctx = &h2Ctx{c: c}
+		wk.blank = *new(http.Request).WithContext(wk.ctx)
+	}
+	st.bind(wk.ctx)
+	wk.req = wk.blank
+	r := &wk.req
+	r.Method = head.method
+	r.URL = head.url
+	r.Proto, r.ProtoMajor = "HTTP/2.0", 2
+	r.Header = head.header
+	r.Host = head.host
+	r.RemoteAddr = c.remoteAddr
+	r.RequestURI = head.requestURI
+	r.Trailer = head.trailer
+	r.ContentLength = head.contentLength
+	r.Body = http.NoBody
+	if st.body != nil {
+		r.Body = st.body
+	}
+	if head.tls {
+		r.TLS = c.tlsState
+	}
+	return r
 }
 
 // h2ReqSpare is a request's header map and the array of its values,
@@ -88,13 +148,13 @@ func (c *h2Conn) startHandlerLocked(job h2Job) {
 // waited for a slot, then waits idle for the next stream until the
 // connection ends. next is its channel once it has been idle.
 func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
-	var spare h2Spare // of the last response (h2srvresponse.go)
+	var wk h2Worker
 	for {
-		job.rw.lend(&spare)
-		c.serveStream(job.st, job.rw, job.req, job.handler)
-		job.rw.giveBack(&spare)
+		job.rw.lend(&wk.spare)
+		c.serveStream(job.st, job.rw, wk.request(c, job.st, &job.head), job.handler)
+		job.rw.giveBack(&wk.spare)
 		var ok bool
-		job, ok = c.handlerDone(job.spare)
+		job, ok = c.handlerDone(job.head.spare)
 		if ok {
 			continue
 		}
