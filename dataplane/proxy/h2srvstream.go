@@ -30,8 +30,7 @@ type h2Stream struct {
 	abort  func() // onGone's, until the stream closes or stopOnGone
 	gone   bool   // the stream closed
 
-	rw  h2ResponseWriter // the handler's, allocated with the stream
-	url url.URL          // the request's URL, usually (newRequest)
+	rw h2ResponseWriter // the handler's, allocated with the stream
 
 	// Reader only.
 	gotTrailers bool
@@ -125,7 +124,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 
 	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
 	var head h2ReqHead
-	needsContinue, err := c.newRequest(f, &st.url, &head)
+	needsContinue, err := c.newRequest(f, &head)
 	if err != nil {
 		return err
 	}
@@ -174,11 +173,11 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 // x/net/http2's validation (RFC 9113 section 8.3); a malformed request is
 // a stream error. The handler goroutine makes the http.Request of it
 // (h2Worker.request).
-// The request's URL is stored in *u (the stream's, allocated with it) when
-// the path is simple enough to be split without net/url. Its header map
-// is a kept one when the connection has one (c.mu is held), given back
-// when the handler returns (h2ReqSpare).
-func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, u *url.URL, head *h2ReqHead) (needsContinue bool, err error) {
+// The request's URL is split into head.url (copied into the handler
+// goroutine's own) when the path is simple enough to be split without
+// net/url. Its header map is a kept one when the connection has one (c.mu
+// is held), given back when the handler returns (h2ReqSpare).
+func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, head *h2ReqHead) (needsContinue bool, err error) {
 	bad := http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
@@ -260,22 +259,24 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, u *url.URL, head *h2ReqHe
 		return false, bad
 	}
 	var requestURI string
+	var simple url.URL
+	var parsed *url.URL
 	if isConnect {
-		*u = url.URL{Host: authority}
+		simple = url.URL{Host: authority}
 		requestURI = authority
 	} else {
 		if path[0] != '/' && path != "*" {
 			return false, bad
 		}
-		if !splitSimplePath(path, u) {
-			if u, err = url.ParseRequestURI(path); err != nil {
+		if !splitSimplePath(path, &simple) {
+			if parsed, err = url.ParseRequestURI(path); err != nil {
 				return false, bad
 			}
 		}
 		requestURI = path
 	}
-	*head = h2ReqHead{method: method, url: u, header: header, host: authority, requestURI: requestURI,
-		trailer: trailer, tls: scheme == "https", spare: head.spare}
+	*head = h2ReqHead{method: method, url: simple, parsedURL: parsed, header: header, host: authority,
+		requestURI: requestURI, trailer: trailer, tls: scheme == "https", spare: head.spare}
 	if !f.StreamEnded() {
 		head.contentLength = -1
 		if vv, ok := header["Content-Length"]; ok {
@@ -292,7 +293,8 @@ func (c *h2Conn) newRequest(f *http2.MetaHeadersFrame, u *url.URL, head *h2ReqHe
 // path's part before any '?' holds only characters that need no escaping
 // in a path (letters, digits, "-._~" and "/$&+,:;=@") and the whole has no
 // control character; false otherwise (net/url parses it). Most request
-// paths are such, and this saves the URL's allocation: u is the stream's.
+// paths are such, and this saves the URL's allocation: the request's is
+// its handler goroutine's (h2Worker).
 func splitSimplePath(path string, u *url.URL) bool {
 	if len(path) == 0 || path[0] != '/' {
 		return false

@@ -36,7 +36,8 @@ type h2Job struct {
 // its http.Request that differ from one request to the next.
 type h2ReqHead struct {
 	method, host, requestURI string
-	url                      *url.URL
+	url                      url.URL  // the request's URL, unless parsedURL
+	parsedURL                *url.URL // a path net/url had to parse (splitSimplePath)
 	header, trailer          http.Header
 	contentLength            int64
 	tls                      bool       // :scheme https
@@ -58,6 +59,7 @@ type h2Worker struct {
 	ctx   *h2Ctx
 	blank http.Request // ctx, nothing else: each request starts from it
 	req   http.Request
+	url   url.URL
 	spare h2Spare // of the last response (h2srvresponse.go)
 }
 
@@ -72,7 +74,10 @@ func (wk *h2Worker) request(c *h2Conn, st *h2Stream, head *h2ReqHead) *http.Requ
 	wk.req = wk.blank
 	r := &wk.req
 	r.Method = head.method
-	r.URL = head.url
+	if r.URL = head.parsedURL; r.URL == nil {
+		wk.url = head.url
+		r.URL = &wk.url
+	}
 	r.Proto, r.ProtoMajor = "HTTP/2.0", 2
 	r.Header = head.header
 	r.Host = head.host

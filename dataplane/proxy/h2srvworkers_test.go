@@ -116,3 +116,33 @@ func TestH2RequestHeadersDoNotLeakIntoTheNext(t *testing.T) {
 		t.Errorf("no request was built on the first one's header map (%x): nothing was reused", maps)
 	}
 }
+
+// A handler goroutine's streams share its URL (h2Worker): each request's
+// URL is its own path and query, whether split here or parsed by net/url,
+// none of the request before.
+func TestH2RequestURLsDoNotLeakIntoTheNext(t *testing.T) {
+	type seen struct{ path, rawPath, query, uri string }
+	got := make(chan seen, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.RequestURI}
+		r.URL.Path += "/changed-by-handler"
+	})
+	addr, _ := h2ServeOne(t, newH2Server(DefaultLimits(), log.New(io.Discard, "", 0)), h)
+	c := h2cClient()
+	for _, tc := range []struct{ uri, path, rawPath, query string }{
+		{"/one?q=1", "/one", "", "q=1"},
+		{"/two", "/two", "", ""},
+		{"/a%2Fb?x=%20", "/a/b", "/a%2Fb", "x=%20"}, // net/url's
+		{"/three", "/three", "", ""},
+	} {
+		resp, err := c.Get("http://" + addr + tc.uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		s := <-got
+		if s.path != tc.path || s.rawPath != tc.rawPath || s.query != tc.query || s.uri != tc.uri {
+			t.Errorf("%s: the handler saw path %q raw %q query %q URI %q", tc.uri, s.path, s.rawPath, s.query, s.uri)
+		}
+	}
+}
