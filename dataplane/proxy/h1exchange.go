@@ -187,7 +187,8 @@ type clientWatch struct {
 }
 
 func watchClient(ctx context.Context, abort func()) clientWatch {
-	// Only the connection's or stream's own context: one derived from it
+	// Only the HTTP/1.1 connection's context or an HTTP/2 request's own
+	// (h2Ctx, which names the stream it serves): one derived from them
 	// could be cancelled without the connection knowing.
 	if x, ok := ctx.(*h2Ctx); ok {
 		if st := x.stream(); st != nil {
