@@ -78,10 +78,19 @@ type h2Guard struct {
 	streams  int                  // streams opened
 	resets   int                  // premature resets
 	opened   [streamRing]openedStream
-	ctrl     int       // PING/SETTINGS in the current window
-	ctrlFrom time.Time // start of the current window
-	block    int       // encoded bytes of the open header block, -1: none
-	conts    int       // CONTINUATION frames of the open header block
+	// The last two reads: the highest stream id opened before each, and
+	// when each began (since start). The server resets a stream only once
+	// its frame reader reaches the frame, and one read holds up to 16 KiB
+	// of them: hundreds of streams opened, more than opened remembers.
+	// Such a stream was opened in one of the last two reads (a frame read
+	// only partly waits in the reader's buffer for the next), so no
+	// earlier than the older one began (recentlyOpened).
+	readFromID [2]uint32
+	readAt     [2]time.Duration
+	ctrl       int       // PING/SETTINGS in the current window
+	ctrlFrom   time.Time // start of the current window
+	block      int       // encoded bytes of the open header block, -1: none
+	conts      int       // CONTINUATION frames of the open header block
 }
 
 type openedStream struct {
@@ -100,6 +109,8 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	n, err := g.Conn.Read(p)
+	g.readFromID[0], g.readAt[0] = g.readFromID[1], g.readAt[1]
+	g.readFromID[1], g.readAt[1] = g.lastID, time.Since(g.start)
 	if reason := g.scan(p[:n]); reason != "" {
 		g.err = errH2Flood{reason}
 		if g.onFlood != nil {
@@ -181,7 +192,11 @@ func (g *h2Guard) frame(typ, flags byte, id uint32, length int) string {
 // server on the client's protocol error.
 func (g *h2Guard) reset(id uint32) string {
 	o := g.opened[(id>>1)%streamRing]
-	if o.id != id || time.Since(g.start)-o.at >= prematureResetLifetime {
+	if o.id == id {
+		if time.Since(g.start)-o.at >= prematureResetLifetime {
+			return ""
+		}
+	} else if !g.recentlyOpened(id) {
 		return ""
 	}
 	g.resets++
@@ -190,6 +205,13 @@ func (g *h2Guard) reset(id uint32) string {
 		return "too many streams reset early (rapid reset)"
 	}
 	return ""
+}
+
+// recentlyOpened reports whether stream id, no longer in opened (newer
+// streams took its place), was opened in one of the last two reads, the
+// older of which began less than prematureResetLifetime ago.
+func (g *h2Guard) recentlyOpened(id uint32) bool {
+	return id > g.readFromID[0] && id <= g.lastID && time.Since(g.start)-g.readAt[0] < prematureResetLifetime
 }
 
 // serverReset counts a stream the server reset because of the client's
