@@ -79,12 +79,13 @@ type h2Guard struct {
 	resets   int                  // premature resets
 	opened   [streamRing]openedStream
 	// The last two reads: the highest stream id opened before each, and
-	// when each began (since start). The server resets a stream only once
+	// when each returned (since start), which is when its frames were
+	// scanned. The server resets a stream only once
 	// its frame reader reaches the frame, and one read holds up to 16 KiB
 	// of them: hundreds of streams opened, more than opened remembers.
 	// Such a stream was opened in one of the last two reads (a frame read
 	// only partly waits in the reader's buffer for the next), so no
-	// earlier than the older one began (recentlyOpened).
+	// earlier than the older one returned (recentlyOpened).
 	readFromID [2]uint32
 	readAt     [2]time.Duration
 	ctrl       int       // PING/SETTINGS in the current window
@@ -153,7 +154,7 @@ func (g *h2Guard) frame(typ, flags byte, id uint32, length int) string {
 		if id > g.lastID {
 			g.lastID = id
 			g.streams++
-			g.opened[(id>>1)%streamRing] = openedStream{id: id, at: time.Since(g.start)}
+			g.opened[(id>>1)%streamRing] = openedStream{id: id, at: g.readAt[1]} // the read's time: one clock read per read
 		}
 		if flags&flagEndHeaders == 0 {
 			g.block, g.conts = length, 0
@@ -209,7 +210,7 @@ func (g *h2Guard) reset(id uint32) string {
 
 // recentlyOpened reports whether stream id, no longer in opened (newer
 // streams took its place), was opened in one of the last two reads, the
-// older of which began less than prematureResetLifetime ago.
+// older of which returned less than prematureResetLifetime ago.
 func (g *h2Guard) recentlyOpened(id uint32) bool {
 	return id > g.readFromID[0] && id <= g.lastID && time.Since(g.start)-g.readAt[0] < prematureResetLifetime
 }

@@ -137,9 +137,7 @@ func (st *h2Stream) bind(ctx *h2Ctx) {
 	ctx.st.Store(st)
 	st.goneMu.Lock()
 	gone := st.gone
-	if !gone {
-		st.ctx = ctx
-	}
+	st.ctx = ctx
 	st.goneMu.Unlock()
 	if gone {
 		ctx.cancel()
