@@ -177,6 +177,10 @@ func parseContentLength(v string) (int64, bool) {
 	return n, true
 }
 
+// maxKeptBlock bounds the head a connection keeps for the next
+// (h1Conn.lastBlock): larger ones are rare and not worth holding.
+const maxKeptBlock = 1 << 10
+
 // fieldSpan locates one field's name and value in h1Conn.scratch.
 type fieldSpan struct{ k0, k1, v0, v1 int }
 
@@ -237,7 +241,18 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) (hop bool, err error)
 	if len(spans) == 0 {
 		return false, nil
 	}
-	block := string(pc.scratch)
+	// A backend answers the same head again and again (only Date moves,
+	// once a second): the last head's string is kept and used again when
+	// the bytes are the same, which saves the request one allocation.
+	// Only the immutable string is shared; each response gets its own
+	// values array, which filters may append to.
+	block := pc.lastBlock
+	if string(pc.scratch) != block {
+		block = string(pc.scratch)
+		if len(block) <= maxKeptBlock {
+			pc.lastBlock = block
+		}
+	}
 	vals := make([]string, len(spans))
 	for i, s := range spans {
 		k := block[s.k0:s.k1]

@@ -73,6 +73,7 @@ type h1Conn struct {
 	deadline   coarseDeadline     // a route timeout's deadline on conn (h1exchange.go)
 	scratch    []byte             // response head bytes, reused (h1head.go)
 	long       []byte             // a response head line longer than br's buffer
+	lastBlock  string             // the last head's names and values, shared when the next is the same (h1head.go)
 }
 
 // get returns an idle connection to addr or dials one. The caller probes
