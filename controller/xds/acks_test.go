@@ -54,6 +54,16 @@ func TestAckedFollowsSotWACKsNotNACKs(t *testing.T) {
 	for _, typ := range Types {
 		waitAcked(t, s, typ, published[typ])
 	}
+	// Observers are called after the ACK is recorded, outside the lock
+	// that waitAcked reads under: wait for the calls themselves.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := notified
+		mu.Unlock()
+		if n >= len(Types) {
+			break
+		}
+	}
 	mu.Lock()
 	if notified != len(Types) {
 		t.Errorf("observer called %d times, want %d (one per type)", notified, len(Types))

@@ -97,11 +97,15 @@ func TestH1IdleTimeoutAfterBackToBackRequests(t *testing.T) {
 	rc := dialRaw(t, "http://"+p.ListenerAddr("l").String())
 	var last time.Time
 	for range 5 {
+		// Taken before the request goes out: the server arms the idle
+		// timeout after its response, so no later than the close; a time
+		// taken after the read would be late by however long this
+		// goroutine waited for the CPU.
+		last = time.Now()
 		rc.send("GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request: %d %q", resp.StatusCode, body)
 		}
-		last = time.Now()
 		time.Sleep(idle / 4)
 	}
 	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // liveness only

@@ -365,7 +365,8 @@ func TestH1SlowUpstreamTimesOut(t *testing.T) {
 		}
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
-	base := h1Proxy(t, b.addr, 200*time.Millisecond)
+	// Long enough for /fast's new connection on a loaded machine.
+	base := h1Proxy(t, b.addr, time.Second)
 	if resp, body := get(t, client(), "GET", base+"/slow", nil); resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("slow upstream: %d %q, want 504", resp.StatusCode, body)
 	}
@@ -462,7 +463,8 @@ func TestH1RouteTimeoutDoesNotOutliveItsRequest(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
 	timed := toCluster(prefixMatch("/timed"), "b")
-	timed.GetRoute().Timeout = durationpb.New(100 * time.Millisecond)
+	// Long enough for the timed request itself on a loaded machine.
+	timed.GetRoute().Timeout = durationpb.New(500 * time.Millisecond)
 	untimed := toCluster(prefixMatch("/"), "b")
 	untimed.GetRoute().Timeout = durationpb.New(0) // Envoy's "disabled" (unset is 15 s)
 	_, _, base := httpSetup(t, routeConfig("main", vhost("all", []string{"*"}, timed, untimed)), map[string][]string{"b": {b.addr}})
@@ -470,7 +472,7 @@ func TestH1RouteTimeoutDoesNotOutliveItsRequest(t *testing.T) {
 	if resp, body := get(t, c, "GET", base+"/timed", nil); resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("timed route: %d %q", resp.StatusCode, body)
 	}
-	time.Sleep(150 * time.Millisecond) // the timed request's deadline passes while its connection is idle
+	time.Sleep(600 * time.Millisecond) // the timed request's deadline (and its slack) passes while its connection is idle
 	if resp, body := get(t, c, "GET", base+"/untimed", nil); resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("untimed route after the timed one: %d %q", resp.StatusCode, body)
 	}

@@ -346,15 +346,21 @@ func TestH2MadeYouReset(t *testing.T) {
 			opened := c.MadeYouReset("/", 20000, 10*time.Second)
 			ended := c.WaitEnded(10 * time.Second)
 			seen := tg.seen.Load() - before
-			t.Logf("streams opened %d, backend requests %d", opened, seen)
+			resets := 0
+			for _, n := range c.Outcome().Resets {
+				resets += n
+			}
+			t.Logf("streams opened %d, reset by the server %d, backend requests %d", opened, resets, seen)
 			if !ended {
 				t.Fatalf("connection still open after %d streams reset by the server: %+v", opened, c.Outcome())
 			}
-			// The guard closes at 250 premature resets; the client writes
-			// on until its socket fails. Without the count all 10 000
-			// streams are served (each handler started).
-			if opened >= 5000 {
-				t.Errorf("%d streams reset by the server on the client's errors before the connection closed", opened)
+			// The guard closes at 250 premature resets, judged a read at a
+			// time. The client writes on until its socket fails: how far it
+			// gets depends on how late the server's reader runs (the socket
+			// buffers hold thousands of streams), so the bound is on what
+			// the server did. Without the count it resets every stream.
+			if resets >= 5000 {
+				t.Errorf("%d streams reset by the server on the client's errors before the connection closed", resets)
 			}
 			if seen > 300 {
 				t.Errorf("backend saw %d requests, want at most 300", seen)

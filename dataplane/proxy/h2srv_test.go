@@ -134,8 +134,11 @@ func TestH2Timeouts(t *testing.T) {
 	addCluster(res, "b", b)
 	res.Routes["rc"] = routeConfig("rc", vhost("v", []string{"*"}, toCluster(prefixMatch("/"), "b")))
 	h := hcm(t, "rc")
-	h.RequestHeadersTimeout = durationpb.New(200 * time.Millisecond)
-	h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(300 * time.Millisecond)}
+	// Both run from the connection's start (a connection without streams
+	// is idle): long enough for the second connection's dial, SETTINGS
+	// and request on a loaded machine.
+	h.RequestHeadersTimeout = durationpb.New(time.Second)
+	h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(time.Second)}
 	res.Listeners["l"] = listener(t, "l", 0, false, chain("http", nil, nil, hcmFilter(t, h)))
 	applyAll(t, p, res)
 	addr := p.ListenerAddr("l").String()

@@ -194,9 +194,11 @@ func TestH2RequestContextAcrossStreams(t *testing.T) {
 		err error
 	}
 	got := make(chan seen, 1)
+	waiting := make(chan struct{}, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := seen{ctx: r.Context(), req: r}
 		if r.URL.Path == "/reset" {
+			waiting <- struct{}{}
 			select {
 			case <-r.Context().Done():
 			case <-time.After(10 * time.Second):
@@ -236,7 +238,9 @@ func TestH2RequestContextAcrossStreams(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/reset", nil)
 	go func() {
-		time.Sleep(50 * time.Millisecond)
+		// Once the handler runs: cancelled earlier, the client would
+		// send nothing and no handler would answer.
+		<-waiting
 		cancel() // RST_STREAM(CANCEL) while the handler waits
 	}()
 	if resp, err := c.Do(req); err == nil {

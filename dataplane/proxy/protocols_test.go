@@ -238,7 +238,9 @@ func TestWebSocketUpgrade(t *testing.T) {
 	res := newResources()
 	addCluster(res, "ws", ln.Addr().String())
 	rt := toCluster(prefixMatch("/"), "ws")
-	rt.GetRoute().Timeout = durationpb.New(100 * time.Millisecond)
+	// Short enough to be outlived below, long enough for the plain
+	// requests of this test on a loaded machine.
+	rt.GetRoute().Timeout = durationpb.New(500 * time.Millisecond)
 	res.Routes["rc"] = routeConfig("rc", vhost("v", []string{"*"}, rt))
 	h := hcm(t, "rc")
 	h.UpgradeConfigs = []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}}
@@ -260,7 +262,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 	for i := range 3 {
 		if i == 2 {
 			// Longer than the route timeout: the stream is not cut.
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(1200 * time.Millisecond)
 		}
 		fmt.Fprintf(c, "m%d\n", i)
 		line, err := br.ReadString('\n')

@@ -199,9 +199,9 @@ func TestPerTryTimeout(t *testing.T) {
 	}
 	retried := toCluster(prefixMatch("/retry"), "b")
 	retried.GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "reset", NumRetries: wrapperspb.UInt32(1),
-		PerTryTimeout: durationpb.New(100 * time.Millisecond), RetryBackOff: &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(time.Millisecond)}}
+		PerTryTimeout: durationpb.New(time.Second), RetryBackOff: &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(time.Millisecond)}}
 	once := toCluster(prefixMatch("/once"), "b")
-	once.GetRoute().RetryPolicy = &routev3.RetryPolicy{NumRetries: wrapperspb.UInt32(0), PerTryTimeout: durationpb.New(100 * time.Millisecond)}
+	once.GetRoute().RetryPolicy = &routev3.RetryPolicy{NumRetries: wrapperspb.UInt32(0), PerTryTimeout: durationpb.New(time.Second)}
 	_, _, base := httpSetup(t, routeConfig("r", vhost("v", []string{"*"}, retried, once)), map[string][]string{"b": {b.addr()}})
 	if res := do(t, client(), "GET", base+"/retry", "x", nil); res.status != 200 || b.n.Load() != 2 {
 		t.Fatalf("status %d after %d attempts, want 200 after the retry", res.status, b.n.Load())
@@ -258,8 +258,15 @@ func TestMirror(t *testing.T) {
 	if resp.StatusCode != 200 || body != "attempt" {
 		t.Fatalf("main response %d %q", resp.StatusCode, body)
 	}
+	// The backend counts a request before it reads the body and records
+	// it: wait for the record itself.
+	recorded := func() bool {
+		shadow.mu.Lock()
+		defer shadow.mu.Unlock()
+		return len(shadow.hosts) > 0
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for shadow.n.Load() == 0 && time.Now().Before(deadline) {
+	for !recorded() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	shadow.mu.Lock()

@@ -190,14 +190,14 @@ func TestBindFailureNACKs(t *testing.T) {
 // TestRemovedListenerDrains: a request in flight on a removed listener
 // completes; afterwards the port is closed.
 func TestRemovedListenerDrains(t *testing.T) {
-	release := make(chan struct{})
-	slow := startSlowBackend(t, release)
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
+	slow := startSlowBackend(t, release, arrived)
 	p, res, base := httpSetup(t, routeConfig("main", vhost("all", []string{"*"}, toCluster(prefixMatch("/"), "slow"))), map[string][]string{"slow": {slow}})
 	addr := p.ListenerAddr("http").String()
 
 	done := make(chan result, 1)
 	go func() { done <- do(t, client(), "GET", base+"/", "x", nil) }()
-	time.Sleep(100 * time.Millisecond) // the request is now waiting in the backend
+	awaitSignal(t, arrived, "the request reaching the backend") // it is in flight now
 
 	next := clone(res)
 	delete(next.Listeners, "http")
@@ -222,9 +222,17 @@ func TestRemovedListenerDrains(t *testing.T) {
 	}
 }
 
-func startSlowBackend(t testing.TB, release chan struct{}) string {
+// startSlowBackend answers once release is closed; arrived (nil: none,
+// else buffered) is signalled as each request arrives.
+func startSlowBackend(t testing.TB, release, arrived chan struct{}) string {
 	t.Helper()
 	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if arrived != nil {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}
 		<-release
 		io.WriteString(w, `{"Backend":"slow"}`)
 	})}
@@ -240,7 +248,7 @@ func startSlowBackend(t testing.TB, release chan struct{}) string {
 // TestRouteTimeout: the route timeout answers 504; timeout 0 disables it.
 func TestRouteTimeout(t *testing.T) {
 	release := make(chan struct{})
-	slow := startSlowBackend(t, release)
+	slow := startSlowBackend(t, release, nil)
 	defer close(release)
 	r := toCluster(prefixMatch("/"), "slow")
 	r.GetRoute().Timeout = durationpb.New(150 * time.Millisecond)

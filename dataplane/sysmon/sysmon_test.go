@@ -185,7 +185,9 @@ func TestSchedtraceKeepsSysmonOnItsTick(t *testing.T) {
 	deep := count("schedtrace=0")
 	steady := count("-")
 	t.Logf("context switches in a second idle: %d with sysmon's deep sleep, %d with Steady", deep, steady)
-	if steady < 70 || steady < deep+40 {
+	// Not 100: on a loaded machine each 10 ms sleep ends late, by however
+	// long the thread waits for a CPU. Without the tick it is 3-30.
+	if steady < 50 || steady < deep+30 {
 		t.Fatalf("with Steady's setting the idle process switched %d times in a second, without it %d: "+
 			"the runtime no longer keeps sysmon on its tick with schedtrace set (%s)", steady, deep, runtime.Version())
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,8 +136,9 @@ func TestOpsMetricsAndAccessLog(t *testing.T) {
 	}
 }
 
-// startSlowBackend answers after delay and signals each request's arrival.
-func startSlowBackend(t *testing.T, delay time.Duration) (port int, arrived chan struct{}) {
+// startSlowBackend answers once release is closed and signals each
+// request's arrival.
+func startSlowBackend(t *testing.T, release chan struct{}) (port int, arrived chan struct{}) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +147,11 @@ func startSlowBackend(t *testing.T, delay time.Duration) (port int, arrived chan
 	arrived = make(chan struct{}, 16)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
-		time.Sleep(delay)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
 		fmt.Fprint(w, "slow done")
 	})}
 	go func() { _ = srv.Serve(l) }()
@@ -154,7 +160,10 @@ func startSlowBackend(t *testing.T, delay time.Duration) (port int, arrived chan
 }
 
 func TestOpsSIGTERMDrainsInFlightRequest(t *testing.T) {
-	bePort, arrived := startSlowBackend(t, 1500*time.Millisecond)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	bePort, arrived := startSlowBackend(t, release)
 	port := freePort(t)
 	g := startGateway(t, opsFiles(port, bePort, ""), "--drain-timeout", "15s", "--drain-delay", "700ms")
 	exited := make(chan error, 1)
@@ -194,6 +203,11 @@ func TestOpsSIGTERMDrainsInFlightRequest(t *testing.T) {
 		t.Fatalf("the slow request finished before readiness failed: %+v %v", o.r, o.err)
 	default:
 	}
+	// The backend answers only now, however late this test got here, and
+	// after the drain delay (700 ms): the request is in flight through
+	// readiness failing and the listener closing, and is drained.
+	time.Sleep(time.Second)
+	releaseOnce.Do(func() { close(release) })
 	o := <-slow
 	if o.err != nil || o.r.status != 200 || o.r.body != "slow done" {
 		t.Fatalf("in-flight request during drain: %+v, %v", o.r, o.err)

@@ -156,10 +156,10 @@ spec:
   rules:
   - name: timeouts
     matches: [{path: {value: /timeout}}]
-    timeouts: {request: 300ms}
+    timeouts: {request: 1s}
     backendRefs:
 ` + seRef("main", 1) + `  - matches: [{path: {value: /per-try}}]
-    timeouts: {request: 10s, backendRequest: 300ms}
+    timeouts: {request: 10s, backendRequest: 1s}
     retry: {attempts: 1, backoff: 10ms}
     backendRefs:
 ` + seRef("main", 1) + `  - matches: [{path: {value: /retry}}]
