@@ -56,14 +56,7 @@ func TestAckedFollowsSotWACKsNotNACKs(t *testing.T) {
 	}
 	// Observers are called after the ACK is recorded, outside the lock
 	// that waitAcked reads under: wait for the calls themselves.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		mu.Lock()
-		n := notified
-		mu.Unlock()
-		if n >= len(Types) {
-			break
-		}
-	}
+	awaitCount(&mu, func() int { return notified }, len(Types))
 	mu.Lock()
 	if notified != len(Types) {
 		t.Errorf("observer called %d times, want %d (one per type)", notified, len(Types))
@@ -132,4 +125,17 @@ func TestAckedFollowsDeltaACKs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAcked(t, s, resource.ListenerType, s.Versions(testNode)[resource.ListenerType])
+}
+
+// awaitCount waits up to 5 s until count(), read under mu, reaches want: a
+// callback's record that the caller then asserts on exactly.
+func awaitCount(mu *sync.Mutex, count func() int, want int) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := count()
+		mu.Unlock()
+		if n >= want {
+			return
+		}
+	}
 }

@@ -210,14 +210,7 @@ func TestServerDoesNotResendNACKedVersion(t *testing.T) {
 	// Stock go-control-plane would answer the NACK with the same version.
 	a.quiet(300 * time.Millisecond)
 	// The callback may run later than that on a loaded machine.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		mu.Lock()
-		n := len(nacks)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-	}
+	awaitCount(&mu, func() int { return len(nacks) }, 1)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(nacks) != 1 || nacks[0].GetVersionInfo() != prev || nacks[0].GetResponseNonce() != r.GetNonce() {

@@ -260,15 +260,11 @@ func TestMirror(t *testing.T) {
 	}
 	// The backend counts a request before it reads the body and records
 	// it: wait for the record itself.
-	recorded := func() bool {
+	waitFor(t, func() bool {
 		shadow.mu.Lock()
 		defer shadow.mu.Unlock()
 		return len(shadow.hosts) > 0
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !recorded() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
 	shadow.mu.Lock()
 	defer shadow.mu.Unlock()
 	if len(shadow.hosts) != 1 || shadow.hosts[0] != "app.test-shadow:8080" || shadow.bodies[0] != "copy me" {
