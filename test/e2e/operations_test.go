@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,9 +159,9 @@ func startSlowBackend(t *testing.T, release chan struct{}) (port int, arrived ch
 }
 
 func TestOpsSIGTERMDrainsInFlightRequest(t *testing.T) {
+	// Never closed if the test fails first: the backend's Close at
+	// cleanup ends the waiting handler through its request context.
 	release := make(chan struct{})
-	var releaseOnce sync.Once
-	defer releaseOnce.Do(func() { close(release) })
 	bePort, arrived := startSlowBackend(t, release)
 	port := freePort(t)
 	g := startGateway(t, opsFiles(port, bePort, ""), "--drain-timeout", "15s", "--drain-delay", "700ms")
@@ -207,7 +206,7 @@ func TestOpsSIGTERMDrainsInFlightRequest(t *testing.T) {
 	// after the drain delay (700 ms): the request is in flight through
 	// readiness failing and the listener closing, and is drained.
 	time.Sleep(time.Second)
-	releaseOnce.Do(func() { close(release) })
+	close(release)
 	o := <-slow
 	if o.err != nil || o.r.status != 200 || o.r.body != "slow done" {
 		t.Fatalf("in-flight request during drain: %+v, %v", o.r, o.err)
