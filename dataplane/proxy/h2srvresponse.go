@@ -23,28 +23,31 @@ import (
 // header or set under http.TrailerPrefix. Writes encode frames into the
 // connection's buffer from the handler's goroutine (h2Out).
 type h2ResponseWriter struct {
-	st     *h2Stream
-	c      *h2Conn
-	isHead bool
+	st *h2Stream
+	c  *h2Conn
 
 	handlerHeader http.Header
 	// The header as WriteHeader saw it (x/net/http2 clones the map): the
 	// fields to send, in HTTP/2 form, and what the first write needs.
-	fields      []h2Field // its array lent by the handler goroutine (h2Spare)
-	clen        string    // Content-Length ("" if none or invalid)
-	hasCL       bool      // a Content-Length key (even empty)
-	hasType     bool      // a Content-Type key
-	hasEncoding bool      // a non-empty Content-Encoding
-	hasDate     bool      // a Date key
-	closeConn   bool      // "Connection: close": GOAWAY after this response
-	status      int
+	fields   []h2Field // its array lent by the handler goroutine (h2Spare)
+	clen     string    // Content-Length ("" if none or invalid)
+	status   int
+	buf      *[]byte
+	declLen  int64 // the Content-Length the handler set, -1 if none
+	wrote    int64
+	trailers []string
+
+	// The flags last, together, so that the stream that holds the writer
+	// stays in its size class (h2Stream).
+	isHead      bool
+	hasCL       bool // a Content-Length key (even empty)
+	hasType     bool // a Content-Type key
+	hasEncoding bool // a non-empty Content-Encoding
+	hasDate     bool // a Date key
+	closeConn   bool // "Connection: close": GOAWAY after this response
 	wroteHeader bool // WriteHeader called (explicitly or not)
 	sentHeader  bool // the HEADERS frame was encoded
 	done        bool // the handler returned
-	buf         *[]byte
-	declLen     int64 // the Content-Length the handler set, -1 if none
-	wrote       int64
-	trailers    []string
 }
 
 // h2ChunkSize is the body buffered before a write, x/net/http2's size.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // A handler goroutine reuses its last response's header map and field
@@ -147,5 +148,15 @@ func TestH2RequestURLsDoNotLeakIntoTheNext(t *testing.T) {
 		if s.path != tc.path || s.rawPath != tc.rawPath || s.query != tc.query || s.uri != tc.uri {
 			t.Errorf("%s: the handler saw path %q raw %q query %q URI %q", tc.uri, s.path, s.rawPath, s.query, s.uri)
 		}
+	}
+}
+
+// The stream is the largest allocation an HTTP/2 request makes, and the
+// allocator rounds it up to a size class: a field added without looking
+// at the layout can cost 32 bytes or more per request (the next classes
+// are 288 and 320), and every byte brings the next collection nearer.
+func TestH2StreamFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(h2Stream{}); n > 256 {
+		t.Errorf("h2Stream is %d bytes, over the 256-byte size class: put the new field where it leaves no padding (see the struct's comment), or move a rarely used one out", n)
 	}
 }
