@@ -2,7 +2,8 @@
 // Go costs per request: the data plane's system calls (a read and a write
 // each way, the MSG_PEEK probe of the upstream connection before reuse,
 // the yield before reading the next request) and nothing of HTTP but
-// finding where a head ends and how long the body is. No routing, no
+// finding where a head ends and how long the body is; with -tls-cert,
+// crypto/tls on the client side as the data plane terminates it. No routing, no
 // header handling, no metrics, one upstream connection per client
 // connection. It is a measuring stick for bench/peers/README.md ("Where
 // the HTTP/1.1 gap is"), never a proxy: it trusts the upstream's framing
@@ -14,6 +15,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"log"
 	"net"
@@ -27,10 +29,19 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:21001", "HTTP/1.1 backend")
 	probe := flag.Bool("probe", true, "peek the upstream connection before each reuse, as the data plane does")
 	yield := flag.Bool("yield", true, "yield before reading the next request, as the data plane does")
+	certFile := flag.String("tls-cert", "", "terminate TLS with this certificate (PEM; with -tls-key), as the tls scenario does")
+	keyFile := flag.String("tls-key", "", "the private key of -tls-cert (PEM)")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
 	}
 	for {
 		c, err := ln.Accept()
