@@ -2,8 +2,8 @@
 // Go costs per request: the data plane's system calls (a read and a write
 // each way, the MSG_PEEK probe of the upstream connection before reuse,
 // the yield before reading the next request) and nothing of HTTP but
-// finding where a head ends and how long the body is; with -tls-cert,
-// crypto/tls on the client side as the data plane terminates it. No routing, no
+// finding where a head ends and how long the body is; with -tls-cert and
+// -tls-key, crypto/tls toward the client, as the data plane terminates it. No routing, no
 // header handling, no metrics, one upstream connection per client
 // connection. It is a measuring stick for bench/peers/README.md ("Where
 // the HTTP/1.1 gap is"), never a proxy: it trusts the upstream's framing
@@ -35,6 +35,9 @@ func main() {
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		log.Fatal("floor: -tls-cert and -tls-key go together: give both to terminate TLS, or neither")
 	}
 	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
