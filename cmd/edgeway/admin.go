@@ -10,10 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/edgeway/edgeway/controller/gatewayapi"
 	filesource "github.com/edgeway/edgeway/controller/source/file"
+	"github.com/edgeway/edgeway/controller/status"
 	"github.com/edgeway/edgeway/controller/xds"
 	"github.com/edgeway/edgeway/dataplane/run"
 	"github.com/edgeway/edgeway/dataplane/xdsclient"
@@ -26,15 +28,21 @@ type standaloneState struct {
 	xdsServer *xds.Server
 	metrics   http.Handler // the data plane's /metrics
 
+	// ours is the controllerName the statuses are written for.
+	ours gwv1.GatewayController
+
 	mu       sync.Mutex
-	statuses *gatewayapi.Statuses
+	statuses *gatewayapi.Statuses // stamped with real lastTransitionTimes
 	draining atomic.Bool
 }
 
-func (s *standaloneState) setStatuses(st *gatewayapi.Statuses) {
+// setStatuses keeps a load's statuses for the report. No API server keeps
+// condition times here, so they are stamped against the last load's: a
+// condition keeps its time while its status holds, as in Kubernetes.
+func (s *standaloneState) setStatuses(st *gatewayapi.Statuses, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.statuses = st
+	s.statuses = status.Stamp(s.statuses, st, s.ours, now)
 }
 
 func (s *standaloneState) setDraining() { s.draining.Store(true) }
@@ -95,6 +103,9 @@ func statusObjects(st *gatewayapi.Statuses) []statusObject {
 	}
 	for _, g := range st.Gateways {
 		out = append(out, statusObject{gatewayAPIVersion, "Gateway", statusMetadata{Name: g.Name, Namespace: g.Namespace}, g.Status})
+	}
+	for _, l := range st.ListenerSets {
+		out = append(out, statusObject{gatewayAPIVersion, "ListenerSet", statusMetadata{Name: l.Name, Namespace: l.Namespace}, l.Status})
 	}
 	for _, r := range st.Routes {
 		out = append(out, statusObject{gatewayAPIVersion, r.Kind, statusMetadata{Name: r.Name, Namespace: r.Namespace}, r.Status})

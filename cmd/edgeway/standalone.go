@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/gatewayapi"
 	"github.com/edgeway/edgeway/controller/snapshot"
@@ -90,7 +91,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
 
-	state := &standaloneState{metrics: ops.Metrics.Handler()}
+	state := &standaloneState{metrics: ops.Metrics.Handler(), ours: gwv1.GatewayController(f.controllerName)}
 	pipeline := &standaloneTranslation{
 		stateDir: f.stateDir,
 		log:      log.With("component", "acme"),
@@ -104,7 +105,7 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		if err := xdsServer.Update(run.StandaloneNodeID, out); err != nil {
 			return fmt.Errorf("publishing configuration: %w", err)
 		}
-		state.setStatuses(statuses)
+		state.setStatuses(statuses, time.Now())
 		return nil
 	}
 	src := &filesource.Source{

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// reportObject is one object of /api/status, with the conditions a Gateway,
+// a ListenerSet or a route has.
+type reportObject struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Status struct {
+		Conditions []metav1.Condition `json:"conditions"`
+		Listeners  []struct {
+			Name       string             `json:"name"`
+			Conditions []metav1.Condition `json:"conditions"`
+		} `json:"listeners"`
+		Parents []struct {
+			Conditions []metav1.Condition `json:"conditions"`
+		} `json:"parents"`
+	} `json:"status"`
+}
+
+func (g *gateway) reportObjects() []reportObject {
+	g.t.Helper()
+	var r struct {
+		Objects []reportObject `json:"objects"`
+	}
+	raw := g.status()
+	if err := sigsyaml.Unmarshal([]byte(raw), &r); err != nil {
+		g.t.Fatalf("status is not YAML: %v\n%s", err, raw)
+	}
+	return r.Objects
+}
+
+func reportCondition(t *testing.T, objs []reportObject, kind, name, typ string) metav1.Condition {
+	t.Helper()
+	for _, o := range objs {
+		if o.Kind != kind || o.Metadata.Name != name {
+			continue
+		}
+		conds := o.Status.Conditions
+		if len(o.Status.Parents) > 0 {
+			conds = o.Status.Parents[0].Conditions
+		}
+		for _, c := range conds {
+			if c.Type == typ {
+				return c
+			}
+		}
+		t.Fatalf("%s %s has no %s condition: %+v", kind, name, typ, o.Status)
+	}
+	t.Fatalf("no %s %s in the status report: %+v", kind, name, objs)
+	return metav1.Condition{}
+}
+
+// TestStatusReportTimesAndListenerSets: /api/status shows a ListenerSet's
+// status as it shows a Gateway's, and every condition carries the time it
+// last changed (not translation's placeholder, 1970): a route's
+// ResolvedRefs gets a new time when its missing backend appears, its
+// Accepted, which held, keeps the first.
+func TestStatusReportTimesAndListenerSets(t *testing.T) {
+	blue := startHTTPBackend(t, "blue")
+	gwPort, setPort := freePort(t), freePort(t)
+	gatewayFile := gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: base
+spec:
+  gatewayClassName: edgeway
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  allowedListeners: {namespaces: {from: Same}}
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata:
+  name: team-a
+spec:
+  parentRef: {name: base}
+  listeners:
+  - {name: team-a-http, protocol: HTTP, port: %d}
+---
+`, gwPort, setPort) + serviceEntryYAML("blue", blue.port)
+	route := func(backend string) string {
+		return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: team-a-app
+spec:
+  parentRefs: [{kind: ListenerSet, name: team-a}]
+  rules:
+  - backendRefs:
+` + seRef(backend, 1)
+	}
+	start := time.Now().Truncate(time.Second)
+	g := startGateway(t, map[string]string{"gateway.yaml": gatewayFile, "route.yaml": route("missing")})
+
+	objs := g.reportObjects()
+	set := reportCondition(t, objs, "ListenerSet", "team-a", "Accepted")
+	if set.Status != metav1.ConditionTrue {
+		t.Errorf("ListenerSet team-a: Accepted %s (%s), want True", set.Status, set.Message)
+	}
+	firstAccepted := reportCondition(t, objs, "HTTPRoute", "team-a-app", "Accepted")
+	refs := reportCondition(t, objs, "HTTPRoute", "team-a-app", "ResolvedRefs")
+	if refs.Status != metav1.ConditionFalse {
+		t.Fatalf("route to a missing backend: ResolvedRefs %s, want False", refs.Status)
+	}
+	for _, c := range []metav1.Condition{set, firstAccepted, refs} {
+		if at := c.LastTransitionTime.Time; at.Before(start) || at.After(time.Now()) {
+			t.Errorf("%s: lastTransitionTime %v, not during this test (from %v)", c.Type, at, start)
+		}
+	}
+
+	// Condition times have a resolution of a second: let one pass so that
+	// a new time can be told from the first.
+	time.Sleep(1100 * time.Millisecond)
+	before := g.generation()
+	g.write("route.yaml", route("blue"))
+	g.waitApplied(before, "the route's backend fixed")
+	g.expectServed(newClient(), fmt.Sprintf("http://127.0.0.1:%d/", setPort), "any.test", 200, "blue")
+
+	objs = g.reportObjects()
+	refs2 := reportCondition(t, objs, "HTTPRoute", "team-a-app", "ResolvedRefs")
+	if refs2.Status != metav1.ConditionTrue || !refs2.LastTransitionTime.After(refs.LastTransitionTime.Time) {
+		t.Errorf("ResolvedRefs after the fix: %s at %v, want True after %v", refs2.Status, refs2.LastTransitionTime, refs.LastTransitionTime)
+	}
+	if acc := reportCondition(t, objs, "HTTPRoute", "team-a-app", "Accepted"); !acc.LastTransitionTime.Equal(&firstAccepted.LastTransitionTime) {
+		t.Errorf("Accepted held True, but its time moved from %v to %v", firstAccepted.LastTransitionTime, acc.LastTransitionTime)
+	}
+	if s := reportCondition(t, objs, "ListenerSet", "team-a", "Accepted"); !s.LastTransitionTime.Equal(&set.LastTransitionTime) {
+		t.Errorf("the ListenerSet's Accepted held True, but its time moved from %v to %v", set.LastTransitionTime, s.LastTransitionTime)
+	}
+}
