@@ -21,7 +21,7 @@ edgeway is starting on examples/quickstart. Try, in another terminal:
   curl -sk --resolve admin.example.com:8443:127.0.0.1 https://admin.example.com:8443/  # HTTPS, admin certificate (SNI)
   openssl s_client -connect 127.0.0.1:9443 -servername secure.example.com </dev/null 2>/dev/null | grep subject
                                                        # TLS passthrough: the backend's own certificate
-  echo hello | nc -q1 127.0.0.1 9000                   # TCP
+  bash -c 'exec 3<>/dev/tcp/127.0.0.1/9000; echo hello >&3; head -n1 <&3'   # TCP (bash alone, no netcat)
   curl -s http://127.0.0.1:19000/api/status            # status of every Gateway and route (or: bin/edgeway status)
 
 Edit examples/quickstart/*.yaml while it runs: changes apply on save.
