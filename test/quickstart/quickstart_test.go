@@ -108,8 +108,9 @@ func TestQuickstart(t *testing.T) {
 	if err := pn.start(run); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- run.Wait() }()
+	var runErr error
+	exited := make(chan struct{}) // closed once run.sh has exited (runErr set)
+	go func() { runErr = run.Wait(); close(exited) }()
 	defer func() {
 		_ = syscall.Kill(-run.Process.Pid, syscall.SIGINT)
 		select {
@@ -175,8 +176,8 @@ func TestQuickstart(t *testing.T) {
 			t.Fatalf("the quickstart was not ready within a minute (last: %v)", err)
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("run.sh exited before the gateway was ready: %v", err)
+		case <-exited:
+			t.Fatalf("run.sh exited before the gateway was ready: %v", runErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
