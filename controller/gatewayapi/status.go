@@ -51,7 +51,7 @@ type ListenerSetStatus struct {
 
 // RouteStatus holds the RouteParentStatus entries for the parentRefs of one
 // route that point at our Gateways (in parentRefs order). Kind is HTTPRoute,
-// TLSRoute or TCPRoute.
+// GRPCRoute, TLSRoute, TCPRoute or UDPRoute.
 type RouteStatus struct {
 	Kind      string           `json:"kind" yaml:"kind"`
 	Namespace string           `json:"namespace" yaml:"namespace"`
