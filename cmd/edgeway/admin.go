@@ -31,18 +31,59 @@ type standaloneState struct {
 	// ours is the controllerName the statuses are written for.
 	ours gwv1.GatewayController
 
-	mu       sync.Mutex
-	statuses *gatewayapi.Statuses // stamped with real lastTransitionTimes
-	draining atomic.Bool
+	mu         sync.Mutex
+	translated *gatewayapi.Statuses // the last load's, as translation made them
+	statuses   *gatewayapi.Statuses // what the report shows (refresh)
+	draining   atomic.Bool
 }
 
-// setStatuses keeps a load's statuses for the report. No API server keeps
-// condition times here, so they are stamped against the last load's: a
-// condition keeps its time while its status holds, as in Kubernetes.
+// setStatuses keeps a load's statuses for the report.
 func (s *standaloneState) setStatuses(st *gatewayapi.Statuses, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.translated = st
+	s.refreshLocked(now)
+}
+
+// refresh brings the report's statuses up to date after the data plane
+// accepted or refused a configuration.
+func (s *standaloneState) refresh(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshLocked(now)
+}
+
+// refreshLocked derives the report's statuses from the translated ones:
+// while the data plane refuses the published configuration (a listener's
+// port in use, say), no Gateway is Programmed, and the reason says why.
+// No API server keeps condition times here, so they are stamped against
+// the last report's: a condition keeps its time while its status holds, as
+// in Kubernetes.
+func (s *standaloneState) refreshLocked(now time.Time) {
+	if s.translated == nil {
+		return
+	}
+	st := s.translated
+	if why := s.refusal(); why != "" {
+		st = status.Refused(st, "the data plane refused the configuration and keeps serving the one before (if any): "+why+
+			"; once that is fixed, edgeway applies the configuration when a file changes or at a restart")
+	}
 	s.statuses = status.Stamp(s.statuses, st, s.ours, now)
+}
+
+// refusal is the data plane's reason for refusing the published version of
+// some resource type, "" if it refused none of them.
+func (s *standaloneState) refusal() string {
+	if s.client == nil || s.xdsServer == nil {
+		return ""
+	}
+	rejected := s.client.Stats().Rejected
+	for typ, version := range s.xdsServer.Versions(run.StandaloneNodeID) {
+		if r, ok := rejected[typ]; ok && r.Version == version {
+			return r.Error
+		}
+	}
+	return ""
 }
 
 func (s *standaloneState) setDraining() { s.draining.Store(true) }

@@ -84,14 +84,17 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	}
 	defer ops.AccessLog.Close()
 	dp := proxy.New(log.With("component", "proxy"), ops.ProxyOptions()...)
+	state := &standaloneState{metrics: ops.Metrics.Handler(), ours: gwv1.GatewayController(f.controllerName), xdsServer: xdsServer}
 	client := xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
-		append(ops.XDSOptions, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))...)
+		append(ops.XDSOptions, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())),
+			// The report's Programmed follows what the data plane accepts or refuses.
+			xdsclient.WithOnResult(func() { state.refresh(time.Now()) }))...)
+	state.client = client
 	ops.ExposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
 
-	state := &standaloneState{metrics: ops.Metrics.Handler(), ours: gwv1.GatewayController(f.controllerName)}
 	pipeline := &standaloneTranslation{
 		stateDir: f.stateDir,
 		log:      log.With("component", "acme"),
@@ -115,8 +118,6 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		OnSnapshot:     pipeline.onFiles,
 	}
 	state.source = src
-	state.client = client
-	state.xdsServer = xdsServer
 
 	admin, err := startAdmin(f.adminAddress, state, log.With("component", "admin"))
 	if err != nil {

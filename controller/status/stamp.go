@@ -1,6 +1,7 @@
 package status
 
 import (
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,4 +91,39 @@ func Stamp(prev, next *gatewayapi.Statuses, ours gwv1.GatewayController, now tim
 		out.ServiceEntries = append(out.ServiceEntries, se)
 	}
 	return out
+}
+
+// Refused returns st with the Programmed=True conditions of every Gateway,
+// its listeners and its ListenerSets turned False (reason Invalid) with
+// message: for standalone mode, where one data plane serves every Gateway
+// in one configuration and has refused it (keeping the one before). The
+// status writer's gate for a data plane that has not applied a Gateway's
+// listeners (programmed.go) says the same per Gateway. st is not modified.
+func Refused(st *gatewayapi.Statuses, message string) *gatewayapi.Statuses {
+	if st == nil {
+		return nil
+	}
+	out := *st
+	np := notProgrammed{string(gwv1.GatewayReasonInvalid), message}
+	out.Gateways = make([]gatewayapi.GatewayStatus, len(st.Gateways))
+	for i, g := range st.Gateways {
+		g.Status.Conditions = slices.Clone(g.Status.Conditions)
+		g.Status.Listeners = slices.Clone(g.Status.Listeners)
+		for j := range g.Status.Listeners {
+			g.Status.Listeners[j].Conditions = slices.Clone(g.Status.Listeners[j].Conditions)
+		}
+		gateProgrammed(&g.Status, np)
+		out.Gateways[i] = g
+	}
+	out.ListenerSets = make([]gatewayapi.ListenerSetStatus, len(st.ListenerSets))
+	for i, s := range st.ListenerSets {
+		s.Status.Conditions = slices.Clone(s.Status.Conditions)
+		s.Status.Listeners = slices.Clone(s.Status.Listeners)
+		for j := range s.Status.Listeners {
+			s.Status.Listeners[j].Conditions = slices.Clone(s.Status.Listeners[j].Conditions)
+		}
+		gateListenerSetProgrammed(&s.Status, np)
+		out.ListenerSets[i] = s
+	}
+	return &out
 }

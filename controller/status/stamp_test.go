@@ -152,3 +152,38 @@ func allConditions(st *gatewayapi.Statuses) []metav1.Condition {
 	}
 	return out
 }
+
+// TestRefusedFlipsProgrammedOnly: every Programmed=True of Gateways, their
+// listeners and ListenerSets turns False (Invalid, with the message); other
+// conditions stay, and the statuses given are not modified.
+func TestRefusedFlipsProgrammedOnly(t *testing.T) {
+	st := stampConfig(t, "web")
+	before := len(allConditions(st))
+	got := Refused(st, "port 8081 in use")
+	conds := allConditions(got)
+	if len(conds) != before {
+		t.Fatalf("%d conditions, want %d", len(conds), before)
+	}
+	flipped := 0
+	for _, c := range conds {
+		if c.Type != "Programmed" {
+			continue
+		}
+		flipped++
+		if c.Status != metav1.ConditionFalse || c.Reason != "Invalid" || c.Message != "port 8081 in use" {
+			t.Errorf("Programmed %s %s %q, want False Invalid with the message", c.Status, c.Reason, c.Message)
+		}
+	}
+	// The Gateway, its listener, the ListenerSet and its listener.
+	if flipped != 4 {
+		t.Errorf("%d Programmed conditions, want 4", flipped)
+	}
+	if acc := findCondition(t, got.Routes[0].Status.Parents[0].Conditions, "Accepted"); acc.Status != metav1.ConditionTrue {
+		t.Errorf("the route's Accepted changed: %+v", acc)
+	}
+	for _, c := range allConditions(st) {
+		if c.Type == "Programmed" && c.Status != metav1.ConditionTrue {
+			t.Errorf("Refused modified the statuses given: %+v", c)
+		}
+	}
+}

@@ -61,6 +61,17 @@ type Stats struct {
 	Versions map[string]string
 	// LastError is the last rejection or stream error, "" if none yet.
 	LastError string
+	// Rejected holds, per type URL, the last response the handler rejected,
+	// until a later response of that type is accepted: the version the
+	// server sent that is not in force, and why.
+	Rejected map[string]Rejection
+}
+
+// Rejection is one rejected response: its version (version_info, or a
+// delta response's system_version_info) and the reason sent in the NACK.
+type Rejection struct {
+	Version string
+	Error   string
 }
 
 // Option configures a Client.
@@ -71,6 +82,7 @@ type options struct {
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 	delta       bool // incremental xDS (WithDelta)
+	onResult    func()
 }
 
 // WithDialOptions adds gRPC dial options (credentials, interceptors, a
@@ -91,6 +103,13 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(o *options) { o.minBackoff, o.maxBackoff = minDelay, maxDelay }
 }
 
+// WithOnResult calls fn after each response has been accepted or rejected
+// and Stats shows it, before the ACK or NACK is sent; on the stream's
+// goroutine, so fn must return quickly.
+func WithOnResult(fn func()) Option {
+	return func(o *options) { o.onResult = fn }
+}
+
 // New returns a client that will connect to addr ("host:port") as nodeID
 // and deliver configuration to h. Nothing happens until Run.
 func New(addr, nodeID string, h config.Handler, log *slog.Logger, opts ...Option) *Client {
@@ -109,7 +128,7 @@ func New(addr, nodeID string, h config.Handler, log *slog.Logger, opts ...Option
 		opts:             o,
 		versions:         map[string]string{},
 		resourceVersions: map[string]map[string]string{},
-		stats:            Stats{AcceptedByType: map[string]uint64{}, NACKsByType: map[string]uint64{}},
+		stats:            Stats{AcceptedByType: map[string]uint64{}, NACKsByType: map[string]uint64{}, Rejected: map[string]Rejection{}},
 	}
 }
 
@@ -121,6 +140,7 @@ func (c *Client) Stats() Stats {
 	s.Versions = maps.Clone(c.versions)
 	s.AcceptedByType = maps.Clone(c.stats.AcceptedByType)
 	s.NACKsByType = maps.Clone(c.stats.NACKsByType)
+	s.Rejected = maps.Clone(c.stats.Rejected)
 	return s
 }
 
@@ -164,6 +184,13 @@ func (c *Client) Run(ctx context.Context) error {
 type fatalError struct{ err error }
 
 func (f *fatalError) Error() string { return f.err.Error() }
+
+// handled tells the WithOnResult observer that a response was handled.
+func (c *Client) handled() {
+	if c.opts.onResult != nil {
+		c.opts.onResult()
+	}
+}
 
 func (c *Client) recordError(err error) {
 	if err == nil {

@@ -262,6 +262,11 @@ func TestClientNACKsRejectedConfigAndKeepsPreviousState(t *testing.T) {
 	if st.NACKs != 1 || st.Versions[config.TypeEndpoint] != good {
 		t.Errorf("stats %+v, want 1 NACK and EDS still at %s", st, good)
 	}
+	// Stats names the rejected version, the one published, and why.
+	rejected := xdsclient.Rejection{Version: cp.xds.Versions(node)[config.TypeEndpoint], Error: `endpoints "service/default/echo/8080": address 10.6.6.6 is not allowed`}
+	if len(st.Rejected) != 1 || st.Rejected[config.TypeEndpoint] != rejected {
+		t.Errorf("Rejected %+v, want only EDS: %+v", st.Rejected, rejected)
+	}
 	if got := endpointAddr(h.current()); got != "10.0.0.1" {
 		t.Errorf("handler state has endpoint %s, want the previous 10.0.0.1", got)
 	}
@@ -280,6 +285,63 @@ func TestClientNACKsRejectedConfigAndKeepsPreviousState(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := len(cp.reqs.nacks()); n != 1 {
 		t.Errorf("%d NACKs, want 1: the server re-sent a rejected version", n)
+	}
+	// An accepted version of the type clears its rejection.
+	if err := cp.xds.Update(node, testIR("/v3", "10.0.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the fixed endpoints", func() bool { return endpointAddr(h.current()) == "10.0.0.2" })
+	if st := c.Stats(); len(st.Rejected) != 0 {
+		t.Errorf("Rejected %+v after EDS was accepted again, want none", st.Rejected)
+	}
+}
+
+// TestClientOnResultSeesEachOutcome: the WithOnResult observer runs after
+// every response, with Stats already showing its outcome.
+func TestClientOnResultSeesEachOutcome(t *testing.T) {
+	cp := startControlPlane(t, "127.0.0.1:0")
+	if err := cp.xds.Update(node, testIR("/v1", "10.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	h := &handler{reject: func(typeURL string, c *config.Resources) error {
+		if typeURL == config.TypeEndpoint && endpointAddr(c) == "10.6.6.6" {
+			return errors.New("not allowed")
+		}
+		return nil
+	}}
+	var mu sync.Mutex
+	var seen []xdsclient.Stats
+	var c *xdsclient.Client
+	ready := make(chan struct{})
+	c = xdsclient.New(cp.addr, node, h, quiet, xdsclient.WithOnResult(func() {
+		<-ready
+		mu.Lock()
+		seen = append(seen, c.Stats())
+		mu.Unlock()
+	}))
+	close(ready)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	eventually(t, "all ACKs", func() bool { return c.Stats().Accepted == 5 })
+	if err := cp.xds.Update(node, testIR("/v1", "10.6.6.6")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a NACK at the server", func() bool { return len(cp.reqs.nacks()) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 6 {
+		t.Fatalf("the observer ran %d times, want 6 (5 accepted, 1 rejected)", len(seen))
+	}
+	for i, st := range seen[:5] {
+		if st.Accepted != uint64(i+1) {
+			t.Errorf("call %d saw %d accepted, want %d", i+1, st.Accepted, i+1)
+		}
+	}
+	if last := seen[5]; last.NACKs != 1 || last.Rejected[config.TypeEndpoint].Error != "not allowed" {
+		t.Errorf("the last call saw %+v, want the NACK", last)
 	}
 }
 

@@ -81,7 +81,9 @@ func (c *Client) deltaSession(ctx context.Context, reconnect bool) (healthy bool
 			return healthy, fmt.Errorf("receiving: %w", err)
 		}
 		healthy = true
-		if err := stream.Send(c.handleDelta(resp)); err != nil {
+		ack := c.handleDelta(resp)
+		c.handled()
+		if err := stream.Send(ack); err != nil {
 			return healthy, fmt.Errorf("sending ACK/NACK for %s: %w", resp.GetTypeUrl(), err)
 		}
 	}
@@ -109,6 +111,7 @@ func (c *Client) handleDelta(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 		c.stats.NACKs++
 		c.stats.NACKsByType[typ]++
 		c.stats.LastError = err.Error()
+		c.stats.Rejected[typ] = Rejection{Version: resp.GetSystemVersionInfo(), Error: err.Error()}
 		req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 		c.log.Warn("xds config rejected", "type", typ, "version", resp.GetSystemVersionInfo(),
 			"nonce", resp.GetNonce(), "keeping", c.versions[typ], "error", err)
@@ -127,6 +130,7 @@ func (c *Client) handleDelta(resp *discoveryv3.DeltaDiscoveryResponse) *discover
 	}
 	c.resourceVersions[typ] = vs
 	c.versions[typ] = resp.GetSystemVersionInfo()
+	delete(c.stats.Rejected, typ)
 	c.stats.Accepted++
 	c.stats.AcceptedByType[typ]++
 	c.log.Info("xds config accepted", "type", typ, "version", resp.GetSystemVersionInfo(), "nonce", resp.GetNonce(),

@@ -179,8 +179,9 @@ func TestDeltaNACKKeepsPrevious(t *testing.T) {
 	if got := endpointAddr(h.current()); got != "10.0.0.1" {
 		t.Errorf("handler state has endpoint %s after the NACK, want 10.0.0.1", got)
 	}
-	if st := c.Stats(); st.NACKs != 1 || st.NACKsByType[config.TypeEndpoint] != 1 {
-		t.Errorf("stats %+v", st)
+	if st := c.Stats(); st.NACKs != 1 || st.NACKsByType[config.TypeEndpoint] != 1 ||
+		st.Rejected[config.TypeEndpoint].Version != cp.xds.Versions(node)[config.TypeEndpoint] {
+		t.Errorf("stats %+v, want one EDS NACK, of the published version %s", st, cp.xds.Versions(node)[config.TypeEndpoint])
 	}
 	// A later update of another type is built on the last good endpoints.
 	if err := cp.xds.Update(node, testIR("/v3", "10.6.6.6")); err != nil {

@@ -62,7 +62,9 @@ func (c *Client) session(ctx context.Context, reconnect bool) (healthy bool, err
 			return healthy, fmt.Errorf("receiving: %w", err)
 		}
 		healthy = true
-		if err := stream.Send(c.handle(resp)); err != nil {
+		ack := c.handle(resp)
+		c.handled()
+		if err := stream.Send(ack); err != nil {
 			return healthy, fmt.Errorf("sending ACK/NACK for %s: %w", resp.GetTypeUrl(), err)
 		}
 	}
@@ -100,6 +102,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 		c.stats.NACKs++
 		c.stats.NACKsByType[typ]++
 		c.stats.LastError = err.Error()
+		c.stats.Rejected[typ] = Rejection{Version: resp.GetVersionInfo(), Error: err.Error()}
 		req.VersionInfo = c.versions[typ]
 		req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 		c.log.Warn("xds config rejected", "type", typ, "version", resp.GetVersionInfo(),
@@ -108,6 +111,7 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse) *discoveryv3.Discov
 	}
 	c.resources = *next
 	c.versions[typ] = resp.GetVersionInfo()
+	delete(c.stats.Rejected, typ)
 	c.stats.Accepted++
 	c.stats.AcceptedByType[typ]++
 	req.VersionInfo = resp.GetVersionInfo()

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +142,94 @@ spec:
 	if s := reportCondition(t, objs, "ListenerSet", "team-a", "Accepted"); !s.LastTransitionTime.Equal(&set.LastTransitionTime) {
 		t.Errorf("the ListenerSet's Accepted held True, but its time moved from %v to %v", set.LastTransitionTime, s.LastTransitionTime)
 	}
+}
+
+// TestStatusReportRefusedConfiguration: when the data plane refuses a
+// configuration (a new listener's port is taken by another process), the
+// report says the Gateway and its listeners are not Programmed and why,
+// while the configuration before keeps serving; once the listener moves to
+// a free port, they are Programmed again.
+func TestStatusReportRefusedConfiguration(t *testing.T) {
+	blue := startHTTPBackend(t, "blue")
+	port := freePort(t)
+	taken, err := net.Listen("tcp", freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	gateway := func(extraPort int) string {
+		extra := ""
+		if extraPort != 0 {
+			extra = fmt.Sprintf("  - {name: extra, protocol: HTTP, port: %d}\n", extraPort)
+		}
+		return gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  gatewayClassName: edgeway
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+`, port) + extra + "---\n" + serviceEntryYAML("blue", blue.port) + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: app
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs:
+` + seRef("blue", 1)
+	}
+	g := startGateway(t, map[string]string{"gateway.yaml": gateway(0)})
+	client := newClient()
+	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", port), "any.test", 200, "blue")
+	programmedAt := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed").LastTransitionTime
+
+	time.Sleep(1100 * time.Millisecond) // a new condition time is a second later
+	g.write("gateway.yaml", gateway(takenPort))
+	var refused metav1.Condition
+	eventually(t, 10*time.Second, "the Gateway reported not Programmed", func() error {
+		refused = reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
+		if refused.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Programmed %s: %s", refused.Status, refused.Message)
+		}
+		return nil
+	})
+	if refused.Reason != "Invalid" || !strings.Contains(refused.Message, "address already in use") || !strings.Contains(refused.Message, strconv.Itoa(takenPort)) {
+		t.Errorf("Programmed=False with %s: %q, want Invalid naming port %d in use", refused.Reason, refused.Message, takenPort)
+	}
+	if !refused.LastTransitionTime.After(programmedAt.Time) {
+		t.Errorf("Programmed turned False at %v, not after it was True (%v)", refused.LastTransitionTime, programmedAt)
+	}
+	for _, o := range g.reportObjects() {
+		if o.Kind != "Gateway" {
+			continue
+		}
+		for _, l := range o.Status.Listeners {
+			for _, c := range l.Conditions {
+				if c.Type == "Programmed" && c.Status != metav1.ConditionFalse {
+					t.Errorf("listener %s: Programmed %s while the data plane refuses the configuration", l.Name, c.Status)
+				}
+			}
+		}
+	}
+	if r := g.report(); r.Dataplane.InSync {
+		t.Errorf("the data plane reported in sync with a refused configuration: %+v", r.Dataplane)
+	}
+	// The configuration before serves on.
+	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", port), "any.test", 200, "blue")
+
+	free := freePort(t)
+	g.write("gateway.yaml", gateway(free))
+	eventually(t, 10*time.Second, "the Gateway Programmed again", func() error {
+		c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
+		if c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Programmed %s: %s", c.Status, c.Message)
+		}
+		return nil
+	})
+	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", free), "any.test", 200, "blue")
 }
