@@ -66,7 +66,7 @@ func (s *standaloneState) refreshLocked(now time.Time) {
 	st := s.translated
 	if why := s.refusal(); why != "" {
 		st = status.Refused(st, "the data plane refused the configuration and keeps serving the one before (if any): "+why+
-			"; once that is fixed, edgeway applies the configuration when a file changes or at a restart")
+			"; once that is fixed, send edgeway SIGHUP (or change a file) to apply it")
 	}
 	s.statuses = status.Stamp(s.statuses, st, s.ours, now)
 }

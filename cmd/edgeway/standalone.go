@@ -131,6 +131,11 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	go func() {
 		for range hup {
 			src.Reload()
+			// A configuration the data plane refused for a cause outside
+			// it (a port another process held) is tried again.
+			if state.refusal() != "" {
+				client.Resync()
+			}
 		}
 	}()
 

@@ -41,6 +41,10 @@ type Client struct {
 	// accepted resources of incremental xDS (delta.go).
 	resourceVersions map[string]map[string]string
 	stats            Stats
+	// endSession cancels the stream Run has open (nil between streams);
+	// resyncing says Resync did, so Run reconnects at once.
+	endSession context.CancelFunc
+	resyncing  bool
 }
 
 // Stats is a point-in-time view of the client.
@@ -156,9 +160,23 @@ func (c *Client) Run(ctx context.Context) error {
 		if c.opts.delta {
 			session = c.deltaSession
 		}
-		healthy, err := session(ctx, attempt > 0)
+		sessionCtx, endSession := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.endSession = endSession
+		c.mu.Unlock()
+		healthy, err := session(sessionCtx, attempt > 0)
+		c.mu.Lock()
+		resync := c.resyncing
+		c.endSession, c.resyncing = nil, false
+		c.mu.Unlock()
+		endSession()
 		if ctx.Err() != nil {
 			return nil
+		}
+		if resync {
+			c.log.Info("xds stream restarted to ask again for every version not in force")
+			b.reset()
+			continue
 		}
 		var fatal *fatalError
 		if errors.As(err, &fatal) {
@@ -184,6 +202,19 @@ func (c *Client) Run(ctx context.Context) error {
 type fatalError struct{ err error }
 
 func (f *fatalError) Error() string { return f.err.Error() }
+
+// Resync ends the current stream; Run opens a new one at once, on which
+// the server sends again every version the handler has not accepted. A
+// configuration the handler refused for a cause outside it (a port another
+// process held, since freed) is thus tried again without a new version.
+func (c *Client) Resync() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.endSession != nil {
+		c.resyncing = true
+		c.endSession()
+	}
+}
 
 // handled tells the WithOnResult observer that a response was handled.
 func (c *Client) handled() {

@@ -7,7 +7,9 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,5 +381,61 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 		if q.GetResponseNonce() == "" && q.GetVersionInfo() != acked[q.GetTypeUrl()] {
 			t.Errorf("resubscription to %s with version %q, want the last ACKed %q", q.GetTypeUrl(), q.GetVersionInfo(), acked[q.GetTypeUrl()])
 		}
+	}
+}
+
+// TestClientResyncRetriesRefusedVersion: a version refused for a cause
+// outside the configuration is applied once the cause is gone and Resync
+// asks the server again, without the server publishing anything new; over
+// SotW and delta alike.
+func TestClientResyncRetriesRefusedVersion(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(t *testing.T) {
+			var cp struct {
+				xds  *xds.Server
+				addr string
+			}
+			if delta {
+				d := startDeltaControlPlane(t, "127.0.0.1:0")
+				cp.xds, cp.addr = d.xds, d.addr
+			} else {
+				s := startControlPlane(t, "127.0.0.1:0")
+				cp.xds, cp.addr = s.xds, s.addr
+			}
+			if err := cp.xds.Update(node, testIR("/v1", "10.0.0.1")); err != nil {
+				t.Fatal(err)
+			}
+			var busy atomic.Bool // the outside cause: while set, 10.6.6.6 is refused
+			busy.Store(true)
+			h := &handler{reject: func(typeURL string, c *config.Resources) error {
+				if typeURL == config.TypeEndpoint && endpointAddr(c) == "10.6.6.6" && busy.Load() {
+					return errors.New("address 10.6.6.6 busy")
+				}
+				return nil
+			}}
+			var c *xdsclient.Client
+			if delta {
+				c = startDeltaClient(t, cp.addr, h)
+			} else {
+				c = startClient(t, cp.addr, h)
+			}
+			eventually(t, "the first config", func() bool { return complete(h.current()) })
+			if err := cp.xds.Update(node, testIR("/v1", "10.6.6.6")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the refusal", func() bool { return len(c.Stats().Rejected) == 1 })
+
+			busy.Store(false)
+			time.Sleep(100 * time.Millisecond)
+			if got := endpointAddr(h.current()); got != "10.0.0.1" {
+				t.Fatalf("endpoint %s before Resync: the server re-sent a refused version by itself", got)
+			}
+			c.Resync()
+			eventually(t, "the refused version applied after Resync", func() bool { return endpointAddr(h.current()) == "10.6.6.6" })
+			eventually(t, "everything published in force", func() bool { return maps.Equal(c.Stats().Versions, cp.xds.Versions(node)) })
+			if st := c.Stats(); len(st.Rejected) != 0 || strings.Contains(st.LastError, "canceled") {
+				t.Errorf("after Resync: Rejected %+v, last error %q", st.Rejected, st.LastError)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,8 +148,9 @@ spec:
 // TestStatusReportRefusedConfiguration: when the data plane refuses a
 // configuration (a new listener's port is taken by another process), the
 // report says the Gateway and its listeners are not Programmed and why,
-// while the configuration before keeps serving; once the listener moves to
-// a free port, they are Programmed again.
+// while the configuration before keeps serving; they are Programmed again
+// once the listener moves to a free port, or once the port is free and
+// SIGHUP has the data plane try again.
 func TestStatusReportRefusedConfiguration(t *testing.T) {
 	blue := startHTTPBackend(t, "blue")
 	port := freePort(t)
@@ -232,4 +234,26 @@ spec:
 		return nil
 	})
 	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", free), "any.test", 200, "blue")
+
+	// Refused again; this time the other process lets the port go, and
+	// SIGHUP has the data plane try the same configuration again.
+	g.write("gateway.yaml", gateway(takenPort))
+	eventually(t, 10*time.Second, "the Gateway refused again", func() error {
+		if c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed"); c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Programmed %s", c.Status)
+		}
+		return nil
+	})
+	taken.Close()
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the Gateway Programmed after SIGHUP", func() error {
+		c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
+		if c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Programmed %s: %s", c.Status, c.Message)
+		}
+		return nil
+	})
+	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", takenPort), "any.test", 200, "blue")
 }
