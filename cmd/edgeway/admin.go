@@ -34,6 +34,7 @@ type standaloneState struct {
 	mu         sync.Mutex
 	translated *gatewayapi.Statuses // the last load's, as translation made them
 	statuses   *gatewayapi.Statuses // what the report shows (refresh)
+	refused    string               // the data plane's refusal statuses show, "" if none
 	draining   atomic.Bool
 }
 
@@ -46,11 +47,14 @@ func (s *standaloneState) setStatuses(st *gatewayapi.Statuses, now time.Time) {
 }
 
 // refresh brings the report's statuses up to date after the data plane
-// accepted or refused a configuration.
+// accepted or refused a configuration; only a change of refusal changes
+// them (the data plane answers each resource type of a load apart).
 func (s *standaloneState) refresh(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.refreshLocked(now)
+	if s.refusal() != s.refused {
+		s.refreshLocked(now)
+	}
 }
 
 // refreshLocked derives the report's statuses from the translated ones:
@@ -64,7 +68,8 @@ func (s *standaloneState) refreshLocked(now time.Time) {
 		return
 	}
 	st := s.translated
-	if why := s.refusal(); why != "" {
+	s.refused = s.refusal()
+	if why := s.refused; why != "" {
 		st = status.Refused(st, "the data plane refused the configuration and keeps serving the one before (if any): "+why+
 			"; once that is fixed, send edgeway SIGHUP (or change a file) to apply it")
 	}
