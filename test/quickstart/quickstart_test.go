@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,23 +63,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // echoed is what a demo HTTP backend answers (examples/backends).
 type echoed struct {
 	Backend string            `json:"backend"`
@@ -99,7 +81,17 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	// The script and its children write their output straight to a file,
+	// which the test reads while they run.
+	out, err := os.Create(filepath.Join(t.TempDir(), "run.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	output := func() string {
+		b, _ := os.ReadFile(out.Name())
+		return string(b)
+	}
 	run := exec.Command(script, binDir)
 	run.Stdout, run.Stderr = out, out
 	// Its own process group: the script, the backends and edgeway all get
@@ -120,7 +112,7 @@ func TestQuickstart(t *testing.T) {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("run.sh's output:\n%s", out.String())
+			t.Logf("run.sh's output:\n%s", output())
 		}
 	}()
 
@@ -250,7 +242,7 @@ func TestQuickstart(t *testing.T) {
 		}
 	})
 	t.Run("TCP, the printed line as it is", func(t *testing.T) {
-		line := printedLine(t, out.String(), "# TCP")
+		line := printedLine(t, output(), "# TCP")
 		cmd := exec.Command("bash", "-c", line)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
