@@ -40,8 +40,8 @@ func runStandalone(args []string) error {
 	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
 	var f standaloneFlags
 	fs.StringVar(&f.configDir, "config-dir", "", "directory of Gateway API / ServiceEntry / Service / EndpointSlice / Secret YAML, watched for changes (required)")
-	fs.StringVar(&f.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the in-process xDS server the data plane connects to (port 0 picks a free port)")
-	fs.StringVar(&f.adminAddress, "admin-address", "127.0.0.1:19000", "admin HTTP address: /healthz, /ready, /metrics, /api/status (loopback by default: not for the internet)")
+	fs.StringVar(&f.xdsAddress, "xds-address", defaultStandaloneXDS, "address of the in-process xDS server the data plane connects to (port 0 picks a free port)")
+	fs.StringVar(&f.adminAddress, "admin-address", defaultStandaloneAdmin, "admin HTTP address: /healthz, /ready, /metrics, /api/status (loopback by default: not for the internet)")
 	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for what edgeway creates itself: ACME accounts, certificates (certs/<namespace>/<name>/tls.crt, tls.key) and order state; created when a listener first asks for ACME")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
@@ -124,6 +124,9 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		return err
 	}
 	defer admin.Close()
+	// Listeners on these ports could not bind: translation refuses them
+	// alone. The bound addresses, so that port 0 reserves the port picked.
+	src.ReservedPorts = standaloneReservedPorts(admin.Addr().String(), xdsLis.Addr().String())
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -42,6 +42,9 @@ func runTranslate(args []string, out io.Writer) error {
 		return err
 	}
 	snap.ControllerName = *controllerName
+	// As `edgeway standalone` runs by default, so that what it would
+	// refuse is refused here too.
+	snap.ReservedPorts = standaloneReservedPorts(defaultStandaloneAdmin, defaultStandaloneXDS)
 	x, statuses := gatewayapi.Translate(snap)
 	var body []byte
 	switch *output {

@@ -94,7 +94,8 @@ spec:
       certificateRefs: [{name: plain-tls}]
 ---
 # A second Gateway of ours, bound on 127.0.0.2, joining the same order with
-# another hostname, and a DNS-01 wildcard with every issuer reference.
+# another hostname, and a DNS-01 wildcard with every issuer reference. Its
+# HTTP port is not 80: web's 0.0.0.0:80 takes port 80 on 127.0.0.2 too.
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: api, namespace: apps, creationTimestamp: "2024-02-01T00:00:00Z"}
@@ -102,7 +103,7 @@ spec:
   gatewayClassName: edgeway
   addresses: [{type: IPAddress, value: 127.0.0.2}]
   listeners:
-  - {name: http, port: 80, protocol: HTTP}
+  - {name: http, port: 8081, protocol: HTTP}
   - name: api
     port: 8443
     protocol: TLS
@@ -231,7 +232,7 @@ func TestACMECertificates(t *testing.T) {
 		{
 			Secret: types.NamespacedName{Namespace: "apps", Name: "dns-tls"}, Issuer: "apps/dns",
 			Domains: []string{"*.dns.example.com"}, Gateways: []string{"apps/api"},
-			HTTP01: []string{"127.0.0.2:80"}, TLSALPN01: []string{"127.0.0.2:8443"},
+			HTTP01: []string{"127.0.0.2:8081"}, TLSALPN01: []string{"127.0.0.2:8443"},
 			CABundle:           ca,
 			DNSCredentials:     map[string]string{"RFC2136_NAMESERVER": "127.0.0.1:53", "RFC2136_TSIG_KEY": "edgeway"},
 			IssuerDirectoryURL: "https://acme.example/directory",
@@ -242,7 +243,7 @@ func TestACMECertificates(t *testing.T) {
 			// Gateway are left out.
 			Secret: types.NamespacedName{Namespace: "certs", Name: "site-tls"}, Issuer: "apps/letsencrypt",
 			Domains: []string{"api.example.com", "example.com", "www.example.com"}, Gateways: []string{"apps/api", "apps/web"},
-			HTTP01:    []string{"127.0.0.1:80", "127.0.0.1:8080", "127.0.0.2:80"},
+			HTTP01:    []string{"127.0.0.1:80", "127.0.0.1:8080", "127.0.0.2:8081"},
 			TLSALPN01: []string{"127.0.0.1:443", "127.0.0.2:8443"},
 			EABKey:    "c2VjcmV0LWhtYWMta2V5", CABundle: ca,
 			IssuerDirectoryURL: "https://acme.example/directory",

@@ -136,6 +136,9 @@ func (t *translator) newListener(g *gatewayCtx, set *listenerSetCtx, i int, spec
 		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("%s.protocol: protocol %q is not supported (supported: HTTP, HTTPS, TLS, TCP, UDP)", l.field, spec.Protocol)}
 		return l
 	}
+	if p := t.reservedPortProblem(l); !p.ok() && l.accepted.ok() {
+		l.accepted = p
+	}
 	l.supportedKinds, l.kindsProblem = listenerKinds(l.field, spec)
 	return l
 }

@@ -89,7 +89,9 @@ func TestDependenciesSameComparesEveryList(t *testing.T) {
 		switch f.Type.Kind() {
 		case reflect.Slice:
 			one := reflect.MakeSlice(f.Type, 1, 1)
-			one.Index(0).Set(reflect.New(f.Type.Elem().Elem()))
+			if f.Type.Elem().Kind() == reflect.Pointer {
+				one.Index(0).Set(reflect.New(f.Type.Elem().Elem()))
+			}
 			v.Set(one)
 		case reflect.String:
 			v.SetString("changed")

@@ -24,8 +24,14 @@ type socket struct {
 // (HostnameConflict). TLS listeners of both TLS modes merge (tlsmixed.go).
 // Plain HTTP listeners always merge; their routes share one route table,
 // virtual hosts merged by domain.
+//
+// Without isolation, a listener whose socket would take the port of an older
+// socket on another address (0.0.0.0:80 beside 127.0.0.1:80) is refused
+// with PortUnavailable: the data plane could not bind both, and would
+// refuse the whole configuration.
 func (t *translator) assignSockets() {
 	t.sockets = map[string]*socket{}
+	var made []*socket // in the order made: the older socket keeps the port
 	for _, g := range t.gateways {
 		for _, l := range g.listeners {
 			if !l.servable() && !l.acmeBinds() {
@@ -34,8 +40,13 @@ func (t *translator) assignSockets() {
 			name := t.socketName(g, l.port, l.kind)
 			s := t.sockets[name]
 			if s == nil {
+				if p := t.overlapProblem(made, g.address, l); !p.ok() {
+					l.accepted = p
+					continue
+				}
 				s = &socket{name: name, address: g.address, port: l.port, kind: l.kind}
 				t.sockets[name] = s
+				made = append(made, s)
 			}
 			if p := s.conflict(l); !p.ok() {
 				l.conflicted = p
@@ -68,4 +79,22 @@ func (s *socket) conflict(l *listenerCtx) (p problem) {
 		}
 	}
 	return p
+}
+
+// overlapProblem: a new socket for l on address would take the port of one
+// of made on another address. Sockets of isolated Gateways are in Pods of
+// their own, and UDP ports are not TCP ports.
+func (t *translator) overlapProblem(made []*socket, address string, l *listenerCtx) problem {
+	if t.snap.IsolateGateways {
+		return problem{}
+	}
+	for _, o := range made {
+		if o.port != l.port || (o.kind == socketUDP) != (l.kind == socketUDP) || o.address == address || !bindsOverlap(o.address, address) {
+			continue
+		}
+		first := o.listeners[0]
+		return problem{string(gwv1.ListenerReasonPortUnavailable),
+			fmt.Sprintf("%s.port: %d on %s cannot be bound: listener %q of Gateway %s already listens on %s, which takes that port too; use another port, or the same address", l.field, l.port, address, first.spec.Name, first.gw.key, o.name)}
+	}
+	return problem{}
 }

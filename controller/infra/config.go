@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // Options are the controller-wide settings of the provisioner (flags of
@@ -27,6 +28,13 @@ type Options struct {
 	// LeafValidity is the lifetime of a data plane client certificate
 	// (default ca.DefaultLeafValidity); renewed after two thirds.
 	LeafValidity time.Duration
+}
+
+// ReservedPorts are the ports the provisioned data plane listens on in
+// every Gateway Pod beside the Gateway's listeners: translation refuses a
+// listener on one (PortUnavailable), and the Service leaves it out.
+func ReservedPorts() []snapshot.ReservedPort {
+	return []snapshot.ReservedPort{{Port: adminPort, Owner: "the data plane's admin server (/healthz, /ready, /metrics) in every Gateway Pod"}}
 }
 
 // Data plane container constants.

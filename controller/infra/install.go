@@ -69,6 +69,9 @@ func Install(ctx context.Context, c *kubecontroller.Controller, o InstallOptions
 			c.Writer.Trigger()
 		}
 	})
+	// A listener on the data plane's own port would not bind (and the
+	// Service would send its traffic to the admin server).
+	c.Source.ReservePorts(ReservedPorts()...)
 	// What each Gateway's data plane reaches, for its NetworkPolicy.
 	c.Source.Subscribe(func(r *kube.Result) { p.Translated(r.Snapshot, r.Nodes, r.PublishErrors) })
 	c.Provisioner = p

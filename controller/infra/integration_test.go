@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -415,6 +416,67 @@ func TestInfrastructure(t *testing.T) {
 			}
 			if g.Status.AttachedListenerSets == nil || *g.Status.AttachedListenerSets != 1 {
 				return fmt.Errorf("attachedListenerSets %v, want 1", g.Status.AttachedListenerSets)
+			}
+			return nil
+		})
+	})
+
+	t.Run("a listener on the data plane's admin port is refused and left off the Service", func(t *testing.T) {
+		admin := gwv1.PortNumber(infra.ReservedPorts()[0].Port)
+		create(ctx, t, c, &gwv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "squatter"},
+			Spec: gwv1.GatewaySpec{GatewayClassName: "edgeway", Listeners: []gwv1.Listener{
+				{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 8080},
+				{Name: "metrics", Protocol: gwv1.HTTPProtocolType, Port: admin},
+				{Name: "dns", Protocol: gwv1.UDPProtocolType, Port: admin},
+			}},
+		})
+		eventually(t, "the metrics listener PortUnavailable, the others Accepted", func() error {
+			var g gwv1.Gateway
+			if err := c.Get(ctx, key("squatter"), &g); err != nil {
+				return err
+			}
+			got := map[string]string{}
+			for _, l := range g.Status.Listeners {
+				if a := meta.FindStatusCondition(l.Conditions, string(gwv1.ListenerConditionAccepted)); a != nil && a.ObservedGeneration == g.Generation {
+					got[string(l.Name)] = a.Reason + ": " + a.Message
+				}
+			}
+			want := map[string]string{
+				"http":    string(gwv1.ListenerReasonAccepted),
+				"metrics": fmt.Sprintf("%s: spec.listeners[1].port: %d is taken by the data plane's admin server", gwv1.ListenerReasonPortUnavailable, admin),
+				"dns":     string(gwv1.ListenerReasonAccepted),
+			}
+			for name, w := range want {
+				if !strings.HasPrefix(got[name], w) {
+					return fmt.Errorf("listener %s: Accepted %q, want it to start with %q", name, got[name], w)
+				}
+			}
+			return nil
+		})
+		eventually(t, "the Service without the admin port's TCP", func() error {
+			var svc corev1.Service
+			var dep appsv1.Deployment
+			if err := c.Get(ctx, key("squatter-edgeway"), &svc); err != nil {
+				return err
+			}
+			if err := c.Get(ctx, key("squatter-edgeway"), &dep); err != nil {
+				return err
+			}
+			var ports []string
+			for _, p := range svc.Spec.Ports {
+				ports = append(ports, fmt.Sprintf("%d/%s->%s", p.Port, p.Protocol, p.TargetPort.String()))
+			}
+			want := fmt.Sprintf("8080/TCP->8080,%d/UDP->%d", admin, admin)
+			if got := strings.Join(ports, ","); got != want {
+				return fmt.Errorf("Service ports %s, want %s", got, want)
+			}
+			var container []string
+			for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+				container = append(container, fmt.Sprintf("%s=%d/%s", p.Name, p.ContainerPort, p.Protocol))
+			}
+			if got, want := strings.Join(container, ","), fmt.Sprintf("admin=%d/TCP,tcp-8080=8080/TCP,udp-%d=%d/UDP", admin, admin, admin); got != want {
+				return fmt.Errorf("container ports %s, want %s", got, want)
 			}
 			return nil
 		})

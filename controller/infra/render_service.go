@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/snapshot"
 )
 
 // port is one socket the data plane listens on.
@@ -27,8 +29,10 @@ func (p port) name() string {
 
 // listenerPorts are the distinct (port, protocol) pairs of the listeners of
 // gw and of its ListenerSets, sorted: UDP listeners are UDP sockets, every
-// other protocol edgeway serves is TCP. Listeners of other protocols are
-// left out (translation gives them a condition).
+// other protocol edgeway serves is TCP. Listeners of other protocols, and
+// TCP listeners on a ReservedPort, are left out (translation gives them a
+// condition): the Service must not send a port's traffic to the admin
+// server.
 func listenerPorts(gw *gwv1.Gateway, sets []gwv1.ListenerSet) []port {
 	type listener struct {
 		port     gwv1.PortNumber
@@ -55,6 +59,9 @@ func listenerPorts(gw *gwv1.Gateway, sets []gwv1.ListenerSet) []port {
 			continue
 		}
 		p := port{number: int32(l.port), protocol: proto}
+		if proto == corev1.ProtocolTCP && slices.ContainsFunc(ReservedPorts(), func(r snapshot.ReservedPort) bool { return r.Port == uint32(l.port) }) {
+			continue
+		}
 		if !slices.Contains(ports, p) {
 			ports = append(ports, p)
 		}

@@ -31,6 +31,13 @@ type Snapshot struct {
 	// bound). Split the IR with ir.SplitByGateway. False (file mode): the
 	// Gateways of one process share sockets by address and port.
 	IsolateGateways bool
+	// ReservedPorts are the TCP ports the data plane itself listens on
+	// beside the Gateways' listeners (its admin server; in standalone, the
+	// controller's servers too). A listener on one could not bind, and the
+	// data plane would refuse its whole configuration, so translation
+	// refuses that listener alone (PortUnavailable). Set by the source from
+	// how the data plane is run; the files and the API hold none.
+	ReservedPorts []ReservedPort
 
 	GatewayClasses     []*gwv1.GatewayClass
 	Gateways           []*gwv1.Gateway
@@ -56,6 +63,17 @@ type Snapshot struct {
 	// ACMEIssuers are the issuers Gateway listeners name in tls.options
 	// (gateway.edgeway.dev/acme-issuer); see acme.go.
 	ACMEIssuers []*v1alpha1.ACMEIssuer
+}
+
+// ReservedPort is a TCP port taken on the data plane's host or Pod.
+type ReservedPort struct {
+	// Address is the IP it is bound to; "" or an unspecified address
+	// (0.0.0.0, ::) takes the port on every address.
+	Address string
+	Port    uint32
+	// Owner says what listens there, for the listener's condition: "the
+	// data plane's admin server (/healthz, /ready, /metrics)".
+	Owner string
 }
 
 // Sort orders every list by namespace, then name. Translation relies on it.

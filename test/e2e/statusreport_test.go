@@ -257,3 +257,103 @@ spec:
 	})
 	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", takenPort), "any.test", 200, "blue")
 }
+
+// TestListenersTheDataPlaneCannotBindAreRefusedAlone: a listener on the
+// port of edgeway's own admin server, and one on 0.0.0.0 beside another
+// Gateway's 127.0.0.1 on the same port, would not bind; the data plane
+// would refuse the whole configuration, the other changes written with
+// them included. Translation refuses those two listeners (PortUnavailable)
+// and the rest of the change is served.
+func TestListenersTheDataPlaneCannotBindAreRefusedAlone(t *testing.T) {
+	blue, green := startHTTPBackend(t, "blue"), startHTTPBackend(t, "green")
+	port := freePort(t)
+	config := func(backend string, adminPort int) string {
+		extra, wide := "", ""
+		if adminPort != 0 {
+			extra = fmt.Sprintf("  - {name: admin, protocol: HTTP, port: %d}\n", adminPort)
+			wide = fmt.Sprintf(`---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: wide
+spec:
+  gatewayClassName: edgeway
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+`, port)
+		}
+		return gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  gatewayClassName: edgeway
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+`, port) + extra + wide + "---\n" + serviceEntryYAML("blue", blue.port) + serviceEntryYAML("green", green.port) + `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: app
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  rules:
+  - backendRefs:
+` + seRef(backend, 1)
+	}
+	g := startGateway(t, map[string]string{"gateway.yaml": config("blue", 0)})
+	client := newClient()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	g.expectServed(client, url, "any.test", 200, "blue")
+
+	_, adminPort, err := net.SplitHostPort(g.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.Atoi(adminPort)
+	g.write("gateway.yaml", config("green", p))
+	// The route's change is served: the configuration was not refused.
+	g.expectServed(client, url, "any.test", 200, "green")
+
+	objs := g.reportObjects()
+	listener := func(gateway, name string) (accepted metav1.Condition) {
+		for _, o := range objs {
+			if o.Kind != "Gateway" || o.Metadata.Name != gateway {
+				continue
+			}
+			for _, l := range o.Status.Listeners {
+				if l.Name == name {
+					for _, c := range l.Conditions {
+						if c.Type == "Accepted" {
+							return c
+						}
+					}
+				}
+			}
+		}
+		t.Fatalf("no Accepted condition for listener %s of Gateway %s", name, gateway)
+		return
+	}
+	admin := listener("gw", "admin")
+	if admin.Status != metav1.ConditionFalse || admin.Reason != "PortUnavailable" ||
+		!strings.Contains(admin.Message, fmt.Sprintf("spec.listeners[1].port: %d is taken by edgeway's admin server", p)) {
+		t.Errorf("listener on the admin port: Accepted %s %s: %q", admin.Status, admin.Reason, admin.Message)
+	}
+	wide := listener("wide", "http")
+	if wide.Status != metav1.ConditionFalse || wide.Reason != "PortUnavailable" ||
+		!strings.Contains(wide.Message, fmt.Sprintf("already listens on 127.0.0.1:%d", port)) {
+		t.Errorf("listener on 0.0.0.0 beside 127.0.0.1: Accepted %s %s: %q", wide.Status, wide.Reason, wide.Message)
+	}
+	if c := listener("gw", "http"); c.Status != metav1.ConditionTrue {
+		t.Errorf("listener http: Accepted %s %s: %q", c.Status, c.Reason, c.Message)
+	}
+	if c := reportCondition(t, objs, "Gateway", "gw", "Programmed"); c.Status != metav1.ConditionTrue {
+		t.Errorf("Gateway gw: Programmed %s %s: %q", c.Status, c.Reason, c.Message)
+	}
+	eventually(t, 10*time.Second, "the data plane in sync", func() error {
+		if r := g.report(); !r.Dataplane.InSync {
+			return fmt.Errorf("not in sync: %+v", r.Dataplane)
+		}
+		return nil
+	})
+}

@@ -26,8 +26,10 @@ const DefaultDebounce = 100 * time.Millisecond
 type Source struct {
 	Dir            string
 	ControllerName string
-	Debounce       time.Duration
-	Log            *slog.Logger
+	// ReservedPorts go into every Snapshot (Snapshot.ReservedPorts).
+	ReservedPorts []snapshot.ReservedPort
+	Debounce      time.Duration
+	Log           *slog.Logger
 	// OnSnapshot receives each successfully loaded Snapshot, in order, from one
 	// goroutine. An error it returns is logged and recorded like a load error.
 	OnSnapshot func(*snapshot.Snapshot) error
@@ -72,6 +74,7 @@ func (s *Source) Load() error {
 	}
 	if err == nil {
 		snap.ControllerName = s.ControllerName
+		snap.ReservedPorts = s.ReservedPorts
 		if s.ControllerName == "" {
 			snap.ControllerName = snapshot.DefaultControllerName
 		}

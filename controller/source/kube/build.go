@@ -97,7 +97,7 @@ func (s *Source) build() (*snapshot.Snapshot, error) {
 	for _, m := range memos {
 		m.begin()
 	}
-	snap := &snapshot.Snapshot{ControllerName: s.opts.ControllerName, IsolateGateways: true}
+	snap := &snapshot.Snapshot{ControllerName: s.opts.ControllerName, IsolateGateways: true, ReservedPorts: s.reservedPorts()}
 	lists := []func() error{
 		func() (e error) { snap.GatewayClasses, e = listKind(s, "GatewayClass", &c.gatewayClasses); return },
 		func() (e error) { snap.Gateways, e = listKind(s, "Gateway", &c.gateways); return },

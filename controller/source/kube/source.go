@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +90,8 @@ type Source struct {
 	mu          sync.Mutex
 	latest      *Result
 	subscribers []func(*Result)
-	published   map[string]publishedIR // by node id; only the translate loop uses it
+	reserved    []snapshot.ReservedPort // ReservePorts
+	published   map[string]publishedIR  // by node id; only the translate loop uses it
 	// translator keeps what a translation can reuse in the next (the
 	// compiled rules of unchanged HTTPRoutes); only the translate loop uses it.
 	translator gatewayapi.Translator
@@ -175,6 +177,24 @@ func (s *Source) MarkDirty() {
 	case s.dirty <- struct{}{}:
 	default:
 	}
+}
+
+// ReservePorts adds ports the data planes listen on beside the Gateways'
+// listeners (the provisioner's admin port): translations from then on
+// refuse listeners on them (Snapshot.ReservedPorts). Call it before the
+// Source runs, as a kubecontroller hook does, so that no translation
+// goes without them.
+func (s *Source) ReservePorts(ports ...snapshot.ReservedPort) {
+	s.mu.Lock()
+	s.reserved = append(s.reserved, ports...)
+	s.mu.Unlock()
+}
+
+// reservedPorts is a copy of what ReservePorts added, for one Snapshot.
+func (s *Source) reservedPorts() []snapshot.ReservedPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reserved)
 }
 
 // Subscribe calls fn with every new Result (and at once with the latest, if
