@@ -21,18 +21,19 @@ func (t *translator) reservedPortProblem(l *listenerCtx) problem {
 	for _, r := range t.snap.ReservedPorts {
 		if r.Port == l.port && bindsOverlap(r.Address, l.gw.address) {
 			return problem{string(gwv1.ListenerReasonPortUnavailable),
-				fmt.Sprintf("%s.port: %d is taken by %s on %s; use another port", l.field, l.port, r.Owner, reservedWhere(r.Address))}
+				fmt.Sprintf("%s.port: %d is taken by %s%s; use another port", l.field, l.port, r.Owner, reservedWhere(r.Address))}
 		}
 	}
 	return problem{}
 }
 
-// reservedWhere names the address a reserved port is bound to.
+// reservedWhere names the address a reserved port is bound to, unless it
+// is every address (the owner says where: "in every Gateway Pod").
 func reservedWhere(address string) string {
 	if ip := net.ParseIP(address); address == "" || (ip != nil && ip.IsUnspecified()) {
-		return "every address"
+		return ""
 	}
-	return address
+	return " on " + address
 }
 
 // bindsOverlap: TCP sockets bound to a and b on one port conflict (Linux,

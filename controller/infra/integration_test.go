@@ -444,7 +444,7 @@ func TestInfrastructure(t *testing.T) {
 			}
 			want := map[string]string{
 				"http":    string(gwv1.ListenerReasonAccepted),
-				"metrics": fmt.Sprintf("%s: spec.listeners[1].port: %d is taken by the data plane's admin server", gwv1.ListenerReasonPortUnavailable, admin),
+				"metrics": fmt.Sprintf("%s: spec.listeners[1].port: %d is taken by the data plane's admin server (/healthz, /ready, /metrics) in every Gateway Pod; use another port", gwv1.ListenerReasonPortUnavailable, admin),
 				"dns":     string(gwv1.ListenerReasonAccepted),
 			}
 			for name, w := range want {
