@@ -35,6 +35,10 @@ type standaloneState struct {
 	translated *gatewayapi.Statuses // the last load's, as translation made them
 	statuses   *gatewayapi.Statuses // what the report shows (refresh)
 	refused    string               // the data plane's refusal statuses show, "" if none
+	// superseded are refusals a newer publication already answers (the
+	// sockets that failed to bind are left out of it): statuses do not
+	// show them while the data plane catches up (supersede).
+	superseded map[string]xdsclient.Rejection
 	draining   atomic.Bool
 }
 
@@ -52,9 +56,24 @@ func (s *standaloneState) setStatuses(st *gatewayapi.Statuses, now time.Time) {
 func (s *standaloneState) refresh(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refusal() != s.refused {
+	if s.shownRefusal() != s.refused {
 		s.refreshLocked(now)
 	}
+}
+
+// supersede marks the data plane's refusals so far as answered by the
+// publication about to be made: it leaves out the sockets that failed to
+// bind. Until the data plane has applied it, the refused version of a type
+// the new publication did not change is still the published one, and
+// would read as refused.
+func (s *standaloneState) supersede() {
+	if s.client == nil {
+		return
+	}
+	rejected := s.client.Stats().Rejected
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.superseded = rejected
 }
 
 // refreshLocked derives the report's statuses from the translated ones:
@@ -68,7 +87,7 @@ func (s *standaloneState) refreshLocked(now time.Time) {
 		return
 	}
 	st := s.translated
-	s.refused = s.refusal()
+	s.refused = s.shownRefusal()
 	if why := s.refused; why != "" {
 		st = status.Refused(st, "the data plane refused the configuration and keeps serving the one before (if any): "+why+
 			"; once that is fixed, send edgeway SIGHUP (or change a file) to apply it")
@@ -79,12 +98,22 @@ func (s *standaloneState) refreshLocked(now time.Time) {
 // refusal is the data plane's reason for refusing the published version of
 // some resource type, "" if it refused none of them.
 func (s *standaloneState) refusal() string {
+	return s.refusalExcept(nil)
+}
+
+// shownRefusal is the refusal statuses show: not a superseded one. s.mu is
+// held.
+func (s *standaloneState) shownRefusal() string {
+	return s.refusalExcept(s.superseded)
+}
+
+func (s *standaloneState) refusalExcept(superseded map[string]xdsclient.Rejection) string {
 	if s.client == nil || s.xdsServer == nil {
 		return ""
 	}
 	rejected := s.client.Stats().Rejected
 	for typ, version := range s.xdsServer.Versions(run.StandaloneNodeID) {
-		if r, ok := rejected[typ]; ok && r.Version == version {
+		if r, ok := rejected[typ]; ok && r.Version == version && r != superseded[typ] {
 			return r.Error
 		}
 	}

@@ -31,6 +31,7 @@ type standaloneFlags struct {
 	adminAddress   string
 	controllerName string
 	drainTimeout   time.Duration
+	bindRetry      time.Duration
 	stateDir       string
 	log            run.LogFlags
 	ops            run.OpsFlags
@@ -44,6 +45,7 @@ func runStandalone(args []string) error {
 	fs.StringVar(&f.adminAddress, "admin-address", defaultStandaloneAdmin, "admin HTTP address: /healthz, /ready, /metrics, /api/status (loopback by default: not for the internet)")
 	fs.StringVar(&f.controllerName, "controller-name", snapshot.DefaultControllerName, "GatewayClass spec.controllerName served by this instance")
 	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "directory for what edgeway creates itself: ACME accounts, certificates (certs/<namespace>/<name>/tls.crt, tls.key) and order state; created when a listener first asks for ACME")
+	fs.DurationVar(&f.bindRetry, "bind-retry", 10*time.Second, "how often a listener whose port or address the host would not give (held by another process, not on the host) is tried again; SIGHUP tries at once")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 15*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.log.Register(fs)
 	f.ops.Register(fs, 0)
@@ -85,22 +87,46 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer ops.AccessLog.Close()
 	dp := proxy.New(log.With("component", "proxy"), ops.ProxyOptions()...)
 	state := &standaloneState{metrics: ops.Metrics.Handler(), ours: gwv1.GatewayController(f.controllerName), xdsServer: xdsServer}
-	client := xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
+	pipeline := &standaloneTranslation{
+		stateDir:   f.stateDir,
+		log:        log.With("component", "acme"),
+		reg:        ops.Metrics.Registry(),
+		ctx:        ctx,
+		unbindable: &unbindableSockets{log: log.With("component", "listeners")},
+	}
+	var client *xdsclient.Client // the callback below resyncs it
+	client = xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
 		append(ops.XDSOptions, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())),
-			// The report's Programmed follows what the data plane accepts or refuses.
-			xdsclient.WithOnResult(func() { state.refresh(time.Now()) }))...)
+			xdsclient.WithOnResult(func() {
+				// A refusal for sockets the host would not give: publish
+				// again without them. The report's statuses follow that
+				// publication, so nothing shows the Gateways refused.
+				if pipeline.unbindable.add(dp.BindFailures()) {
+					state.supersede()
+					go func() {
+						pipeline.republish("a listener that could not bind")
+						// The server sends a type again only when it
+						// changed: one whose refused version is still
+						// the one published (the clusters, say, when
+						// other listeners use them all) is asked for
+						// again, or the data plane would wait for it.
+						if state.refusal() != "" {
+							client.Resync()
+						}
+					}()
+					return
+				}
+				// The report's Programmed follows what the data plane
+				// accepts or refuses.
+				state.refresh(time.Now())
+			}))...)
 	state.client = client
 	ops.ExposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
+	go pipeline.unbindable.run(ctx, f.bindRetry, func() { pipeline.republish("a listener's socket freed") })
 
-	pipeline := &standaloneTranslation{
-		stateDir: f.stateDir,
-		log:      log.With("component", "acme"),
-		reg:      ops.Metrics.Registry(),
-		ctx:      ctx,
-	}
 	meshIDs := newMeshIdentities(pipeline, log.With("component", "mesh-identity"))
 	defer meshIDs.Stop()
 	pipeline.publish = func(snap *snapshot.Snapshot) error {
@@ -133,6 +159,8 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
+			// Sockets that bind now are in the reload's translation.
+			pipeline.unbindable.retry()
 			src.Reload()
 			// A configuration the data plane refused for a cause outside
 			// it (a port another process held) is tried again.

@@ -48,6 +48,9 @@ type standaloneTranslation struct {
 	reg      prometheus.Registerer
 	publish  func(*snapshot.Snapshot) error // translate and publish (xDS + statuses)
 	ctx      context.Context
+	// unbindable are the sockets the data plane could not bind, left out
+	// of every translation until they bind (bindfailures.go).
+	unbindable *unbindableSockets
 
 	mu    sync.Mutex
 	files *snapshot.Snapshot // the last good load of the config directory
@@ -66,23 +69,14 @@ func (t *standaloneTranslation) onFiles(snap *snapshot.Snapshot) error {
 	return nil
 }
 
-// onStateChange runs after every ACME Secret write.
-func (t *standaloneTranslation) onStateChange() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.files == nil {
-		return
-	}
-	if err := t.apply(t.files); err != nil {
-		t.log.Error("publishing the configuration after an ACME update", "error", err.Error())
-	}
-}
-
 // apply overlays the state directory's Secrets on a copy of files, publishes
 // its translation and hands the certificates it wants to the ACME manager
 // (which it starts on first need). t.mu is held.
 func (t *standaloneTranslation) apply(files *snapshot.Snapshot) error {
 	snap := *files
+	if t.unbindable != nil {
+		snap.BindFailures = t.unbindable.list()
+	}
 	if t.store != nil {
 		state, err := t.store.Secrets()
 		if err != nil {
@@ -114,7 +108,7 @@ func (t *standaloneTranslation) apply(files *snapshot.Snapshot) error {
 }
 
 func (t *standaloneTranslation) startManager() error {
-	store, err := acme.NewFileStore(t.stateDir, func() { go t.onStateChange() })
+	store, err := acme.NewFileStore(t.stateDir, func() { go t.republish("an ACME Secret write") })
 	if err != nil {
 		return fmt.Errorf("state directory %s: %w (pick another with --state-dir or EDGEWAY_STATE_DIR)", t.stateDir, err)
 	}

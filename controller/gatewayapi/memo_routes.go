@@ -103,6 +103,7 @@ func routesInOrder(routes []*gwv1.HTTPRoute) bool {
 func dependenciesSame(a, b *snapshot.Snapshot) bool {
 	return a.ControllerName == b.ControllerName && a.IsolateGateways == b.IsolateGateways &&
 		slices.Equal(a.ReservedPorts, b.ReservedPorts) &&
+		slices.Equal(a.BindFailures, b.BindFailures) &&
 		slices.Equal(a.GatewayClasses, b.GatewayClasses) &&
 		slices.Equal(a.Gateways, b.Gateways) &&
 		slices.Equal(a.GRPCRoutes, b.GRPCRoutes) &&

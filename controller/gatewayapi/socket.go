@@ -28,7 +28,8 @@ type socket struct {
 // Without isolation, a listener whose socket would take the port of an older
 // socket on another address (0.0.0.0:80 beside 127.0.0.1:80) is refused
 // with PortUnavailable: the data plane could not bind both, and would
-// refuse the whole configuration.
+// refuse the whole configuration. So is a listener on a socket the data
+// plane already failed to bind (bindfailure.go).
 func (t *translator) assignSockets() {
 	t.sockets = map[string]*socket{}
 	var made []*socket // in the order made: the older socket keeps the port
@@ -39,6 +40,10 @@ func (t *translator) assignSockets() {
 			}
 			name := t.socketName(g, l.port, l.kind)
 			s := t.sockets[name]
+			if p := t.bindFailureProblem(g.address, l); !p.ok() {
+				l.accepted = p
+				continue
+			}
 			if s == nil {
 				if p := t.overlapProblem(made, g.address, l); !p.ok() {
 					l.accepted = p

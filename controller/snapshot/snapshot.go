@@ -38,6 +38,14 @@ type Snapshot struct {
 	// refuses that listener alone (PortUnavailable). Set by the source from
 	// how the data plane is run; the files and the API hold none.
 	ReservedPorts []ReservedPort
+	// BindFailures are listener sockets the data plane tried to bind and
+	// could not, for a cause outside the configuration: a port another
+	// process holds, an address not on the host, a privileged port without
+	// the capability. Translation refuses the listeners on them alone
+	// (PortUnavailable) so that the rest of the configuration is served.
+	// Standalone sets them from the data plane's refusal and tries them
+	// again (cmd/edgeway/bindfailures.go); the files and the API hold none.
+	BindFailures []BindFailure
 
 	GatewayClasses     []*gwv1.GatewayClass
 	Gateways           []*gwv1.Gateway
@@ -74,6 +82,17 @@ type ReservedPort struct {
 	// Owner says what listens there, for the listener's condition: "the
 	// data plane's admin server (/healthz, /ready, /metrics)".
 	Owner string
+}
+
+// BindFailure is one socket the data plane could not bind.
+type BindFailure struct {
+	// Address and Port are the socket's, as translation made it: the
+	// Gateway's bind address (an IP; 0.0.0.0 when it names none).
+	Address string
+	Port    uint32
+	UDP     bool
+	// Error is the bind's error, for the listener's condition.
+	Error string
 }
 
 // Sort orders every list by namespace, then name. Translation relies on it.

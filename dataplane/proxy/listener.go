@@ -39,7 +39,7 @@ type socket struct {
 func (p *Proxy) bind(key string, l *config.Listener) (*socket, error) {
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
-		return nil, fmt.Errorf("listener %q: cannot bind %s: %w", l.Name, l.Address, err)
+		return nil, bindError(l, err)
 	}
 	s := &socket{p: p, addr: key, ln: ln, queue: newConnQueue(ln.Addr()), done: make(chan struct{})}
 	// Server-wide limits and timeouts come from the first HTTP chain at

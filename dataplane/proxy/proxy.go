@@ -58,6 +58,8 @@ type Proxy struct {
 	drainWG sync.WaitGroup // removed sockets still finishing requests
 
 	refusals refusalLog // bounds the refusal log lines (refusal.go)
+
+	bindFailures []BindError // of the last refused swap (binderror.go); under mu
 }
 
 // state is one configuration plus the runtime objects serving it.
@@ -157,27 +159,36 @@ func (p *Proxy) swap(cfg *config.Config) error {
 		}
 		byAddr[key] = l
 	}
+	// Every fresh socket is tried, so that a refusal names all that failed.
 	var fresh []*socket
+	var failed []error
 	for _, addr := range slices.Sorted(maps.Keys(byAddr)) {
 		if _, ok := p.sockets[addr]; ok || byAddr[addr].UDP != nil {
 			continue
 		}
 		s, err := p.bind(addr, byAddr[addr])
 		if err != nil {
-			for _, f := range fresh {
-				f.ln.Close()
-			}
-			return err
+			failed = append(failed, err)
+			continue
 		}
 		fresh = append(fresh, s)
 	}
 	freshUDP, err := p.bindUDP(byAddr)
 	if err != nil {
+		failed = append(failed, err)
+	}
+	if len(failed) > 0 {
 		for _, f := range fresh {
 			f.ln.Close()
 		}
+		for _, f := range freshUDP {
+			f.conn.Close()
+		}
+		err := errors.Join(failed...)
+		p.bindFailures = bindFailuresOf(err)
 		return err
 	}
+	p.bindFailures = nil
 
 	old := p.state.Load()
 	st := &state{cfg: cfg, byAddr: byAddr, upstreams: p.buildUpstreams(old, cfg)}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -47,6 +46,7 @@ type udpSession struct {
 // error nothing stays bound.
 func (p *Proxy) bindUDP(byAddr map[string]*config.Listener) ([]*udpSocket, error) {
 	var fresh []*udpSocket
+	var failed []error
 	for _, key := range slices.Sorted(maps.Keys(byAddr)) {
 		l := byAddr[key]
 		if l.UDP == nil {
@@ -61,12 +61,16 @@ func (p *Proxy) bindUDP(byAddr map[string]*config.Listener) ([]*udpSocket, error
 			conn, err = net.ListenUDP("udp", addr)
 		}
 		if err != nil {
-			for _, f := range fresh {
-				f.conn.Close()
-			}
-			return nil, fmt.Errorf("listener %q: cannot bind UDP %s: %w", l.Name, l.Address, err)
+			failed = append(failed, bindError(l, err))
+			continue
 		}
 		fresh = append(fresh, &udpSocket{p: p, key: key, conn: conn, done: make(chan struct{}), sessions: map[netip.AddrPort]*udpSession{}})
+	}
+	if len(failed) > 0 {
+		for _, f := range fresh {
+			f.conn.Close()
+		}
+		return nil, errors.Join(failed...)
 	}
 	return fresh, nil
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,25 +144,33 @@ spec:
 	}
 }
 
-// TestStatusReportRefusedConfiguration: when the data plane refuses a
-// configuration (a new listener's port is taken by another process), the
-// report says the Gateway and its listeners are not Programmed and why,
-// while the configuration before keeps serving; they are Programmed again
-// once the listener moves to a free port, or once the port is free and
-// SIGHUP has the data plane try again.
-func TestStatusReportRefusedConfiguration(t *testing.T) {
-	blue := startHTTPBackend(t, "blue")
+// TestListenersOnPortsAnotherProcessHoldsAreRefusedAlone: a listener whose
+// port another process holds (TCP or UDP) would have the data plane refuse
+// the whole configuration, every other change with it. Edgeway learns the
+// socket from the refusal, publishes the rest without it, and reports that
+// listener alone PortUnavailable, with the system's reason; the Gateway
+// stays Programmed, its condition untouched. Once the other process lets
+// the port go, the listener is served within --bind-retry. From the first
+// load as from a later one.
+func TestListenersOnPortsAnotherProcessHoldsAreRefusedAlone(t *testing.T) {
+	blue, green := startHTTPBackend(t, "blue"), startHTTPBackend(t, "green")
+	dns := startUDPBackend(t, "dns")
 	port := freePort(t)
-	taken, err := net.Listen("tcp", freeAddr(t))
+	heldTCP, err := net.Listen("tcp", freeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
-	takenPort := taken.Addr().(*net.TCPAddr).Port
-	gateway := func(extraPort int) string {
-		extra := ""
-		if extraPort != 0 {
-			extra = fmt.Sprintf("  - {name: extra, protocol: HTTP, port: %d}\n", extraPort)
+	defer heldTCP.Close()
+	heldUDP, err := net.ListenPacket("udp", freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer heldUDP.Close()
+	tcpPort, udpPort := heldTCP.Addr().(*net.TCPAddr).Port, heldUDP.LocalAddr().(*net.UDPAddr).Port
+	config := func(backend string, extra bool) string {
+		held := ""
+		if extra {
+			held = fmt.Sprintf("  - {name: held, protocol: HTTP, port: %d}\n", tcpPort)
 		}
 		return gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -174,8 +181,28 @@ spec:
   addresses: [{type: IPAddress, value: 127.0.0.1}]
   listeners:
   - {name: http, protocol: HTTP, port: %d}
-`, port) + extra + "---\n" + serviceEntryYAML("blue", blue.port) + `---
+  - {name: dns, protocol: UDP, port: %d}
+`, port, udpPort) + held + `---
 apiVersion: gateway.networking.k8s.io/v1
+kind: UDPRoute
+metadata:
+  name: dns
+spec:
+  parentRefs: [{name: gw, sectionName: dns}]
+  rules:
+  - backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: dns, port: 53}]
+---
+` + fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: dns
+spec:
+  hosts: [dns.internal]
+  ports: [{number: 53, name: dns, protocol: UDP, targetPort: %d}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+`, dns.port) + serviceEntryYAML("blue", blue.port) + serviceEntryYAML("green", green.port) + `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: app
@@ -183,79 +210,92 @@ spec:
   parentRefs: [{name: gw}]
   rules:
   - backendRefs:
-` + seRef("blue", 1)
+` + seRef(backend, 1)
 	}
-	g := startGateway(t, map[string]string{"gateway.yaml": gateway(0)})
-	client := newClient()
-	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", port), "any.test", 200, "blue")
-	programmedAt := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed").LastTransitionTime
-
-	time.Sleep(1100 * time.Millisecond) // a new condition time is a second later
-	g.write("gateway.yaml", gateway(takenPort))
-	var refused metav1.Condition
-	eventually(t, 10*time.Second, "the Gateway reported not Programmed", func() error {
-		refused = reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
-		if refused.Status != metav1.ConditionFalse {
-			return fmt.Errorf("Programmed %s: %s", refused.Status, refused.Message)
-		}
-		return nil
-	})
-	if refused.Reason != "Invalid" || !strings.Contains(refused.Message, "address already in use") || !strings.Contains(refused.Message, strconv.Itoa(takenPort)) {
-		t.Errorf("Programmed=False with %s: %q, want Invalid naming port %d in use", refused.Reason, refused.Message, takenPort)
-	}
-	if !refused.LastTransitionTime.After(programmedAt.Time) {
-		t.Errorf("Programmed turned False at %v, not after it was True (%v)", refused.LastTransitionTime, programmedAt)
-	}
-	for _, o := range g.reportObjects() {
-		if o.Kind != "Gateway" {
-			continue
-		}
-		for _, l := range o.Status.Listeners {
-			for _, c := range l.Conditions {
-				if c.Type == "Programmed" && c.Status != metav1.ConditionFalse {
-					t.Errorf("listener %s: Programmed %s while the data plane refuses the configuration", l.Name, c.Status)
+	var g *gateway
+	listenerAccepted := func(name string) metav1.Condition {
+		t.Helper()
+		for _, o := range g.reportObjects() {
+			if o.Kind != "Gateway" || o.Metadata.Name != "gw" {
+				continue
+			}
+			for _, l := range o.Status.Listeners {
+				for _, c := range l.Conditions {
+					if l.Name == name && c.Type == "Accepted" {
+						return c
+					}
 				}
 			}
 		}
+		t.Fatalf("no Accepted condition for listener %s", name)
+		return metav1.Condition{}
 	}
-	if r := g.report(); r.Dataplane.InSync {
-		t.Errorf("the data plane reported in sync with a refused configuration: %+v", r.Dataplane)
+	inSync := func() {
+		t.Helper()
+		eventually(t, 10*time.Second, "the data plane in sync", func() error {
+			if r := g.report(); !r.Dataplane.InSync {
+				return fmt.Errorf("not in sync: %+v", r.Dataplane)
+			}
+			return nil
+		})
 	}
-	// The configuration before serves on.
-	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", port), "any.test", 200, "blue")
+	refused := func(name string, addr string) {
+		t.Helper()
+		want := fmt.Sprintf("the data plane could not bind %s: bind: address already in use", addr)
+		if c := listenerAccepted(name); c.Status != metav1.ConditionFalse || c.Reason != "PortUnavailable" || !strings.Contains(c.Message, want) {
+			t.Errorf("listener %s: Accepted %s %s: %q; want PortUnavailable saying %q", name, c.Status, c.Reason, c.Message, want)
+		}
+	}
 
-	free := freePort(t)
-	g.write("gateway.yaml", gateway(free))
-	eventually(t, 10*time.Second, "the Gateway Programmed again", func() error {
-		c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
-		if c.Status != metav1.ConditionTrue {
-			return fmt.Errorf("Programmed %s: %s", c.Status, c.Message)
-		}
-		return nil
-	})
-	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", free), "any.test", 200, "blue")
-
-	// Refused again; this time the other process lets the port go, and
-	// SIGHUP has the data plane try the same configuration again.
-	g.write("gateway.yaml", gateway(takenPort))
-	eventually(t, 10*time.Second, "the Gateway refused again", func() error {
-		if c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed"); c.Status != metav1.ConditionFalse {
-			return fmt.Errorf("Programmed %s", c.Status)
-		}
-		return nil
-	})
-	taken.Close()
-	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	// The first load: the UDP port is held; edgeway is ready and serves the rest.
+	g = startGateway(t, map[string]string{"gateway.yaml": config("blue", false)}, "--bind-retry", "300ms")
+	client := newClient()
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	g.expectServed(client, url, "any.test", 200, "blue")
+	inSync()
+	refused("dns", fmt.Sprintf("127.0.0.1:%d", udpPort))
+	programmed := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
+	if programmed.Status != metav1.ConditionTrue {
+		t.Fatalf("Gateway Programmed %s: %q", programmed.Status, programmed.Message)
 	}
-	eventually(t, 10*time.Second, "the Gateway Programmed after SIGHUP", func() error {
-		c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed")
-		if c.Status != metav1.ConditionTrue {
-			return fmt.Errorf("Programmed %s: %s", c.Status, c.Message)
+
+	// A later load adds a listener on the held TCP port and moves the
+	// route to green: the move is served, the new listener refused alone.
+	time.Sleep(1100 * time.Millisecond) // a new condition time would be a second later
+	g.write("gateway.yaml", config("green", true))
+	g.expectServed(client, url, "any.test", 200, "green")
+	inSync()
+	refused("held", fmt.Sprintf("127.0.0.1:%d", tcpPort))
+	refused("dns", fmt.Sprintf("127.0.0.1:%d", udpPort))
+	if c := reportCondition(t, g.reportObjects(), "Gateway", "gw", "Programmed"); c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Equal(&programmed.LastTransitionTime) {
+		t.Errorf("Gateway Programmed %s since %v, want True since %v (never refused): %q", c.Status, c.LastTransitionTime, programmed.LastTransitionTime, c.Message)
+	}
+	if c := listenerAccepted("http"); c.Status != metav1.ConditionTrue {
+		t.Errorf("listener http: Accepted %s %s: %q", c.Status, c.Reason, c.Message)
+	}
+
+	// The other process lets the ports go: both listeners are served.
+	heldTCP.Close()
+	heldUDP.Close()
+	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", tcpPort), "any.test", 200, "green")
+	eventually(t, 10*time.Second, "the UDP listener served", func() error {
+		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", udpPort))
+		if err != nil {
+			return err
 		}
-		return nil
+		defer c.Close()
+		got, err := udpExchange(c, "ping")
+		if err == nil && got != "dns:ping" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		return err
 	})
-	g.expectServed(client, fmt.Sprintf("http://127.0.0.1:%d/", takenPort), "any.test", 200, "blue")
+	inSync()
+	for _, name := range []string{"held", "dns"} {
+		if c := listenerAccepted(name); c.Status != metav1.ConditionTrue {
+			t.Errorf("listener %s once its port is free: Accepted %s %s: %q", name, c.Status, c.Reason, c.Message)
+		}
+	}
 }
 
 // TestListenersTheDataPlaneCannotBindAreRefusedAlone: a listener on the
