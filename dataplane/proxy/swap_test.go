@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,29 +162,77 @@ func TestIncompleteKeepsPreviousConfig(t *testing.T) {
 	}
 }
 
-// TestBindFailureNACKs: a port in use rejects the listener update by name
-// and keeps everything else as it was.
+// TestBindFailureNACKs: ports in use reject the listener update, naming
+// every listener that could not bind (not only the first), and keep
+// everything else as it was: a listener of the same update that could
+// bind is not left bound. BindFailures reports the sockets until a
+// configuration is swapped in.
 func TestBindFailureNACKs(t *testing.T) {
 	a := startBackend(t, "a")
 	p, res, base := httpSetup(t, routeConfig("main", vhost("all", []string{"*"}, toCluster(prefixMatch("/"), "a"))), map[string][]string{"a": {backendAddr(a)}})
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	var busyPorts []uint32
+	for range 2 {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		busyPorts = append(busyPorts, uint32(busy.Addr().(*net.TCPAddr).Port))
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
-	port := uint32(busy.Addr().(*net.TCPAddr).Port)
+	freePort := uint32(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
 
 	next := clone(res)
-	next.Listeners["second"] = listener(t, "second", port, false, chain("http", nil, nil, hcmFilter(t, hcm(t, "main"))))
+	httpChain := chain("http", nil, nil, hcmFilter(t, hcm(t, "main")))
+	next.Listeners["second"] = listener(t, "second", busyPorts[0], false, httpChain)
+	next.Listeners["third"] = listener(t, "third", busyPorts[1], false, httpChain)
+	next.Listeners["fine"] = listener(t, "fine", freePort, false, httpChain)
 	err = p.Apply(config.TypeListener, next)
-	if err == nil || !strings.Contains(err.Error(), `listener "second"`) {
-		t.Fatalf("Apply = %v, want an error naming the listener", err)
+	if err == nil || !strings.Contains(err.Error(), `listener "second"`) || !strings.Contains(err.Error(), `listener "third"`) {
+		t.Fatalf("Apply = %v, want an error naming both listeners", err)
 	}
-	if p.ListenerAddr("second") != nil {
-		t.Error("failed listener is served")
+	failures := p.BindFailures()
+	if len(failures) != 2 {
+		t.Fatalf("BindFailures = %+v, want the two busy sockets", failures)
+	}
+	wantListener := map[string]string{
+		fmt.Sprintf("127.0.0.1:%d", busyPorts[0]): "second",
+		fmt.Sprintf("127.0.0.1:%d", busyPorts[1]): "third",
+	}
+	for i, f := range failures {
+		if f.Listener != wantListener[f.Address] || f.UDP || !errors.Is(f.Err, syscall.EADDRINUSE) {
+			t.Errorf("failure %d: %+v, want one of %v, in use", i, f, wantListener)
+		}
+		delete(wantListener, f.Address)
+	}
+	for _, name := range []string{"second", "third", "fine"} {
+		if p.ListenerAddr(name) != nil {
+			t.Errorf("listener %s is served from a refused update", name)
+		}
+	}
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", freePort)); err != nil {
+		t.Errorf("the refused update's free port was left bound: %v", err)
+	} else {
+		l.Close()
 	}
 	if r := do(t, client(), "GET", base+"/", "x", nil); r.status != 200 {
 		t.Errorf("previous listener broken: %d", r.status)
+	}
+
+	delete(next.Listeners, "second")
+	delete(next.Listeners, "third")
+	if err := p.Apply(config.TypeListener, next); err != nil {
+		t.Fatalf("Apply without the busy listeners: %v", err)
+	}
+	if f := p.BindFailures(); f != nil {
+		t.Errorf("BindFailures after a swap: %+v", f)
+	}
+	if p.ListenerAddr("fine") == nil {
+		t.Error("listener fine is not served")
 	}
 }
 
