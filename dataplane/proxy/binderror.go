@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/edgeway/edgeway/dataplane/config"
 )
@@ -41,6 +42,31 @@ func (p *Proxy) BindFailures() []BindError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.bindFailures)
+}
+
+// bindErrors is several sockets' failures as one error, on one line (an
+// xDS NACK's message, a log field): errors.Join would put newlines in.
+type bindErrors []error
+
+func (e bindErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e bindErrors) Unwrap() []error { return e }
+
+// joinBindErrors is nil, the one error, or bindErrors.
+func joinBindErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return bindErrors(errs)
 }
 
 // bindFailuresOf keeps the BindErrors in err, however joined.

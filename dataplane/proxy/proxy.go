@@ -184,7 +184,7 @@ func (p *Proxy) swap(cfg *config.Config) error {
 		for _, f := range freshUDP {
 			f.conn.Close()
 		}
-		err := errors.Join(failed...)
+		err := joinBindErrors(failed)
 		p.bindFailures = bindFailuresOf(err)
 		return err
 	}

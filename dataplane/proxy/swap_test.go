@@ -195,6 +195,9 @@ func TestBindFailureNACKs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `listener "second"`) || !strings.Contains(err.Error(), `listener "third"`) {
 		t.Fatalf("Apply = %v, want an error naming both listeners", err)
 	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("Apply's error is not one line (it becomes a NACK's message): %q", err)
+	}
 	failures := p.BindFailures()
 	if len(failures) != 2 {
 		t.Fatalf("BindFailures = %+v, want the two busy sockets", failures)

@@ -70,7 +70,7 @@ func (p *Proxy) bindUDP(byAddr map[string]*config.Listener) ([]*udpSocket, error
 		for _, f := range fresh {
 			f.conn.Close()
 		}
-		return nil, errors.Join(failed...)
+		return nil, joinBindErrors(failed)
 	}
 	return fresh, nil
 }
