@@ -97,26 +97,7 @@ func TestBindFailuresRefuseTheirSocketOnly(t *testing.T) {
 		t.Errorf("bound sockets %v, want %v", bound, want)
 	}
 
-	refused := map[string]string{} // "<gateway>/<listener>" -> Accepted message
-	var accepted []string
-	for _, g := range st.Gateways {
-		for _, l := range g.Status.Listeners {
-			name := g.Name + "/" + string(l.Name)
-			a := meta.FindStatusCondition(l.Conditions, string(gwv1.ListenerConditionAccepted))
-			p := meta.FindStatusCondition(l.Conditions, string(gwv1.ListenerConditionProgrammed))
-			if a == nil || p == nil {
-				t.Fatalf("%s: conditions %+v", name, l.Conditions)
-			}
-			if a.Status == metav1.ConditionTrue {
-				accepted = append(accepted, name)
-				continue
-			}
-			if a.Reason != string(gwv1.ListenerReasonPortUnavailable) || p.Status != metav1.ConditionFalse {
-				t.Errorf("%s: Accepted %s %s, Programmed %s", name, a.Status, a.Reason, p.Status)
-			}
-			refused[name] = a.Message
-		}
-	}
+	accepted, refused := listenerVerdicts(t, st)
 	const retry = "; free the port or use another (edgeway tries the port again by itself, and at once on SIGHUP)"
 	wantRefused := map[string]string{
 		"web/http":        "spec.listeners[0].port: the data plane could not bind 127.0.0.1:8080: bind: address already in use" + retry,
@@ -133,7 +114,6 @@ func TestBindFailuresRefuseTheirSocketOnly(t *testing.T) {
 			t.Errorf("%s refused: %s", name, refused[name])
 		}
 	}
-	slices.Sort(accepted)
 	if want := []string{"elsewhere/http", "web/db", "web/other"}; !slices.Equal(accepted, want) {
 		t.Errorf("accepted listeners %v, want %v", accepted, want)
 	}

@@ -109,8 +109,42 @@ func TestReservedPortsRefuseTheirListenersOnly(t *testing.T) {
 		t.Errorf("bound sockets %v, want %v", bound, want)
 	}
 
-	refused := map[string]string{} // "<parent>/<listener>" -> Accepted message
-	accepted := map[string]bool{}
+	accepted, refused := listenerVerdicts(t, st)
+	wantRefused := map[string]string{
+		"web/admin":       "spec.listeners[1].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
+		"web/passthrough": "spec.listeners[3].port: 18000 is taken by the xDS server on 127.0.0.1; use another port",
+		"everywhere/http": "spec.listeners[0].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
+		"extra/db":        "spec.listeners[0].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
+	}
+	for name, msg := range wantRefused {
+		if refused[name] != msg {
+			t.Errorf("%s: Accepted message %q, want %q", name, refused[name], msg)
+		}
+	}
+	for name := range refused {
+		if _, ok := wantRefused[name]; !ok {
+			t.Errorf("%s refused: %s", name, refused[name])
+		}
+	}
+	if want := []string{"elsewhere/http", "everywhere/other", "extra/shop", "web/dns", "web/http"}; !slices.Equal(accepted, want) {
+		t.Errorf("accepted listeners %v, want %v", accepted, want)
+	}
+	for _, r := range st.Routes {
+		for _, p := range r.Status.Parents {
+			if c := meta.FindStatusCondition(p.Conditions, string(gwv1.RouteConditionAccepted)); c == nil || c.Status != metav1.ConditionTrue {
+				t.Errorf("route %s: %+v", r.Name, p.Conditions)
+			}
+		}
+	}
+}
+
+// listenerVerdicts sorts the listeners of every Gateway and ListenerSet
+// ("<parent>/<listener>") into the accepted and the refused, with their
+// Accepted message; a refused one must be PortUnavailable and not
+// Programmed.
+func listenerVerdicts(t *testing.T, st *Statuses) (accepted []string, refused map[string]string) {
+	t.Helper()
+	refused = map[string]string{}
 	check := func(name string, conds []metav1.Condition) {
 		a := meta.FindStatusCondition(conds, string(gwv1.ListenerConditionAccepted))
 		p := meta.FindStatusCondition(conds, string(gwv1.ListenerConditionProgrammed))
@@ -118,7 +152,7 @@ func TestReservedPortsRefuseTheirListenersOnly(t *testing.T) {
 			t.Fatalf("%s: conditions %+v", name, conds)
 		}
 		if a.Status == metav1.ConditionTrue {
-			accepted[name] = true
+			accepted = append(accepted, name)
 			return
 		}
 		if a.Reason != string(gwv1.ListenerReasonPortUnavailable) || p.Status != metav1.ConditionFalse {
@@ -136,34 +170,8 @@ func TestReservedPortsRefuseTheirListenersOnly(t *testing.T) {
 			check(s.Name+"/"+string(l.Name), l.Conditions)
 		}
 	}
-	wantRefused := map[string]string{
-		"web/admin":       "spec.listeners[1].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
-		"web/passthrough": "spec.listeners[3].port: 18000 is taken by the xDS server on 127.0.0.1; use another port",
-		"everywhere/http": "spec.listeners[0].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
-		"extra/db":        "spec.listeners[0].port: 19000 is taken by the admin server on 127.0.0.1; use another port",
-	}
-	for name, msg := range wantRefused {
-		if refused[name] != msg {
-			t.Errorf("%s: Accepted message %q, want %q", name, refused[name], msg)
-		}
-	}
-	for name := range refused {
-		if _, ok := wantRefused[name]; !ok {
-			t.Errorf("%s refused: %s", name, refused[name])
-		}
-	}
-	for _, name := range []string{"web/http", "web/dns", "elsewhere/http", "everywhere/other", "extra/shop"} {
-		if !accepted[name] {
-			t.Errorf("%s is not accepted", name)
-		}
-	}
-	for _, r := range st.Routes {
-		for _, p := range r.Status.Parents {
-			if c := meta.FindStatusCondition(p.Conditions, string(gwv1.RouteConditionAccepted)); c == nil || c.Status != metav1.ConditionTrue {
-				t.Errorf("route %s: %+v", r.Name, p.Conditions)
-			}
-		}
-	}
+	slices.Sort(accepted)
+	return accepted, refused
 }
 
 func TestBindsOverlap(t *testing.T) {

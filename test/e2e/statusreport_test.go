@@ -64,6 +64,25 @@ func reportCondition(t *testing.T, objs []reportObject, kind, name, typ string) 
 	return metav1.Condition{}
 }
 
+// reportListenerCondition is the condition typ of a Gateway's listener.
+func reportListenerCondition(t *testing.T, objs []reportObject, gateway, listener, typ string) metav1.Condition {
+	t.Helper()
+	for _, o := range objs {
+		if o.Kind != "Gateway" || o.Metadata.Name != gateway {
+			continue
+		}
+		for _, l := range o.Status.Listeners {
+			for _, c := range l.Conditions {
+				if l.Name == listener && c.Type == typ {
+					return c
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s condition for listener %s of Gateway %s", typ, listener, gateway)
+	return metav1.Condition{}
+}
+
 // TestStatusReportTimesAndListenerSets: /api/status shows a ListenerSet's
 // status as it shows a Gateway's, and every condition carries the time it
 // last changed (not translation's placeholder, 1970): a route's
@@ -215,20 +234,7 @@ spec:
 	var g *gateway
 	listenerAccepted := func(name string) metav1.Condition {
 		t.Helper()
-		for _, o := range g.reportObjects() {
-			if o.Kind != "Gateway" || o.Metadata.Name != "gw" {
-				continue
-			}
-			for _, l := range o.Status.Listeners {
-				for _, c := range l.Conditions {
-					if l.Name == name && c.Type == "Accepted" {
-						return c
-					}
-				}
-			}
-		}
-		t.Fatalf("no Accepted condition for listener %s", name)
-		return metav1.Condition{}
+		return reportListenerCondition(t, g.reportObjects(), "gw", name, "Accepted")
 	}
 	inSync := func() {
 		t.Helper()
@@ -356,23 +362,9 @@ spec:
 	g.expectServed(client, url, "any.test", 200, "green")
 
 	objs := g.reportObjects()
-	listener := func(gateway, name string) (accepted metav1.Condition) {
-		for _, o := range objs {
-			if o.Kind != "Gateway" || o.Metadata.Name != gateway {
-				continue
-			}
-			for _, l := range o.Status.Listeners {
-				if l.Name == name {
-					for _, c := range l.Conditions {
-						if c.Type == "Accepted" {
-							return c
-						}
-					}
-				}
-			}
-		}
-		t.Fatalf("no Accepted condition for listener %s of Gateway %s", name, gateway)
-		return
+	listener := func(gateway, name string) metav1.Condition {
+		t.Helper()
+		return reportListenerCondition(t, objs, gateway, name, "Accepted")
 	}
 	admin := listener("gw", "admin")
 	if admin.Status != metav1.ConditionFalse || admin.Reason != "PortUnavailable" ||
