@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -63,6 +64,23 @@ func Dataplane(args []string) error {
 	clientCtx, cancelClient := context.WithCancel(context.Background())
 	defer cancelClient()
 	go func() { _ = client.Run(clientCtx) }()
+
+	// SIGHUP tries again a configuration refused for a cause outside it (a
+	// listener's port another process held, since freed): the server sends
+	// a refused version only once per stream, so a new stream asks for it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if len(client.Stats().Rejected) == 0 {
+				log.Info("SIGHUP: no refused configuration to try again")
+				continue
+			}
+			log.Info("SIGHUP: asking the xDS server again for the refused configuration")
+			client.Resync()
+		}
+	}()
 
 	adm, err := startAdmin(*adminAddr, client, dp, ops)
 	if err != nil {
