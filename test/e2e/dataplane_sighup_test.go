@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,19 +60,8 @@ func TestDataplaneSIGHUPRetriesARefusedConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(dataplaneBin, "--xds-server", lis.Addr().String(), "--node-id", node, "--admin-address", freeAddr(t))
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("dataplane logs:\n%s", logs.String())
-		}
-	}()
+	cmd, logs, stopDataplane := startDataplane(t, lis.Addr().String(), node)
+	defer stopDataplane()
 	c := newClient()
 	served := func(p int) error {
 		res, err := do(t, c, "GET", fmt.Sprintf("http://127.0.0.1:%d/", p), "any.test", nil)

@@ -39,6 +39,26 @@ func (n *nackRecorder) messages() []string {
 	return append([]string(nil), n.nacks...)
 }
 
+// startDataplane runs edgeway-dataplane against an xDS server of the test.
+// stop ends it (SIGINT) and prints its logs if the test failed; call it
+// before the server stops, or the data plane's last words are reconnects.
+func startDataplane(t *testing.T, xdsServer, node string) (cmd *exec.Cmd, logs *syncBuffer, stop func()) {
+	t.Helper()
+	cmd = exec.Command(dataplaneBin, "--xds-server", xdsServer, "--node-id", node, "--admin-address", freeAddr(t))
+	logs = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, logs, func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("dataplane logs:\n%s", logs.String())
+		}
+	}
+}
+
 // TestDataplaneNACKsUnimplementedFieldAndKeepsServing runs the real
 // `edgeway dataplane` against an xDS server in the test. A Listener carrying
 // a field outside the contract (HttpConnectionManager.server_name) must be
@@ -125,19 +145,8 @@ func TestDataplaneNACKsUnimplementedFieldAndKeepsServing(t *testing.T) {
 	defer grpcServer.Stop()
 
 	// The data-plane-only binary; readiness_test.go runs `edgeway dataplane`.
-	cmd := exec.Command(dataplaneBin, "--xds-server", lis.Addr().String(), "--node-id", node, "--admin-address", freeAddr(t))
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("dataplane logs:\n%s", logs.String())
-		}
-	}()
+	_, _, stopDataplane := startDataplane(t, lis.Addr().String(), node)
+	defer stopDataplane()
 
 	c := newClient()
 	url := fmt.Sprintf("http://%s/", listenerName)
