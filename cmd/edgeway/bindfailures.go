@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeway/edgeway/controller/snapshot"
 	"github.com/edgeway/edgeway/dataplane/proxy"
+	"github.com/edgeway/edgeway/dataplane/xdsclient"
 )
 
 // A listener whose socket the host will not give the data plane (a port
@@ -139,4 +141,50 @@ func bindsNow(f snapshot.BindFailure) bool {
 	}
 	l.Close()
 	return true
+}
+
+// staleRefusalResync asks the server again, on a new stream, for a type
+// whose refused version is still the one published after the publication
+// that leaves out the failed sockets (the server sends a type again only
+// when it changed, and a NACKed version never on the same stream). The
+// new stream must wait until the data plane holds every other type of that
+// publication: until then its accepted listeners still name the failed
+// sockets, and the refused type would be refused again with them, this
+// time for good.
+type staleRefusalResync struct {
+	client interface {
+		Stats() xdsclient.Stats
+		Resync()
+	}
+	published func() map[string]string // type URL -> the version published
+
+	pending atomic.Bool
+}
+
+// arm: the publication is made; resync once the data plane has taken it.
+func (r *staleRefusalResync) arm() {
+	r.pending.Store(true)
+	r.check()
+}
+
+// check resyncs, once per arm, when every published type is either in
+// force or refused at its published version, and one is the latter.
+func (r *staleRefusalResync) check() {
+	if !r.pending.Load() {
+		return
+	}
+	st := r.client.Stats()
+	stale := false
+	for typ, v := range r.published() {
+		if rej, ok := st.Rejected[typ]; ok && rej.Version == v {
+			stale = true
+			continue
+		}
+		if st.Versions[typ] != v {
+			return // the data plane has not taken the publication yet
+		}
+	}
+	if r.pending.CompareAndSwap(true, false) && stale {
+		go r.client.Resync() // not from the client's own callback
+	}
 }

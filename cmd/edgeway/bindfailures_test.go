@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeway/edgeway/controller/snapshot"
 	"github.com/edgeway/edgeway/dataplane/proxy"
+	"github.com/edgeway/edgeway/dataplane/xdsclient"
 )
 
 // bindErr binds addr as the data plane would while held is bound, for a
@@ -111,5 +112,63 @@ func TestBindFailureAddress(t *testing.T) {
 	f, ok := bindFailure(proxy.BindError{Address: "[0:0:0:0:0:0:0:1]:8443", Err: errors.New("bind: cannot assign requested address")})
 	if !ok || f.Address != "::1" || f.Port != 8443 || f.Error != "bind: cannot assign requested address" {
 		t.Errorf("bindFailure = %+v, %v", f, ok)
+	}
+}
+
+// fakeXDSClient is the xDS client's state as staleRefusalResync reads it.
+type fakeXDSClient struct {
+	stats   xdsclient.Stats
+	resyncs chan struct{}
+}
+
+func (f *fakeXDSClient) Stats() xdsclient.Stats { return f.stats }
+func (f *fakeXDSClient) Resync()                { f.resyncs <- struct{}{} }
+
+// TestStaleRefusalResync: after the publication without the failed
+// sockets, the endpoints' refused version is still the published one. The
+// new stream waits until the data plane holds the publication's listeners
+// (asked for earlier, the endpoints would be refused again with the old
+// listeners, for good), then is opened once; with no refused type left at
+// its published version, none is.
+func TestStaleRefusalResync(t *testing.T) {
+	const lds, eds = "listeners", "endpoints"
+	published := map[string]string{lds: "L2", eds: "E2"}
+	fake := &fakeXDSClient{resyncs: make(chan struct{}, 4), stats: xdsclient.Stats{
+		Versions: map[string]string{lds: "L1-with-the-failed-socket", eds: "E1"},
+		Rejected: map[string]xdsclient.Rejection{eds: {Version: "E2", Error: "cannot bind"}},
+	}}
+	r := &staleRefusalResync{client: fake, published: func() map[string]string { return published }}
+	resynced := func() bool {
+		select {
+		case <-fake.resyncs:
+			return true
+		case <-time.After(100 * time.Millisecond):
+			return false
+		}
+	}
+
+	r.check() // not armed: nothing
+	r.arm()   // the data plane still holds L1
+	if resynced() {
+		t.Fatal("resynced before the data plane took the new listeners")
+	}
+	fake.stats.Versions[lds] = "L2"
+	r.check()
+	if !resynced() {
+		t.Fatal("no resync once the refused endpoints were the only type not in force")
+	}
+	r.check()
+	if resynced() {
+		t.Error("resynced twice for one publication")
+	}
+
+	// A publication that changed every refused type needs no new stream.
+	published = map[string]string{lds: "L3", eds: "E3"}
+	fake.stats.Versions = map[string]string{lds: "L3", eds: "E3"}
+	fake.stats.Rejected = map[string]xdsclient.Rejection{}
+	r.arm()
+	r.check()
+	if resynced() {
+		t.Error("resynced with nothing refused")
 	}
 }

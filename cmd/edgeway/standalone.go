@@ -94,8 +94,8 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 		ctx:        ctx,
 		unbindable: &unbindableSockets{log: log.With("component", "listeners")},
 	}
-	var client *xdsclient.Client // the callback below resyncs it
-	client = xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
+	resync := &staleRefusalResync{published: func() map[string]string { return xdsServer.Versions(run.StandaloneNodeID) }}
+	client := xdsclient.New(xdsLis.Addr().String(), run.StandaloneNodeID, dp, log.With("component", "xds-client"),
 		append(ops.XDSOptions, xdsclient.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())),
 			xdsclient.WithOnResult(func() {
 				// A refusal for sockets the host would not give: publish
@@ -105,21 +105,16 @@ func standalone(ctx context.Context, f standaloneFlags, log *slog.Logger) error 
 					state.supersede()
 					go func() {
 						pipeline.republish("a listener that could not bind")
-						// The server sends a type again only when it
-						// changed: one whose refused version is still
-						// the one published (the clusters, say, when
-						// other listeners use them all) is asked for
-						// again, or the data plane would wait for it.
-						if state.refusal() != "" {
-							client.Resync()
-						}
+						resync.arm()
 					}()
 					return
 				}
+				resync.check()
 				// The report's Programmed follows what the data plane
 				// accepts or refuses.
 				state.refresh(time.Now())
 			}))...)
+	resync.client = client
 	state.client = client
 	ops.ExposeXDS(client)
 	clientCtx, cancelClient := context.WithCancel(context.Background())
