@@ -211,17 +211,7 @@ spec:
   rules:
   - backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: dns, port: 53}]
 ---
-` + fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: dns
-spec:
-  hosts: [dns.internal]
-  ports: [{number: 53, name: dns, protocol: UDP, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, dns.port) + serviceEntryYAML("blue", blue.port) + serviceEntryYAML("green", green.port) + `apiVersion: gateway.networking.k8s.io/v1
+` + dnsServiceEntryYAML("dns", "UDP", dns.port) + serviceEntryYAML("blue", blue.port) + serviceEntryYAML("green", green.port) + `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: app

@@ -434,6 +434,22 @@ func startUDPBackend(t *testing.T, name string) *backend {
 	return &backend{name: name, addr: pc.LocalAddr().String(), port: pc.LocalAddr().(*net.UDPAddr).Port}
 }
 
+// dnsServiceEntryYAML is a ServiceEntry <name>.internal whose port 53
+// (protocol proto: UDP or TCP) is 127.0.0.1:port, followed by "---".
+func dnsServiceEntryYAML(name, proto string, port int) string {
+	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: %s
+spec:
+  hosts: [%s.internal]
+  ports: [{number: 53, name: dns, protocol: %s, targetPort: %d}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+`, name, name, proto, port)
+}
+
 // udpExchange sends payload on c and returns the reply.
 func udpExchange(c net.Conn, payload string) (string, error) {
 	c.SetDeadline(time.Now().Add(2 * time.Second))
@@ -454,19 +470,6 @@ func TestUDPRouteWeighted(t *testing.T) {
 	heavy, light := startUDPBackend(t, "heavy"), startUDPBackend(t, "light")
 	echo := startTCPBackend(t, "tcp")
 	port := freePort(t)
-	se := func(name, proto string, p int) string {
-		return fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: %s
-spec:
-  hosts: [%s.internal]
-  ports: [{number: 53, name: dns, protocol: %s, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, name, name, proto, p)
-	}
 	cfg := gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
@@ -498,7 +501,7 @@ spec:
   rules:
   - backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: tcp, port: 53}]
 ---
-`, port) + se("heavy", "UDP", heavy.port) + se("light", "UDP", light.port) + se("tcp", "TCP", echo.port)
+`, port) + dnsServiceEntryYAML("heavy", "UDP", heavy.port) + dnsServiceEntryYAML("light", "UDP", light.port) + dnsServiceEntryYAML("tcp", "TCP", echo.port)
 	g := startGateway(t, map[string]string{"all.yaml": cfg})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
