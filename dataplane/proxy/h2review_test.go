@@ -147,6 +147,48 @@ func TestH2FramesOfStreamsAfterGoAway(t *testing.T) {
 	}
 }
 
+// TestH2ClientGoAwayThenPing: a client's GOAWAY on a connection with
+// nothing open is answered with ours, and the frames the client sends after
+// it are still served (RFC 9113 6.8; h2spec generic/3.8 and http2/7 send a
+// PING next and expect its ACK): the connection ends when the client
+// closes it, not the moment our GOAWAY is flushed. The PING is sent a
+// little later here so that an immediate close would be seen every time,
+// not only when it wins the race.
+func TestH2ClientGoAwayThenPing(t *testing.T) {
+	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
+	c, fr, ended := h2RawServer(t, srv, http.NotFoundHandler())
+	frames := h2Frames(fr)
+	fr.WriteGoAway(0, http2.ErrCode(0xff), []byte("unknown code"))
+	var goAway bool
+	for f := range frames {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			goAway = g.ErrCode == http2.ErrCodeNo
+			break
+		}
+	}
+	if !goAway {
+		t.Fatal("no GOAWAY(NO_ERROR) in answer to the client's")
+	}
+	time.Sleep(100 * time.Millisecond)
+	fr.WritePing(false, [8]byte{7})
+	var acked bool
+	for f := range frames {
+		if p, ok := f.(*http2.PingFrame); ok && p.IsAck() && p.Data == [8]byte{7} {
+			acked = true
+			break
+		}
+	}
+	if !acked {
+		t.Fatal("the PING after the client's GOAWAY was not answered: the connection closed")
+	}
+	c.Close()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second): // liveness only
+		t.Fatal("the connection did not end when the client closed it")
+	}
+}
+
 // TestH2ZeroWindowStallIsBounded: a client that announces a zero
 // SETTINGS_INITIAL_WINDOW_SIZE and never sends WINDOW_UPDATE (but reads)
 // does not hold a handler blocked in Write for ever: past the stall

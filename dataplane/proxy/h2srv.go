@@ -334,7 +334,7 @@ func (c *h2Conn) processFrame(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.goAwayGracefully()
+		c.answerGoAway()
 		return nil
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol)
@@ -460,14 +460,34 @@ func (c *h2Conn) noteServerReset(id uint32) {
 // will be served: open streams finish, newer ones are ignored, and the
 // connection closes when none is left.
 func (c *h2Conn) goAwayGracefully() {
+	if c.sendGoAway() {
+		c.out.closeWhenFlushed()
+	}
+}
+
+// answerGoAway answers the client's GOAWAY with ours. The client may
+// still send frames after its GOAWAY (a PING, the rest of a request body)
+// and read the answers (RFC 9113 6.8; h2spec generic/3.8 and http2/7 send
+// a PING next): with nothing open, the connection ends when the client
+// closes it or after h2GoAwayLinger, as x/net/http2's does, not at once,
+// which would race the PING's answer.
+func (c *h2Conn) answerGoAway() {
+	if c.sendGoAway() {
+		c.conn.SetReadDeadline(time.Now().Add(h2GoAwayLinger))
+	}
+}
+
+// sendGoAway writes GOAWAY(NO_ERROR) naming the last stream that will be
+// served, once; true if nothing is open, so the connection may end.
+func (c *h2Conn) sendGoAway() (done bool) {
 	c.mu.Lock()
 	if c.goingAway || c.closed {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.goingAway = true
 	last := c.maxClientIDLocked()
-	done := len(c.streams) == 0 && c.handlers == 0
+	done = len(c.streams) == 0 && c.handlers == 0
 	c.mu.Unlock()
 	// Flushed by another goroutine: this may be the frame reader, which
 	// must never wait for a client that does not read.
@@ -475,9 +495,7 @@ func (c *h2Conn) goAwayGracefully() {
 	c.out.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
 	c.out.mu.Unlock()
 	c.out.flushAsync()
-	if done {
-		c.out.closeWhenFlushed()
-	}
+	return done
 }
 
 // maxClientIDLocked is the highest stream id opened. The reader writes
