@@ -5,6 +5,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     ?= ./...
 FUZZTIME ?= 30s
+# Each input that finds new coverage is minimized before fuzzing goes on;
+# go test's default allows 60 s per input, which kept FuzzTranslate (its
+# seeds are whole golden files) minimizing all the time: 46 inputs run in
+# 30 s, none new, against 9687 and 96 with 100 tries.
+FUZZMINIMIZE ?= 100x
 
 .PHONY: bench bench-peers bench-scale conformance all build run test test-unit test-e2e test-h2spec test-mesh-cluster vet golden crds apis fuzz clean cluster-up cluster-down
 
@@ -112,11 +117,11 @@ apis: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0
 
-## fuzz: run each fuzz target for FUZZTIME.
+## fuzz: run each fuzz target for FUZZTIME (minimizing new inputs with FUZZMINIMIZE tries).
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || exit 1; \
 	  done; \
 	done
 
