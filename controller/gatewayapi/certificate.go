@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -40,6 +41,12 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 		if err != nil {
 			l.certProblem = problem{string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: %v", field, err)}
 			return
+		}
+		if slices.Contains(names, s.Name) {
+			// The same Secret named twice (the schema allows it) is one
+			// certificate: served once, as the data plane takes each
+			// certificate once.
+			continue
 		}
 		names = append(names, s.Name)
 	}

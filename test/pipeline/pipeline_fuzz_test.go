@@ -50,25 +50,28 @@ func FuzzAcceptedConfigurationCompiles(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		snap, err := snapshot.Parse("fuzz.yaml", data)
-		if err != nil {
-			return // refused with file, line and reason: the loader's tests
+	f.Fuzz(checkAccepted)
+}
+
+// checkAccepted is the fuzz targets' check of one configuration file.
+func checkAccepted(t *testing.T, data []byte) {
+	snap, err := snapshot.Parse("fuzz.yaml", data)
+	if err != nil {
+		return // refused with file, line and reason: the loader's tests
+	}
+	for _, isolated := range []bool{false, true} {
+		snap.IsolateGateways = isolated
+		x, _ := gatewayapi.Translate(snap)
+		parts := map[string]*ir.IR{"standalone": x}
+		if isolated {
+			parts = ir.SplitByGateway(x)
 		}
-		for _, isolated := range []bool{false, true} {
-			snap.IsolateGateways = isolated
-			x, _ := gatewayapi.Translate(snap)
-			parts := map[string]*ir.IR{"standalone": x}
-			if isolated {
-				parts = ir.SplitByGateway(x)
-			}
-			for node, part := range parts {
-				if err := dataplaneAccepts(part); err != nil {
-					t.Errorf("isolated=%v, data plane %s: %v", isolated, node, err)
-				}
+		for node, part := range parts {
+			if err := dataplaneAccepts(part); err != nil {
+				t.Errorf("isolated=%v, data plane %s: %v\n%s", isolated, node, err, data)
 			}
 		}
-	})
+	}
 }
 
 // seeds are the translator's golden inputs and the bundled example.
