@@ -24,7 +24,10 @@ import (
 //   - resolution DNS and DNS_ROUND_ROBIN: the data plane resolves the
 //     endpoints' addresses, or the exact hosts when there are no endpoints
 //     (every resolved address is an endpoint: edgeway's DNS clusters are
-//     Envoy's STRICT_DNS, which serves both Istio modes).
+//     Envoy's STRICT_DNS, which serves both Istio modes). An endpoint
+//     whose address is neither an IP nor a host name (a wildcard, a Unix
+//     socket) is left out, as STATIC leaves out what is not an IP: Istio's
+//     validation refuses such an entry, the CRD's schema does not.
 //   - resolution NONE means "the caller already resolved the destination"
 //     (Istio forwards to the original destination IP). A gateway has no
 //     original destination, so NONE is served as close to it as possible:
@@ -142,7 +145,7 @@ func seClusterFor(se *istionet.ServiceEntry, sp *networking.ServicePort, cname, 
 	c := &ir.Cluster{Name: cname, Protocol: serviceEntryProtocol(sp.Protocol), MeshInternal: spec.Location == networking.ServiceEntry_MESH_INTERNAL}
 	isIP := func(a string) bool { return net.ParseIP(a) != nil }
 	isName := func(a string) bool {
-		return a != "" && !isUnixAddress(a) && (net.ParseIP(a) != nil || ir.ValidServerName(a))
+		return a != "" && !isUnixAddress(a) && (net.ParseIP(a) != nil || (!isWildcard(a) && ir.ValidServerName(a)))
 	}
 	switch spec.Resolution {
 	case networking.ServiceEntry_STATIC:

@@ -145,6 +145,14 @@ func TestParseErrorsNameFileLineObjectAndReason(t *testing.T) {
 			want: []string{"Secret default/c:", `"tls.key"`},
 		},
 		{
+			// The API server refuses it; translated, the alias would be a
+			// DNS endpoint the IR refuses, and with it every Gateway's
+			// configuration (found by test/pipeline's fuzzer).
+			name: "ExternalName that is no DNS name",
+			doc:  "apiVersion: v1\nkind: Service\nmetadata:\n  name: ext\nspec:\n  type: ExternalName\n  externalName: \"*.example.com\"\n  ports:\n  - port: 80\n",
+			want: []string{"bad.yaml:7: Service default/ext:", "spec.externalName", `"*.example.com"`, "DNS name"},
+		},
+		{
 			name: "duplicate",
 			doc:  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n",
 			want: []string{"bad.yaml:8: Secret default/c: defined more than once (first at bad.yaml:1)"},

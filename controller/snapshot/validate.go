@@ -42,6 +42,14 @@ func validateObject(obj any) error {
 			}
 		}
 	case *corev1.Service:
+		if o.Spec.Type == corev1.ServiceTypeExternalName {
+			// As the API server: a lower-case DNS name, the alias the
+			// data plane resolves.
+			name := strings.TrimSuffix(o.Spec.ExternalName, ".")
+			if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+				return &FieldError{Field: "spec.externalName", Reason: fmt.Sprintf("invalid value %q: a Service of type ExternalName needs a DNS name: %s", o.Spec.ExternalName, strings.Join(errs, "; "))}
+			}
+		}
 		for i, p := range o.Spec.Ports {
 			if p.Port < 1 || p.Port > 65535 {
 				return &FieldError{Field: fmt.Sprintf("spec.ports[%d].port", i), Reason: fmt.Sprintf("invalid value %d: must be between 1 and 65535", p.Port)}
