@@ -560,9 +560,12 @@ func validHostname(h string) bool {
 }
 
 // ValidServerName reports whether s is a host name or a "*."-prefixed
-// wildcard host name, as Validate requires of domains, SNIs and DNS
-// endpoint names.
+// wildcard host name, as Validate requires of domains and SNIs.
 func ValidServerName(s string) bool { return validServerName(s) }
+
+// ValidHostname reports whether s is a host name, no wildcard, as Validate
+// requires of a DNS endpoint's address that is not an IP.
+func ValidHostname(s string) bool { return validHostname(s) }
 
 // validServerName accepts a host name or a "*."-prefixed wildcard host name.
 func validServerName(s string) bool {

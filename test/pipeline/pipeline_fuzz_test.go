@@ -41,7 +41,7 @@ import (
 // resources must pass xDS translation, the wire, the data plane's compiler
 // and its socket check: no two listeners on one socket, none whose port
 // another listener's address takes too. Seeds: the translator's golden
-// inputs and the bundled example.
+// inputs and the examples.
 func FuzzAcceptedConfigurationCompiles(f *testing.F) {
 	for _, in := range seeds(f) {
 		data, err := os.ReadFile(in)
@@ -74,7 +74,7 @@ func checkAccepted(t *testing.T, data []byte) {
 	}
 }
 
-// seeds are the translator's golden inputs and the bundled example.
+// seeds are the translator's golden inputs and the examples.
 func seeds(t testing.TB) []string {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
