@@ -348,22 +348,24 @@ spec:
 // serviceEntryYAML declares a STATIC ServiceEntry named name whose port 80
 // reaches a backend on 127.0.0.1:port.
 func serviceEntryYAML(name string, port int) string {
+	return staticServiceEntryYAML(name, 80, "http", "HTTP", port)
+}
+
+// staticServiceEntryYAML is a STATIC ServiceEntry <name>.internal with one
+// port, number (named portName, of protocol), which is 127.0.0.1:targetPort;
+// followed by "---".
+func staticServiceEntryYAML(name string, number int, portName, protocol string, targetPort int) string {
 	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: %s
 spec:
   hosts: [%s.internal]
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-    targetPort: %d
+  ports: [{number: %d, name: %s, protocol: %s, targetPort: %d}]
   resolution: STATIC
-  endpoints:
-  - address: 127.0.0.1
+  endpoints: [{address: 127.0.0.1}]
 ---
-`, name, name, port)
+`, name, name, number, portName, protocol, targetPort)
 }
 
 // seRef is a backendRef to a ServiceEntry on port 80.

@@ -224,19 +224,7 @@ func TestTCPRouteWeights(t *testing.T) {
 	one := startTCPBackend(t, "one")
 	two := startTCPBackend(t, "two")
 	port := freePort(t)
-	seTCP := func(name string, p int) string {
-		return fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: %s
-spec:
-  hosts: [%s.internal]
-  ports: [{number: 7000, name: tcp, protocol: TCP, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, name, name, p)
-	}
+	seTCP := func(name string, p int) string { return staticServiceEntryYAML(name, 7000, "tcp", "TCP", p) }
 	config := gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:

@@ -257,18 +257,10 @@ func startMTLSBackend(t *testing.T, ca, clientCA *testCA, host string) *backend 
 	return &backend{name: host, addr: l.Addr().String(), port: l.Addr().(*net.TCPAddr).Port}
 }
 
+// tlsServiceEntryYAML is a ServiceEntry whose port 443 (TLS) is
+// 127.0.0.1:port.
 func tlsServiceEntryYAML(name string, port int) string {
-	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: %s
-spec:
-  hosts: [%s.internal]
-  ports: [{number: 443, name: https, protocol: TLS, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, name, name, port)
+	return staticServiceEntryYAML(name, 443, "https", "TLS", port)
 }
 
 func backendTLSPolicyYAML(name, target, hostname, sans string) string {
@@ -437,17 +429,7 @@ func startUDPBackend(t *testing.T, name string) *backend {
 // dnsServiceEntryYAML is a ServiceEntry <name>.internal whose port 53
 // (protocol proto: UDP or TCP) is 127.0.0.1:port, followed by "---".
 func dnsServiceEntryYAML(name, proto string, port int) string {
-	return fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: %s
-spec:
-  hosts: [%s.internal]
-  ports: [{number: 53, name: dns, protocol: %s, targetPort: %d}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1}]
----
-`, name, name, proto, port)
+	return staticServiceEntryYAML(name, 53, "dns", proto, port)
 }
 
 // udpExchange sends payload on c and returns the reply.
