@@ -126,10 +126,13 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 	cname := string(b)
 	c := &ir.Cluster{Name: cname, Discovery: ir.DiscoveryEDS, Protocol: appProtocol(sp.AppProtocol)}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		// An ExternalName Service is a DNS alias: resolve it like a DNS ServiceEntry.
+		// An ExternalName Service is a DNS alias (a CNAME, no proxying):
+		// resolve it like a DNS ServiceEntry, on the Service's port, where a
+		// client in the cluster would connect. Kubernetes ignores targetPort
+		// here, and a named one could not be resolved anyway.
 		c.Discovery = ir.DiscoveryDNS
 		if svc.Spec.ExternalName != "" {
-			c.Endpoints = []ir.Endpoint{{Address: svc.Spec.ExternalName, Port: targetPortNumber(sp)}}
+			c.Endpoints = []ir.Endpoint{{Address: svc.Spec.ExternalName, Port: uint32(sp.Port)}}
 		}
 	} else {
 		c.Endpoints = t.sliceEndpoints(key(ns, name), sp)

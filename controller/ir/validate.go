@@ -499,7 +499,7 @@ func (v *validator) cluster(i int, c *Cluster) {
 				v.addf("%s.address: %q is not an IP address (EDS clusters take IPs; use discovery DNS for host names)", eat.String(), e.Address)
 			}
 		case DiscoveryDNS:
-			if !validHostname(e.Address) {
+			if !ValidDNSName(e.Address) {
 				if _, err := netip.ParseAddr(e.Address); err != nil {
 					v.addf("%s.address: %q is neither a host name nor an IP address", eat.String(), e.Address)
 				}
@@ -563,9 +563,12 @@ func validHostname(h string) bool {
 // wildcard host name, as Validate requires of domains and SNIs.
 func ValidServerName(s string) bool { return validServerName(s) }
 
-// ValidHostname reports whether s is a host name, no wildcard, as Validate
-// requires of a DNS endpoint's address that is not an IP.
-func ValidHostname(s string) bool { return validHostname(s) }
+// ValidDNSName reports whether s is a host name the data plane may resolve,
+// as Validate requires of a DNS endpoint's address that is not an IP: no
+// wildcard; one trailing dot allowed, which makes the name fully qualified
+// (resolved as it is, no search domains), as Kubernetes accepts it in an
+// ExternalName Service.
+func ValidDNSName(s string) bool { return validHostname(strings.TrimSuffix(s, ".")) }
 
 // validServerName accepts a host name or a "*."-prefixed wildcard host name.
 func validServerName(s string) bool {

@@ -6,11 +6,15 @@ import (
 )
 
 // TestBackendKinds: Service + EndpointSlice, ServiceEntry with STATIC endpoints
-// (covered everywhere else) and with DNS resolution, and 503 for a Service
-// without ready endpoints.
+// (covered everywhere else) and with DNS resolution, an ExternalName Service
+// (a DNS alias the data plane resolves; it connects on the Service's port,
+// as a client in the cluster would, whatever targetPort says), and 503 for
+// a Service without ready endpoints. Names resolve from /etc/hosts only: no
+// query leaves the machine.
 func TestBackendKinds(t *testing.T) {
 	svc := startHTTPBackend(t, "svc")
 	dns := startHTTPBackend(t, "dns")
+	ext := startHTTPBackend(t, "ext")
 	port := freePort(t)
 	config := gatewayClassYAML + "---\n" + fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -51,6 +55,16 @@ spec:
   ports:
   - {name: web, port: 80}
 ---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ext
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+  - {name: web, port: %d, targetPort: 1}
+---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -74,7 +88,9 @@ spec:
     backendRefs: [{name: empty, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /dns}}]
     backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: by-dns, port: 80}]
-`, port, svc.port, svc.port, dns.port)
+  - matches: [{path: {type: PathPrefix, value: /ext}}]
+    backendRefs: [{name: ext, port: %d}]
+`, port, svc.port, svc.port, ext.port, dns.port, ext.port)
 	startGateway(t, map[string]string{"config.yaml": config})
 	c := newClient()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -87,6 +103,7 @@ spec:
 		{"/svc", 200, "svc"}, {"/svc", 200, "svc"}, {"/svc", 200, "svc"}, {"/svc", 200, "svc"},
 		{"/empty", 503, ""},
 		{"/dns", 200, "dns"},
+		{"/ext", 200, "ext"},
 	} {
 		res, err := do(t, c, "GET", base+tc.path, "any.test", nil)
 		if err != nil {
