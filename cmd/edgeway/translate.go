@@ -14,6 +14,7 @@ import (
 	"github.com/edgeway/edgeway/controller/ir"
 	"github.com/edgeway/edgeway/controller/snapshot"
 	"github.com/edgeway/edgeway/controller/xds"
+	"github.com/edgeway/edgeway/dataplane/config"
 )
 
 // runTranslate runs the whole translation offline and prints one stage.
@@ -46,6 +47,7 @@ func runTranslate(args []string, out io.Writer) error {
 	// refuse is refused here too.
 	snap.ReservedPorts = standaloneReservedPorts(defaultStandaloneAdmin, defaultStandaloneXDS)
 	x, statuses := gatewayapi.Translate(snap)
+	refused := servable(x)
 	var body []byte
 	switch *output {
 	case "status":
@@ -55,7 +57,7 @@ func runTranslate(args []string, out io.Writer) error {
 	case "xds":
 		res, terr := xds.Translate(redacted(x))
 		if terr != nil {
-			return fmt.Errorf("translate: xDS: %w", terr)
+			return refusedError(terr)
 		}
 		body, err = xds.MarshalYAML(res)
 	default:
@@ -64,8 +66,45 @@ func runTranslate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = out.Write(body)
-	return err
+	if _, err := out.Write(body); err != nil {
+		return err
+	}
+	if refused != nil {
+		return refusedError(refused)
+	}
+	return nil
+}
+
+// servable is what publishing x comes to before a data plane swaps it in:
+// the xDS server's validation and translation, and the data plane's
+// compiler. Translation is meant to keep every invalid input out of the
+// IR (on the object's status instead), so an error here is edgeway's
+// defect; translate reports it rather than printing output for a
+// configuration that would never be served.
+func servable(x *ir.IR) error {
+	res, err := xds.Translate(x)
+	if err != nil {
+		return err
+	}
+	r := &config.Resources{}
+	for _, list := range res {
+		for _, m := range list {
+			if err := r.Add(m); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := config.Compile(r); err != nil {
+		return fmt.Errorf("the data plane would refuse it: %w", err)
+	}
+	return nil
+}
+
+// refusedError says what a refusal means to the person running translate.
+func refusedError(err error) error {
+	return fmt.Errorf("translate: edgeway would refuse this configuration and keep serving the previous one (in standalone, for every Gateway). "+
+		"This is a defect of edgeway, not of your input: please report it with this message and the output of -o ir; "+
+		"meanwhile, find the object that causes it by leaving objects out. The refusal: %w", err)
 }
 
 // redacted returns a copy of x whose private keys are replaced, so that

@@ -3,11 +3,14 @@
 package config
 
 import (
+	"fmt"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // Resources is the complete set of xDS resources the data plane holds at one
@@ -27,6 +30,36 @@ type Resources struct {
 	// host again. A message that is not in it is marshalled; an entry whose
 	// message is not in Routes is ignored.
 	RouteWire map[*routev3.RouteConfiguration][]string
+}
+
+// Add files m in its kind's map under its name (a load assignment under
+// its cluster's), making the map if needed. It is for tools and tests that
+// hold resources as a list, as the controller's translation makes them;
+// the xDS client fills the maps itself.
+func (r *Resources) Add(m proto.Message) error {
+	switch v := m.(type) {
+	case *listenerv3.Listener:
+		r.Listeners = put(r.Listeners, v.GetName(), v)
+	case *routev3.RouteConfiguration:
+		r.Routes = put(r.Routes, v.GetName(), v)
+	case *clusterv3.Cluster:
+		r.Clusters = put(r.Clusters, v.GetName(), v)
+	case *endpointv3.ClusterLoadAssignment:
+		r.Endpoints = put(r.Endpoints, v.GetClusterName(), v)
+	case *tlsv3.Secret:
+		r.Secrets = put(r.Secrets, v.GetName(), v)
+	default:
+		return fmt.Errorf("config: %T is not a resource the data plane takes", m)
+	}
+	return nil
+}
+
+func put[V any](m map[string]V, name string, v V) map[string]V {
+	if m == nil {
+		m = map[string]V{}
+	}
+	m[name] = v
+	return m
 }
 
 // Handler receives configuration from the xDS client.

@@ -18,11 +18,6 @@ import (
 	"slices"
 	"testing"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -108,13 +103,7 @@ func dataplaneAccepts(x *ir.IR) error {
 // overTheWire encodes every resource and decodes it as the data plane's
 // xDS client does, into the compiler's input.
 func overTheWire(res map[resource.Type][]types.Resource) (*config.Resources, error) {
-	r := &config.Resources{
-		Listeners: map[string]*listenerv3.Listener{},
-		Routes:    map[string]*routev3.RouteConfiguration{},
-		Clusters:  map[string]*clusterv3.Cluster{},
-		Endpoints: map[string]*endpointv3.ClusterLoadAssignment{},
-		Secrets:   map[string]*tlsv3.Secret{},
-	}
+	r := &config.Resources{}
 	for typ, list := range res {
 		for _, m := range list {
 			b, err := proto.Marshal(m)
@@ -125,19 +114,8 @@ func overTheWire(res map[resource.Type][]types.Resource) (*config.Resources, err
 			if err := proto.Unmarshal(b, out); err != nil {
 				return nil, fmt.Errorf("%s cannot be decoded: %w", typ, err)
 			}
-			switch v := out.(type) {
-			case *listenerv3.Listener:
-				r.Listeners[v.GetName()] = v
-			case *routev3.RouteConfiguration:
-				r.Routes[v.GetName()] = v
-			case *clusterv3.Cluster:
-				r.Clusters[v.GetName()] = v
-			case *endpointv3.ClusterLoadAssignment:
-				r.Endpoints[v.GetClusterName()] = v
-			case *tlsv3.Secret:
-				r.Secrets[v.GetName()] = v
-			default:
-				return nil, fmt.Errorf("unexpected resource type %T", out)
+			if err := r.Add(out); err != nil {
+				return nil, err
 			}
 		}
 	}
