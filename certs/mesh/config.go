@@ -3,9 +3,11 @@ package mesh
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/edgeway/edgeway/controller/apis/v1alpha1"
@@ -116,6 +118,9 @@ func GatewayConfig(snap *snapshot.Snapshot, gw *gwv1.Gateway) (*Config, error) {
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = DefaultClusterDomain
 	}
+	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 || longLabel(c.ClusterDomain) {
+		return c, fmt.Errorf("EdgewayConfig %s spec.mesh.clusterDomain: %q is not a DNS domain: it must be labels of 1-63 lower-case letters, digits and '-', joined by dots (the cluster's, e.g. %s)", c.From, c.ClusterDomain, DefaultClusterDomain)
+	}
 	if m.WorkloadCertificateValidity != nil {
 		c.Validity = m.WorkloadCertificateValidity.Duration
 		if c.Validity < MinValidity {
@@ -152,4 +157,15 @@ func classConfig(snap *snapshot.Snapshot, class string) *v1alpha1.EdgewayConfig 
 		return findConfig(snap, string(*ref.Namespace), ref.Name)
 	}
 	return nil
+}
+
+// longLabel reports a label longer than DNS allows (63), which
+// IsDNS1123Subdomain does not check.
+func longLabel(name string) bool {
+	for label := range strings.SplitSeq(name, ".") {
+		if len(label) > 63 {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,15 @@ type parentResult struct {
 // attachedRoutes, whatever the listener's or the route's own validity (spec).
 func (t *translator) attach(r routeInfo) []parentResult {
 	var out []parentResult
+	// A hostname that cannot be served makes the route's parents not
+	// accept it (it still counts as attached, as an invalid route does).
+	var badHostname problem
+	for i, h := range r.hostnames {
+		if why := unservableHostname(string(h)); why != "" {
+			badHostname = unsupportedValue("spec.hostnames["+strconv.Itoa(i)+"]", "%s", why)
+			break
+		}
+	}
 	for i, pr := range r.parentRefs {
 		group, kind := gatewayGroup, "Gateway"
 		if pr.Group != nil {
@@ -115,6 +125,8 @@ func (t *translator) attach(r routeInfo) []parentResult {
 			res.problem = problem{string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("spec.parentRefs[%d]: no listener of %s %s/%s%s allows %s from namespace %s", i, kind, ns, pr.Name, selectorText(pr), r.kind, r.obj.GetNamespace())}
 		case len(res.attachments) == 0:
 			res.problem = problem{string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("spec.hostnames: no hostname intersects with the hostnames of the listeners of %s %s/%s%s", kind, ns, pr.Name, selectorText(pr))}
+		case !badHostname.ok():
+			res.problem = badHostname
 		}
 		out = append(out, res)
 	}

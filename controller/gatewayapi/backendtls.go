@@ -95,6 +95,10 @@ type backendPolicy struct {
 func (t *translator) resolveBackendPolicy(p *gwv1.BackendTLSPolicy) *backendPolicy {
 	bp := &backendPolicy{obj: p, ancestors: map[string]bool{}}
 	v := &p.Spec.Validation
+	if why := unservableHostname(string(v.Hostname)); why != "" {
+		bp.accepted = problem{string(gwv1.PolicyReasonInvalid), "spec.validation.hostname: " + why}
+		return bp
+	}
 	tls := &ir.UpstreamTLS{SNI: strings.ToLower(string(v.Hostname))}
 	for _, san := range v.SubjectAltNames {
 		switch san.Type {

@@ -2,6 +2,8 @@ package gatewayapi
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -39,12 +41,18 @@ func compileFilters(field string, filters []gwv1.HTTPRouteFilter) (compiledFilte
 			if f.RequestHeaderModifier == nil {
 				return unsupported(ff+".requestHeaderModifier", "required for type RequestHeaderModifier")
 			}
-			out.request = mergeHeaders(out.request, f.RequestHeaderModifier)
+			var p problem
+			if out.request, p = mergeHeaders(ff+".requestHeaderModifier", out.request, f.RequestHeaderModifier); !p.ok() {
+				return out, p
+			}
 		case gwv1.HTTPRouteFilterResponseHeaderModifier:
 			if f.ResponseHeaderModifier == nil {
 				return unsupported(ff+".responseHeaderModifier", "required for type ResponseHeaderModifier")
 			}
-			out.response = mergeHeaders(out.response, f.ResponseHeaderModifier)
+			var p problem
+			if out.response, p = mergeHeaders(ff+".responseHeaderModifier", out.response, f.ResponseHeaderModifier); !p.ok() {
+				return out, p
+			}
 		case gwv1.HTTPRouteFilterRequestRedirect:
 			rr := f.RequestRedirect
 			if rr == nil {
@@ -161,17 +169,35 @@ func pathModifier(field string, pm *gwv1.HTTPPathModifier) (full, prefix *string
 }
 
 // mergeHeaders appends a header filter to the IR modifier (the API allows one
-// filter per type per rule; merging keeps a second one meaningful).
-func mergeHeaders(m *ir.HeaderModifier, f *gwv1.HTTPHeaderFilter) *ir.HeaderModifier {
+// filter per type per rule; merging keeps a second one meaningful). Host is
+// refused: the data plane, as Envoy, changes it only by a hostname rewrite.
+func mergeHeaders(field string, m *ir.HeaderModifier, f *gwv1.HTTPHeaderFilter) (*ir.HeaderModifier, problem) {
 	if m == nil {
 		m = &ir.HeaderModifier{}
 	}
-	for _, h := range f.Set {
+	host := func(list, name string, i int) problem {
+		if !strings.EqualFold(name, "host") {
+			return problem{}
+		}
+		return unsupportedValue(field+"."+list+"["+strconv.Itoa(i)+"]", "the Host header cannot be changed by a header modifier; to rewrite it, use a URLRewrite filter's hostname")
+	}
+	for i, h := range f.Set {
+		if p := host("set", string(h.Name), i); !p.ok() {
+			return nil, p
+		}
 		m.Set = append(m.Set, ir.Header{Name: string(h.Name), Value: h.Value})
 	}
-	for _, h := range f.Add {
+	for i, h := range f.Add {
+		if p := host("add", string(h.Name), i); !p.ok() {
+			return nil, p
+		}
 		m.Add = append(m.Add, ir.Header{Name: string(h.Name), Value: h.Value})
 	}
+	for i, name := range f.Remove {
+		if p := host("remove", name, i); !p.ok() {
+			return nil, p
+		}
+	}
 	m.Remove = append(m.Remove, f.Remove...)
-	return m
+	return m, problem{}
 }

@@ -1,10 +1,13 @@
 package gatewayapi
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/edgeway/edgeway/controller/ir"
 )
 
 // anyHost is the domain of a route that matches every host: a listener without
@@ -48,6 +51,17 @@ func intersect(listenerHostname, routeHostname string) string {
 		return l
 	}
 	return ""
+}
+
+// unservableHostname says why a hostname the Gateway API schema accepts
+// cannot be served ("" if it can): the schema checks the characters, not
+// the length of each label, and the IR (like DNS, RFC 1123) refuses a
+// label longer than 63 characters.
+func unservableHostname(h string) string {
+	if h == "" || h == "*" || ir.ValidServerName(strings.ToLower(h)) {
+		return ""
+	}
+	return fmt.Sprintf("%q is not a host name edgeway can serve: each label (between dots) must be 1-63 characters", h)
 }
 
 // effectiveHostnames are the domains a route serves on a listener: the

@@ -120,6 +120,9 @@ func compileRules[R any](rules []R, compile func(i int, rule *R, rep *ruleReport
 	var out []*httpMatch
 	for i := range rules {
 		ms, p := compile(i, &rules[i], rep)
+		if p.ok() {
+			p = servableRule(i, ms)
+		}
 		if !p.ok() {
 			rep.dropped = append(rep.dropped, p)
 			continue
@@ -127,6 +130,21 @@ func compileRules[R any](rules []R, compile func(i int, rule *R, rep *ruleReport
 		out = append(out, ms...)
 	}
 	return out, rep
+}
+
+// servableRule is the backstop behind compile's own checks of a rule's
+// values: a rule whose routes the IR would refuse is dropped and reported
+// like any invalid rule. Published, it would have made the xDS server
+// refuse the whole IR and keep the previous one, every Gateway's changes
+// with it in standalone.
+func servableRule(i int, ms []*httpMatch) problem {
+	for _, m := range ms {
+		if err := ir.ValidateRoute(m.ir); err != nil {
+			why := strings.ReplaceAll(err.Error(), "\n", "; ")
+			return problem{string(gwv1.RouteReasonUnsupportedValue), "spec.rules[" + strconv.Itoa(i) + "]: edgeway cannot serve this rule: " + why}
+		}
+	}
+	return problem{}
 }
 
 func (t *translator) compileHTTPRule(info routeInfo, r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule, rep *ruleReport) ([]*httpMatch, problem) {

@@ -95,6 +95,10 @@ func (t *translator) newListener(g *gatewayCtx, set *listenerSetCtx, i int, spec
 	}
 	if spec.Hostname != nil {
 		l.hostname = strings.ToLower(string(*spec.Hostname))
+		if why := unservableHostname(l.hostname); why != "" {
+			l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), l.field + ".hostname: " + why}
+			return l
+		}
 	}
 	if spec.Port < 1 || spec.Port > 65535 {
 		l.accepted = problem{string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("%s.port: %d is not a valid port", l.field, spec.Port)}

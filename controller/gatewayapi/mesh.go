@@ -372,6 +372,13 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 		}
 		first := t.meshOf(ready[0])
 		tls := &ir.UpstreamTLS{SNI: target.sni(first.cfg.ClusterDomain)}
+		if !ir.ValidUpstreamSNI(tls.SNI) {
+			// Names the checks before let through but too long together
+			// (a name near 63 characters in each part): no connection,
+			// rather than an IR the xDS server would refuse whole.
+			c.Discovery, c.Endpoints = ir.DiscoveryEDS, nil
+			continue
+		}
 		switch {
 		case !http[c.Name] && stream[c.Name]:
 			tls.ALPN = meshALPNTCP

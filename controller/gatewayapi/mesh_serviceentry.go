@@ -86,6 +86,12 @@ func (t *translator) serviceEntryMeshProblem(from objRef, ns, name, field string
 			"%s: ServiceEntry %s/%s (location MESH_INTERNAL) has %d of its %d endpoints labelled %s=istio: edgeway sends one TLS setting to all endpoints of a backend (mesh mTLS or plain text), so the others would fail; label every endpoint, or put the mesh workloads and the others in two ServiceEntries",
 			field, ns, name, labelled, total, labelIstioTLSMode)}
 	case seInMesh:
+		// Istio's SNI names the port too: the longest one is the check.
+		if h := serviceEntrySNIHost(se.Spec.Hosts); !ir.ValidUpstreamSNI("outbound_.65535_._." + h) {
+			return problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf(
+				"%s: ServiceEntry %s/%s: spec.hosts: %q cannot name the backend in Istio's TLS server name (outbound_.<port>_._.<host>): it must be a host name of 1-63 character labels, at most 234 characters",
+				field, ns, name, h)}
+		}
 		if g := t.gatewayWithoutMesh(from); g != nil {
 			return problem{ReasonMeshIdentityNotConfigured, fmt.Sprintf(
 				"%s: ServiceEntry %s/%s is in the Istio mesh (location MESH_INTERNAL, endpoints labelled %s=istio) but Gateway %s has no mesh identity: set spec.mesh.caSecretRef (the mesh's cacerts Secret) in the EdgewayConfig of the Gateway or its GatewayClass, or remove the label from the endpoints if their sidecars accept plain text (PERMISSIVE)",
@@ -111,15 +117,16 @@ func (t *translator) serviceEntryMeshTarget(ns, name, port string) *meshTarget {
 
 // serviceEntrySNIHost is the host of the outbound_ SNI: Istio builds one
 // cluster per host, edgeway one per entry port, so the first exact host
-// (the first host when all are wildcards).
+// (the first host when all are wildcards); a fully qualified host's
+// trailing dot is not part of a server name (RFC 6066).
 func serviceEntrySNIHost(hosts []string) string {
 	for _, h := range hosts {
 		if h != "" && !isWildcard(h) && h != anyHost {
-			return strings.ToLower(h)
+			return strings.TrimSuffix(strings.ToLower(h), ".")
 		}
 	}
 	if len(hosts) > 0 {
-		return strings.ToLower(hosts[0])
+		return strings.TrimSuffix(strings.ToLower(hosts[0]), ".")
 	}
 	return ""
 }

@@ -157,12 +157,18 @@ func compileBackendFilters(field string, filters []gwv1.HTTPRouteFilter) (req, r
 			if f.RequestHeaderModifier == nil {
 				return nil, nil, unsupportedValue(ff+".requestHeaderModifier", "required for type RequestHeaderModifier")
 			}
-			req = mergeHeaders(req, f.RequestHeaderModifier)
+			var p problem
+			if req, p = mergeHeaders(ff+".requestHeaderModifier", req, f.RequestHeaderModifier); !p.ok() {
+				return nil, nil, p
+			}
 		case gwv1.HTTPRouteFilterResponseHeaderModifier:
 			if f.ResponseHeaderModifier == nil {
 				return nil, nil, unsupportedValue(ff+".responseHeaderModifier", "required for type ResponseHeaderModifier")
 			}
-			resp = mergeHeaders(resp, f.ResponseHeaderModifier)
+			var p problem
+			if resp, p = mergeHeaders(ff+".responseHeaderModifier", resp, f.ResponseHeaderModifier); !p.ok() {
+				return nil, nil, p
+			}
 		default:
 			return nil, nil, unsupportedValue(ff+".type", "filter type %q is not supported on a backendRef (RequestHeaderModifier and ResponseHeaderModifier are)", f.Type)
 		}

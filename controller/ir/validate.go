@@ -105,7 +105,28 @@ type validator struct {
 	prev *Validated
 	// reused counts the virtual hosts whose checks prev spared (tests).
 	reused int
+	// noRefs skips the checks that references exist (ValidateRoute).
+	noRefs bool
+	// compiled skips compiling regular expressions (ValidateRoute: the
+	// translator compiled each one it made, with the same package).
+	compiled bool
 }
+
+// ValidateRoute runs Validate's checks of one route, but for whether the
+// clusters it names exist and whether its regular expressions compile
+// (the translator compiles each one it makes). The translator calls it on each route it
+// builds: a route Validate would refuse is the translator's own gap, and
+// this turns it into a dropped rule reported on its object instead of an
+// IR that Validate refuses whole (every Gateway's changes stopped with it).
+func ValidateRoute(r *Route) error {
+	v := validator{noRefs: true, compiled: true}
+	v.route(routeLoc, r)
+	return errors.Join(v.errs...)
+}
+
+// routeLoc is where ValidateRoute's problems are: made once, it is per
+// route at thousands of routes.
+var routeLoc = root.f("route")
 
 func (v *validator) addf(format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf(format, args...))
@@ -242,7 +263,7 @@ func (v *validator) weighted(at *loc, backends []WeightedCluster) {
 	}
 	var total uint64
 	for i, b := range backends {
-		if !v.clusters[b.Cluster] {
+		if !v.noRefs && !v.clusters[b.Cluster] {
 			v.addf("%s[%d].cluster: cluster %q does not exist", at.String(), i, b.Cluster)
 		}
 		total += uint64(b.Weight)
@@ -402,6 +423,9 @@ func (v *validator) regex(at *loc, expr string) {
 		v.addf("%s: regular expression must not be empty", at.String())
 		return
 	}
+	if v.compiled {
+		return
+	}
 	if _, err := regexp.Compile(expr); err != nil {
 		v.addf("%s: invalid regular expression: %v", at.String(), err)
 	}
@@ -455,6 +479,10 @@ func (v *validator) headerModifier(at *loc, h *HeaderModifier) {
 	check := func(field, name string) {
 		if !validHeaderName(name) {
 			v.addf("%s.%s: %q is not a valid header name", at.String(), field, name)
+		} else if strings.EqualFold(name, "host") {
+			// The data plane's rule, as Envoy's: Host is rewritten by
+			// forward.rewrite.hostname, never by a header mutation.
+			v.addf("%s.%s: the Host header cannot be modified as a header (rewrite the hostname instead)", at.String(), field)
 		}
 	}
 	for _, s := range h.Set {

@@ -23,7 +23,7 @@ func (v *validator) routeFeatures(at *loc, r *Route) {
 			}
 		}
 		for i, m := range f.Mirrors {
-			if !v.clusters[m.Cluster] {
+			if !v.noRefs && !v.clusters[m.Cluster] {
 				v.addf("%s.forward.mirrors[%d].cluster: cluster %q does not exist", at.String(), i, m.Cluster)
 			}
 			if m.Denominator != 0 && m.Numerator > m.Denominator {

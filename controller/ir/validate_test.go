@@ -169,6 +169,13 @@ func TestValidateRejects(t *testing.T) {
 		{"bad header name", func(x *IR) {
 			x.RouteTables[0].VirtualHosts[0].Routes[0].RequestHeaders = &HeaderModifier{Remove: []string{"bad header"}}
 		}, `requestHeaders.remove: "bad header" is not a valid header name`},
+		{"Host set as a header", func(x *IR) {
+			x.RouteTables[0].VirtualHosts[0].Routes[0].RequestHeaders = &HeaderModifier{Set: []Header{{Name: "HOST", Value: "x"}}}
+		}, `requestHeaders.set: the Host header cannot be modified as a header`},
+		{"DNS name of a long label", func(x *IR) {
+			x.Clusters[0].Discovery = DiscoveryDNS
+			x.Clusters[0].Endpoints[0].Address = strings.Repeat("a", 64) + ".example.com"
+		}, `is neither a host name nor an IP address`},
 		{"duplicate cluster", func(x *IR) { x.Clusters = append(x.Clusters, &Cluster{Name: "c", Discovery: DiscoveryEDS}) },
 			`clusters["c"].name: duplicate cluster name`},
 		{"EDS hostname", func(x *IR) { x.Clusters[0].Endpoints[0].Address = "db.example.com" },
@@ -188,6 +195,20 @@ func TestValidateRejects(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateRoute: the route checks alone, as the translator runs them
+// on each route it makes; references to clusters are not checked there.
+func TestValidateRoute(t *testing.T) {
+	r := valid().RouteTables[0].VirtualHosts[0].Routes[0]
+	r.Forward.Backends[0].Cluster = "not-in-this-ir"
+	if err := ValidateRoute(r); err != nil {
+		t.Fatalf("ValidateRoute = %v, want nil: cluster references are the IR's to check", err)
+	}
+	r.Match.Path = &PathMatch{Type: PathRegex, Value: ""}
+	if err := ValidateRoute(r); err == nil || !strings.Contains(err.Error(), "route.match.path.value: regular expression must not be empty") {
+		t.Fatalf("ValidateRoute = %v, want the empty regular expression", err)
 	}
 }
 

@@ -130,6 +130,10 @@ func (v *validator) acmeChallenge(at *loc, c *TLSChain, acmeSNI map[string]strin
 	}
 }
 
+// ValidUpstreamSNI reports whether s is a TLS server name Validate accepts
+// for a backend (validUpstreamSNI).
+func ValidUpstreamSNI(s string) bool { return validUpstreamSNI(s) }
+
 // validUpstreamSNI is a host name whose labels may also hold '_': Istio's
 // sidecars expect the SNI outbound_.<port>_._.<service FQDN> (a name no
 // DNS lookup ever sees; TLS carries it as bytes).

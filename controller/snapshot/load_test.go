@@ -153,6 +153,13 @@ func TestParseErrorsNameFileLineObjectAndReason(t *testing.T) {
 			want: []string{"bad.yaml:7: Service default/ext:", "spec.externalName", `"*.example.com"`, "DNS name"},
 		},
 		{
+			// The API server refuses it; a dotted name made a mesh SNI
+			// (outbound_.<port>_._.<name>.<ns>.svc...) the IR refuses.
+			name: "Service name that is no DNS label",
+			doc:  "apiVersion: v1\nkind: Service\nmetadata:\n  name: a.b\nspec:\n  ports:\n  - port: 80\n",
+			want: []string{"bad.yaml:", "Service default/a.b:", "metadata.name", "DNS label"},
+		},
+		{
 			name: "duplicate",
 			doc:  "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n",
 			want: []string{"bad.yaml:8: Secret default/c: defined more than once (first at bad.yaml:1)"},

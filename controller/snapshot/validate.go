@@ -42,6 +42,11 @@ func validateObject(obj any) error {
 			}
 		}
 	case *corev1.Service:
+		// As the API server: a Service's name is a DNS label (it is one
+		// label of <name>.<namespace>.svc.<cluster domain>).
+		if errs := validation.IsDNS1035Label(o.Name); len(errs) > 0 {
+			return &FieldError{Field: "metadata.name", Reason: fmt.Sprintf("invalid value %q: a Service's name must be a DNS label: %s", o.Name, strings.Join(errs, "; "))}
+		}
 		if o.Spec.Type == corev1.ServiceTypeExternalName {
 			// As the API server: a lower-case DNS name, the alias the
 			// data plane resolves.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -147,7 +148,10 @@ func compileEndpoints(rep reporter, prefix string, loc []*endpointv3.LocalityLbE
 	return out, nil
 }
 
+// validDNSName: a name of up to 253 characters, one trailing dot (a fully
+// qualified name) not counted, as in DNS.
 func validDNSName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
 		return false
 	}

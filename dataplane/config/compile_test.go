@@ -338,3 +338,26 @@ func testCert(t *testing.T) ([]byte, []byte) {
 	kder, _ := x509.MarshalECPrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+// TestDNSEndpointNameLength: a STRICT_DNS endpoint's name may be 253
+// characters, and a fully qualified one has a trailing dot on top, which the
+// controller's IR accepts too: the two rules once disagreed by that dot, and
+// the data plane refused what the controller published.
+func TestDNSEndpointNameLength(t *testing.T) {
+	name253 := strings.Repeat(strings.Repeat("a", 62)+".", 4) + "a" // 4*63 + 1
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{name253, true},
+		{name253 + ".", true},
+		{name253 + "a", false},
+		{name253 + "a.", false},
+		{".", false},
+		{"", false},
+	} {
+		if got := validDNSName(tc.name); got != tc.ok {
+			t.Errorf("validDNSName(%d characters, %q...) = %v, want %v", len(tc.name), tc.name[:min(len(tc.name), 8)], got, tc.ok)
+		}
+	}
+}
