@@ -158,7 +158,7 @@ type policyTarget struct {
 // clusterTarget maps an IR cluster name back to its backend object and the
 // name of its port (targetRefs sectionName).
 func (t *translator) clusterTarget(cluster string) (policyTarget, bool) {
-	parts := strings.Split(cluster, "/")
+	parts := strings.Split(strings.TrimSuffix(cluster, ir.HTTP2TwinSuffix), "/")
 	// An egress gateway's per-host ServiceEntry clusters have a fifth part,
 	// the host (egress.go): the policy of the entry applies to each.
 	if len(parts) == 5 && parts[0] == "serviceentry" {
@@ -299,9 +299,9 @@ func (t *translator) applyBackendTLS(out *ir.IR, usedSecrets map[string]bool) {
 			continue
 		}
 		if best.tls == nil {
-			if best.accepted.reason == string(gwv1.BackendTLSPolicyReasonNoValidCACertificate) {
-				c.Discovery, c.Endpoints = ir.DiscoveryEDS, nil
-			}
+			// Fail closed: a backend a policy says needs TLS never gets
+			// plain text, whatever made the policy unusable (503).
+			c.Discovery, c.Endpoints = ir.DiscoveryEDS, nil
 			continue
 		}
 		tls := *best.tls

@@ -266,7 +266,7 @@ func (t *translator) grpcCluster(name string) string {
 	if c == nil || c.Protocol == ir.ProtocolHTTP2 {
 		return name
 	}
-	twin := name + "/http2"
+	twin := name + ir.HTTP2TwinSuffix
 	if _, ok := t.clusters[twin]; !ok {
 		cp := *c
 		cp.Name = twin

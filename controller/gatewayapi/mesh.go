@@ -424,7 +424,7 @@ type meshTarget struct {
 // rule at the top of this file, "serviceentry/..." by mesh_serviceentry.go);
 // nil outside the mesh.
 func (t *translator) meshTargetOf(name string) *meshTarget {
-	parts := strings.Split(name, "/")
+	parts := strings.Split(strings.TrimSuffix(name, ir.HTTP2TwinSuffix), "/")
 	if len(parts) != 4 {
 		return nil
 	}

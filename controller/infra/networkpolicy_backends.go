@@ -143,7 +143,7 @@ func backendsOf(x *ir.IR, snap *snapshot.Snapshot) []Backend {
 // "<ns>/<name>" of the object and the port (0 when the name has another
 // shape).
 func parseClusterName(name string) (kind, obj string, port int32) {
-	parts := strings.Split(name, "/")
+	parts := strings.Split(strings.TrimSuffix(name, ir.HTTP2TwinSuffix), "/")
 	if len(parts) != 4 {
 		return "", "", 0
 	}

@@ -316,9 +316,16 @@ const (
 )
 
 // Cluster is one upstream: a (backend object, port) pair.
+// HTTP2TwinSuffix ends the name of a cluster's HTTP/2 twin: the same backend
+// as the cluster named without it, spoken to in HTTP/2 (a GRPCRoute's
+// backend whose port does not say HTTP/2). What applies to a backend (its
+// BackendTLSPolicy, its mesh mTLS, its NetworkPolicy peers) applies to both.
+const HTTP2TwinSuffix = "/http2"
+
 type Cluster struct {
 	// Name is "<kind>/<namespace>/<name>/<port>", kind lower-case:
-	// "service/default/echo/8080", "serviceentry/default/ext/443".
+	// "service/default/echo/8080", "serviceentry/default/ext/443"; an
+	// HTTP/2 twin adds HTTP2TwinSuffix to the name of the cluster it twins.
 	Name      string        `yaml:"name"`
 	Discovery DiscoveryType `yaml:"discovery"`
 	// Endpoints sorted by Address, then Port. May be empty (no ready endpoints:
