@@ -243,13 +243,14 @@ func startMTLSBackend(t *testing.T, ca, clientCA *testCA, host string) *backend 
 	cert, _, _ := ca.issue(t, host, false, []string{host}, "spiffe://test/backend")
 	pool := x509.NewCertPool()
 	pool.AddCert(clientCA.cert)
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Client-CN", r.TLS.PeerCertificates[0].Subject.CommonName)
 		w.Header().Set("X-SNI", r.TLS.ServerName)
+		w.Header().Set("X-Proto", r.Proto)
 		fmt.Fprintln(w, "secure")
 	}), ErrorLog: nil}
 	go func() { _ = srv.Serve(l) }()
@@ -278,12 +279,14 @@ spec:
 }
 
 // TestBackendTLSPolicy: TLS to backends verified by a CA bundle and the
-// hostname (or subjectAltNames), with the Gateway's client certificate.
+// hostname (or subjectAltNames), with the Gateway's client certificate;
+// for a GRPCRoute's Service backend too (its HTTP/2 twin cluster: HTTP/2
+// over TLS).
 func TestBackendTLSPolicy(t *testing.T) {
 	backendCA, gwCA := newCA(t, "backend-ca"), newCA(t, "gateway-client-ca")
 	secure := startMTLSBackend(t, backendCA, gwCA, "secure.internal")
 	_, clientPEM, clientKey := gwCA.issue(t, "edgeway-gateway", true, nil)
-	port := freePort(t)
+	port, grpcPort := freePort(t), freePort(t)
 	route := func(path, se string) string {
 		return fmt.Sprintf(`  - matches: [{path: {type: PathPrefix, value: %s}}]
     backendRefs: [{group: networking.istio.io, kind: ServiceEntry, name: %s, port: 443}]
@@ -301,15 +304,51 @@ spec:
       clientCertificateRef: {name: gateway-client}
   listeners:
   - {name: http, protocol: HTTP, port: %d}
+  - {name: grpc, protocol: HTTP, port: %d}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: rpc
+spec:
+  parentRefs: [{name: gw, sectionName: grpc}]
+  rules:
+  - backendRefs: [{name: secure-svc, port: 443}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: secure-svc
+spec:
+  ports: [{name: https, port: 443, targetPort: %d}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: secure-svc
+  labels: {kubernetes.io/service-name: secure-svc}
+addressType: IPv4
+ports: [{name: https, port: %d}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata:
+  name: secure-svc
+spec:
+  targetRefs: [{group: "", kind: Service, name: secure-svc}]
+  validation:
+    hostname: secure.internal
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: r
 spec:
-  parentRefs: [{name: gw}]
+  parentRefs: [{name: gw, sectionName: http}]
   rules:
-`, port) + route("/ok", "secure") + route("/san", "by-san") + route("/wrong-name", "wrong-name") + "---\n" +
+`, port, grpcPort, secure.port, secure.port) + route("/ok", "secure") + route("/san", "by-san") + route("/wrong-name", "wrong-name") + "---\n" +
 		tlsServiceEntryYAML("secure", secure.port) + tlsServiceEntryYAML("by-san", secure.port) + tlsServiceEntryYAML("wrong-name", secure.port) +
 		backendTLSPolicyYAML("secure", "secure", "secure.internal", "") +
 		backendTLSPolicyYAML("by-san", "by-san", "secure.internal", "    subjectAltNames: [{type: URI, uri: \"spiffe://test/backend\"}]\n") +
@@ -326,6 +365,22 @@ spec:
 		if res.status != 200 || res.header.Get("X-Client-CN") != "edgeway-gateway" || res.header.Get("X-SNI") != "secure.internal" {
 			t.Errorf("%s: status %d, client CN %q, SNI %q; want 200 from the backend with the gateway's certificate and SNI secure.internal", path, res.status, res.header.Get("X-Client-CN"), res.header.Get("X-SNI"))
 		}
+	}
+	// A gRPC call: the GRPCRoute's backend is a Service port whose policy
+	// applies to the HTTP/2 twin of its cluster (it once went in plain text).
+	req, err := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/pkg.Echo/Call", grpcPort), strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	resp, err := h2cClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Client-CN") != "edgeway-gateway" || resp.Header.Get("X-SNI") != "secure.internal" || resp.Header.Get("X-Proto") != "HTTP/2.0" {
+		t.Errorf("gRPC: status %d, client CN %q, SNI %q, upstream %q; want 200 over HTTP/2 and TLS with the gateway's certificate and SNI secure.internal",
+			resp.StatusCode, resp.Header.Get("X-Client-CN"), resp.Header.Get("X-SNI"), resp.Header.Get("X-Proto"))
 	}
 	// The backend's certificate does not name other.internal: never served.
 	res, err := do(t, c, "GET", base+"/wrong-name", "", nil)
