@@ -131,7 +131,7 @@ func (t *translator) serviceCluster(ns, name string, port int32, field string) (
 		// client in the cluster would connect. Kubernetes ignores targetPort
 		// here, and a named one could not be resolved anyway.
 		c.Discovery = ir.DiscoveryDNS
-		if a := svc.Spec.ExternalName; a != "" && !ir.ValidDNSName(a) && net.ParseIP(a) == nil {
+		if a := svc.Spec.ExternalName; a != "" && !ir.ValidDNSEndpoint(a) {
 			// The API server checks the characters, not each label's length.
 			return "", problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf("%s: Service %s/%s: spec.externalName %q is not a name the data plane can resolve: each label (between dots) must be 1-63 characters", field, ns, name, a)}
 		}

@@ -145,7 +145,7 @@ func seClusterFor(se *istionet.ServiceEntry, sp *networking.ServicePort, cname, 
 	c := &ir.Cluster{Name: cname, Protocol: serviceEntryProtocol(sp.Protocol), MeshInternal: spec.Location == networking.ServiceEntry_MESH_INTERNAL}
 	isIP := func(a string) bool { return net.ParseIP(a) != nil }
 	isName := func(a string) bool {
-		return a != "" && !isUnixAddress(a) && (net.ParseIP(a) != nil || ir.ValidDNSName(a))
+		return a != "" && !isUnixAddress(a) && ir.ValidDNSEndpoint(a)
 	}
 	switch spec.Resolution {
 	case networking.ServiceEntry_STATIC:

@@ -523,14 +523,12 @@ func (v *validator) cluster(i int, c *Cluster) {
 		eat := at.idx(".endpoints", j)
 		switch c.Discovery {
 		case DiscoveryEDS:
-			if _, err := netip.ParseAddr(e.Address); err != nil {
+			if !validIP(e.Address) {
 				v.addf("%s.address: %q is not an IP address (EDS clusters take IPs; use discovery DNS for host names)", eat.String(), e.Address)
 			}
 		case DiscoveryDNS:
-			if !ValidDNSName(e.Address) {
-				if _, err := netip.ParseAddr(e.Address); err != nil {
-					v.addf("%s.address: %q is neither a host name nor an IP address", eat.String(), e.Address)
-				}
+			if !ValidDNSEndpoint(e.Address) {
+				v.addf("%s.address: %q is neither a host name nor an IP address", eat.String(), e.Address)
 			}
 		}
 		v.port(eat.f(".port"), e.Port)
@@ -597,6 +595,18 @@ func ValidServerName(s string) bool { return validServerName(s) }
 // (resolved as it is, no search domains), as Kubernetes accepts it in an
 // ExternalName Service.
 func ValidDNSName(s string) bool { return validHostname(strings.TrimSuffix(s, ".")) }
+
+// ValidDNSEndpoint reports whether s may be the address of a DNS
+// endpoint, as Validate requires: a host name (ValidDNSName) or an IP
+// address. Translation filters with it, so the rule is stated once.
+func ValidDNSEndpoint(s string) bool { return ValidDNSName(s) || validIP(s) }
+
+// validIP is an IP address without a zone: the data plane takes no
+// "fe80::1%eth0", which netip alone would accept.
+func validIP(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
+}
 
 // validServerName accepts a host name or a "*."-prefixed wildcard host name.
 func validServerName(s string) bool {

@@ -180,6 +180,8 @@ func TestValidateRejects(t *testing.T) {
 			`clusters["c"].name: duplicate cluster name`},
 		{"EDS hostname", func(x *IR) { x.Clusters[0].Endpoints[0].Address = "db.example.com" },
 			`clusters["c"].endpoints[0].address: "db.example.com" is not an IP address`},
+		{"EDS IP with a zone", func(x *IR) { x.Clusters[0].Endpoints[0].Address = "fe80::1%eth0" },
+			`clusters["c"].endpoints[0].address: "fe80::1%eth0" is not an IP address`},
 		{"discovery", func(x *IR) { x.Clusters[0].Discovery = "STATIC" }, `clusters["c"].discovery: unknown discovery type "STATIC"`},
 		{"endpoint port", func(x *IR) { x.Clusters[0].Endpoints[0].Port = 0 }, `clusters["c"].endpoints[0].port: 0 is not in 1-65535`},
 		{"empty key", func(x *IR) { x.Secrets[0].PrivateKey = "" }, `secrets["default/a"].privateKey: must not be empty`},
