@@ -74,7 +74,7 @@ func (t *translator) resolveBackendRef(from objRef, ref gwv1.BackendObjectRefere
 	}
 	port := *ref.Port
 	if isService {
-		if p := t.meshBackendProblem(from, ns, name, field); !p.ok() {
+		if p := t.meshBackendProblem(from, ns, name, port, field); !p.ok() {
 			return "", p
 		}
 		return t.serviceCluster(ns, name, port, field)

@@ -39,6 +39,7 @@ package gatewayapi
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -244,8 +245,11 @@ func (t *translator) serviceInMesh(ns, name string) (in bool, why string) {
 
 // meshBackendProblem refuses a Service in the mesh for a route attached
 // to a Gateway of ours without spec.mesh: a STRICT sidecar would refuse
-// the plain-text connection, so say what to configure instead.
-func (t *translator) meshBackendProblem(from objRef, ns, name, field string) problem {
+// the plain-text connection, so say what to configure instead. It also
+// refuses one whose name, namespace and the Gateway's cluster domain
+// together make a TLS server name over 253 characters: each part passed
+// its own check, and the cluster would otherwise answer 503 unexplained.
+func (t *translator) meshBackendProblem(from objRef, ns, name string, port int32, field string) problem {
 	in, why := t.serviceInMesh(ns, name)
 	if !in {
 		return problem{}
@@ -255,7 +259,24 @@ func (t *translator) meshBackendProblem(from objRef, ns, name, field string) pro
 			"%s: Service %s/%s is in the Istio mesh (%s) but Gateway %s has no mesh identity: set spec.mesh.caSecretRef (the mesh's cacerts Secret) in the EdgewayConfig of the Gateway or its GatewayClass, or set %s=disabled on the Service if its sidecar accepts plain text (PERMISSIVE)",
 			field, ns, name, why, g.key, labelIstioTLSMode)}
 	}
+	for _, g := range t.routeGateways(from) {
+		m := t.meshOf(g)
+		if m == nil || !m.problem.ok() {
+			continue // the Gateway's MeshIdentityReady says why
+		}
+		if sni := serviceMeshSNI(strconv.Itoa(int(port)), name, ns, m.cfg.ClusterDomain); !ir.ValidUpstreamSNI(sni) {
+			return problem{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf(
+				"%s: Service %s/%s is in the Istio mesh, but the TLS server name its sidecar expects through Gateway %s (cluster domain %q, spec.mesh.clusterDomain) is %d characters, over the 253 a server name may have: shorten the Service's name, its namespace or the cluster domain",
+				field, ns, name, g.key, m.cfg.ClusterDomain, len(sni))}
+		}
+	}
 	return problem{}
+}
+
+// serviceMeshSNI is the TLS server name Istio's clients send to a Service's
+// port: outbound_.<port>_._.<name>.<namespace>.svc.<cluster domain>.
+func serviceMeshSNI(port, name, ns, clusterDomain string) string {
+	return "outbound_." + port + "_._." + name + "." + ns + ".svc." + clusterDomain
 }
 
 // gatewayWithoutMesh is the first Gateway of the route from without
@@ -373,9 +394,10 @@ func (t *translator) applyMeshTLS(out *ir.IR, usedSecrets map[string]bool) {
 		first := t.meshOf(ready[0])
 		tls := &ir.UpstreamTLS{SNI: target.sni(first.cfg.ClusterDomain)}
 		if !ir.ValidUpstreamSNI(tls.SNI) {
-			// Names the checks before let through but too long together
-			// (a name near 63 characters in each part): no connection,
-			// rather than an IR the xDS server would refuse whole.
+			// Too long together (a name near 63 characters in each
+			// part): the routes to it were told (meshBackendProblem);
+			// this is the backstop, no connection rather than an IR the
+			// xDS server would refuse whole.
 			c.Discovery, c.Endpoints = ir.DiscoveryEDS, nil
 			continue
 		}
@@ -435,9 +457,7 @@ func (t *translator) meshTargetOf(name string) *meshTarget {
 			return nil
 		}
 		return &meshTarget{
-			sni: func(clusterDomain string) string {
-				return fmt.Sprintf("outbound_.%s_._.%s.%s.svc.%s", port, svc, ns, clusterDomain)
-			},
+			sni:  func(clusterDomain string) string { return serviceMeshSNI(port, svc, ns, clusterDomain) },
 			sans: func(domains []string) []ir.SubjectAltName { return t.meshBackendSANs(ns, svc, domains) },
 		}
 	case "serviceentry":

@@ -73,8 +73,8 @@ func TestUnservableValuesCostOnlyTheirObject(t *testing.T) {
 		{"mesh ServiceEntry host too long for an SNI", golden(t, "mesh-serviceentry.in.yaml", `hosts: ["*.payments.vms.internal", "payments.vms.internal"]`, `hosts: ["`+strings.Repeat(strings.Repeat("a", 60)+".", 4)+`com"]`), "Istio's TLS server name"},
 		{"mesh cluster domain with an empty label", golden(t, "mesh-tls.in.yaml", "    caSecretRef: {name: cacerts}\n", "    clusterDomain: cluster..local\n    caSecretRef: {name: cacerts}\n"), "spec.mesh.clusterDomain"},
 		// Each label fits and the domain fits, but not in an SNI with the
-		// service and namespace: the cluster gets no endpoints (503).
-		{"mesh cluster domain too long for an SNI", golden(t, "mesh-tls.in.yaml", "    caSecretRef: {name: cacerts}\n", "    clusterDomain: "+strings.Repeat(strings.Repeat("a", 60)+".", 4)+"local\n    caSecretRef: {name: cacerts}\n"), ""},
+		// service and namespace: the route's backendRef is refused.
+		{"mesh cluster domain too long for an SNI", golden(t, "mesh-tls.in.yaml", "    caSecretRef: {name: cacerts}\n", "    clusterDomain: "+strings.Repeat(strings.Repeat("a", 60)+".", 4)+"local\n    caSecretRef: {name: cacerts}\n"), "over the 253 a server name may have"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
