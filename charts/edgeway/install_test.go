@@ -11,16 +11,19 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
+	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -178,6 +181,13 @@ func checkAccess(t *testing.T, c client.Client) {
 		{"delete", "networking.k8s.io", "networkpolicies", "", other, "web-edgeway", true},
 		{"update", "networking.k8s.io", "networkpolicies", "", other, "web-edgeway", false},
 		{"deletecollection", "networking.k8s.io", "networkpolicies", "", other, "", false},
+		// Needed: the PodDisruptionBudget per Gateway (applied, watched; never deleted).
+		{"watch", "policy", "poddisruptionbudgets", "", "", "", true},
+		{"get", "policy", "poddisruptionbudgets", "", other, "web-edgeway", true},
+		{"create", "policy", "poddisruptionbudgets", "", other, "", true},
+		{"patch", "policy", "poddisruptionbudgets", "", other, "web-edgeway", true},
+		{"delete", "policy", "poddisruptionbudgets", "", other, "web-edgeway", false},
+		{"update", "policy", "poddisruptionbudgets", "", other, "web-edgeway", false},
 		// Not needed, so refused.
 		{"update", "gateway.edgeway.dev", "acmeissuers", "", other, "letsencrypt", false},
 		{"delete", "events.k8s.io", "events", "", other, "web.1", false},
@@ -304,7 +314,14 @@ func checkAdmissionPolicy(t *testing.T, srv *apiserver.Server) {
 		np := networkingv1ac.NetworkPolicy("web-edgeway", ns).WithOwnerReferences(ownerAC).WithSpec(networkingv1ac.NetworkPolicySpec().
 			WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(labels)))
 		allowed("apply the Gateway's NetworkPolicy", sa.Apply(ctx, np, client.FieldOwner("edgeway"), client.ForceOwnership))
+		pdb := policyv1ac.PodDisruptionBudget("web-edgeway", ns).WithOwnerReferences(ownerAC).WithSpec(policyv1ac.PodDisruptionBudgetSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).WithMaxUnavailable(intstr.FromInt32(1)))
+		allowed("apply the Gateway's PodDisruptionBudget", sa.Apply(ctx, pdb, client.FieldOwner("edgeway"), client.ForceOwnership))
 	}
+	// A budget no Gateway controls could hold every drain of the cluster: refused.
+	refused("create a PodDisruptionBudget no Gateway controls", sa.Create(ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hold-drains"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)), Selector: &metav1.LabelSelector{}}}))
 	// spec.networkPolicy turned off: the provisioner deletes the NetworkPolicy the Gateway controls,
 	// and no other.
 	allowed("delete the Gateway's NetworkPolicy", sa.Delete(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-edgeway"}}))

@@ -28,6 +28,7 @@ var (
 		{APIGroups: []string{"networking.istio.io"}, Verbs: []string{"patch"}, Resources: []string{"serviceentries/status"}},
 		{APIGroups: []string{"gateway.edgeway.dev"}, Verbs: read, Resources: []string{"edgewayconfigs", "acmeissuers"}},
 		{APIGroups: []string{"apps"}, Verbs: []string{"get", "list", "watch", "create", "patch"}, Resources: []string{"deployments"}},
+		{APIGroups: []string{"policy"}, Verbs: []string{"get", "list", "watch", "create", "patch"}, Resources: []string{"poddisruptionbudgets"}},
 		{APIGroups: []string{""}, Verbs: []string{"create", "patch"}, Resources: []string{"services", "serviceaccounts", "secrets"}},
 		{APIGroups: []string{"networking.k8s.io"}, Verbs: []string{"get", "list", "watch", "create", "patch", "delete"}, Resources: []string{"networkpolicies"}},
 		{APIGroups: []string{"events.k8s.io"}, Verbs: []string{"create", "patch"}, Resources: []string{"events"}},

@@ -15,9 +15,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -139,7 +141,9 @@ func TestInfrastructure(t *testing.T) {
 		t.Skip("starts etcd, kube-apiserver and kube-controller-manager")
 	}
 	s := apiserver.Start(t)
-	s.StartControllerManager(t, "garbage-collector-controller")
+	// The Deployment's Pods (unscheduled: no kubelet here) and the
+	// disruption controller's view of them, for the budget's subtest.
+	s.StartControllerManager(t, "garbage-collector-controller", "deployment-controller", "replicaset-controller", "disruption-controller")
 	ctx := context.Background()
 	c := newClient(t, s)
 
@@ -176,10 +180,11 @@ func TestInfrastructure(t *testing.T) {
 	var svc corev1.Service
 	var sa corev1.ServiceAccount
 	var sec corev1.Secret
+	var pdb policyv1.PodDisruptionBudget
 	objects := []struct {
 		obj  client.Object
 		name string
-	}{{&dep, "edge-edgeway"}, {&svc, "edge-edgeway"}, {&sa, "edge-edgeway"}, {&sec, "edge-edgeway-xds"}}
+	}{{&dep, "edge-edgeway"}, {&svc, "edge-edgeway"}, {&sa, "edge-edgeway"}, {&sec, "edge-edgeway-xds"}, {&pdb, "edge-edgeway"}}
 
 	t.Run("objects owned by the Gateway", func(t *testing.T) {
 		for _, o := range objects {
@@ -221,6 +226,14 @@ func TestInfrastructure(t *testing.T) {
 		}
 		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 			t.Error("the data plane's ServiceAccount mounts a token")
+		}
+		if sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err != nil || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) ||
+			pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.String() != "1" || pdb.Spec.MinAvailable != nil {
+			t.Errorf("PodDisruptionBudget spec %+v: want maxUnavailable 1 over the Deployment's Pods (%v)", pdb.Spec, dep.Spec.Template.Labels)
+		}
+		if a := dep.Spec.Template.Spec.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+			a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != corev1.LabelHostname {
+			t.Errorf("Pod affinity %+v: want the Pods spread over nodes (preferred)", a)
 		}
 	})
 
@@ -595,6 +608,99 @@ func TestInfrastructure(t *testing.T) {
 		})
 		if err := c.Get(ctx, key("locked-edgeway"), &appsv1.Deployment{}); err != nil {
 			t.Errorf("the Deployment should stay: %v", err)
+		}
+	})
+
+	t.Run("a drain evicts the data plane Pods one at a time, and unready ones at once", func(t *testing.T) {
+		// No kubelet here: the test plays it, marking the Deployment's Pods
+		// running and ready, or not ready.
+		podsOf := func() ([]corev1.Pod, error) {
+			var list corev1.PodList
+			if err := c.List(ctx, &list, client.InNamespace("team-a"), client.MatchingLabels(dep.Spec.Selector.MatchLabels)); err != nil {
+				return nil, err
+			}
+			var live []corev1.Pod
+			for _, p := range list.Items {
+				if p.DeletionTimestamp.IsZero() {
+					live = append(live, p)
+				}
+			}
+			return live, nil
+		}
+		markReady := func(p *corev1.Pod, ready corev1.ConditionStatus) error {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: metav1.Now()}}
+			return c.Status().Update(ctx, p)
+		}
+		podReady := func(p *corev1.Pod) bool {
+			for _, cd := range p.Status.Conditions {
+				if cd.Type == corev1.PodReady {
+					return cd.Status == corev1.ConditionTrue
+				}
+			}
+			return false
+		}
+		budget := func(what string, want func(policyv1.PodDisruptionBudgetStatus) bool) {
+			t.Helper()
+			eventually(t, what, func() error {
+				var b policyv1.PodDisruptionBudget
+				if err := c.Get(ctx, key("edge-edgeway"), &b); err != nil {
+					return err
+				}
+				if b.Status.ObservedGeneration != b.Generation || !want(b.Status) {
+					return fmt.Errorf("status %+v", b.Status)
+				}
+				return nil
+			})
+		}
+		evict := func(p corev1.Pod) error {
+			return c.SubResource("eviction").Create(ctx, &p, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}})
+		}
+
+		// Ready as they come: the earlier subtests changed the Pod template,
+		// and the rollout waits for each new Pod to be ready.
+		var pods []corev1.Pod
+		eventually(t, "the Deployment's 2 Pods, ready", func() (err error) {
+			if pods, err = podsOf(); err != nil {
+				return err
+			}
+			ready := 0
+			for i := range pods {
+				if podReady(&pods[i]) {
+					ready++
+				} else if err := markReady(&pods[i], corev1.ConditionTrue); err != nil {
+					return err
+				}
+			}
+			if len(pods) != 2 || ready != 2 {
+				return fmt.Errorf("%d Pods, %d ready", len(pods), ready)
+			}
+			return nil
+		})
+		budget("the budget counting 2 healthy Pods, 1 disruption allowed", func(s policyv1.PodDisruptionBudgetStatus) bool {
+			return s.ExpectedPods == 2 && s.CurrentHealthy == 2 && s.DesiredHealthy == 1 && s.DisruptionsAllowed == 1
+		})
+		if err := evict(pods[0]); err != nil {
+			t.Fatalf("evicting the first Pod: %v", err)
+		}
+		err := evict(pods[1])
+		if !apierrors.IsTooManyRequests(err) || !strings.Contains(err.Error(), "disruption budget") {
+			t.Fatalf("evicting the second Pod while the first is gone: %v, want 429 for the disruption budget", err)
+		}
+
+		// The second Pod stops being ready (the first's replacement is not
+		// ready either): a Pod that serves nothing must not hold a drain.
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&pods[1]), &pods[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := markReady(&pods[1], corev1.ConditionFalse); err != nil {
+			t.Fatal(err)
+		}
+		budget("the budget counting no healthy Pod", func(s policyv1.PodDisruptionBudgetStatus) bool {
+			return s.CurrentHealthy == 0 && s.DisruptionsAllowed == 0
+		})
+		if err := evict(pods[1]); err != nil {
+			t.Errorf("evicting an unready Pod: %v, want it allowed (unhealthyPodEvictionPolicy AlwaysAllow)", err)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -122,6 +123,7 @@ func (p *Provisioner) SetupWithManager(mgr manager.Manager) error {
 		Owns(&corev1.ServiceAccount{}).
 		Owns(&corev1.Secret{}).
 		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&gwv1.GatewayClass{}, all).
 		Watches(&v1alpha1.EdgewayConfig{}, all).
 		WatchesRawSource(source.Channel(p.caEvents, all)).
@@ -219,6 +221,9 @@ func (p *Provisioner) apply(ctx context.Context, objs *Objects) error {
 	if err := p.client.Apply(ctx, objs.Deployment, opts...); err != nil {
 		return fmt.Errorf("Deployment %s: %w", *objs.Deployment.Name, err)
 	}
+	if err := p.client.Apply(ctx, objs.PodDisruptionBudget, opts...); err != nil {
+		return fmt.Errorf("PodDisruptionBudget %s: %w", *objs.PodDisruptionBudget.Name, err)
+	}
 	return nil
 }
 
@@ -259,12 +264,13 @@ func (p *Provisioner) checkOwnership(ctx context.Context, gw *gwv1.Gateway) *Pro
 		{"ServiceAccount", &corev1.ServiceAccount{}, name},
 		{"Service", &corev1.Service{}, name},
 		{"Deployment", &appsv1.Deployment{}, name},
+		{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{}, name},
 		{"Secret", &corev1.Secret{}, SecretName(gw.Name)},
 	} {
 		key := types.NamespacedName{Namespace: gw.Namespace, Name: o.name}
-		// Uncached: the cache holds only edgeway's own Deployments and
-		// ServiceAccounts (kube.CacheOptions), and a foreign object with our
-		// name must be seen to be left alone.
+		// Uncached: the cache holds only edgeway's own Deployments,
+		// ServiceAccounts and PodDisruptionBudgets (kube.CacheOptions), and
+		// a foreign object with our name must be seen to be left alone.
 		err := p.reader.Get(ctx, key, o.obj)
 		if apierrors.IsNotFound(err) {
 			continue

@@ -7,6 +7,7 @@ import (
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -14,9 +15,10 @@ import (
 // (without the xDS Secret, see certs.go). Service is nil when the Gateway
 // has no listener to expose.
 type Objects struct {
-	ServiceAccount *corev1ac.ServiceAccountApplyConfiguration
-	Service        *corev1ac.ServiceApplyConfiguration
-	Deployment     *appsv1ac.DeploymentApplyConfiguration
+	ServiceAccount      *corev1ac.ServiceAccountApplyConfiguration
+	Service             *corev1ac.ServiceApplyConfiguration
+	Deployment          *appsv1ac.DeploymentApplyConfiguration
+	PodDisruptionBudget *policyv1ac.PodDisruptionBudgetApplyConfiguration
 }
 
 // Problem is why a Gateway's infrastructure is not (fully) in place: the
@@ -48,7 +50,7 @@ func render(gw *gwv1.Gateway, sets []gwv1.ListenerSet, cfg config, o Options) (*
 	if p == nil {
 		p = svcProblem
 	}
-	return &Objects{ServiceAccount: sa, Service: svc, Deployment: dep}, p
+	return &Objects{ServiceAccount: sa, Service: svc, Deployment: dep, PodDisruptionBudget: renderPodDisruptionBudget(gw)}, p
 }
 
 // objectLabels: spec.infrastructure.labels, then ours (which win: the

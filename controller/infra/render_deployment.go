@@ -92,6 +92,7 @@ func renderDeployment(gw *gwv1.Gateway, ports []port, cfg config, o Options) (*a
 		WithEnableServiceLinks(false).
 		WithTerminationGracePeriodSeconds(terminationGrace).
 		WithSecurityContext(podSecurity).
+		WithAffinity(spreadAcrossNodes(gw)).
 		WithContainers(container).
 		WithVolumes(
 			corev1ac.Volume().WithName(certVolume).WithSecret(corev1ac.SecretVolumeSource().

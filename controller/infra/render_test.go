@@ -79,7 +79,7 @@ func renderYAML(t *testing.T, c *renderCase) []byte {
 	} else {
 		b.WriteString("# problem: none\n")
 	}
-	for _, o := range []any{objs.ServiceAccount, objs.Service, objs.Deployment} {
+	for _, o := range []any{objs.ServiceAccount, objs.Service, objs.Deployment, objs.PodDisruptionBudget} {
 		if o == nil || (fmt.Sprint(o) == "<nil>") {
 			continue
 		}
@@ -94,7 +94,8 @@ func renderYAML(t *testing.T, c *renderCase) []byte {
 }
 
 // TestProvisionedObjectsMatchTheCacheSelector: the manager's cache keeps only
-// Deployments and ServiceAccounts carrying kube.ManagedByLabel; objects we
+// Deployments, ServiceAccounts, NetworkPolicies and PodDisruptionBudgets
+// carrying kube.ManagedByLabel; objects we
 // render must carry it, or the provisioner would never see them change.
 func TestProvisionedObjectsMatchTheCacheSelector(t *testing.T) {
 	if LabelManagedBy != kube.ManagedByLabel || managedBy != kube.ManagedByValue {

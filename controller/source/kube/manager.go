@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -109,7 +110,8 @@ var unreferencedSecretTypes = []corev1.SecretType{
 //   - Namespaces are watched as metadata only (allowedRoutes selects by
 //     labels), see watch.go.
 //
-//   - Deployments, ServiceAccounts and NetworkPolicies: only edgeway's own (ManagedBySelector):
+//   - Deployments, ServiceAccounts, NetworkPolicies and PodDisruptionBudgets:
+//     only edgeway's own (ManagedBySelector):
 //     the provisioner (controller/infra) owns them and reads anything else
 //     through the uncached API reader, so a foreign object is still seen.
 //
@@ -129,11 +131,12 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:              {Field: fields.AndSelectors(secretSel...)},
-			&discoveryv1.EndpointSlice{}:  {Label: labels.NewSelector().Add(*hasService)},
-			&appsv1.Deployment{}:          {Label: ours},
-			&corev1.ServiceAccount{}:      {Label: ours},
-			&networkingv1.NetworkPolicy{}: {Label: ours},
+			&corev1.Secret{}:                {Field: fields.AndSelectors(secretSel...)},
+			&discoveryv1.EndpointSlice{}:    {Label: labels.NewSelector().Add(*hasService)},
+			&appsv1.Deployment{}:            {Label: ours},
+			&corev1.ServiceAccount{}:        {Label: ours},
+			&networkingv1.NetworkPolicy{}:   {Label: ours},
+			&policyv1.PodDisruptionBudget{}: {Label: ours},
 		},
 	}
 }
