@@ -102,6 +102,8 @@ vet:
 ## golden: regenerate every golden file (review the diff!).
 golden:
 	$(GO) test ./controller/gatewayapi/... ./controller/xds/... -update
+	$(GO) test ./controller/infra -run 'Golden' -update
+	$(GO) test ./charts/edgeway -run TestValuesSchemaFollowsEdgewayConfigCRD -update
 
 ## crds: re-copy the CRDs of the pinned gateway-api / istio.io/api versions.
 crds:

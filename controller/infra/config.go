@@ -17,7 +17,8 @@ type Options struct {
 	// ControllerName is the GatewayClass spec.controllerName served.
 	ControllerName string
 	// Image is the data plane image when no EdgewayConfig names one; its
-	// entrypoint must be the edgeway binary.
+	// entrypoint must take `dataplane` and its flags (edgeway-dataplane or
+	// the whole edgeway binary).
 	Image string
 	// ImagePullPolicy when no EdgewayConfig names one ("" : Kubernetes' default).
 	ImagePullPolicy corev1.PullPolicy

@@ -1,7 +1,8 @@
 // Package infra provisions each Gateway's data plane: a Deployment running
-// `edgeway dataplane`, a Service (LoadBalancer by default) with the
-// listener ports, a ServiceAccount and the Secret with the data plane's xDS
-// client certificate, all owned by the Gateway (garbage-collected with it)
+// `dataplane` (edgeway-dataplane by default), a Service (LoadBalancer by
+// default) with the listener ports, a ServiceAccount, a
+// PodDisruptionBudget and the Secret with the data plane's xDS client
+// certificate, all owned by the Gateway (garbage-collected with it)
 // and written with server-side apply (field manager "edgeway"), so fields
 // other managers set survive. It reports each Gateway's addresses to the
 // status writer (GatewayAddresses). Only the elected leader provisions.
@@ -22,8 +23,8 @@ import (
 // nameSuffix ends the name of every object provisioned for a Gateway.
 const nameSuffix = "-edgeway"
 
-// ResourceName is the name of the Deployment, Service and ServiceAccount
-// of the Gateway named gateway: "<gateway>-edgeway" when that is a valid
+// ResourceName is the name of the Deployment, Service, ServiceAccount and
+// PodDisruptionBudget of the Gateway named gateway: "<gateway>-edgeway" when that is a valid
 // Service name (a DNS-1035 label: at most 63 characters, lower-case
 // alphanumerics and '-', starting with a letter). Otherwise (a long name, a
 // dot, a leading digit) the name is made valid, cut to fit and followed by
