@@ -67,6 +67,7 @@ type config struct {
 	trafficPolicy   corev1.ServiceExternalTrafficPolicy
 	addrAnnotation  string
 	networkPolicy   networkPolicyConfig
+	scheduling      v1alpha1.SchedulingConfig // each field from the last spec that sets it
 }
 
 // mergeConfig layers the given specs (nil ones skipped), later ones
@@ -90,6 +91,7 @@ func mergeConfig(o Options, specs ...*v1alpha1.EdgewayConfigSpec) config {
 			c.imagePullPolicy = s.ImagePullPolicy
 		}
 		c.networkPolicy.merge(s.NetworkPolicy)
+		c.mergeScheduling(s.Scheduling)
 		if sv := s.Service; sv != nil {
 			if sv.Type != "" {
 				c.serviceType = sv.Type
@@ -109,4 +111,27 @@ func mergeConfig(o Options, specs ...*v1alpha1.EdgewayConfigSpec) config {
 		}
 	}
 	return c
+}
+
+// mergeScheduling takes each field s sets; a list or a map is replaced as a
+// whole, not merged (a Gateway's tolerations are the ones it lists).
+func (c *config) mergeScheduling(s *v1alpha1.SchedulingConfig) {
+	if s == nil {
+		return
+	}
+	if len(s.NodeSelector) > 0 {
+		c.scheduling.NodeSelector = s.NodeSelector
+	}
+	if len(s.Tolerations) > 0 {
+		c.scheduling.Tolerations = s.Tolerations
+	}
+	if s.Affinity != nil {
+		c.scheduling.Affinity = s.Affinity
+	}
+	if len(s.TopologySpreadConstraints) > 0 {
+		c.scheduling.TopologySpreadConstraints = s.TopologySpreadConstraints
+	}
+	if s.PriorityClassName != "" {
+		c.scheduling.PriorityClassName = s.PriorityClassName
+	}
 }

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,9 +150,15 @@ func TestInfrastructure(t *testing.T) {
 
 	replicas := int32(2)
 	create(ctx, t, c, ns(controllerNS), ns("infra"), ns("team-a"),
+		&schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "edge-critical"}, Value: 1000000},
 		&v1alpha1.EdgewayConfig{ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "small"},
 			Spec: v1alpha1.EdgewayConfigSpec{Replicas: &replicas, Service: &v1alpha1.ServiceConfig{
-				Annotations: map[string]string{"lb.example.com/scheme": "internet-facing"}}}},
+				Annotations: map[string]string{"lb.example.com/scheme": "internet-facing"}},
+				Scheduling: &v1alpha1.SchedulingConfig{
+					NodeSelector: map[string]string{"node-role.example.com/edge": "true"},
+					Tolerations: []corev1.Toleration{{Key: "node-role.example.com/edge", Operator: corev1.TolerationOpExists,
+						Effect: corev1.TaintEffectNoSchedule}},
+					PriorityClassName: "edge-critical"}}},
 		&gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "edgeway"}, Spec: gwv1.GatewayClassSpec{
 			ControllerName: controllerName,
 			ParametersRef: &gwv1.ParametersReference{Group: "gateway.edgeway.dev", Kind: "EdgewayConfig",
@@ -231,9 +238,15 @@ func TestInfrastructure(t *testing.T) {
 			pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.String() != "1" || pdb.Spec.MinAvailable != nil {
 			t.Errorf("PodDisruptionBudget spec %+v: want maxUnavailable 1 over the Deployment's Pods (%v)", pdb.Spec, dep.Spec.Template.Labels)
 		}
-		if a := dep.Spec.Template.Spec.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		pod := dep.Spec.Template.Spec
+		if a := pod.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
 			a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != corev1.LabelHostname {
 			t.Errorf("Pod affinity %+v: want the Pods spread over nodes (preferred)", a)
+		}
+		if pod.NodeSelector["node-role.example.com/edge"] != "true" || len(pod.Tolerations) != 1 ||
+			pod.Tolerations[0].Key != "node-role.example.com/edge" || pod.PriorityClassName != "edge-critical" {
+			t.Errorf("Pod scheduling: nodeSelector %v, tolerations %+v, priorityClassName %q: want the EdgewayConfig's spec.scheduling",
+				pod.NodeSelector, pod.Tolerations, pod.PriorityClassName)
 		}
 	})
 
@@ -677,6 +690,10 @@ func TestInfrastructure(t *testing.T) {
 			}
 			return nil
 		})
+		// The priority class was resolved by the API server's admission.
+		if p := pods[0].Spec.Priority; p == nil || *p != 1000000 {
+			t.Errorf("Pod priority %v, want 1000000 from PriorityClass edge-critical", p)
+		}
 		budget("the budget counting 2 healthy Pods, 1 disruption allowed", func(s policyv1.PodDisruptionBudgetStatus) bool {
 			return s.ExpectedPods == 2 && s.CurrentHealthy == 2 && s.DesiredHealthy == 1 && s.DisruptionsAllowed == 1
 		})

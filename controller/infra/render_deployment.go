@@ -92,12 +92,15 @@ func renderDeployment(gw *gwv1.Gateway, ports []port, cfg config, o Options) (*a
 		WithEnableServiceLinks(false).
 		WithTerminationGracePeriodSeconds(terminationGrace).
 		WithSecurityContext(podSecurity).
-		WithAffinity(spreadAcrossNodes(gw)).
 		WithContainers(container).
 		WithVolumes(
 			corev1ac.Volume().WithName(certVolume).WithSecret(corev1ac.SecretVolumeSource().
 				WithSecretName(SecretName(gw.Name)).WithDefaultMode(0o440)),
 			corev1ac.Volume().WithName(tmpVolume).WithEmptyDir(corev1ac.EmptyDirVolumeSource()))
+
+	if err := scheduleOn(pod, gw, cfg.scheduling); err != nil && problem == nil {
+		problem = problemf(gwv1.GatewayReasonInvalid, "EdgewayConfig %v", err)
+	}
 
 	spec := appsv1ac.DeploymentSpec().
 		WithSelector(metav1ac.LabelSelector().WithMatchLabels(selectorLabels(gw.Name))).

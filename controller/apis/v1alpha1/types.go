@@ -82,6 +82,10 @@ type EdgewayConfigSpec struct {
 	// Mesh gives the Gateway an Istio workload identity for mTLS to mesh backends (mesh_types.go).
 	// +optional
 	Mesh *MeshConfig `json:"mesh,omitempty"`
+
+	// Scheduling places the data plane Pods (scheduling_types.go).
+	// +optional
+	Scheduling *SchedulingConfig `json:"scheduling,omitempty"`
 }
 
 // ServiceConfig is the Service in front of a Gateway's data plane.
