@@ -39,6 +39,9 @@ const probeImage = "edgeway.test/cluster-probe"
 // of the API server through the kubernetes Service; kubectl logs through the
 // API server and the node. Then Stop leaves nothing behind.
 func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole local cluster")
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

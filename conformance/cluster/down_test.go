@@ -30,6 +30,9 @@ import (
 // cluster is left: no recorded process, no pod process, no link, namespace,
 // address, route or state.
 func TestCLIDownAfterCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds edgeway-cluster and starts a cluster")
+	}
 	repo, err := kubebin.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,9 @@ import (
 // One API server for the package: each start costs seconds of the 2 shared
 // cores. Every subtest uses its own namespace.
 func TestClusterDNS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
 	api := apiserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -51,6 +51,9 @@ func storedRetry(t *testing.T, s *apiserver.Server, name string) *gwv1.HTTPRoute
 // API CRD is of the experimental channel of the same bundle, the chart's
 // own CRDs are there, and the retry is kept as written.
 func TestInstallExperimentalCRDsKeepsRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
 	s := apiserver.Start(t)
 	ctx := context.Background()
 	root, err := kubebin.RepoRoot()
