@@ -87,7 +87,13 @@ func reserve(p int) bool {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return true
 	}
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_RDWR|os.O_CREATE, 0o666)
+	// Shared by every user's test processes (root's make test and a
+	// developer's make test-unit on one machine): sticky and writable by
+	// all, as /tmp itself (only its creator can set it), and each lock file
+	// opened read-only, which flock needs no more than, so that another
+	// user's file (0644 under the usual umask) locks too.
+	_ = os.Chmod(dir, 0o777|os.ModeSticky)
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_RDONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		return true
 	}
