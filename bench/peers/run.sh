@@ -57,16 +57,22 @@ if [ "$want_caddy" = 1 ] && ! "$GO" version -m "$bin/caddy" 2>/dev/null | grep -
   GOBIN=$bin GOFLAGS=-mod=mod "$GO" install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 fi
 
-# edgeway and edgeway-dataplane as `make build` builds them; the pprof build for the profiling pass
-# (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway-dataplane); the
+# edgeway and edgeway-dataplane as `make build` builds them (with hack/netpollfifo's runtime
+# overlay unless NETPOLL_FIFO=0); the pprof build for the profiling pass
+# (bench/peers/pprof/edgeway_pprof.go overlaid into cmd/edgeway-dataplane, in the same overlay); the
 # backend, the xDS server of the data-plane-only run, and the driver.
 version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
-"$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
-"$GO" build -ldflags "-X main.version=$version" -o "$bin/edgeway-dataplane" ./cmd/edgeway-dataplane
-overlay=$(mktemp)
-trap 'rm -f "$overlay"' EXIT
-printf '{"Replace":{"%s/cmd/edgeway-dataplane/zz_peerbench_pprof.go":"%s/bench/peers/pprof/edgeway_pprof.go"}}\n' "$root" "$root" >"$overlay"
-"$GO" build -tags peerbench_pprof -overlay "$overlay" -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-dataplane-pprof" ./cmd/edgeway-dataplane
+std=()
+[ "${NETPOLL_FIFO:-1}" = 1 ] || std=(-standard-runtime)
+flags=$("$GO" run ./hack/netpollfifo -go "$GO" "${std[@]}")
+pprof_flags=$("$GO" run ./hack/netpollfifo -go "$GO" "${std[@]}" -tags peerbench_pprof \
+  -also "$root/cmd/edgeway-dataplane/zz_peerbench_pprof.go=$root/bench/peers/pprof/edgeway_pprof.go")
+# shellcheck disable=SC2086 # the flags are words without spaces (hack/netpollfifo refuses others)
+"$GO" build $flags -ldflags "-X main.version=$version" -o "$bin/edgeway" ./cmd/edgeway
+# shellcheck disable=SC2086
+"$GO" build $flags -ldflags "-X main.version=$version" -o "$bin/edgeway-dataplane" ./cmd/edgeway-dataplane
+# shellcheck disable=SC2086
+"$GO" build $pprof_flags -ldflags "-X main.version=$version-pprof" -o "$bin/edgeway-dataplane-pprof" ./cmd/edgeway-dataplane
 "$GO" build -o "$bin/peer-backend" ./bench/peers/backend
 "$GO" build -o "$bin/peer-xds" ./bench/peers/xdsonly
 "$GO" build -o "$bin/peerbench" ./bench/peers/cmd/peerbench

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/edgeway/edgeway/dataplane/netpollorder"
 )
 
 // Version is what `version` prints for program: version is the one set at
 // build time (-ldflags "-X main.version=v0.1.0"), else the module version
-// go records, else "devel"; with the Go version, the platform and the VCS
-// commit when the build recorded one.
+// go records, else "devel"; with the Go version, the platform, whether the
+// runtime was built with hack/netpollfifo's overlay (`make build` does), and
+// the VCS commit when the build recorded one.
 func Version(program, version string) string {
 	v := version
 	commit := ""
@@ -26,7 +29,11 @@ func Version(program, version string) string {
 	if v == "" {
 		v = "devel"
 	}
-	out := fmt.Sprintf("%s %s (%s, %s/%s)", program, v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	poller := ""
+	if netpollorder.ReadinessOrder() {
+		poller = ", netpoll in readiness order"
+	}
+	out := fmt.Sprintf("%s %s (%s, %s/%s%s)", program, v, runtime.Version(), runtime.GOOS, runtime.GOARCH, poller)
 	if commit != "" {
 		out += " commit " + commit
 	}

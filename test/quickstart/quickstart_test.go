@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,8 +50,23 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	// edgeway with hack/netpollfifo's runtime overlay, as `make build`
+	// builds it (NETPOLL_FIFO=0 leaves it out there and here).
+	var edgewayFlags []string
+	if os.Getenv("NETPOLL_FIFO") != "0" {
+		out, err := exec.Command("go", "-C", filepath.Join("..", ".."), "run", "./hack/netpollfifo").Output()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "quickstart: hack/netpollfifo: %v\n", err)
+			os.Exit(1)
+		}
+		edgewayFlags = strings.Fields(string(out))
+	}
 	for bin, pkg := range map[string]string{"edgeway": "./cmd/edgeway", "demo-backends": "./examples/backends"} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg)
+		args := []string{"build", "-o", filepath.Join(dir, bin)}
+		if bin == "edgeway" {
+			args = append(args, edgewayFlags...)
+		}
+		build := exec.Command("go", append(args, pkg)...)
 		build.Dir = filepath.Join("..", "..")
 		build.Stdout, build.Stderr = os.Stdout, os.Stderr
 		if err := build.Run(); err != nil {
@@ -68,6 +84,19 @@ type echoed struct {
 	Backend string            `json:"backend"`
 	Path    string            `json:"path"`
 	Headers map[string]string `json:"headers"`
+}
+
+// The edgeway the quickstart runs is built as `make build` builds it: on
+// Linux with the runtime overlay, which its version line states.
+func TestQuickstartBinaryHasTheReadinessOrderPoller(t *testing.T) {
+	out, err := exec.Command(filepath.Join(binDir, "edgeway"), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("edgeway version: %v\n%s", err, out)
+	}
+	want := runtime.GOOS == "linux" && os.Getenv("NETPOLL_FIFO") != "0"
+	if got := strings.Contains(string(out), "netpoll in readiness order"); got != want {
+		t.Fatalf("edgeway version = %q; want the readiness-order poller: %v", out, want)
+	}
 }
 
 func TestQuickstart(t *testing.T) {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The edit applies to the runtime of the toolchain running the tests: the
+// one `make build` uses. A Go release that reshapes netpoll fails here first.
+func TestEditsThisToolchainsPoller(t *testing.T) {
+	tc, err := goEnv("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.GOOS != "linux" {
+		t.Skipf("GOOS=%s: only Linux's poller is edited", tc.GOOS)
+	}
+	orig, err := os.ReadFile(filepath.Join(tc.GOROOT, "src", "runtime", "netpoll_epoll.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited, err := edit(orig)
+	if err != nil {
+		t.Fatalf("%s: %v", tc.GOVERSION, err)
+	}
+	if strings.Contains(string(edited), returnAnchor) || strings.Count(string(edited), "return edgewayReadinessOrder(toRun), delta") != 1 {
+		t.Fatalf("netpoll's return was not replaced exactly once")
+	}
+	if len(edited) <= len(orig) || !strings.HasPrefix(string(edited), string(orig[:strings.Index(string(orig), signature)])) {
+		t.Fatalf("the edit changed more than netpoll's end")
+	}
+	for name, src := range map[string][]byte{"netpoll_epoll.go": edited, "edgeway_netpoll.go": []byte(addedFile)} {
+		if _, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ParseComments); err != nil {
+			t.Fatalf("%s does not parse: %v", name, err)
+		}
+	}
+}
+
+func TestEditRefusesAnotherShape(t *testing.T) {
+	cases := map[string]string{
+		"no netpoll":         "package runtime\n\nfunc other() {}\n",
+		"another return":     "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tnetpollready(&toRun, nil, 0)\n\treturn toRun, 0\n}\n",
+		"list built by hand": "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tdelta := int32(0)\n\ttoRun.push(nil)" + returnAnchor,
+		"return not last":    "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tdelta := int32(0)\n\tnetpollready(&toRun, nil, 0)\n\tif delta > 0 {" + strings.TrimSuffix(returnAnchor, "}\n") + "\t}\n\treturn gList{}, 0\n}\n",
+	}
+	for name, src := range cases {
+		if _, err := edit([]byte(src)); err == nil {
+			t.Errorf("%s: edited, want refused", name)
+		}
+	}
+}
+
+// The printed flags name an overlay that replaces the runtime's poller and
+// adds the marker, plus the -also entries; and the tag.
+func TestFlagsNameTheOverlayAndTag(t *testing.T) {
+	dir := t.TempDir()
+	extra := filepath.Join(dir, "extra.go")
+	flags, err := run("go", dir, "peerbench_pprof", replacements{"/src/cmd/x/zz.go": extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := goEnv("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.GOOS != "linux" {
+		t.Skipf("GOOS=%s", tc.GOOS)
+	}
+	var overlay string
+	for _, f := range strings.Fields(flags) {
+		if v, ok := strings.CutPrefix(f, "-overlay="); ok {
+			overlay = v
+		}
+	}
+	if !strings.Contains(flags, "-tags=peerbench_pprof,edgeway_netpollfifo") || overlay == "" {
+		t.Fatalf("flags %q", flags)
+	}
+	body, err := os.ReadFile(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct{ Replace map[string]string }
+	if err := json.Unmarshal(body, &o); err != nil {
+		t.Fatal(err)
+	}
+	runtimeDir := filepath.Join(tc.GOROOT, "src", "runtime")
+	for path, want := range map[string]string{
+		filepath.Join(runtimeDir, "netpoll_epoll.go"):   "edgewayReadinessOrder(toRun)",
+		filepath.Join(runtimeDir, "edgeway_netpoll.go"): "func edgewayNetpollOrder() string",
+	} {
+		got, err := os.ReadFile(o.Replace[path])
+		if err != nil || !strings.Contains(string(got), want) {
+			t.Errorf("overlay entry %s -> %q: %v, want a file with %q", path, o.Replace[path], err, want)
+		}
+	}
+	if o.Replace["/src/cmd/x/zz.go"] != extra {
+		t.Errorf("-also entry: %q", o.Replace["/src/cmd/x/zz.go"])
+	}
+	// The same call again gives the same flags (the file is named by its content).
+	again, err := run("go", dir, "peerbench_pprof", replacements{"/src/cmd/x/zz.go": extra})
+	if err != nil || again != flags {
+		t.Fatalf("second run: %q, %v; first %q", again, err, flags)
+	}
+}
