@@ -52,6 +52,17 @@ func TestCluster(t *testing.T) {
 	}})
 	t.Logf("cluster %s started in %s (gateway %s, Service CIDR %s)", c.Network.ID(), time.Since(start).Round(time.Millisecond), c.Network.Gateway(), c.Network.ServiceCIDR())
 	logMemory(t, "the idle cluster, just started", c.PIDs(), "test process (node, service proxy, DNS, test)", os.Getpid())
+	// edgeway's images are built as make build builds them: with the
+	// readiness-order poller (hack/netpollfifo), which their version says.
+	for _, bin := range []string{"edgeway", "edgeway-dataplane"} {
+		out, err := exec.Command(filepath.Join(c.ImagesDir, bin), "version").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s version: %v\n%s", bin, err, out)
+		}
+		if got := strings.Contains(string(out), "netpoll in readiness order"); got != netpollFIFO() {
+			t.Errorf("%s version = %q; want the readiness-order poller: %v (NETPOLL_FIFO=%q)", bin, out, netpollFIFO(), os.Getenv("NETPOLL_FIFO"))
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

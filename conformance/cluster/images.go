@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/edgeway/edgeway/conformance/kubebin"
@@ -25,6 +26,9 @@ import (
 //	ghcr.io/edgeway/edgeway                -> ./cmd/edgeway (the container's args: controller ..., dataplane ...)
 //	ghcr.io/edgeway/edgeway-dataplane      -> ./cmd/edgeway-dataplane (the data planes the controller provisions)
 //	busybox, docker.io/library/busybox     -> the container's command run with the host's programs (node.Shell)
+//
+// edgeway's two are built as make build builds them, with the runtime
+// overlay of hack/netpollfifo (not with NETPOLL_FIFO=0).
 //
 // agnhost and the other e2e test images are not mapped: agnhost is dozens
 // of programs behind one binary, and nothing here uses it.
@@ -41,18 +45,26 @@ type imageBuild struct {
 	binary string // go names it after the package's last element
 	pkg    string
 	images []string
+	// asMakeBuild: built with `make build`'s flags, hack/netpollfifo's
+	// runtime overlay (the binaries edgeway ships), not only the test
+	// stand-ins' plain go build.
+	asMakeBuild bool
 }
 
 var imageBuilds = []imageBuild{
-	{"echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic", []string{EchoBasicImage}},
-	{"coredns", "./conformance/images/coredns", []string{CoreDNSImage}},
-	{"edgeway", "./cmd/edgeway", []string{EdgewayImage}},
-	{"edgeway-dataplane", "./cmd/edgeway-dataplane", []string{EdgewayDataplaneImage}},
+	{"echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic", []string{EchoBasicImage}, false},
+	{"coredns", "./conformance/images/coredns", []string{CoreDNSImage}, false},
+	{"edgeway", "./cmd/edgeway", []string{EdgewayImage}, true},
+	{"edgeway-dataplane", "./cmd/edgeway-dataplane", []string{EdgewayDataplaneImage}, true},
 }
 
 // imagesRecipe changes when the build flags below change, so that binaries
 // built otherwise are not taken for current.
-const imagesRecipe = "1 CGO_ENABLED=0"
+const imagesRecipe = "2 CGO_ENABLED=0 netpollfifo"
+
+// netpollFIFO reports whether edgeway's images get hack/netpollfifo's
+// overlay: unless NETPOLL_FIFO=0, as with make build.
+func netpollFIFO() bool { return os.Getenv("NETPOLL_FIFO") != "0" }
 
 // buildImages builds the default images' binaries into a cache directory
 // keyed by go.mod, go.sum, the recipe and the platform (as
@@ -92,17 +104,27 @@ func buildImages(ctx context.Context, extra node.Images) (node.Images, string, e
 		return nil, "", fmt.Errorf("cluster: images: %w", err)
 	}
 	defer os.RemoveAll(staging)
-	args := []string{"build", "-o", staging + "/"}
-	for _, b := range imageBuilds {
-		args = append(args, b.pkg)
+	var shipped []string
+	if netpollFIFO() {
+		flags, err := goCommand(ctx, root, "run", "./hack/netpollfifo")
+		if err != nil {
+			return nil, "", err
+		}
+		shipped = strings.Fields(flags)
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return nil, "", fmt.Errorf("cluster: build the images' binaries (%s in %s): %w\n%s", cmd, root, err, out.Bytes())
+	for _, asMakeBuild := range []bool{false, true} {
+		args := []string{"build", "-o", staging + "/"}
+		if asMakeBuild {
+			args = append(args, shipped...)
+		}
+		for _, b := range imageBuilds {
+			if b.asMakeBuild == asMakeBuild {
+				args = append(args, b.pkg)
+			}
+		}
+		if _, err := goCommand(ctx, root, args...); err != nil {
+			return nil, "", err
+		}
 	}
 	for _, b := range imageBuilds {
 		if err := os.Rename(filepath.Join(staging, b.binary), filepath.Join(dir, b.binary)); err != nil {
@@ -122,6 +144,20 @@ func buildImages(ctx context.Context, extra node.Images) (node.Images, string, e
 	return images, dir, nil
 }
 
+// goCommand runs go with args in root as the images are built (static,
+// the module as go.sum has it) and returns its standard output.
+func goCommand(ctx context.Context, root string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("cluster: build the images' binaries (%s in %s): %w\n%s%s", cmd, root, err, stdout.Bytes(), stderr.Bytes())
+	}
+	return stdout.String(), nil
+}
+
 // imagesDir is <user cache>/edgeway/images/<key>, the key a hash of go.mod,
 // go.sum, the recipe, the platform and the checkout's path.
 func imagesDir(root string) (string, error) {
@@ -137,7 +173,7 @@ func imagesDir(root string) (string, error) {
 		}
 		h.Write(b)
 	}
-	fmt.Fprintf(h, "recipe=%s %s %s", imagesRecipe, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(h, "recipe=%s %s %s netpollfifo=%v", imagesRecipe, runtime.GOOS, runtime.GOARCH, netpollFIFO())
 	// The checkout too: the binaries are rebuilt from it whenever a
 	// cluster starts, and Pods that start later exec the path, so two
 	// checkouts (git worktrees) sharing a directory would run each other's
