@@ -21,9 +21,9 @@ for r in $(seq ${ROUNDS:-4}); do
     esac
     if [ "${MODE:-http1}" = h2 ]; then
       rm -f /tmp/h2.log
-      taskset -c 1 h2load -t1 -c8 -m8 -D 1 $url >/dev/null 2>&1
+      taskset -c 1 h2load -t1 -c${H2CONNS:-8} -m8 -D 1 $url >/dev/null 2>&1
       rm -f /tmp/h2.log
-      out=$(taskset -c 1 h2load -t1 -c8 -m8 -D ${DUR:-8} --log-file=/tmp/h2.log $url 2>&1)
+      out=$(taskset -c 1 h2load -t1 -c${H2CONNS:-8} -m8 -D ${DUR:-8} --log-file=/tmp/h2.log $url 2>&1)
       rps=$(echo "$out" | awk '/^finished in/{print $4}')
       read p50 p90 p99 < <(awk '{print $3}' /tmp/h2.log | sort -n | awk '{a[NR]=$1} END{printf "%.3fms %.3fms %.3fms\n", a[int(NR*0.5)]/1000, a[int(NR*0.9)]/1000, a[int(NR*0.99)]/1000}')
     else
