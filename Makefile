@@ -35,11 +35,12 @@ run: build
 
 ## test: everything CI runs: vet, unit and golden tests, fuzz seed corpora, end-to-end tests
 ## (the real binary built with -race), integration tests against a real kube-apiserver + etcd,
-## the concurrent packages again under -race, and the upstream conformance suite (make conformance).
+## the concurrent packages again under -race, the data plane's packages again with the runtime its
+## binaries are built with (hack/netpollfifo), and the upstream conformance suite (make conformance).
 test: vet kube-bins
 	$(GO) test -count=1 -timeout 45m $$($(GO) list $(PKGS) | grep -v '/conformance/upstream$$')
 	$(GO) test -race -count=1 -timeout 10m ./dataplane/... ./controller/xds/... ./controller/source/... ./test/securexds/...
-	flags=$$($(NETPOLL_FLAGS)) && $(GO) test -count=1 $$flags ./dataplane/netpollorder ./dataplane/run
+	flags=$$($(NETPOLL_FLAGS)) && $(GO) test -count=1 $$flags ./dataplane/...
 	$(MAKE) test-h2spec
 	$(MAKE) conformance
 

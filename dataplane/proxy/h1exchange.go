@@ -74,7 +74,8 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 	ctx := r.Context()
 	// A bodyless idempotent request that finds a pooled connection stale
 	// (the backend closed it while idle) is tried again on the next one,
-	// as Transport does. Every pooled connection is probed before use
+	// as Transport does. A pooled connection is probed before use unless
+	// the poller heard nothing from it and the request is replayable
 	// (h1alive.go): bytes an upstream sent unasked while it was idle would
 	// otherwise be read as this request's response.
 	replayable := r.ContentLength == 0 && (idempotent(r.Method) || r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil)
@@ -99,7 +100,7 @@ func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.
 			// for the batch, as for the responses (h1writer.go commit).
 			runtime.Gosched()
 			// Probe, write and wait for the answer in one (h1alive.go).
-			err = pc.sendAwait(h1Request{hcm, rt, wc, target, scheme, r})
+			err = pc.sendAwait(h1Request{hcm, rt, wc, target, scheme, r}, replayable)
 		} else if pc.reused && !pc.alive() {
 			err = errStale
 		} else {

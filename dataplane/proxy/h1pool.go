@@ -6,10 +6,12 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
+	"github.com/edgeway/edgeway/dataplane/pollready"
 )
 
 // h1Pool keeps the idle keep-alive connections of one HTTP/1.1 cluster,
@@ -68,6 +70,9 @@ type h1Conn struct {
 	closeAfter bool               // the request write failed: never pooled again
 	abort      func()             // cuts the exchange: the client went away
 	raw        syscall.RawConn    // the socket, for the probe (h1alive.go); nil: none
+	sock       *sockIO            // its reads, which say whether the last one drained it (h1alive.go quiet); nil: none
+	watch      pollready.Watch    // what the runtime's poller heard from it while idle (h1alive.go quiet)
+	probes     atomic.Int32       // probes made on it (h1alive.go), for the tests: read while it is in use
 	awaitFn    func(uintptr) bool // pc.awaitStep, made once
 	await      awaitState         // the sendAwait in progress
 	deadline   coarseDeadline     // a route timeout's deadline on conn (h1exchange.go)

@@ -31,6 +31,11 @@ type sockIO struct {
 	raw  syscall.RawConn
 
 	reading atomic.Bool
+	// drained: the last read returned less than it asked for, so the
+	// socket held nothing more then; anything that arrived since came with
+	// a poller notification (h1alive.go's quiet). False after any other
+	// outcome.
+	drained atomic.Bool
 	rbuf    []byte
 	rn      int
 	rerr    syscall.Errno
@@ -75,12 +80,14 @@ func (s *sockIO) readStep(fd uintptr) bool {
 // as *net.OpError.
 func (s *sockIO) Read(p []byte) (int, error) {
 	if len(p) == 0 || !s.reading.CompareAndSwap(false, true) {
+		s.drained.Store(false)
 		return s.conn.Read(p)
 	}
 	s.rbuf = p
 	err := s.raw.Read(s.readFn)
 	n, e := s.rn, s.rerr
 	s.rbuf, s.rn, s.rerr = nil, 0, 0
+	s.drained.Store(err == nil && e == 0 && n > 0 && n < len(p))
 	s.reading.Store(false)
 	switch {
 	case err != nil:

@@ -41,6 +41,28 @@ func TestEditsThisToolchainsPoller(t *testing.T) {
 	}
 }
 
+// The poll descriptor edgewayPollReadPending reads has the shape it expects
+// in this toolchain, and a descriptor without one of its parts is refused.
+func TestPollDescriptorShape(t *testing.T) {
+	tc, err := goEnv("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(tc.GOROOT, "src", "runtime", "netpoll.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPollDesc(src); err != nil {
+		t.Fatalf("%s: %v", tc.GOVERSION, err)
+	}
+	for _, part := range pollDescShape {
+		without := strings.Replace(string(src), part, "\n// removed\n", 1)
+		if err := checkPollDesc([]byte(without)); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(part)) {
+			t.Errorf("netpoll.go without %q: %v, want refused naming it", part, err)
+		}
+	}
+}
+
 func TestEditRefusesAnotherShape(t *testing.T) {
 	cases := map[string]string{
 		"no netpoll":         "package runtime\n\nfunc other() {}\n",
@@ -92,7 +114,10 @@ func TestFlagsNameTheOverlayAndTag(t *testing.T) {
 	for path, want := range map[string]string{
 		filepath.Join(runtimeDir, "netpoll_epoll.go"):   "edgewayReadinessOrder(toRun)",
 		filepath.Join(runtimeDir, "edgeway_netpoll.go"): "func edgewayNetpollOrder() string",
+		// The same file: the second function it adds.
+		filepath.Join(runtimeDir, "edgeway_netpoll.go") + " ": "func edgewayPollReadPending(pd uintptr) bool",
 	} {
+		path = strings.TrimSuffix(path, " ")
 		got, err := os.ReadFile(o.Replace[path])
 		if err != nil || !strings.Contains(string(got), want) {
 			t.Errorf("overlay entry %s -> %q: %v, want a file with %q", path, o.Replace[path], err, want)

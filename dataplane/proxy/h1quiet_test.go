@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/dataplane/pollready"
+)
+
+// TestH1ProbeOnlyWhenThePollerHeardSomething: a pooled upstream connection
+// is probed before its reuse unless the runtime's poller heard nothing from
+// it while idle and the request is replayable (h1alive.go). With
+// hack/netpollfifo's overlay (`make test` runs this package with it too), a
+// quiet connection serves GETs without a probe, and bytes sent unasked, a
+// FIN, or a request that cannot be replayed bring the probe back; with the
+// standard runtime every reuse is probed. Either way the unasked bytes never
+// reach a client.
+func TestH1ProbeOnlyWhenThePollerHeardSomething(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, r.Body)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+				}
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	p, _, base := httpSetup(t, routeConfig("main", vhost("all", []string{"*"}, toCluster(prefixMatch("/"), "b"))), map[string][]string{"b": {addr}})
+	pool := p.state.Load().upstreams["b"].pool
+	// idle returns the one idle connection once the exchange has put it
+	// back (after the client got its response).
+	idle := func() *h1Conn {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			pool.mu.Lock()
+			var pc *h1Conn
+			if ic := pool.idle[addr]; ic != nil && len(ic.list) == 1 {
+				pc = ic.list[0]
+			}
+			pool.mu.Unlock()
+			if pc != nil {
+				return pc
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no idle upstream connection")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	backendConn := func(i int) net.Conn {
+		mu.Lock()
+		defer mu.Unlock()
+		return conns[i]
+	}
+	c := client()
+	request := func(method, path string) {
+		t.Helper()
+		if resp, body := get(t, c, method, base+path, nil); resp.StatusCode != 200 || body != "fresh" {
+			t.Fatalf("%s %s: %d %q", method, path, resp.StatusCode, body)
+		}
+	}
+	// waitNews waits until the poller has what the backend just did to
+	// the idle connection; with the standard runtime the probe finds it in
+	// the socket, where it is once the backend's loopback write or close
+	// returned.
+	waitNews := func(pc *h1Conn, what string) {
+		t.Helper()
+		if !pollready.Available() {
+			return
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for pc.quiet() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the idle connection still quiet 5 s after %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	request("GET", "/first")
+	pc := idle()
+	if pc.sock == nil {
+		t.Fatal("the upstream connection has no socket I/O")
+	}
+	if got := pc.quiet(); got != pollready.Available() {
+		t.Fatalf("after a clean exchange: quiet %v, want %v (the runtime answers: %v)", got, pollready.Available(), pollready.Available())
+	}
+	const reuses = 5
+	for range reuses {
+		request("GET", "/again")
+		if idle() != pc {
+			t.Fatal("the idle connection was replaced")
+		}
+	}
+	want := reuses // the standard runtime: every reuse is probed
+	if pollready.Available() {
+		want = 0
+	}
+	if pc.probes.Load() != int32(want) {
+		t.Fatalf("%d GETs on a quiet connection made %d probes, want %d", reuses, pc.probes.Load(), want)
+	}
+
+	// A request that cannot be replayed is probed on a quiet connection.
+	request("POST", "/once")
+	if idle() != pc || pc.probes.Load() != int32(want)+1 {
+		t.Fatalf("POST: %d probes, want %d", pc.probes.Load(), want+1)
+	}
+
+	// Bytes sent unasked: the poller hears of them, the next GET probes,
+	// finds them and takes a fresh connection.
+	io.WriteString(backendConn(0), "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+	waitNews(pc, "the backend sent bytes unasked")
+	before := pc.probes.Load()
+	request("GET", "/after-unasked")
+	if pc.probes.Load() != before+1 {
+		t.Fatalf("GET after unasked bytes: %d probes, want %d", pc.probes.Load(), before+1)
+	}
+	pc2 := idle()
+	if pc2 == pc {
+		t.Fatal("the connection with unasked bytes was reused")
+	}
+
+	// The backend's FIN likewise.
+	backendConn(1).Close()
+	waitNews(pc2, "the backend closed the connection")
+	request("GET", "/after-fin")
+	if pc2.probes.Load() != 1 {
+		t.Fatalf("GET after the backend's FIN: %d probes, want 1", pc2.probes.Load())
+	}
+	if idle() == pc2 {
+		t.Fatal("the closed connection was reused")
+	}
+}
