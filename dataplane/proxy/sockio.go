@@ -36,6 +36,7 @@ type sockIO struct {
 	// a poller notification (h1alive.go's quiet). False after any other
 	// outcome.
 	drained atomic.Bool
+	tried   bool // readStep ran: the read reached the socket
 	rbuf    []byte
 	rn      int
 	rerr    syscall.Errno
@@ -65,6 +66,7 @@ func newSockIO(c net.Conn) *sockIO {
 }
 
 func (s *sockIO) readStep(fd uintptr) bool {
+	s.tried = true
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)), 0, 0, 0)
 	switch e {
 	case syscall.EAGAIN:
@@ -87,7 +89,13 @@ func (s *sockIO) Read(p []byte) (int, error) {
 	err := s.raw.Read(s.readFn)
 	n, e := s.rn, s.rerr
 	s.rbuf, s.rn, s.rerr = nil, 0, 0
-	s.drained.Store(err == nil && e == 0 && n > 0 && n < len(p))
+	if s.tried {
+		s.drained.Store(err == nil && e == 0 && n > 0 && n < len(p))
+	}
+	// Else the read failed before it reached the socket (a deadline in
+	// the past, as tlsDrained's): nothing was read and the poller's
+	// readiness was not reset, so what drained said still holds.
+	s.tried = false
 	s.reading.Store(false)
 	switch {
 	case err != nil:

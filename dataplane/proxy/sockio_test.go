@@ -150,3 +150,40 @@ func TestSockIOConcurrentCallFallsBack(t *testing.T) {
 		t.Fatal("the fallback released the other call's claim")
 	}
 }
+
+// drained says whether the last read found the socket empty after it
+// (h1alive.go quiet): a read short of its buffer; not one that filled it,
+// nor an error; and a read refused by its deadline before it reached the
+// socket (tlsDrained's) leaves it as it was.
+func TestSockIODrained(t *testing.T) {
+	sc, peer := tcpPair(t)
+	s := sc.sock
+	buf := make([]byte, 64)
+	peer.Write([]byte("abc"))
+	if n, err := sc.Read(buf); n != 3 || err != nil || !s.drained.Load() {
+		t.Fatalf("short read: %d %v, drained %v; want 3, drained", n, err, s.drained.Load())
+	}
+	sc.SetReadDeadline(aLongTimeAgo)
+	if _, err := sc.Read(buf); !isTimeout(err) || !s.drained.Load() {
+		t.Fatalf("read past its deadline: %v, drained %v; want a timeout, still drained", err, s.drained.Load())
+	}
+	sc.SetReadDeadline(time.Time{})
+	peer.Write(bytes.Repeat([]byte("x"), len(buf)))
+	// Loopback: the bytes are in the socket once Write returned, so one
+	// read may fill the buffer exactly; a short one is retried.
+	got := 0
+	for got < len(buf) {
+		n, err := sc.Read(buf[got:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if s.drained.Load() {
+		t.Fatal("drained after a read that filled its buffer: the socket may hold more")
+	}
+	peer.Close()
+	if _, err := sc.Read(buf); err != io.EOF || s.drained.Load() {
+		t.Fatalf("read at the FIN: %v, drained %v; want io.EOF, not drained", err, s.drained.Load())
+	}
+}
