@@ -2,13 +2,17 @@ package proxy
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/dataplane/config"
 	"github.com/edgeway/edgeway/dataplane/pollready"
 )
 
@@ -157,5 +161,66 @@ func TestH1ProbeOnlyWhenThePollerHeardSomething(t *testing.T) {
 	}
 	if idle() == pc2 {
 		t.Fatal("the closed connection was reused")
+	}
+}
+
+// TestH1PooledTLSConnectionQuiet: a TLS upstream connection (a
+// BackendTLSPolicy's, the mesh's mTLS) skips the probe as a plain one does.
+// The pool's check for decrypted bytes left in the tls.Conn (tlsDrained, a
+// read whose deadline has passed) must not count as a read that left bytes
+// in the socket.
+func TestH1PooledTLSConnectionQuiet(t *testing.T) {
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "fresh")
+	}))
+	defer backend.Close()
+	addr := backendAddr(backend)
+	pool := newH1Pool(&net.Dialer{}, &config.Cluster{Protocol: config.UpstreamHTTP1, TLS: &config.UpstreamTLS{Config: &tls.Config{InsecureSkipVerify: true}}})
+	defer pool.closeIdle()
+	q := h1Request{hcm: &config.HTTPManager{}, rt: &config.Route{Forward: &config.Forward{}}, wc: &config.WeightedCluster{}, target: "/", scheme: "https", r: httptest.NewRequest("GET", "/", nil)}
+	// exchange is forwardH1's path for a bodyless GET: the probe (or
+	// not), the write and the wait in sendAwait, the response read from
+	// pc.br, the connection put back.
+	exchange := func() *h1Conn {
+		t.Helper()
+		pc, err := pool.get(context.Background(), addr, time.Now(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.sendAwait(q, true); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(pc.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "fresh" {
+			t.Fatalf("response %q, %v", b, err)
+		}
+		pool.put(pc)
+		return pc
+	}
+	pc := exchange()
+	if _, ok := pc.conn.(*tls.Conn); !ok || pc.sock == nil {
+		t.Fatalf("the upstream connection is %T with socket I/O %v, want a TLS connection over sockIO", pc.conn, pc.sock != nil)
+	}
+	// The first exchanges read what TLS 1.3 sends after its handshake (the
+	// server's session tickets), which the poller may report late.
+	for range 3 {
+		exchange()
+	}
+	before := pc.probes.Load()
+	const reuses = 5
+	for range reuses {
+		if exchange() != pc {
+			t.Fatal("the idle connection was replaced")
+		}
+	}
+	want := int32(reuses)
+	if pollready.Available() {
+		want = 0
+	}
+	if got := pc.probes.Load() - before; got != want {
+		t.Fatalf("%d GETs on a quiet TLS connection made %d probes, want %d (the runtime answers: %v)", reuses, got, want, pollready.Available())
 	}
 }
