@@ -28,8 +28,8 @@ import (
 // before its next epoll_wait (nginx and HAProxy reuse idle connections on
 // that knowledge); everything earlier is. A request that cannot be
 // replayed is always probed. The probe is one system call of the four or
-// five a proxied request makes: about 4% of the data plane's CPU in the
-// peer benchmark's profiles.
+// five a proxied request makes: 3.5-5% of the data plane's CPU in the peer
+// benchmark's profiles (bench/peers/README.md).
 //
 // A bodyless request does the probe, its write and the wait for the
 // response in one RawConn.Read (sendAwait): the poller's readiness is
@@ -145,10 +145,10 @@ func (pc *h1Conn) awaitStep(fd uintptr) bool {
 	st.sent = true
 	if st.probe {
 		pc.probes.Add(1)
-	}
-	if st.probe && peekDead(fd) {
-		st.err = errStale
-		return true
+		if peekDead(fd) {
+			st.err = errStale
+			return true
+		}
 	}
 	st.err = st.req.write(pc)
 	return st.err != nil

@@ -34,7 +34,7 @@ type sockIO struct {
 	// drained: the last read returned less than it asked for, so the
 	// socket held nothing more then; anything that arrived since came with
 	// a poller notification (h1alive.go's quiet). False after any other
-	// outcome.
+	// read that reached the socket, and after a concurrent call's.
 	drained atomic.Bool
 	tried   bool // readStep ran: the read reached the socket
 	rbuf    []byte
