@@ -316,7 +316,12 @@ func (w *h2ResponseWriter) writeChunk(p []byte) error {
 		goAway, err = w.writeChunkLocked(p)
 	}
 	if w.done {
-		o.unlockLast(w.c.running.Load() > 1)
+		// The handler has returned: serveStream took it out of running
+		// before calling handlerDone, so every count left is another
+		// handler of the connection (until 2026-11-25 this asked for
+		// more than one, and the last response of every batch left in a
+		// write of its own).
+		o.unlockLast(w.c.running.Load() > 0)
 	} else {
 		o.unlock()
 	}
