@@ -38,6 +38,7 @@ type h2Conn struct {
 	maxClientID   uint32 // highest stream id the client opened
 	sawSettings   bool
 	readerWrote   bool         // frames the reader buffered without flushing
+	startedBatch  bool         // handlers started since the reader last lined them up (h2srvorder.go)
 	done          []h2Released // releaseFinished's scratch
 	errorGoingOut bool         // a connection error GOAWAY was sent: discarding
 
@@ -154,7 +155,7 @@ func (s *h2Server) serveConn(conn net.Conn, tlsState *tls.ConnectionState, baseC
 	c.mu.Unlock()
 
 	for {
-		c.flushReaderFrames()
+		c.beforeRead()
 		f, err := c.fr.ReadFrame()
 		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
 			f, err = c.hdr.read(c.fr, hf)
@@ -203,11 +204,13 @@ func (r h2CountingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// flushReaderFrames writes the frame reader's own frames (acknowledgements,
-// window updates, resets) once no whole frame is buffered, that is before
-// the reader might block: frames read together are answered together.
-func (c *h2Conn) flushReaderFrames() {
-	if !c.readerWrote {
+// beforeRead ends a batch of frames once no whole frame is buffered, that
+// is before the reader might block: it lines up the handlers the batch
+// started (h2srvorder.go), and writes the reader's own frames
+// (acknowledgements, window updates, resets): frames read together are
+// answered together.
+func (c *h2Conn) beforeRead() {
+	if !c.readerWrote && !c.startedBatch {
 		return
 	}
 	if n := c.br.Buffered(); n >= frameHeaderLen {
@@ -217,8 +220,14 @@ func (c *h2Conn) flushReaderFrames() {
 			}
 		}
 	}
-	c.readerWrote = false
-	c.out.flushAsync()
+	if c.startedBatch {
+		c.startedBatch = false
+		lineUpHandlers()
+	}
+	if c.readerWrote {
+		c.readerWrote = false
+		c.out.flushAsync()
+	}
 }
 
 // readError handles an error of ReadFrame: true if the loop goes on.

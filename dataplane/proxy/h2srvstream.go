@@ -169,6 +169,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if c.handlers < int(c.srv.maxStreams) {
 		c.handlers++
 		c.startHandlerLocked(job)
+		c.startedBatch = true
 		return nil
 	}
 	if len(c.waiting) > h2MaxWaitingFactor*int(c.srv.maxStreams) {
