@@ -61,6 +61,28 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// h2ServeCounting serves one connection of srv with h, its writes
+// counted: the listener's address, and the connection once accepted.
+func h2ServeCounting(t *testing.T, srv *h2Server, h http.Handler) (addr string, conns <-chan *countingConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan *countingConn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		cc := &countingConn{Conn: c}
+		ch <- cc
+		srv.serveConn(cc, nil, context.Background(), h, false)
+	}()
+	return ln.Addr().String(), ch
+}
+
 // TestH2ResponseInOneWrite: the HEADERS and DATA frames of a small
 // response leave in one write on the connection (x/net/http2's server
 // needed two, one per frame); with 8 streams at a time no response takes
@@ -68,26 +90,12 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // way share the next one: the log shows how many writes there were).
 func TestH2ResponseInOneWrite(t *testing.T) {
 	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conns := make(chan *countingConn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		cc := &countingConn{Conn: c}
-		conns <- cc
-		srv.serveConn(cc, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, "hello")
-		}), false)
-	}()
+	addr, conns := h2ServeCounting(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
 	c := h2cClient()
 	get := func() {
-		resp, err := c.Get("http://" + ln.Addr().String() + "/")
+		resp, err := c.Get("http://" + addr + "/")
 		if err != nil {
 			t.Error(err)
 			return
@@ -141,36 +149,22 @@ func TestH2ResponseInOneWrite(t *testing.T) {
 func TestH2ResponsesFinishedTogetherShareAWrite(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	srv := newH2Server(DefaultLimits(), log.New(io.Discard, "", 0))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	const rounds = 5
 	var entered sync.WaitGroup
 	release := make([]chan struct{}, rounds) // one per round, made before the server starts
 	for i := range release {
 		release[i] = make(chan struct{})
 	}
-	conns := make(chan *countingConn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	addr, conns := h2ServeCounting(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if round, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/held/")); err == nil {
+			entered.Done()
+			<-release[round]
 		}
-		cc := &countingConn{Conn: c}
-		conns <- cc
-		srv.serveConn(cc, nil, context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if round, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/held/")); err == nil {
-				entered.Done()
-				<-release[round]
-			}
-			io.WriteString(w, "hello")
-		}), false)
-	}()
+		io.WriteString(w, "hello")
+	}))
 	c := h2cClient()
 	get := func(path string) error {
-		resp, err := c.Get("http://" + ln.Addr().String() + path)
+		resp, err := c.Get("http://" + addr + path)
 		if err != nil {
 			return err
 		}
