@@ -54,6 +54,7 @@ type h2Conn struct {
 	waiting    []h2Job              // streams whose handler waits for a slot
 	workers    []chan h2Job         // idle handler goroutines (h2srvworkers.go)
 	reqSpares  []h2ReqSpare         // emptied request header maps (h2srvworkers.go)
+	spareSts   []*h2Stream          // ended streams nothing uses, for new ones (h2srvreuse.go)
 	goingAway  bool                 // GOAWAY sent: no new streams
 	closed     bool
 	idleTimer  *time.Timer

@@ -272,6 +272,7 @@ func (w *h2ResponseWriter) SetWriteDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
+	st.reuse |= h2Timed
 	st.writeTimer = time.AfterFunc(max(time.Until(t), 0), func() { w.c.resetFromHandler(st, http2.ErrCodeInternal) })
 	return nil
 }
@@ -426,6 +427,7 @@ func (c *h2Conn) writeDataLocked(st *h2Stream, p []byte, endStream bool) error {
 	}()
 	armStall := func() {
 		if stall == nil && c.srv.stallTimeout > 0 {
+			st.reuse |= h2Timed
 			stall = time.AfterFunc(c.srv.stallTimeout, func() { c.resetFromHandler(st, http2.ErrCodeInternal) })
 		}
 	}

@@ -61,6 +61,10 @@ type h2Stream struct {
 	closed     bool // no longer open to the protocol (out of streams)
 	counted    bool // counts against MaxConcurrentStreams
 	remoteDone bool // the client ended its side (END_STREAM)
+
+	// What reuse needs to know (h2srvreuse.go); one byte, as the flags
+	// above fill the struct's last word but for two bytes.
+	reuse h2Reuse
 }
 
 // errStreamReset is a stream closed by RST_STREAM (either side).
@@ -131,7 +135,8 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
 
-	st := &h2Stream{c: c, id: id, counted: true, remoteDone: f.StreamEnded()}
+	st := c.newStreamLocked()
+	st.c, st.id, st.counted, st.remoteDone = c, id, true, f.StreamEnded()
 	var head h2ReqHead
 	needsContinue, err := c.newRequest(f, &head)
 	if err != nil {
@@ -564,6 +569,9 @@ func (c *h2Conn) closeStream(st *h2Stream, err error, fromReader bool) bool {
 		return false
 	}
 	st.closed = true
+	if err == errStreamDone {
+		st.reuse |= h2Retired
+	}
 	c.uncountLocked(st)
 	delete(c.streams, st.id)
 	c.mu.Unlock()
@@ -645,6 +653,8 @@ func (c *h2Conn) releaseFinished() {
 	c.mu.Lock()
 	for _, f := range c.done {
 		c.uncountLocked(f.st)
+		f.st.reuse |= h2ReaderGone
+		c.keepStreamLocked(f.st)
 	}
 	c.mu.Unlock()
 	clear(c.done)

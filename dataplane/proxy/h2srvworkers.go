@@ -159,7 +159,7 @@ func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
 		c.serveStream(job.st, job.rw, wk.request(c, job.st, &job.head), job.handler)
 		job.rw.giveBack(&wk.spare)
 		var ok bool
-		job, ok = c.handlerDone(job.head.spare)
+		job, ok = c.handlerDone(job.st, job.head.spare)
 		if ok {
 			continue
 		}
@@ -177,10 +177,13 @@ func (c *h2Conn) runHandler(job h2Job, next chan h2Job) {
 
 // handlerDone frees a handler slot, or hands it to a waiting stream (one
 // that is still open); it closes a connection going away once nothing is
-// left. sp is the finished request's, kept for a later one.
-func (c *h2Conn) handlerDone(sp h2ReqSpare) (h2Job, bool) {
+// left. st is the finished stream, which the goroutine no longer uses; sp
+// is its request's, kept for a later one.
+func (c *h2Conn) handlerDone(st *h2Stream, sp h2ReqSpare) (h2Job, bool) {
 	c.mu.Lock()
 	c.keepReqSpareLocked(sp)
+	st.reuse |= h2HandlerGone
+	c.keepStreamLocked(st)
 	for len(c.waiting) > 0 {
 		w := c.waiting[0]
 		c.waiting[0] = h2Job{}
