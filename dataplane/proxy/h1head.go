@@ -5,14 +5,17 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Parsing an upstream's HTTP/1.1 response head for h1exchange.go, as
 // strict as net/http's client: a malformed head is a 502, never guessed at.
 // The header fields go straight into the map the client's response is
 // built from; all the values of one head share one string and one slice
-// backing array (two allocations, whatever the number of fields).
+// backing array (two allocations, whatever the number of fields, and none
+// when the head is the same as the connection's last: readFields).
 
 // errBadResponse is a response head this proxy does not accept.
 var errBadResponse = errors.New("malformed HTTP/1.1 response head from the upstream")
@@ -177,10 +180,6 @@ func parseContentLength(v string) (int64, bool) {
 	return n, true
 }
 
-// maxKeptBlock bounds the head a connection keeps for the next
-// (h1Conn.lastBlock): larger ones are rare and not worth holding.
-const maxKeptBlock = 1 << 10
-
 // fieldSpan locates one field's name and value in h1Conn.scratch.
 type fieldSpan struct{ k0, k1, v0, v1 int }
 
@@ -242,18 +241,28 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) (hop bool, err error)
 		return false, nil
 	}
 	// A backend answers the same head again and again (only Date moves,
-	// once a second): the last head's string is kept and used again when
-	// the bytes are the same, which saves the request one allocation.
-	// Only the immutable string is shared; each response gets its own
-	// values array, which filters may append to.
-	block := pc.lastBlock
-	if string(pc.scratch) != block {
-		block = string(pc.scratch)
-		if len(block) <= maxKeptBlock {
-			pc.lastBlock = block
+	// once a second): the last head's string is used again when the bytes
+	// are the same (keptString), and so is the values array made from it
+	// when the fields are cut at the same places too (the bytes alone do
+	// not say: scratch has no separators). Neither is ever written after
+	// it is made: each field's value slice is capacity-limited, so a
+	// filter's append (HeaderMutation.Apply) copies it, and an overwrite
+	// replaces the slice, not its element. Code that wrote a header value
+	// in place (h[k][0] = v) would change other responses: there is none,
+	// and there must be none.
+	last := unsafe.StringData(pc.lastBlock)
+	block := keptString(pc.scratch, &pc.lastBlock)
+	vals := pc.lastVals
+	if unsafe.StringData(block) != last || !slices.Equal(spans, pc.lastSpans) {
+		vals = make([]string, len(spans))
+		for i, s := range spans {
+			vals[i] = block[s.v0:s.v1]
+		}
+		pc.lastVals, pc.lastSpans = nil, pc.lastSpans[:0]
+		if unsafe.StringData(block) == unsafe.StringData(pc.lastBlock) { // kept
+			pc.lastVals, pc.lastSpans = vals, append(pc.lastSpans, spans...)
 		}
 	}
-	vals := make([]string, len(spans))
 	for i, s := range spans {
 		k := block[s.k0:s.k1]
 		if !isCanonicalKey(k) {
@@ -262,7 +271,6 @@ func (pc *h1Conn) readFields(h http.Header, prefix string) (hop bool, err error)
 		if prefix != "" {
 			k = prefix + k
 		}
-		vals[i] = block[s.v0:s.v1]
 		hop = hop || isHopByHop(k)
 		if prior, ok := h[k]; ok {
 			h[k] = append(prior, vals[i])

@@ -2,16 +2,18 @@ package proxy
 
 import (
 	"bufio"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
 )
 
 // Responses read one after another on one connection: a head the same as
-// the last one shares its string (no allocation), a different one gets its
-// own values, and a filter's append to one response's values never shows
-// in the next.
+// the last one shares its string and its values array (no allocation), a
+// different one gets its own, and a filter's append to one response's
+// values never shows in the next.
 func TestH1ResponseHeadSharedOnlyWhenTheSame(t *testing.T) {
 	heads := []string{
 		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Tue, 24 Nov 2026 09:00:00 GMT\r\nContent-Length: 0\r\n\r\n",
@@ -21,7 +23,8 @@ func TestH1ResponseHeadSharedOnlyWhenTheSame(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Tue, 24 Nov 2026 09:00:01 GMT\r\nContent-Length: 0\r\n\r\n",
 	}
 	pc := &h1Conn{br: bufio.NewReaderSize(strings.NewReader(strings.Join(heads, "")), h1ReadBufferSize)}
-	var prev http.Header
+	var prevStr *byte
+	var prevVals *string
 	for i, raw := range heads {
 		h := http.Header{}
 		if _, err := pc.readResponseHead(h); err != nil {
@@ -40,11 +43,98 @@ func TestH1ResponseHeadSharedOnlyWhenTheSame(t *testing.T) {
 			}
 		}
 		same := i > 0 && raw == heads[i-1]
-		shared := prev != nil && unsafe.StringData(h["Content-Type"][0]) == unsafe.StringData(prev["Content-Type"][0])
+		shared := unsafe.StringData(h["Content-Type"][0]) == prevStr
 		if same != shared {
 			t.Errorf("head %d: the same as the last %v, its string shared %v", i, same, shared)
 		}
+		sharedVals := unsafe.SliceData(h["Content-Type"]) == prevVals
+		if same != sharedVals {
+			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, sharedVals)
+		}
+		prevStr, prevVals = unsafe.StringData(h["Content-Type"][0]), unsafe.SliceData(h["Content-Type"])
 		h.Add("Content-Type", "appended by a filter") // must not reach the next response
-		prev = h
+	}
+}
+
+// A head whose fields are cut at other places than the last one's, with
+// the same bytes once the separators are gone ("Xa: bc" and "Xab: c"),
+// shares the string but never the values: each head's values are its own.
+func TestH1ResponseValuesSharedOnlyWhenCutTheSame(t *testing.T) {
+	heads := []string{
+		"HTTP/1.1 200 OK\r\nXa: bc\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nXa: bc\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nXab: c\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nXab: c\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nXa: bc\r\nContent-Length: 0\r\n\r\n",
+	}
+	pc := &h1Conn{br: bufio.NewReaderSize(strings.NewReader(strings.Join(heads, "")), h1ReadBufferSize)}
+	var prevStr *byte
+	var prevVals *string
+	for i, raw := range heads {
+		h := http.Header{}
+		if _, err := pc.readResponseHead(h); err != nil {
+			t.Fatalf("head %d: %v", i, err)
+		}
+		want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vv := range want.Header {
+			if len(h[k]) != 1 || h[k][0] != vv[0] {
+				t.Errorf("head %d: %s = %q, want %q", i, k, h[k], vv)
+			}
+		}
+		if len(h) != len(want.Header) {
+			t.Fatalf("head %d: %v, want %v", i, h, want.Header)
+		}
+		same := i > 0 && raw == heads[i-1]
+		shared := unsafe.SliceData(h["Content-Length"]) == prevVals
+		if same != shared {
+			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, shared)
+		}
+		// Without the separators every head here has the same bytes: the
+		// string is shared from the second on, whichever the cut.
+		if strShared := unsafe.StringData(h["Content-Length"][0]) == prevStr; strShared != (i > 0) {
+			t.Errorf("head %d: its string shared %v", i, strShared)
+		}
+		// What filters do (HeaderMutation.Apply): an append and an
+		// overwrite. Neither may reach the next response.
+		prevStr, prevVals = unsafe.StringData(h["Content-Length"][0]), unsafe.SliceData(h["Content-Length"])
+		h.Add("Content-Length", "1")
+		h["Xa"] = []string{"overwritten"}
+		h["Xab"] = []string{"overwritten"}
+	}
+}
+
+// Request heads parsed one after another on one connection (the loop's
+// kept head): one the same as the last shares its string, one that differs
+// gets its own, and every parse gives what a parse with nothing kept gives.
+func TestH1RequestHeadSharedOnlyWhenTheSame(t *testing.T) {
+	heads := []string{
+		"GET / HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n\r\n",
+		"GET /other HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a.example\r\nAccept: */*\r\n\r\n",
+		"POST /x?y=1 HTTP/1.1\r\nHost: b.example\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+		"POST /x?y=1 HTTP/1.1\r\nHost: b.example\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+		"GET /" + strings.Repeat("x", maxKeptHead) + " HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET /" + strings.Repeat("x", maxKeptHead) + " HTTP/1.1\r\nHost: a.example\r\n\r\n",
+	}
+	var kept string
+	var prev *byte
+	for i, raw := range heads {
+		hdr, fresh := http.Header{}, http.Header{}
+		var h, want h1Head
+		if v := parseH1Head([]byte(raw), 0, hdr, &h, &kept); v != h1Parsed {
+			t.Fatalf("head %d: %v", i, v)
+		}
+		if v := parseH1Head([]byte(raw), 0, fresh, &want, nil); v != h1Parsed || h != want || !maps.EqualFunc(hdr, fresh, slices.Equal) {
+			t.Fatalf("head %d: %+v %q, with nothing kept %+v %q", i, h, hdr, want, fresh)
+		}
+		same := i > 0 && raw == heads[i-1] && len(raw) <= maxKeptHead
+		if shared := unsafe.StringData(h.target) == prev; shared != same {
+			t.Errorf("head %d: the same as the last (and kept) %v, its string shared %v", i, same, shared)
+		}
+		prev = unsafe.StringData(h.target)
 	}
 }

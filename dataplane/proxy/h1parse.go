@@ -30,7 +30,8 @@ const (
 )
 
 // h1Head is a parsed request head. Every string is a substring of one
-// string made from the head's bytes (one allocation for all of them).
+// string made from the head's bytes (one allocation for all of them, and
+// none when the head is the same as the connection's last: keptString).
 type h1Head struct {
 	method, target, path, rawQuery, host string
 	contentLength                        int64
@@ -41,8 +42,9 @@ type h1Head struct {
 
 // parseH1Head parses the head at the start of b into h (fields into hdr,
 // which must be empty). from is where the search for the head's end may
-// start (the part of b already searched, minus 3).
-func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
+// start (the part of b already searched, minus 3). kept is the
+// connection's last head (keptString; nil: none kept).
+func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head, kept *string) h1Verdict {
 	end := bytes.Index(b[from:], crlfcrlf)
 	// A bare LF ends lines for net/http: its business.
 	scan := len(b)
@@ -58,7 +60,7 @@ func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 		return h1More
 	}
 	end += from + len(crlfcrlf)
-	s := string(b[:end])
+	s := keptString(b[:end], kept)
 	*h = h1Head{size: end, contentLength: 0}
 
 	line, rest := cutLine(s)
@@ -147,6 +149,31 @@ func parseH1Head(b []byte, from int, hdr http.Header, h *h1Head) h1Verdict {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// maxKeptHead bounds the head a connection keeps for the next (keptString):
+// larger ones are rare and not worth holding.
+const maxKeptHead = 1 << 10
+
+// keptString returns b as a string. A client or a backend on one
+// connection often sends the same head again and again (a load balancer's
+// or a poller's requests; a backend's responses, whose Date moves once a
+// second): when b is the same as *kept, *kept itself is returned and
+// nothing is allocated. Otherwise a new string is made, and kept for the
+// next when it is small. Strings are immutable, so sharing one between
+// requests is safe whatever outlives which. kept may be nil.
+func keptString(b []byte, kept *string) string {
+	if kept == nil {
+		return string(b)
+	}
+	if string(b) == *kept { // compared without a conversion
+		return *kept
+	}
+	s := string(b)
+	if len(s) <= maxKeptHead {
+		*kept = s
+	}
+	return s
+}
 
 // cutLine splits s at its first CRLF. A bare LF or CR stays in the line,
 // where the checks above refuse it.

@@ -3,11 +3,13 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -64,8 +66,18 @@ func FuzzH1HeadDifferential(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hdr := http.Header{}
 		var h h1Head
-		if parseH1Head(data, 0, hdr, &h) != h1Parsed {
+		var kept string
+		if parseH1Head(data, 0, hdr, &h, &kept) != h1Parsed {
 			return
+		}
+		// The same head again on the connection: parsed from the kept
+		// string, to the same result.
+		again, hAgain := http.Header{}, h1Head{}
+		if v := parseH1Head(data, 0, again, &hAgain, &kept); v != h1Parsed || hAgain != h || !maps.EqualFunc(again, hdr, slices.Equal) {
+			t.Fatalf("%q: parsed again from the kept head: %v %+v %q, first %+v %q", data, v, hAgain, again, h, hdr)
+		}
+		if h.size <= maxKeptHead && unsafe.StringData(hAgain.target) != unsafe.StringData(h.target) {
+			t.Fatalf("%q: parsed again, its string not shared", data)
 		}
 		var u url.URL
 		got, ok := h.url(&u)

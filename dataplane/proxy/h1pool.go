@@ -79,6 +79,8 @@ type h1Conn struct {
 	scratch    []byte             // response head bytes, reused (h1head.go)
 	long       []byte             // a response head line longer than br's buffer
 	lastBlock  string             // the last head's names and values, shared when the next is the same (h1head.go)
+	lastVals   []string           // the values array made from lastBlock, shared with it; never written
+	lastSpans  []fieldSpan        // where lastVals cut lastBlock
 }
 
 // get returns an idle connection to addr or dials one. The caller probes

@@ -71,6 +71,7 @@ type h1Client struct {
 	body     *h1Body // nil: the request has none
 	served   int     // requests served so far
 	lastPost bool    // net/http skips a CRLF a client sends after a POST body
+	lastHead string  // the last request head, shared when the next is the same (keptString)
 
 	watch h1GoneWatch // h1gone.go
 	gone  atomic.Bool // the client closed the connection
@@ -184,7 +185,7 @@ func (c *h1Client) next() h1Verdict {
 	from := 0
 	for {
 		b, _ := c.br.Peek(c.br.Buffered())
-		switch parseH1Head(b, from, c.header, &h) {
+		switch parseH1Head(b, from, c.header, &h, &c.lastHead) {
 		case h1Parsed:
 			if h.contentLength > 0 {
 				// The body is read without a deadline, as before the
