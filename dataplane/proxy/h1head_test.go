@@ -22,38 +22,16 @@ func TestH1ResponseHeadSharedOnlyWhenTheSame(t *testing.T) {
 		"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nX-Other: 1\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Tue, 24 Nov 2026 09:00:01 GMT\r\nContent-Length: 0\r\n\r\n",
 	}
-	pc := &h1Conn{br: bufio.NewReaderSize(strings.NewReader(strings.Join(heads, "")), h1ReadBufferSize)}
-	var prevStr *byte
-	var prevVals *string
-	for i, raw := range heads {
-		h := http.Header{}
-		if _, err := pc.readResponseHead(h); err != nil {
-			t.Fatalf("head %d: %v", i, err)
+	readHeadsInTurn(t, heads, "Content-Type", func(i int, h http.Header, strShared, valsShared bool) {
+		same := i > 0 && heads[i] == heads[i-1]
+		if same != strShared {
+			t.Errorf("head %d: the same as the last %v, its string shared %v", i, same, strShared)
 		}
-		want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
-		if err != nil {
-			t.Fatal(err)
+		if same != valsShared {
+			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, valsShared)
 		}
-		if len(h) != len(want.Header) {
-			t.Fatalf("head %d: %v, want %v", i, h, want.Header)
-		}
-		for k, vv := range want.Header {
-			if len(h[k]) != 1 || h[k][0] != vv[0] {
-				t.Errorf("head %d: %s = %q, want %q", i, k, h[k], vv)
-			}
-		}
-		same := i > 0 && raw == heads[i-1]
-		shared := unsafe.StringData(h["Content-Type"][0]) == prevStr
-		if same != shared {
-			t.Errorf("head %d: the same as the last %v, its string shared %v", i, same, shared)
-		}
-		sharedVals := unsafe.SliceData(h["Content-Type"]) == prevVals
-		if same != sharedVals {
-			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, sharedVals)
-		}
-		prevStr, prevVals = unsafe.StringData(h["Content-Type"][0]), unsafe.SliceData(h["Content-Type"])
 		h.Add("Content-Type", "appended by a filter") // must not reach the next response
-	}
+	})
 }
 
 // A head whose fields are cut at other places than the last one's, with
@@ -67,6 +45,31 @@ func TestH1ResponseValuesSharedOnlyWhenCutTheSame(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nXab: c\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nXa: bc\r\nContent-Length: 0\r\n\r\n",
 	}
+	readHeadsInTurn(t, heads, "Content-Length", func(i int, h http.Header, strShared, valsShared bool) {
+		same := i > 0 && heads[i] == heads[i-1]
+		if same != valsShared {
+			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, valsShared)
+		}
+		// Without the separators every head here has the same bytes: the
+		// string is shared from the second on, whichever the cut.
+		if strShared != (i > 0) {
+			t.Errorf("head %d: its string shared %v", i, strShared)
+		}
+		// What filters do (HeaderMutation.Apply): an append and an
+		// overwrite. Neither may reach the next response.
+		h.Add("Content-Length", "1")
+		h["Xa"] = []string{"overwritten"}
+		h["Xab"] = []string{"overwritten"}
+	})
+}
+
+// readHeadsInTurn reads heads one after another on one upstream
+// connection, checks that each reads as http.ReadResponse reads it, and
+// calls each with the head's fields and whether the value of field shares
+// its string and its values array with the head before (as it was read,
+// before each changed it).
+func readHeadsInTurn(t *testing.T, heads []string, field string, each func(i int, h http.Header, strShared, valsShared bool)) {
+	t.Helper()
 	pc := &h1Conn{br: bufio.NewReaderSize(strings.NewReader(strings.Join(heads, "")), h1ReadBufferSize)}
 	var prevStr *byte
 	var prevVals *string
@@ -87,22 +90,10 @@ func TestH1ResponseValuesSharedOnlyWhenCutTheSame(t *testing.T) {
 		if len(h) != len(want.Header) {
 			t.Fatalf("head %d: %v, want %v", i, h, want.Header)
 		}
-		same := i > 0 && raw == heads[i-1]
-		shared := unsafe.SliceData(h["Content-Length"]) == prevVals
-		if same != shared {
-			t.Errorf("head %d: the same as the last %v, its values array shared %v", i, same, shared)
-		}
-		// Without the separators every head here has the same bytes: the
-		// string is shared from the second on, whichever the cut.
-		if strShared := unsafe.StringData(h["Content-Length"][0]) == prevStr; strShared != (i > 0) {
-			t.Errorf("head %d: its string shared %v", i, strShared)
-		}
-		// What filters do (HeaderMutation.Apply): an append and an
-		// overwrite. Neither may reach the next response.
-		prevStr, prevVals = unsafe.StringData(h["Content-Length"][0]), unsafe.SliceData(h["Content-Length"])
-		h.Add("Content-Length", "1")
-		h["Xa"] = []string{"overwritten"}
-		h["Xab"] = []string{"overwritten"}
+		str, vals := unsafe.StringData(h[field][0]), unsafe.SliceData(h[field])
+		strShared, valsShared := str == prevStr, vals == prevVals
+		prevStr, prevVals = str, vals
+		each(i, h, strShared, valsShared)
 	}
 }
 
