@@ -64,7 +64,7 @@ func validTargetPart(s string) bool {
 // forwardH1 forwards r to addr of u with the exchange.
 func (p *Proxy) forwardH1(hcm *config.HTTPManager, rt *config.Route, wc *config.WeightedCluster, u *upstream, addr, target, scheme string, w http.ResponseWriter, r *http.Request) {
 	f := rt.Forward
-	now := time.Now() // one clock read for the deadline and the pool
+	now := monoNow() // one clock read for the deadline and the pool (clock.go)
 	var deadline time.Time
 	if f.Timeout > 0 {
 		// The route timeout covers the whole exchange: a deadline on the

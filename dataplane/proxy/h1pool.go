@@ -168,7 +168,7 @@ func (p *h1Pool) put(pc *h1Conn) {
 		pc.deadline.forget() // tlsDrained cleared the read deadline
 	}
 	pc.reused = true
-	pc.idleSince = time.Now()
+	pc.idleSince = monoNow()
 	p.mu.Lock()
 	ic := p.idle[pc.addr]
 	if ic == nil {
@@ -190,7 +190,7 @@ func (p *h1Pool) put(pc *h1Conn) {
 // reap closes the connections idle for idleConnTimeout and re-arms itself
 // while others remain.
 func (p *h1Pool) reap() {
-	cutoff := time.Now().Add(-idleConnTimeout)
+	cutoff := monoNow().Add(-idleConnTimeout)
 	var expired []*h1Conn
 	var oldest time.Time
 	p.mu.Lock()

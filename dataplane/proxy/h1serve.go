@@ -340,7 +340,7 @@ func handoverTLS(r *http.Request) *tls.ConnectionState {
 func (c *h1Client) setReadTimeout(d time.Duration) {
 	var want time.Time
 	if d > 0 {
-		want = time.Now().Add(d)
+		want = monoNow().Add(d)
 	}
 	if at, set := c.readDeadline.update(want, deadlineSlack(d)); set {
 		c.conn.SetReadDeadline(at)

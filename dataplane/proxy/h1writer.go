@@ -388,13 +388,30 @@ func (w *h1Writer) appendFields(out []byte, h http.Header, skip func(string) boo
 // appendSortedFields sorts fields by name and writes them: the values
 // come with the names, so the map is not looked up again per name.
 func appendSortedFields(out []byte, fields []headerField) []byte {
-	slices.SortFunc(fields, func(a, b headerField) int { return strings.Compare(a.name, b.name) })
+	sortFields(fields)
 	for _, f := range fields {
 		for _, v := range f.values {
 			out = appendField(out, f.name, v)
 		}
 	}
 	return out
+}
+
+// sortFields sorts fields by name. A response has a handful of fields,
+// which an insertion sort with the names compared in place orders in
+// fewer instructions than slices.SortFunc, whose comparisons go through a
+// function value (0.6% of the data plane's CPU under the peer benchmark's
+// HTTP/1.1 load); the names are distinct map keys, so stability is moot.
+func sortFields(fields []headerField) {
+	if len(fields) > 12 {
+		slices.SortFunc(fields, func(a, b headerField) int { return strings.Compare(a.name, b.name) })
+		return
+	}
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j].name < fields[j-1].name; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
+		}
+	}
 }
 
 // appendField writes "k: v" with v's line breaks made spaces and its

@@ -60,3 +60,36 @@ func TestH1WriterHeadPicksFramingFields(t *testing.T) {
 		t.Errorf("304 flags: type %v, length %d, trailers %v", w.hasCT, w.declaredCL, w.hasTrailers)
 	}
 }
+
+// sortFields orders any number of fields by name, on both sides of the
+// size where it hands over to slices.SortFunc, whatever order the map
+// gave them in.
+func TestSortFieldsOrdersByName(t *testing.T) {
+	names := []string{"X-Request-Id", "Content-Type", "Vary", "A", "X-A", "Set-Cookie", "Cache-Control",
+		"Etag", "Server", "X-B", "Age", "Via", "Expires", "Last-Modified", "Link", "B", "Z", "X-Ab", "X-Aa", "Allow"}
+	for n := 0; n <= len(names); n++ {
+		for rot := range max(n, 1) {
+			fields := make([]headerField, 0, n)
+			for i := range n {
+				name := names[(i+rot)%n]
+				fields = append(fields, headerField{name, []string{name}})
+			}
+			if n > 1 && rot%2 == 1 {
+				slices.Reverse(fields)
+			}
+			sortFields(fields)
+			got := make([]string, len(fields))
+			for i, f := range fields {
+				got[i] = f.name
+				if f.values[0] != f.name {
+					t.Fatalf("n=%d rot=%d: field %s carries %q: values left their name", n, rot, f.name, f.values[0])
+				}
+			}
+			want := slices.Clone(names[:n])
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d rot=%d: got %v, want %v", n, rot, got, want)
+			}
+		}
+	}
+}
