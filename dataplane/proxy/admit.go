@@ -58,18 +58,26 @@ func (s *socket) admitChain(l *config.Listener, chain *config.FilterChain, dc *d
 	return true
 }
 
-// handshake completes a terminating chain's TLS handshake before the
-// connection is served, bounded by inspectTimeout, and counts the result.
-// net/http and the TCP proxy then find it done.
-func (s *socket) handshake(l *config.Listener, tc *tls.Conn) bool {
+// handshake completes a terminating chain's TLS handshake, in its turn
+// (handshaketurn.go), before the connection is served, bounded by
+// inspectTimeout, and counts the result. net/http and the TCP proxy then
+// find it done. nil means it failed and the connection is closed.
+func (s *socket) handshake(l *config.Listener, conn net.Conn, cfg *tls.Config) *tls.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
 	defer cancel()
+	if t := s.p.turns; t != nil {
+		t.take()
+		c := &turnConn{Conn: conn, turns: t}
+		defer c.release()
+		conn = c
+	}
+	tc := tls.Server(conn, cfg)
 	err := tc.HandshakeContext(ctx)
 	s.p.metrics.TLSHandshake(l.Name, err == nil)
 	if err != nil {
 		s.p.log.Debug("TLS handshake failed", "listener", l.Name, "remote", tc.RemoteAddr().String(), "error", err)
 		tc.Close()
-		return false
+		return nil
 	}
-	return true
+	return tc
 }

@@ -140,8 +140,8 @@ func (s *socket) handleConn(c net.Conn) {
 			c.Close()
 			return
 		}
-		tc := tls.Server(conn, chain.TLS)
-		if !s.handshake(l, tc) {
+		tc := s.handshake(l, conn, chain.TLS)
+		if tc == nil {
 			return
 		}
 		conn = tc

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +60,8 @@ type Proxy struct {
 
 	refusals refusalLog // bounds the refusal log lines (refusal.go)
 
+	turns *handshakeTurns // whose handshake computes now (handshaketurn.go)
+
 	bindFailures []BindError // of the last refused swap (binderror.go); under mu
 }
 
@@ -95,6 +98,7 @@ func New(logger *slog.Logger, opts ...Option) *Proxy {
 		transports: map[string]*clusterTransport{},
 		tcpConns:   map[net.Conn]struct{}{},
 		limits:     DefaultLimits(),
+		turns:      newHandshakeTurns(runtime.GOMAXPROCS(0)),
 	}
 	for _, o := range opts {
 		o(p)

@@ -21,7 +21,7 @@ type tlsFixture struct {
 	res      *config.Resources
 }
 
-func newTLSFixture(t *testing.T) *tlsFixture {
+func newTLSFixture(t *testing.T, setup ...func(*Proxy)) *tlsFixture {
 	t.Helper()
 	a, b := startBackend(t, "a"), startBackend(t, "b")
 	passthru := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +30,9 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 	t.Cleanup(passthru.Close)
 
 	p := newProxy(t)
+	for _, f := range setup {
+		f(p)
+	}
 	res := newResources()
 	addCluster(res, "a", backendAddr(a))
 	addCluster(res, "b", backendAddr(b))
