@@ -104,11 +104,3 @@ func (c *turnConn) release() {
 		c.turns = nil
 	}
 }
-
-// CloseWrite keeps the half-close of the connection underneath.
-func (c *turnConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
-}
