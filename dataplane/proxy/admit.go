@@ -65,13 +65,10 @@ func (s *socket) admitChain(l *config.Listener, chain *config.FilterChain, dc *d
 func (s *socket) handshake(l *config.Listener, conn net.Conn, cfg *tls.Config) *tls.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
 	defer cancel()
-	if t := s.p.turns; t != nil {
-		t.take()
-		c := &turnConn{Conn: conn, turns: t}
-		defer c.release()
-		conn = c
-	}
-	tc := tls.Server(conn, cfg)
+	s.p.turns.take()
+	turn := &turnConn{Conn: conn, turns: s.p.turns}
+	defer turn.release()
+	tc := tls.Server(turn, cfg)
 	err := tc.HandshakeContext(ctx)
 	s.p.metrics.TLSHandshake(l.Name, err == nil)
 	if err != nil {
