@@ -23,9 +23,10 @@ import (
 // "Handshakes take turns").
 //
 // What: at most one handshake per P computes at a time. A connection takes
-// a turn before its handshake and gives it up when the handshake first
-// waits for the client after writing to it (its flight is out: the rest is
-// cheap) or ends. Taking the turn yields once, to the global run queue,
+// a turn before its handshake and gives it up at the handshake's first
+// write (crypto/tls computes the whole flight, key exchange and signature
+// included, before it writes any of it: what is left is cheap) or when it
+// ends. Taking the turn yields once, to the global run queue,
 // which the scheduler serves after the goroutines ready on this P: the
 // request work already there goes first, the handshake right after it. A
 // handshake waiting for a turn is parked, not in the run queue.
@@ -59,8 +60,11 @@ func (t *handshakeTurns) give() { <-t.slots }
 // turnConn is the connection a terminating handshake runs on. The
 // handshake holds its turn while it computes: it waits for the client's
 // bytes without it (a read the connection cannot answer from what the TLS
-// inspector already read), and gives it up for good at the first read
-// after a write, when the server's flight is out and what is left is cheap.
+// inspector already read), and gives it up for good at its first write,
+// once the server's flight is computed. The write itself holds no turn:
+// a flight larger than the socket's buffers waits for the client's window,
+// and a client that never opens it must not hold up the handshakes of
+// others until the handshake timeout.
 //
 // turns is only changed by the handshake's goroutine, before the
 // connection is served; the connection's later readers and writers
@@ -68,22 +72,15 @@ func (t *handshakeTurns) give() { <-t.slots }
 type turnConn struct {
 	net.Conn
 	turns *handshakeTurns // the turn is held; nil once given up for good
-	wrote bool
 }
 
 func (c *turnConn) Write(b []byte) (int, error) {
-	if c.turns != nil {
-		c.wrote = true
-	}
+	c.release()
 	return c.Conn.Write(b)
 }
 
 func (c *turnConn) Read(b []byte) (int, error) {
 	if c.turns == nil {
-		return c.Conn.Read(b)
-	}
-	if c.wrote {
-		c.release()
 		return c.Conn.Read(b)
 	}
 	if pc, ok := c.Conn.(*prefixConn); ok && len(pc.prefix) > 0 {

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,8 +36,7 @@ func TestHandshakeTurnsBoundWhoComputes(t *testing.T) {
 
 // TestTurnConnHoldsTheTurnOnlyWhileComputing: the turn is kept through
 // reads of what the inspector already read, given back around a read that
-// waits for the client before anything was written, and given up for good
-// at the first read after a write.
+// waits for the client, and given up for good at the first write.
 func TestTurnConnHoldsTheTurnOnlyWhileComputing(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
@@ -59,15 +60,23 @@ func TestTurnConnHoldsTheTurnOnlyWhileComputing(t *testing.T) {
 	if n := <-read; n != 2 || !held() {
 		t.Fatalf("read from the client: n=%d, turn held %v; want 2 and held again", n, held())
 	}
-	go io.ReadAll(client)
-	c.Write([]byte("flight"))
-	if !held() {
-		t.Fatal("the turn was given back at the write")
+	// net.Pipe's write waits for the reader, as a flight larger than the
+	// socket's buffers waits for the client's window: the turn is given up
+	// before the write, not after it.
+	wrote := make(chan struct{})
+	go func() {
+		c.Write([]byte("flight"))
+		close(wrote)
+	}()
+	waitFor(t, func() bool { return !held() })
+	io.ReadFull(client, make([]byte, len("flight")))
+	<-wrote
+	if c.turns != nil {
+		t.Fatal("the turn was not given up for good at the first write")
 	}
 	go client.Write([]byte("finished"))
-	c.Read(buf)
-	if held() || c.turns != nil {
-		t.Fatal("the turn was still held after the first read that followed a write")
+	if n, _ := c.Read(buf); n != len("finished") || held() {
+		t.Fatalf("read after the write: n=%d, turn held %v; want %d and not held", n, held(), len("finished"))
 	}
 	c.release() // the handshake's deferred release: nothing more to give back
 	if len(turns.slots) != 0 {
@@ -141,5 +150,44 @@ func TestStalledHandshakesHoldNoTurn(t *testing.T) {
 	}
 	if n := len(f.p.turns.slots); n != 0 {
 		t.Errorf("%d turns held while only stalled handshakes are open", n)
+	}
+}
+
+// TestBlockedFlightHoldsNoTurn: a server flight larger than the socket's
+// buffers waits for the client's window; a client that never opens it
+// must not hold the only turn while the server waits to write, or every
+// other handshake would wait for the handshake timeout.
+func TestBlockedFlightHoldsNoTurn(t *testing.T) {
+	f := newTLSFixture(t, func(p *Proxy) { p.turns = newHandshakeTurns(1) })
+	// A chain of some 6 MiB (the leaf, then copies of it, which the
+	// server sends as they are): more than a socket's send buffer may grow
+	// to (net.ipv4.tcp_wmem's maximum, 4 MiB by default), so that its
+	// write waits for the client.
+	leaf, key := selfSigned(t, "big.example.com")
+	f.res.Secrets["cert-big"] = secret("cert-big", bytes.Repeat(leaf, 6<<20/(len(leaf)*3/4)+1), key)
+	f.res.Listeners["big-tls"] = listener(t, "big-tls", 0, false,
+		chain("https-big", nil, tlsSocket(t, "cert-big"), hcmFilter(t, hcm(t, "rc-a"))))
+	applyAll(t, f.p, f.res)
+
+	// The client offers a small receive window and never reads.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	stuck, err := d.Dial("tcp", f.p.ListenerAddr("big-tls").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	stuck.Write(clientHelloRecord(t, "big.example.com"))
+	time.Sleep(100 * time.Millisecond) // let the server compute and start writing
+
+	body, _ := httpsGet(t, f.addr, "a.example.com")
+	if e := parseEcho(body); e.Backend != "a" {
+		t.Fatalf("while a flight waited for a closed window: reached %q", e.Backend)
+	}
+	if n := len(f.p.turns.slots); n != 0 {
+		t.Errorf("%d turns held while only a blocked flight is open", n)
 	}
 }
