@@ -16,14 +16,14 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"log"
 	"net"
 	"runtime"
-	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edgeway/edgeway/bench/peers/h1frame"
 )
 
 // side is one socket of a relayed pair and what it has read so far.
@@ -122,7 +122,7 @@ func (s *side) relay() bool {
 	}
 	s.n += r
 	for {
-		m := messageLen(s.buf[:s.n], s.response)
+		m := h1frame.Len(s.buf[:s.n], s.response)
 		if m == 0 {
 			return s.n < len(s.buf) // a message larger than the buffer is not served
 		}
@@ -131,37 +131,6 @@ func (s *side) relay() bool {
 		}
 		s.n = copy(s.buf, s.buf[m:s.n])
 	}
-}
-
-// messageLen is the length of the whole message at the start of b, or 0
-// while it is incomplete.
-func messageLen(b []byte, body bool) int {
-	end := bytes.Index(b, []byte("\r\n\r\n"))
-	if end < 0 {
-		return 0
-	}
-	n := end + 4
-	if body {
-		n += contentLength(b[:end])
-	}
-	if n > len(b) {
-		return 0
-	}
-	return n
-}
-
-func contentLength(head []byte) int {
-	for _, name := range []string{"\r\nContent-Length: ", "\r\ncontent-length: "} {
-		if i := bytes.Index(head, []byte(name)); i >= 0 {
-			v := head[i+len(name):]
-			if j := bytes.IndexByte(v, '\r'); j >= 0 {
-				v = v[:j]
-			}
-			n, _ := strconv.Atoi(string(v))
-			return n
-		}
-	}
-	return 0
 }
 
 func listenFD(addr string) (int, error) {

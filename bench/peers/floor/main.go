@@ -20,8 +20,9 @@ import (
 	"log"
 	"net"
 	"runtime"
-	"strconv"
 	"syscall"
+
+	"github.com/edgeway/edgeway/bench/peers/h1frame"
 )
 
 func main() {
@@ -116,7 +117,7 @@ func readMessage(br *bufio.Reader, body bool) ([]byte, error) {
 		if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
 			n := end + 4
 			if body {
-				n += contentLength(b[:end])
+				n += h1frame.ContentLength(b[:end])
 			}
 			b, err := br.Peek(n)
 			if err != nil {
@@ -130,18 +131,4 @@ func readMessage(br *bufio.Reader, body bool) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-func contentLength(head []byte) int {
-	for _, name := range []string{"\r\nContent-Length: ", "\r\ncontent-length: "} {
-		if i := bytes.Index(head, []byte(name)); i >= 0 {
-			v := head[i+len(name):]
-			if j := bytes.IndexByte(v, '\r'); j >= 0 {
-				v = v[:j]
-			}
-			n, _ := strconv.Atoi(string(v))
-			return n
-		}
-	}
-	return 0
 }
