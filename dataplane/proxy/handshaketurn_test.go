@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -159,12 +162,12 @@ func TestStalledHandshakesHoldNoTurn(t *testing.T) {
 // other handshake would wait for the handshake timeout.
 func TestBlockedFlightHoldsNoTurn(t *testing.T) {
 	f := newTLSFixture(t, func(p *Proxy) { p.turns = newHandshakeTurns(1) })
-	// A chain of some 6 MiB (the leaf, then copies of it, which the
-	// server sends as they are): more than a socket's send buffer may grow
-	// to (net.ipv4.tcp_wmem's maximum, 4 MiB by default), so that its
+	// A chain (the leaf, then copies of it, which the server sends as they
+	// are) 2 MiB longer than a socket's send buffer may grow, so that its
 	// write waits for the client.
 	leaf, key := selfSigned(t, "big.example.com")
-	f.res.Secrets["cert-big"] = secret("cert-big", bytes.Repeat(leaf, 6<<20/(len(leaf)*3/4)+1), key)
+	size := min(maxSendBuffer()+2<<20, 15<<20) // a handshake message is under 16 MiB
+	f.res.Secrets["cert-big"] = secret("cert-big", bytes.Repeat(leaf, size/(len(leaf)*3/4)+1), key)
 	f.res.Listeners["big-tls"] = listener(t, "big-tls", 0, false,
 		chain("https-big", nil, tlsSocket(t, "cert-big"), hcmFilter(t, hcm(t, "rc-a"))))
 	applyAll(t, f.p, f.res)
@@ -190,4 +193,16 @@ func TestBlockedFlightHoldsNoTurn(t *testing.T) {
 	if n := len(f.p.turns.slots); n != 0 {
 		t.Errorf("%d turns held while only a blocked flight is open", n)
 	}
+}
+
+// maxSendBuffer is the most a TCP socket's send buffer grows to
+// (net.ipv4.tcp_wmem's maximum; 4 MiB, Linux's default, if unreadable).
+func maxSendBuffer() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
+		if n, err := strconv.Atoi(f[2]); err == nil {
+			return n
+		}
+	}
+	return 4 << 20
 }
