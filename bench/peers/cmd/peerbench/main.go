@@ -142,6 +142,14 @@ func splitList(s string) []string {
 var proxyNumber = map[string]int{"nginx": 1, "haproxy": 2, "caddy": 3, edgewayName: 4, edgeway1kName: 5, pprofName: 6, pprofRoutesName: 7, edgewayDP1kName: 8, edgewayStandaloneName: 9}
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "connprobe" {
+		// The new-connection probe's own process (connprobe.go).
+		if err := runConnProbe(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peerbench:", err)

@@ -29,10 +29,13 @@ type runRecord struct {
 	// listen socket's accept queue of the port under load, taken by the
 	// kernel but not yet by the proxy (acceptq.go; absent: not known).
 	AcceptQueue *float64 `json:"accept_queue,omitempty"`
-	RSSKiB      int64    `json:"rss_kib,omitempty"`
-	AnonKiB     int64    `json:"rss_anon_kib,omitempty"`
-	PeakKiB     int64    `json:"peak_rss_kib,omitempty"`
-	Affinity    string   `json:"affinity,omitempty"`
+	// NewConn is what the new-connection probe measured beside the load
+	// (connprobe.go; absent: not probed).
+	NewConn  *connProbeResult `json:"new_conn,omitempty"`
+	RSSKiB   int64            `json:"rss_kib,omitempty"`
+	AnonKiB  int64            `json:"rss_anon_kib,omitempty"`
+	PeakKiB  int64            `json:"peak_rss_kib,omitempty"`
+	Affinity string           `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
 	SplitB *float64 `json:"split_b,omitempty"`
 	Raw    string   `json:"raw,omitempty"`
@@ -138,12 +141,20 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 	countsBefore, _ := backendCounts(h.backend.Stats)
 	c0 := readCPU(h.opts.loadCPU)
 	queue := startAcceptQueueSample(run.URL)
+	probe := h.startProbe(s, run)
 	start := time.Now()
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
 	c1 := readCPU(h.opts.loadCPU)
 	if q, ok := queue.stop(); ok {
 		rec.AcceptQueue = &q
+	}
+	if probe != nil {
+		if pr, perr := probe.wait(); perr == nil {
+			rec.NewConn = &pr
+		} else {
+			fmt.Printf("  %-12s %-20s round %d: the new-connection probe failed: %v\n", s.Name, t.Name, round+1, perr)
+		}
 	}
 	if n, ok := wakes.stop(); ok && res.Requests > 0 {
 		wk := float64(n) / float64(res.Requests)
@@ -183,7 +194,31 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 	}
 	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, accept queue %s connections, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
 		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), queued(rec.AcceptQueue), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
+	if p := rec.NewConn; p != nil {
+		footer += fmt.Sprintf("# new-connection probe: %d connections, %d failed, connect to response p50 %.3f ms p99 %.3f ms, connect to handshake done p50 %.3f ms p99 %.3f ms\n",
+			p.Count, p.Errors, p.P50ms, p.P99ms, p.HandshakeP50, p.HandshakeP99)
+	}
 	return rec, raw + footer
+}
+
+// connProbeEvery is the new-connection probe's pace: 50 connections a
+// second, under 2% of the scenario's.
+const connProbeEvery = 20 * time.Millisecond
+
+// startProbe starts the new-connection probe for a measured run of a
+// scenario that has one: from half a second into the load to half a
+// second before its end. nil: none (or it could not start, which is said).
+func (h *harness) startProbe(s scenario, run loadRun) *connProbeRun {
+	if !s.ProbeNewConns || run.Duration < 2*time.Second {
+		return nil
+	}
+	p, err := startConnProbe(h.opts.loadCPU, connProbe{URL: run.URL, CAFile: h.cert.Cert,
+		Every: connProbeEvery, Delay: 500 * time.Millisecond, For: run.Duration - time.Second})
+	if err != nil {
+		fmt.Printf("peerbench: the new-connection probe did not start: %v\n", err)
+		return nil
+	}
+	return p
 }
 
 // routesScenario is the HTTP/1.1 keep-alive load against edgeway with 1000

@@ -55,6 +55,9 @@ type scenario struct {
 	URL func(p ports) string
 	// Host, when set, is the Host header (the 1000-route run).
 	Host string
+	// ProbeNewConns: the new-connection probe (connprobe.go) runs beside
+	// the load generator in the measured runs.
+	ProbeNewConns bool
 }
 
 var scenarios = []scenario{
@@ -80,8 +83,9 @@ var scenarios = []scenario{
 	},
 	{
 		Name: "tls-newconn", Title: "new TLS connection per request (Connection: close)", Tool: "wrk", Conns: 64,
-		Headers: []string{"Connection: close"},
-		URL:     func(p ports) string { return fmt.Sprintf("https://%s:%d/", serverName, p.TLS) },
+		Headers:       []string{"Connection: close"},
+		URL:           func(p ports) string { return fmt.Sprintf("https://%s:%d/", serverName, p.TLS) },
+		ProbeNewConns: true,
 	},
 }
 

@@ -45,10 +45,37 @@ type cell struct {
 	// StealRetries: the measured runs thrown away for the host's steal,
 	// over the rounds.
 	StealRetries int
+	// NewConn: the new-connection probe over the rounds (nil: not probed).
+	NewConn *probeCell
 	// ByRound: each round's requests/s and p99, for the ratios of one
 	// round (rounds ran every target of a scenario within a minute, so the
 	// host's drift cancels in them where it does not across rounds).
 	ByRound map[int]loadResult
+}
+
+// probeCell is the new-connection probe in one scenario and target:
+// medians of the rounds' percentiles, the connections and failures of all.
+type probeCell struct {
+	Count, Errors                        int
+	P50, P99, HandshakeP50, HandshakeP99 float64
+}
+
+func aggregateProbes(rs []connProbeResult) *probeCell {
+	if len(rs) == 0 {
+		return nil
+	}
+	var c probeCell
+	var p50, p99, h50, h99 []float64
+	for _, r := range rs {
+		c.Count += r.Count
+		c.Errors += r.Errors
+		if r.Count > 0 {
+			p50, p99 = append(p50, r.P50ms), append(p99, r.P99ms)
+			h50, h99 = append(h50, r.HandshakeP50), append(h99, r.HandshakeP99)
+		}
+	}
+	c.P50, c.P99, c.HandshakeP50, c.HandshakeP99 = median(p50), median(p99), median(h50), median(h99)
+	return &c
 }
 
 // loadBound reports whether the load generator's and backend's core, not
@@ -99,6 +126,7 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	for _, k := range order {
 		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1, AcceptQueue: -1}
 		var rps, p50, p99, cpu, split, loadCore, switches, wakes, queue []float64
+		var probes []connProbeResult
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
 				if l, err := strconv.ParseFloat(f[0], 64); err == nil {
@@ -144,7 +172,11 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.AcceptQueue != nil {
 				queue = append(queue, *r.AcceptQueue)
 			}
+			if r.NewConn != nil {
+				probes = append(probes, *r.NewConn)
+			}
 		}
+		c.NewConn = aggregateProbes(probes)
 		if len(loadCore) > 0 {
 			c.LoadCore = median(loadCore)
 		}
@@ -382,9 +414,14 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 					v.Best.Target, v.Best.AcceptQueue, hiddenWaitMs(v.Best), queued(&v.Edgeway.AcceptQueue))
 			}
 		}
+		if e, p := v.Edgeway.NewConn, v.Best.NewConn; e != nil && p != nil && e.Count > 0 && p.Count > 0 {
+			verdictText += fmt.Sprintf("; a new connection from connect to response (the probe): p99 %.3f ms against %.3f (%.2f)", e.P99, p.P99, e.P99/p.P99)
+		}
 		w("| %s | %s | %.0f / %.0f | %.2f | %.3f / %.3f | %.2f | %s | %s | %s |\n", v.Scenario, v.Best.Target,
 			v.Edgeway.RPS, v.Best.RPS, v.RPSRatio, v.Edgeway.P99, v.Best.P99, v.P99Ratio, ratio(v.Edgeway.perCPU(), v.Best.perCPU()), roundsText(v.Rounds), verdictText)
 	}
+
+	probeTable(w, cells)
 
 	for _, c := range cells {
 		idle, what := env.RoutesIdleKiB, "edgeway standalone (controller and data plane in one process)"
@@ -427,6 +464,31 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		}
 	}
 	return b.String()
+}
+
+// probeTable is the new-connection probe's table, for the scenarios that
+// had it.
+func probeTable(w func(string, ...any), cells []cell) {
+	var probed []cell
+	for _, c := range cells {
+		if c.ok() && c.NewConn != nil {
+			probed = append(probed, c)
+		}
+	}
+	if len(probed) == 0 {
+		return
+	}
+	w("\n## New connections as their client sees them (the probe)\n\n")
+	w("Beside the load generator, pinned with it, a probe opened a new connection every %s (connprobe.go): ", connProbeEvery)
+	w("TCP connect, a full TLS 1.3 handshake, one request, the whole response. Its times run from the connect, ")
+	w("so they hold what wrk's leave out: the wait to be accepted and the handshake. Medians over the rounds of each round's percentiles.\n\n")
+	w("| scenario | target | connections | failed | connect to response p50 / p99 ms | connect to handshake done p50 / p99 ms | wrk's p50 / p99 ms | accept queue |\n")
+	w("|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range probed {
+		p := c.NewConn
+		w("| %s | %s | %d | %d | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %s |\n", c.Scenario, c.Target, p.Count, p.Errors,
+			p.P50, p.P99, p.HandshakeP50, p.HandshakeP99, c.P50, c.P99, queued(&c.AcceptQueue))
+	}
 }
 
 func oneLine(s string) string {

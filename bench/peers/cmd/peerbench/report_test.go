@@ -245,3 +245,46 @@ func TestProxySwitchesAreRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeInTheReport: the new-connection probe's rounds are aggregated
+// per target (medians of the percentiles, sums of the counts), shown in a
+// table of their own, and compared in the scenario's verdict.
+func TestProbeInTheReport(t *testing.T) {
+	probed := func(target string, round int, rps, p99, probeP99 float64) runRecord {
+		r := rec("tls-newconn", target, round, rps, p99, 1)
+		r.NewConn = &connProbeResult{Count: 450, Errors: round, P50ms: probeP99 / 2, P99ms: probeP99, HandshakeP50: 1, HandshakeP99: probeP99 - 1}
+		return r
+	}
+	records := []runRecord{
+		probed("nginx", 0, 3400, 9, 30),
+		probed(edgewayName, 0, 3600, 13, 20),
+		probed("nginx", 1, 3500, 10, 34),
+		probed(edgewayName, 1, 3550, 14, 24),
+		probed("nginx", 2, 3450, 9.5, 32),
+		probed(edgewayName, 2, 3580, 13.5, 22),
+		rec("http1", "nginx", 0, 20000, 4, 1),
+		rec("http1", edgewayName, 0, 22000, 2, 1),
+	}
+	cells := aggregate(records, map[string]bool{"nginx": true})
+	vs := verdicts(cells, []string{"tls-newconn", "http1"})
+	e := vs[0].Edgeway.NewConn
+	if e == nil || e.Count != 1350 || e.Errors != 3 || e.P99 != 22 || e.HandshakeP99 != 21 {
+		t.Fatalf("edgeway's probe cell %+v, want 1350 connections, 3 failed, p99 22 (the median round)", e)
+	}
+	if vs[1].Edgeway.NewConn != nil {
+		t.Errorf("http1 was not probed, yet has a probe cell")
+	}
+	md := summary(environment{Started: "now"}, cells, vs, nil)
+	for _, want := range []string{
+		"## New connections as their client sees them (the probe)",
+		"| tls-newconn | nginx | 1350 | 3 | 16.000 / 32.000 | 1.000 / 31.000 | 2.375 / 9.500 |",
+		"a new connection from connect to response (the probe): p99 22.000 ms against 32.000 (0.69)",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "| http1 | nginx | 0 |") {
+		t.Errorf("the probe table has a row for a scenario without a probe:\n%s", md)
+	}
+}
