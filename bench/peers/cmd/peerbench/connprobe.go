@@ -52,6 +52,11 @@ type connProbeResult struct {
 	P99ms        float64 `json:"p99_ms"`
 	HandshakeP50 float64 `json:"handshake_p50_ms"`
 	HandshakeP99 float64 `json:"handshake_p99_ms"`
+	// TotalsUs and HandshakesUs are every connection's times, in µs, in
+	// the order they started: the report pools the rounds' for its
+	// percentiles (a round's 450 put its p99 on the fifth slowest).
+	TotalsUs     []int64 `json:"totals_us,omitempty"`
+	HandshakesUs []int64 `json:"handshakes_us,omitempty"`
 }
 
 // connProbe is the probe's plan.
@@ -207,6 +212,8 @@ func summarizeProbe(samples []connProbeSample) connProbeResult {
 		}
 		totals = append(totals, s.total)
 		handshakes = append(handshakes, s.handshake)
+		r.TotalsUs = append(r.TotalsUs, s.total.Microseconds())
+		r.HandshakesUs = append(r.HandshakesUs, s.handshake.Microseconds())
 	}
 	r.Count = len(totals)
 	r.P50ms, r.P99ms = ms(percentile(totals, 50)), ms(percentile(totals, 99))

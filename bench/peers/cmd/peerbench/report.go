@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cell is one scenario and target over all rounds: medians of the rounds.
@@ -53,26 +54,47 @@ type cell struct {
 	ByRound map[int]loadResult
 }
 
-// probeCell is the new-connection probe in one scenario and target:
-// medians of the rounds' percentiles, the connections and failures of all.
+// probeCell is the new-connection probe in one scenario and target: the
+// percentiles of all its rounds' connections together, and how many there
+// were and failed.
 type probeCell struct {
 	Count, Errors                        int
 	P50, P99, HandshakeP50, HandshakeP99 float64
 }
 
+// aggregateProbes pools the rounds' connections. Results written before
+// the probe kept each connection's times have only each round's
+// percentiles: their medians, then.
 func aggregateProbes(rs []connProbeResult) *probeCell {
 	if len(rs) == 0 {
 		return nil
 	}
 	var c probeCell
 	var p50, p99, h50, h99 []float64
+	var totals, handshakes []time.Duration
+	pooled := true
 	for _, r := range rs {
 		c.Count += r.Count
 		c.Errors += r.Errors
-		if r.Count > 0 {
-			p50, p99 = append(p50, r.P50ms), append(p99, r.P99ms)
-			h50, h99 = append(h50, r.HandshakeP50), append(h99, r.HandshakeP99)
+		if r.Count == 0 {
+			continue
 		}
+		p50, p99 = append(p50, r.P50ms), append(p99, r.P99ms)
+		h50, h99 = append(h50, r.HandshakeP50), append(h99, r.HandshakeP99)
+		if len(r.TotalsUs) != r.Count || len(r.HandshakesUs) != r.Count {
+			pooled = false
+		}
+		for i := range r.TotalsUs {
+			totals = append(totals, time.Duration(r.TotalsUs[i])*time.Microsecond)
+		}
+		for i := range r.HandshakesUs {
+			handshakes = append(handshakes, time.Duration(r.HandshakesUs[i])*time.Microsecond)
+		}
+	}
+	if pooled && len(totals) > 0 {
+		c.P50, c.P99 = ms(percentile(totals, 50)), ms(percentile(totals, 99))
+		c.HandshakeP50, c.HandshakeP99 = ms(percentile(handshakes, 50)), ms(percentile(handshakes, 99))
+		return &c
 	}
 	c.P50, c.P99, c.HandshakeP50, c.HandshakeP99 = median(p50), median(p99), median(h50), median(h99)
 	return &c
@@ -481,7 +503,7 @@ func probeTable(w func(string, ...any), cells []cell) {
 	w("\n## New connections as their client sees them (the probe)\n\n")
 	w("Beside the load generator, pinned with it, a probe opened a new connection every %s (connprobe.go): ", connProbeEvery)
 	w("TCP connect, a full TLS 1.3 handshake, one request, the whole response. Its times run from the connect, ")
-	w("so they hold what wrk's leave out: the wait to be accepted and the handshake. Medians over the rounds of each round's percentiles.\n\n")
+	w("so they hold what wrk's leave out: the wait to be accepted and the handshake. Percentiles of all the rounds' connections together; wrk's are medians of the rounds'.\n\n")
 	w("| scenario | target | connections | failed | connect to response p50 / p99 ms | connect to handshake done p50 / p99 ms | wrk's p50 / p99 ms | accept queue |\n")
 	w("|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range probed {

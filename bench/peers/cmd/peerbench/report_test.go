@@ -288,3 +288,34 @@ func TestProbeInTheReport(t *testing.T) {
 		t.Errorf("the probe table has a row for a scenario without a probe:\n%s", md)
 	}
 }
+
+// TestProbePoolsTheRounds: with each connection's times kept, the probe's
+// percentiles are those of all the rounds' connections together, so that
+// one round's few slow connections count as they would in a longer run.
+func TestProbePoolsTheRounds(t *testing.T) {
+	round := func(slow int) connProbeResult {
+		r := connProbeResult{Count: 100}
+		for i := range 100 {
+			us := int64(10_000)
+			if i < slow {
+				us = 50_000
+			}
+			r.TotalsUs, r.HandshakesUs = append(r.TotalsUs, us), append(r.HandshakesUs, us/2)
+		}
+		r.P99ms = 10
+		if slow >= 2 {
+			r.P99ms = 50
+		}
+		return r
+	}
+	c := aggregateProbes([]connProbeResult{round(0), round(0), round(4)})
+	if c.Count != 300 || c.P99 != 50 || c.HandshakeP99 != 25 || c.P50 != 10 {
+		t.Errorf("pooled: %+v, want 300 connections, p99 50 ms (4 of 300 slow), handshake p99 25, p50 10", c)
+	}
+	old := round(4)
+	old.TotalsUs, old.HandshakesUs = nil, nil
+	c = aggregateProbes([]connProbeResult{round(0), round(0), old})
+	if c.P99 != 10 {
+		t.Errorf("a round without its connections' times: p99 %v, want the median of the rounds' (10)", c.P99)
+	}
+}
