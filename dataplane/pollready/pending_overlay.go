@@ -15,3 +15,12 @@ func runtimePollReadPending(pd uintptr) bool
 func Available() bool { return true }
 
 func readPending(pd uintptr) bool { return runtimePollReadPending(pd) }
+
+//go:linkname runtimePollNetwork runtime.edgewayPollNetwork
+func runtimePollNetwork()
+
+// PollNetwork makes the goroutines of every descriptor that became ready
+// since the scheduler last polled runnable now, on this P's run queue,
+// instead of when the P next runs out of work. One epoll_wait that does not
+// wait.
+func PollNetwork() { runtimePollNetwork() }

@@ -5,10 +5,15 @@
 // uses it to skip the probe of an idle connection the poller heard nothing
 // from (dataplane/proxy/h1alive.go).
 //
-// The standard runtime keeps this to itself. A binary built with
-// hack/netpollfifo's overlay (`make build` does) has the answer in package
+// PollNetwork asks the poller, without waiting, which descriptors became
+// ready, and makes their goroutines runnable at once: what the scheduler
+// does only when it has nothing else to run. The handshake turns of
+// dataplane/proxy call it before a TLS handshake computes.
+//
+// The standard runtime keeps both to itself. A binary built with
+// hack/netpollfifo's overlay (`make build` does) has them in package
 // runtime; any other build reports every Watch as unknown, and the caller
-// asks the socket instead.
+// asks the socket instead, and its PollNetwork does nothing.
 //
 // What the answer covers: the poller's view is as fresh as its last poll.
 // Bytes or a FIN that arrived after it are not seen until the next one, as

@@ -38,6 +38,13 @@
 // changes nothing; the build refuses a toolchain whose descriptor is not the
 // shape it reads.
 //
+// It also adds edgewayPollNetwork: a poll that does not wait, whose
+// goroutines go on the caller's P, what the scheduler does only when it has
+// nothing else to run. The data plane polls before a TLS handshake computes
+// (dataplane/proxy/handshaketurn.go), so that the requests that arrived
+// while handshakes kept the P busy go first. The build refuses a toolchain
+// whose scheduler lacks what it calls.
+//
 // Off Linux (the kqueue and other pollers are not edited) it prints nothing
 // and the build uses the standard runtime.
 package main
@@ -107,6 +114,26 @@ func edgewayPollReadPending(pd uintptr) bool {
 	info := p.info()
 	return p.rg.Load() == pdReady || info.eventErr() || info.closing()
 }
+
+// edgewayPollNetwork asks epoll, without waiting, which descriptors became
+// ready, and makes their goroutines runnable on this P's queue, as the
+// scheduler does when it has nothing else to run (findRunnable). The
+// scheduler polls only then: a P kept busy by a run of CPU-bound goroutines
+// (TLS handshakes, each about 200 µs) does not learn of the requests that
+// arrived meanwhile until the run ends. dataplane/pollready links it by
+// name; the data plane calls it before a handshake computes, so that the
+// requests already here go first, as an event loop serves its whole poll
+// before the next.
+//
+//go:linkname edgewayPollNetwork
+func edgewayPollNetwork() {
+	if netpollinited() && netpollAnyWaiters() && sched.lastpoll.Load() != 0 && sched.pollingNet.Swap(1) == 0 {
+		list, delta := netpoll(0)
+		sched.pollingNet.Store(0)
+		injectglist(&list)
+		netpollAdjustWaiters(delta)
+	}
+}
 `
 
 // pollDescShape is what edgewayPollReadPending reads of netpoll.go: a
@@ -118,6 +145,22 @@ var pollDescShape = []string{
 	"\nfunc (pd *pollDesc) info() pollInfo {",
 	"\nfunc (i pollInfo) eventErr() bool ",
 	"\nfunc (i pollInfo) closing() bool ",
+}
+
+// pollNetworkShape is what edgewayPollNetwork calls of the scheduler and the
+// poller, file by file (as findRunnable's non-blocking poll does): a
+// toolchain without each of these is refused.
+var pollNetworkShape = map[string][]string{
+	"proc.go": {
+		"sched.pollingNet.Swap(1) == 0",
+		"\nfunc injectglist(glist *gList) {",
+	},
+	"runtime2.go": {"\tpollingNet atomic.Int32"},
+	"netpoll.go": {
+		"\nfunc netpollinited() bool {",
+		"\nfunc netpollAnyWaiters() bool {",
+		"\nfunc netpollAdjustWaiters(delta int32) {",
+	},
 }
 
 func main() {
@@ -192,6 +235,9 @@ func run(goCmd, dir, tags string, also replacements) (string, error) {
 	if err := checkPollDesc(poll); err != nil {
 		return "", fmt.Errorf("%s (%s): %w; build with the standard runtime instead (make build NETPOLL_FIFO=0), or update hack/netpollfifo for this Go version", pollSrc, tc.GOVERSION, err)
 	}
+	if err := checkPollNetwork(filepath.Join(tc.GOROOT, "src", "runtime")); err != nil {
+		return "", fmt.Errorf("%w (%s); build with the standard runtime instead (make build NETPOLL_FIFO=0), or update hack/netpollfifo for this Go version", err, tc.GOVERSION)
+	}
 	out, err := filepath.Abs(filepath.Join(dir, tc.GOVERSION))
 	if err != nil {
 		return "", err
@@ -244,6 +290,23 @@ func edit(orig []byte) ([]byte, error) {
 	b.WriteString("\n\treturn edgewayReadinessOrder(toRun), delta\n}\n")
 	b.Write(orig[at+len(returnAnchor):])
 	return b.Bytes(), nil
+}
+
+// checkPollNetwork reports what of pollNetworkShape the runtime's sources in
+// dir lack.
+func checkPollNetwork(dir string) error {
+	for _, name := range []string{"proc.go", "runtime2.go", "netpoll.go"} {
+		src, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("reading the runtime's %s: %w", name, err)
+		}
+		for _, want := range pollNetworkShape[name] {
+			if !bytes.Contains(src, []byte(want)) {
+				return fmt.Errorf("%s: no %q: the scheduler is not the shape edgewayPollNetwork calls", filepath.Join(dir, name), strings.TrimSpace(want))
+			}
+		}
+	}
+	return nil
 }
 
 // checkPollDesc reports what of pollDescShape netpoll.go lacks.

@@ -63,6 +63,39 @@ func TestPollDescriptorShape(t *testing.T) {
 	}
 }
 
+// The scheduler's parts edgewayPollNetwork calls are in this toolchain, and
+// a runtime without one of them is refused, naming it.
+func TestPollNetworkShape(t *testing.T) {
+	tc, err := goEnv("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimeDir := filepath.Join(tc.GOROOT, "src", "runtime")
+	if err := checkPollNetwork(runtimeDir); err != nil {
+		t.Fatalf("%s: %v", tc.GOVERSION, err)
+	}
+	for name, parts := range pollNetworkShape {
+		for _, part := range parts {
+			dir := t.TempDir()
+			for _, f := range []string{"proc.go", "runtime2.go", "netpoll.go"} {
+				src, err := os.ReadFile(filepath.Join(runtimeDir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f == name {
+					src = []byte(strings.Replace(string(src), part, "\n// removed\n", 1))
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), src, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := checkPollNetwork(dir); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(part)) {
+				t.Errorf("%s without %q: %v, want refused naming it", name, part, err)
+			}
+		}
+	}
+}
+
 func TestEditRefusesAnotherShape(t *testing.T) {
 	cases := map[string]string{
 		"no netpoll":         "package runtime\n\nfunc other() {}\n",
