@@ -53,7 +53,7 @@ type connProbeResult struct {
 	HandshakeP50 float64 `json:"handshake_p50_ms"`
 	HandshakeP99 float64 `json:"handshake_p99_ms"`
 	// TotalsUs and HandshakesUs are every connection's times, in µs, in
-	// the order they started: the report pools the rounds' for its
+	// the order they finished: the report pools the rounds' for its
 	// percentiles (a round's 450 put its p99 on the fifth slowest).
 	TotalsUs     []int64 `json:"totals_us,omitempty"`
 	HandshakesUs []int64 `json:"handshakes_us,omitempty"`
