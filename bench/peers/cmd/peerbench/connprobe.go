@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"slices"
 	"sync"
 	"time"
 )
@@ -239,7 +239,9 @@ func connProbeArgs(p connProbe) []string {
 
 func startConnProbeArgv(argv []string) (*connProbeRun, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	out := &lockedBuffer{}
+	// One writer for both: exec copies into it from one goroutine at a
+	// time, and Wait returns once the copying is done.
+	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -249,14 +251,11 @@ func startConnProbeArgv(argv []string) (*connProbeRun, error) {
 
 type connProbeRun struct {
 	cmd *exec.Cmd
-	out *lockedBuffer
+	out *bytes.Buffer // read only after cmd.Wait
 }
 
 // wait waits for the probe to end and reads its result.
 func (r *connProbeRun) wait() (connProbeResult, error) {
-	if r == nil {
-		return connProbeResult{}, errors.New("no probe")
-	}
 	err := r.cmd.Wait()
 	text := r.out.String()
 	if err != nil {
@@ -267,22 +266,4 @@ func (r *connProbeRun) wait() (connProbeResult, error) {
 		return connProbeResult{}, fmt.Errorf("connprobe: reading %q: %w", oneLine(text), err)
 	}
 	return res, nil
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(slices.Clone(b.buf))
 }
