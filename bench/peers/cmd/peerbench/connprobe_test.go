@@ -124,8 +124,13 @@ func TestConnProbeProcess(t *testing.T) {
 	}
 }
 
-// TestMain lets the test binary be peerbench's probe process.
+// TestMain lets the test binary be peerbench's probe process, and a
+// stand-in wrk (loadcore_test.go).
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "fake-wrk" {
+		fakeWrk(os.Args[2])
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "connprobe" {
 		if err := runConnProbe(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, err)

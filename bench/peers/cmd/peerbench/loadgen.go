@@ -30,6 +30,10 @@ type loadResult struct {
 	ErrorDetail string `json:"error_detail,omitempty"`
 	// Protocol is the application protocol h2load negotiated.
 	Protocol string `json:"protocol,omitempty"`
+	// CPUSeconds is the load generator's own CPU time in the run, user
+	// and system, from the kernel's accounting of the exited process
+	// (absent in results from before it was recorded).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 }
 
 // loadRun is one invocation of wrk or h2load for a scenario.
@@ -84,7 +88,8 @@ func (r loadRun) run(ctx context.Context) (string, loadResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.Duration+60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	out, err := cmd.CombinedOutput()
 	raw := "$ " + strings.Join(args, " ") + "\n" + string(out)
 	if err != nil {
 		return raw, loadResult{}, fmt.Errorf("%s: %w", strings.Join(args, " "), err)
@@ -101,6 +106,10 @@ func (r loadRun) run(ctx context.Context) (string, loadResult, error) {
 		}
 	default:
 		err = fmt.Errorf("unknown load generator %q", r.Scenario.Tool)
+	}
+	if st := cmd.ProcessState; st != nil {
+		// taskset and nice exec the generator, so this is its own time.
+		res.CPUSeconds = (st.UserTime() + st.SystemTime()).Seconds()
 	}
 	return raw, res, err
 }

@@ -186,16 +186,18 @@ type target struct {
 }
 
 type harness struct {
-	opts     options
-	resDir   string // bench/results/peers/<timestamp>
-	workDir  string // generated configurations, keys, logs
-	cert     certFiles
-	backend  backendPorts
-	procs    []*proc
-	targets  []*target
-	records  []runRecord
-	env      environment
-	profiles []profileRecord
+	opts    options
+	resDir  string // bench/results/peers/<timestamp>
+	workDir string // generated configurations, keys, logs
+	cert    certFiles
+	backend backendPorts
+	// backendProc is the backend's process, for its CPU time per request.
+	backendProc *proc
+	procs       []*proc
+	targets     []*target
+	records     []runRecord
+	env         environment
+	profiles    []profileRecord
 }
 
 func (h *harness) stopAll() {
@@ -333,6 +335,7 @@ func (h *harness) startBackend() error {
 	if err != nil {
 		return err
 	}
+	h.backendProc = p
 	h.procs = append(h.procs, p)
 	return nil
 }

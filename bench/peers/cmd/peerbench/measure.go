@@ -31,11 +31,19 @@ type runRecord struct {
 	AcceptQueue *float64 `json:"accept_queue,omitempty"`
 	// NewConn is what the new-connection probe measured beside the load
 	// (connprobe.go; absent: not probed).
-	NewConn  *connProbeResult `json:"new_conn,omitempty"`
-	RSSKiB   int64            `json:"rss_kib,omitempty"`
-	AnonKiB  int64            `json:"rss_anon_kib,omitempty"`
-	PeakKiB  int64            `json:"peak_rss_kib,omitempty"`
-	Affinity string           `json:"affinity,omitempty"`
+	NewConn *connProbeResult `json:"new_conn,omitempty"`
+	// LoadGenCPU and BackendCPU are the load generator's and the
+	// backend's CPU time per request in the run, in microseconds: what
+	// the load core paid for each request behind this target. Where that
+	// core is the limit, they are why one target got fewer requests a
+	// second than another (absent: not known, or results from before
+	// they were recorded).
+	LoadGenCPU *float64 `json:"load_generator_us_per_request,omitempty"`
+	BackendCPU *float64 `json:"backend_us_per_request,omitempty"`
+	RSSKiB     int64    `json:"rss_kib,omitempty"`
+	AnonKiB    int64    `json:"rss_anon_kib,omitempty"`
+	PeakKiB    int64    `json:"peak_rss_kib,omitempty"`
+	Affinity   string   `json:"affinity,omitempty"`
 	// SplitB is the share of requests backend b got (the split scenario).
 	SplitB *float64 `json:"split_b,omitempty"`
 	Raw    string   `json:"raw,omitempty"`
@@ -139,6 +147,7 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 		wakes = startWakeCount(t.proc.pid(), h.wakeDir())
 	}
 	countsBefore, _ := backendCounts(h.backend.Stats)
+	backendBefore, backendErr := h.backendCPU()
 	c0 := readCPU(h.opts.loadCPU)
 	queue := startAcceptQueueSample(run.URL)
 	probe := h.startProbe(s, run)
@@ -146,6 +155,17 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 	raw, res, err := run.run(ctx)
 	wall := time.Since(start)
 	c1 := readCPU(h.opts.loadCPU)
+	backendAfter, backendErr2 := h.backendCPU()
+	if res.Requests > 0 {
+		if res.CPUSeconds > 0 {
+			us := res.CPUSeconds * 1e6 / float64(res.Requests)
+			rec.LoadGenCPU = &us
+		}
+		if backendErr == nil && backendErr2 == nil && backendAfter >= backendBefore {
+			us := float64((backendAfter - backendBefore).Microseconds()) / float64(res.Requests)
+			rec.BackendCPU = &us
+		}
+	}
 	if q, ok := queue.stop(); ok {
 		rec.AcceptQueue = &q
 	}
@@ -192,13 +212,23 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 			}
 		}
 	}
-	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, accept queue %s connections, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s\n",
-		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), queued(rec.AcceptQueue), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy))
+	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, accept queue %s connections, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s, CPU per request: load generator %s µs, backend %s µs\n",
+		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), queued(rec.AcceptQueue), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy),
+		micros(rec.LoadGenCPU), micros(rec.BackendCPU))
 	if p := rec.NewConn; p != nil {
 		footer += fmt.Sprintf("# new-connection probe: %d connections, %d failed, connect to response p50 %.3f ms p99 %.3f ms, connect to handshake done p50 %.3f ms p99 %.3f ms\n",
 			p.Count, p.Errors, p.P50ms, p.P99ms, p.HandshakeP50, p.HandshakeP99)
 	}
 	return rec, raw + footer
+}
+
+// backendCPU is the backend's CPU time so far (an error when the harness
+// started none: tests that drive measuredRun without one).
+func (h *harness) backendCPU() (time.Duration, error) {
+	if h.backendProc == nil {
+		return 0, fmt.Errorf("no backend process")
+	}
+	return cpuTime(h.backendProc.pid())
 }
 
 // connProbeEvery is the new-connection probe's pace: 50 connections a

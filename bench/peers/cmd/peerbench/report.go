@@ -48,6 +48,9 @@ type cell struct {
 	StealRetries int
 	// NewConn: the new-connection probe over the rounds (nil: not probed).
 	NewConn *probeCell
+	// LoadGenCPU, BackendCPU: the load generator's and the backend's CPU
+	// microseconds per request, medians of the rounds (-1: not known).
+	LoadGenCPU, BackendCPU float64
 	// ByRound: each round's requests/s and p99, for the ratios of one
 	// round (rounds ran every target of a scenario within a minute, so the
 	// host's drift cancels in them where it does not across rounds).
@@ -146,8 +149,8 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 	}
 	var out []cell
 	for _, k := range order {
-		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1, AcceptQueue: -1}
-		var rps, p50, p99, cpu, split, loadCore, switches, wakes, queue []float64
+		c := cell{Scenario: k.s, Target: k.t, Peer: peers[k.t], StealMax: -1, LoadCore: -1, Switches: -1, Wakes: -1, AcceptQueue: -1, LoadGenCPU: -1, BackendCPU: -1}
+		var rps, p50, p99, cpu, split, loadCore, switches, wakes, queue, loadGenCPU, backendCPU []float64
 		var probes []connProbeResult
 		for _, r := range groups[k] {
 			if f := strings.Fields(r.Load); len(f) > 0 {
@@ -197,6 +200,12 @@ func aggregate(records []runRecord, peers map[string]bool) []cell {
 			if r.NewConn != nil {
 				probes = append(probes, *r.NewConn)
 			}
+			if r.LoadGenCPU != nil && r.BackendCPU != nil {
+				loadGenCPU, backendCPU = append(loadGenCPU, *r.LoadGenCPU), append(backendCPU, *r.BackendCPU)
+			}
+		}
+		if len(loadGenCPU) > 0 {
+			c.LoadGenCPU, c.BackendCPU = median(loadGenCPU), median(backendCPU)
 		}
 		c.NewConn = aggregateProbes(probes)
 		if len(loadCore) > 0 {
@@ -429,7 +438,11 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 			}
 			verdictText = "**behind**: " + strings.Join(behind, ", ")
 			if v.Edgeway.loadBound() {
-				verdictText += fmt.Sprintf(" (the load core was the limit: %s busy, edgeway's CPU %.2f)", percent(v.Edgeway.LoadCore), v.Edgeway.CPU)
+				verdictText += fmt.Sprintf(" (the load core was the limit: %s busy, edgeway's CPU %.2f", percent(v.Edgeway.LoadCore), v.Edgeway.CPU)
+				if e, p := v.Edgeway.loadCoreCPU(), v.Best.loadCoreCPU(); e > 0 && p > 0 {
+					verdictText += fmt.Sprintf("; the load generator and the backend spent %.1f µs a request behind edgeway, %.1f behind %s", e, p, v.Best.Target)
+				}
+				verdictText += ")"
 			}
 			if v.P99Ratio > 1 && v.Best.AcceptQueue >= 1 && v.Best.AcceptQueue > 2*max(v.Edgeway.AcceptQueue, 0) {
 				verdictText += fmt.Sprintf("; %s's latencies leave out %.1f connections waiting in its accept queue, %.1f ms each, edgeway's %s",
@@ -444,6 +457,7 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 	}
 
 	probeTable(w, cells)
+	loadCoreTable(w, cells, best)
 
 	for _, c := range cells {
 		idle, what := env.RoutesIdleKiB, "edgeway standalone (controller and data plane in one process)"
@@ -510,6 +524,49 @@ func probeTable(w func(string, ...any), cells []cell) {
 		p := c.NewConn
 		w("| %s | %s | %d | %d | %.3f / %.3f | %.3f / %.3f | %.3f / %.3f | %s |\n", c.Scenario, c.Target, p.Count, p.Errors,
 			p.P50, p.P99, p.HandshakeP50, p.HandshakeP99, c.P50, c.P99, queued(&c.AcceptQueue))
+	}
+}
+
+// loadCoreCPU is what the load core spent per request behind this target,
+// in microseconds: the load generator's and the backend's CPU together
+// (0: not known).
+func (c cell) loadCoreCPU() float64 {
+	if c.LoadGenCPU < 0 || c.BackendCPU < 0 {
+		return 0
+	}
+	return c.LoadGenCPU + c.BackendCPU
+}
+
+// loadCoreTable is what the load generator and the backend spent per
+// request behind each target. Where the load core is the limit, a target
+// that costs that core more per request gets fewer requests a second,
+// however little CPU of its own it uses.
+func loadCoreTable(w func(string, ...any), cells []cell, best map[string]cell) {
+	var known []cell
+	for _, c := range cells {
+		if c.ok() && c.loadCoreCPU() > 0 {
+			known = append(known, c)
+		}
+	}
+	if len(known) == 0 {
+		return
+	}
+	w("\n## What the load core spent per request\n\n")
+	w("CPU microseconds per request of the load generator (its own accounting as it exited) and of the backend (its threads' run time), ")
+	w("medians of the rounds; both run on the load core. Where that core was the limit (*), a target that costs it more per request ")
+	w("gets fewer requests a second however little of its own core it uses. ÷ best peer compares the sum with the same sum behind the scenario's best peer.\n\n")
+	w("| scenario | target | load generator µs/req | backend µs/req | both | ÷ best peer | load core |\n")
+	w("|---|---|--:|--:|--:|--:|--:|\n")
+	for _, c := range known {
+		vsBest := "-"
+		if b, ok := best[c.Scenario]; ok && b.loadCoreCPU() > 0 && c.Target != baselineName {
+			vsBest = fmt.Sprintf("%.2f", c.loadCoreCPU()/b.loadCoreCPU())
+		}
+		loadCore := percent(c.LoadCore)
+		if c.loadBound() {
+			loadCore += " *"
+		}
+		w("| %s | %s | %.2f | %.2f | %.2f | %s | %s |\n", c.Scenario, c.Target, c.LoadGenCPU, c.BackendCPU, c.loadCoreCPU(), vsBest, loadCore)
 	}
 }
 
@@ -663,6 +720,14 @@ func hiddenWaitMs(c cell) float64 {
 }
 
 func perRequest(v *float64) string {
+	if v == nil || *v < 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+// micros is a per-request CPU time in microseconds, or ? when not known.
+func micros(v *float64) string {
 	if v == nil || *v < 0 {
 		return "?"
 	}
