@@ -57,16 +57,12 @@ func TestAggregateAndVerdicts(t *testing.T) {
 		t.Errorf("h2: edgeway failed, yet it has a verdict: %+v", h2)
 	}
 	md := summary(environment{Started: "now"}, cells, vs, nil)
-	for _, want := range []string{
+	summaryHas(t, md,
 		"| passthrough | caddy | n/a: no layer4 |",
 		"| h2 | edgeway | failed: exited |",
 		"**behind**: 25% fewer req/s",
 		"| h2 | - | - | - | - | - | - | - | not measured |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 // TestRoundRatios: the verdict pairs edgeway's rounds with the best
@@ -89,9 +85,7 @@ func TestRoundRatios(t *testing.T) {
 		t.Fatalf("round ratios %+v, want %+v", got, want)
 	}
 	md := summary(environment{Started: "now"}, cells, vs, nil)
-	if want := "| 1.10, 0.80, 1.00 (p99 0.50, 1.50, 1.00); met in 2 of 3 |"; !strings.Contains(md, want) {
-		t.Errorf("summary lacks %q:\n%s", want, md)
-	}
+	summaryHas(t, md, "| 1.10, 0.80, 1.00 (p99 0.50, 1.50, 1.00); met in 2 of 3 |")
 }
 
 func TestMedian(t *testing.T) {
@@ -172,11 +166,7 @@ func TestLoadCoreIsRecorded(t *testing.T) {
 		t.Fatalf("a record without the field: %+v, want unknown (-1), not bound", cells[2])
 	}
 	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"h2", "http1"}), nil)
-	for _, want := range []string{" | 98.0% * |", " | ? |", "the load core was the limit: 98.0% busy, edgeway's CPU 0.86"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	summaryHas(t, md, " | 98.0% * |", " | ? |", "the load core was the limit: 98.0% busy, edgeway's CPU 0.86")
 }
 
 // TestProfilesShowTheRuntimeLatency: the profiling pass's runtime report
@@ -194,14 +184,10 @@ func TestProfilesShowTheRuntimeLatency(t *testing.T) {
 		{Scenario: "tls", RPS: 20000, CPUTop: "profiles/tls.cpu.top.txt", AllocTop: "profiles/tls.allocs.top.txt"},
 	}
 	md := summary(environment{Started: "now"}, nil, nil, profiles)
-	for _, want := range []string{
+	summaryHas(t, md,
 		"| http1 | 24000 | 0.524 / 4.194 | 19 | 3.1% | 0.131 | profiles/http1.cpu.top.txt |",
 		"| tls | 20000 | - | - | - | - | profiles/tls.cpu.top.txt |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	)
 }
 
 // TestProxySwitchesAreRecorded: the proxy's context switches are summed
@@ -239,11 +225,7 @@ func TestProxySwitchesAreRecorded(t *testing.T) {
 		t.Fatalf("cells' switches: nginx %v, edgeway %v; want -1 (not known) and the median 0.2", cells[0].Switches, cells[1].Switches)
 	}
 	md := summary(environment{Started: "now"}, cells, verdicts(cells, []string{"http1"}), nil)
-	for _, want := range []string{"| http1 | edgeway | 20000 | 2.250 | 9.000 | 0.90 | 22222 | 0.20 |", "| http1 | nginx | 25000 | 1.250 | 5.000 | 0.97 | 25773 | ? |"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	summaryHas(t, md, "| http1 | edgeway | 20000 | 2.250 | 9.000 | 0.90 | 22222 | 0.20 |", "| http1 | nginx | 25000 | 1.250 | 5.000 | 0.97 | 25773 | ? |")
 }
 
 // TestProbeInTheReport: the new-connection probe's rounds are aggregated
@@ -275,15 +257,11 @@ func TestProbeInTheReport(t *testing.T) {
 		t.Errorf("http1 was not probed, yet has a probe cell")
 	}
 	md := summary(environment{Started: "now"}, cells, vs, nil)
-	for _, want := range []string{
+	summaryHas(t, md,
 		"## New connections as their client sees them (the probe)",
 		"| tls-newconn | nginx | 1350 | 3 | 16.000 / 32.000 | 1.000 / 31.000 | 2.375 / 9.500 |",
 		"a new connection from connect to response (the probe): p99 22.000 ms against 32.000 (0.69)",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	if strings.Contains(md, "| http1 | nginx | 0 |") {
 		t.Errorf("the probe table has a row for a scenario without a probe:\n%s", md)
 	}
@@ -317,5 +295,15 @@ func TestProbePoolsTheRounds(t *testing.T) {
 	c = aggregateProbes([]connProbeResult{round(0), round(0), old})
 	if c.P99 != 10 {
 		t.Errorf("a round without its connections' times: p99 %v, want the median of the rounds' (10)", c.P99)
+	}
+}
+
+// summaryHas fails the test for each text the summary lacks.
+func summaryHas(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
 	}
 }
