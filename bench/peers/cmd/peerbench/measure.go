@@ -214,7 +214,7 @@ func (h *harness) measuredRun(ctx context.Context, s scenario, t *target, round 
 	}
 	footer := fmt.Sprintf("\n# proxy CPU %.3f cores, context switches %s per request, wake-ups caused %s per request, accept queue %s connections, RSS %d KiB (anonymous %d KiB, peak %d KiB), pinned to CPUs %s, load average at start %s, CPU stolen by the host %s, load core busy %s, CPU per request: load generator %s µs, backend %s µs\n",
 		rec.ProxyCPU, perRequest(rec.ProxySwitches), perRequest(rec.ProxyWakes), queued(rec.AcceptQueue), rec.RSSKiB, rec.AnonKiB, rec.PeakKiB, rec.Affinity, rec.Load, percent(rec.Steal), percent(busy),
-		micros(rec.LoadGenCPU), micros(rec.BackendCPU))
+		perRequest(rec.LoadGenCPU), perRequest(rec.BackendCPU))
 	if p := rec.NewConn; p != nil {
 		footer += fmt.Sprintf("# new-connection probe: %d connections, %d failed, connect to response p50 %.3f ms p99 %.3f ms, connect to handshake done p50 %.3f ms p99 %.3f ms\n",
 			p.Count, p.Errors, p.P50ms, p.P99ms, p.HandshakeP50, p.HandshakeP99)

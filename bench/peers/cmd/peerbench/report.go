@@ -112,6 +112,15 @@ func (c cell) loadBound() bool {
 	return c.Target != baselineName && c.LoadCore >= 0.95 && c.CPU > 0 && c.CPU < 0.9
 }
 
+// loadCoreText is the load core column: how busy that core was, marked *
+// when it limited the row.
+func (c cell) loadCoreText() string {
+	if c.loadBound() {
+		return percent(c.LoadCore) + " *"
+	}
+	return percent(c.LoadCore)
+}
+
 // perCPU is requests per second of the proxy's own CPU time: throughput
 // per core even when the proxy did not get its whole core.
 func (c cell) perCPU() float64 {
@@ -407,12 +416,8 @@ func summary(env environment, cells []cell, vs []verdict, profiles []profileReco
 		if c.LoadMax != c.LoadMin {
 			load += fmt.Sprintf("-%.1f", c.LoadMax)
 		}
-		loadCore := percent(c.LoadCore)
-		if c.loadBound() {
-			loadCore += " *"
-		}
 		w("| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Scenario, c.Target, c.RPS, c.P50, c.P99,
-			cpu, perCPU, switches, wakes, queued(&c.AcceptQueue), rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, stealCell(c), loadCore)
+			cpu, perCPU, switches, wakes, queued(&c.AcceptQueue), rss, ratio(c.RPS, base[baseScenario].RPS), ratio(c.RPS, best[baseScenario].RPS), errs, load, stealCell(c), c.loadCoreText())
 	}
 
 	w("\n## edgeway against the best peer\n\n")
@@ -562,11 +567,7 @@ func loadCoreTable(w func(string, ...any), cells []cell, best map[string]cell) {
 		if b, ok := best[c.Scenario]; ok && b.loadCoreCPU() > 0 && c.Target != baselineName {
 			vsBest = fmt.Sprintf("%.2f", c.loadCoreCPU()/b.loadCoreCPU())
 		}
-		loadCore := percent(c.LoadCore)
-		if c.loadBound() {
-			loadCore += " *"
-		}
-		w("| %s | %s | %.2f | %.2f | %.2f | %s | %s |\n", c.Scenario, c.Target, c.LoadGenCPU, c.BackendCPU, c.loadCoreCPU(), vsBest, loadCore)
+		w("| %s | %s | %.2f | %.2f | %.2f | %s | %s |\n", c.Scenario, c.Target, c.LoadGenCPU, c.BackendCPU, c.loadCoreCPU(), vsBest, c.loadCoreText())
 	}
 }
 
@@ -720,14 +721,6 @@ func hiddenWaitMs(c cell) float64 {
 }
 
 func perRequest(v *float64) string {
-	if v == nil || *v < 0 {
-		return "?"
-	}
-	return fmt.Sprintf("%.2f", *v)
-}
-
-// micros is a per-request CPU time in microseconds, or ? when not known.
-func micros(v *float64) string {
 	if v == nil || *v < 0 {
 		return "?"
 	}
