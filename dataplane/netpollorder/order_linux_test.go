@@ -19,30 +19,55 @@ import (
 // them all in one batch, and checks the order the woken goroutines ran in:
 // the order the pipes became ready when the binary claims it (built with
 // hack/netpollfifo's overlay: `make test` runs this package so too), the
-// reverse with the standard runtime. The second half fails when Go changes
-// its order, which would make the overlay unnecessary or wrong.
+// reverse with the standard runtime. It fails when Go changes its order,
+// which would make the overlay unnecessary or wrong.
+//
+// On a busy machine the test's thread can lose its CPU between two writes
+// for longer than sysmon's 10 ms, and sysmon then polls the pipes made
+// ready so far: the batch comes in two, each in the runtime's order
+// ([2 1 0 15 14 ... 3] with the standard runtime; seen in CI, and by hand
+// with the CPUs kept busy). Such a trial shows neither order and is run
+// again; the test asks for three trials in the claimed order, and fails at
+// once on the opposite order, which no split batch produces.
 func TestPollerWakesInTheOrderTheBinaryClaims(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under -race the scheduler runs goroutines in a random order; make test runs this without it")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	const n = 16
+	const n, trials, wantMatches = 16, 10, 3
 	ascending := make([]int, n)
 	for i := range ascending {
 		ascending[i] = i
 	}
 	descending := slices.Clone(ascending)
 	slices.Reverse(descending)
-	for trial := range 3 {
+	claimed, opposite := descending, ascending
+	if ReadinessOrder() {
+		claimed, opposite = ascending, descending
+	}
+	matches := 0
+	var split [][]int
+	for trial := 0; trial < trials && matches < wantMatches; trial++ {
 		got := wakeOrder(t, n)
 		switch {
-		case ReadinessOrder() && !slices.Equal(got, ascending):
+		case slices.Equal(got, claimed):
+			matches++
+		case slices.Equal(got, opposite) && ReadinessOrder():
 			t.Fatalf("trial %d: the runtime says it wakes goroutines in readiness order (hack/netpollfifo's overlay), but they ran in the order %v", trial, got)
-		case !ReadinessOrder() && slices.Equal(got, ascending):
+		case slices.Equal(got, opposite):
 			t.Fatalf("trial %d: the standard runtime (%s) now wakes goroutines in readiness order by itself: hack/netpollfifo's overlay is no longer needed", trial, runtime.Version())
-		case !ReadinessOrder() && !slices.Equal(got, descending):
-			t.Fatalf("trial %d: the standard runtime (%s) woke goroutines in the order %v, neither the reverse of readiness (what hack/netpollfifo corrects) nor readiness: review hack/netpollfifo for this Go version", trial, runtime.Version(), got)
+		default:
+			split = append(split, got)
 		}
+	}
+	if len(split) > 0 {
+		t.Logf("trials in neither order (a batch split by another poll): %v", split)
+	}
+	if matches < wantMatches {
+		if ReadinessOrder() {
+			t.Fatalf("the runtime says it wakes goroutines in readiness order (hack/netpollfifo's overlay), but in %d of %d trials they ran in neither order: %v", len(split), trials, split)
+		}
+		t.Fatalf("the standard runtime (%s) woke goroutines in neither the reverse of readiness (what hack/netpollfifo corrects) nor readiness in %d of %d trials: %v; review hack/netpollfifo for this Go version", runtime.Version(), len(split), trials, split)
 	}
 }
 
