@@ -50,8 +50,7 @@ func TestLoadGeneratorCPUIsItsOwn(t *testing.T) {
 func fakeWrk(mode string) {
 	switch mode {
 	case "spin":
-		for ownCPU() < 300*time.Millisecond {
-		}
+		burnCPU(300 * time.Millisecond)
 	default:
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -72,6 +71,12 @@ func ownCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// burnCPU computes until this process has spent d more of CPU.
+func burnCPU(d time.Duration) {
+	for start := ownCPU(); ownCPU()-start < d; {
+	}
+}
+
 // TestCPUTimeAgreesWithGetrusage: the backend's CPU time, read from its
 // threads' schedstat files, grows as the kernel's own accounting of the
 // process does.
@@ -81,8 +86,7 @@ func TestCPUTimeAgreesWithGetrusage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ru0 := ownCPU()
-	for ownCPU()-ru0 < 200*time.Millisecond {
-	}
+	burnCPU(200 * time.Millisecond)
 	after, err := cpuTime(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
