@@ -16,6 +16,11 @@ func Available() bool { return true }
 
 func readPending(pd uintptr) bool { return runtimePollReadPending(pd) }
 
+//go:linkname runtimePollHungUp runtime.edgewayPollHungUp
+func runtimePollHungUp(pd uintptr) bool
+
+func hungUp(pd uintptr) bool { return runtimePollHungUp(pd) }
+
 //go:linkname runtimePollNetwork runtime.edgewayPollNetwork
 func runtimePollNetwork()
 

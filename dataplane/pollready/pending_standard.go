@@ -8,6 +8,8 @@ func Available() bool { return false }
 
 func readPending(uintptr) bool { return true }
 
+func hungUp(uintptr) bool { return true }
+
 // PollNetwork does nothing: the standard runtime polls when it has nothing
 // else to run.
 func PollNetwork() {}

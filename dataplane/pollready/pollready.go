@@ -3,7 +3,10 @@
 // connection's last read: what an event loop (nginx, HAProxy) knows of an
 // idle connection from its last epoll_wait. The data plane's upstream pool
 // uses it to skip the probe of an idle connection the poller heard nothing
-// from (dataplane/proxy/h1alive.go).
+// from (dataplane/proxy/h1alive.go). HungUp tells whether it was told of
+// the peer's FIN, reset or an error: the TCP proxy's copy loop parks after
+// a burst without the read that would fail unless it was
+// (dataplane/proxy/sockio.go, copyTo).
 //
 // PollNetwork asks the poller, without waiting, which descriptors became
 // ready, and makes their goroutines runnable at once: what the scheduler
@@ -51,6 +54,20 @@ func (w Watch) Pending() bool {
 		return true
 	}
 	return readPending(w.pd)
+}
+
+// HungUp reports whether the poller has been told of the peer's FIN, a
+// hang-up (a reset) or an error on the connection, or it is closing: true
+// for an unknown Watch, since then nothing is known. Unlike Pending, a read
+// does not clear it. A reader that found the socket empty after a burst
+// (TCP_INQ) asks it before it parks without reading again: a reset that
+// came with the burst leaves no notification for later, and is read as the
+// read's error only if someone reads.
+func (w Watch) HungUp() bool {
+	if w.pd == 0 {
+		return true
+	}
+	return hungUp(w.pd)
 }
 
 // descriptorOf finds c's runtime poll descriptor: net.TCPConn's conn.fd

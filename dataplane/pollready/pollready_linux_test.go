@@ -131,3 +131,50 @@ func TestUnknownWatchIsPending(t *testing.T) {
 		t.Fatal("Of(nil) is known")
 	}
 }
+
+// TestHungUpTellsThePeersFINAndReset: with the overlay, HungUp is false on
+// a connection that only ever carried bytes (read or not), true once the
+// poller has seen the peer's FIN, and stays true after a read took the
+// notification; a reset counts as well. With the standard runtime it says
+// it does not know (true).
+func TestHungUpTellsThePeersFINAndReset(t *testing.T) {
+	local, remote := pair(t)
+	w := Of(local)
+	if !Available() {
+		if !w.HungUp() {
+			t.Fatal("the standard runtime: HungUp false; want true (ask the socket)")
+		}
+		return
+	}
+	if got := readParked(t, local, func() { remote.Write([]byte("answer")) }); got != "answer" {
+		t.Fatalf("read %q", got)
+	}
+	remote.Write([]byte("unasked"))
+	eventually(t, "pending after the peer sent bytes", w.Pending)
+	if w.HungUp() {
+		t.Fatal("hung up on a connection that only carried bytes")
+	}
+	remote.CloseWrite()
+	eventually(t, "hung up after the peer's FIN", w.HungUp)
+	if got := readParked(t, local, func() { t.Error("the bytes were not there to read") }); got != "unasked" {
+		t.Fatalf("read %q", got)
+	}
+	if !w.HungUp() {
+		t.Fatal("the read cleared the record of the FIN")
+	}
+
+	// A reset, on a fresh connection (the descriptor may be the one the
+	// first connection's was: its record must not carry over).
+	local.Close()
+	local2, remote2 := pair(t)
+	w2 := Of(local2)
+	for range 20 {
+		time.Sleep(time.Millisecond)
+		if w2.HungUp() {
+			t.Fatal("a new connection is hung up before anything happened on it")
+		}
+	}
+	remote2.SetLinger(0)
+	remote2.Close()
+	eventually(t, "hung up after the peer's reset", w2.HungUp)
+}

@@ -55,9 +55,16 @@ func pipe(dst, src net.Conn) (n int64) {
 // copySmall copies src to dst through buf with src's Read (a prefixConn
 // replays the inspected bytes first) and dst's Write only, until EOF (no
 // error), an error, or a read that fills buf (bulk: nothing more copied,
-// the caller goes on).
+// the caller goes on). Once src's reads are a socket's own (sockIO),
+// sockIO.copyTo goes on, without the failed read per burst.
 func copySmall(dst io.Writer, src io.Reader, buf []byte) (n int64, bulk bool, err error) {
 	for {
+		if s := sockBelow(src); s != nil {
+			m, bulk, ok, err := s.copyTo(dst, buf)
+			if ok {
+				return n + m, bulk, err
+			}
+		}
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
@@ -89,4 +96,22 @@ func unwrapPrefix(c net.Conn) net.Conn {
 		return pc.Conn
 	}
 	return c
+}
+
+// sockBelow is the sockIO that reads c's socket: an accepted connection's
+// (downstreamConn), a dialed one's (sockConn), or theirs below a prefixConn
+// with nothing left to replay; nil for anything else (TLS, a test's pipe).
+func sockBelow(c io.Reader) *sockIO {
+	switch v := c.(type) {
+	case *prefixConn:
+		if len(v.prefix) > 0 {
+			return nil
+		}
+		return sockBelow(v.Conn)
+	case *downstreamConn:
+		return v.sock
+	case *sockConn:
+		return v.sock
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ func TestEditsThisToolchainsPoller(t *testing.T) {
 	if strings.Contains(string(edited), returnAnchor) || strings.Count(string(edited), "return edgewayReadinessOrder(toRun), delta") != 1 {
 		t.Fatalf("netpoll's return was not replaced exactly once")
 	}
+	if strings.Count(string(edited), eventErrAnchor+"\t\t\t\tedgewayNoteHangup(pd, ev.Events, tag)") != 1 {
+		t.Fatalf("the hang-up record does not follow the event's error record exactly once")
+	}
 	if len(edited) <= len(orig) || !strings.HasPrefix(string(edited), string(orig[:strings.Index(string(orig), signature)])) {
 		t.Fatalf("the edit changed more than netpoll's end")
 	}
@@ -101,6 +104,7 @@ func TestEditRefusesAnotherShape(t *testing.T) {
 		"no netpoll":         "package runtime\n\nfunc other() {}\n",
 		"another return":     "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tnetpollready(&toRun, nil, 0)\n\treturn toRun, 0\n}\n",
 		"list built by hand": "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tdelta := int32(0)\n\ttoRun.push(nil)" + returnAnchor,
+		"no error record":    "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tdelta := int32(0)\n\tnetpollready(&toRun, nil, 0)" + returnAnchor,
 		"return not last":    "package runtime\n" + strings.TrimPrefix(signature, "\n") + "\tvar toRun gList\n\tdelta := int32(0)\n\tnetpollready(&toRun, nil, 0)\n\tif delta > 0 {" + strings.TrimSuffix(returnAnchor, "}\n") + "\t}\n\treturn gList{}, 0\n}\n",
 	}
 	for name, src := range cases {
