@@ -38,12 +38,14 @@
 // changes nothing; the build refuses a toolchain whose descriptor is not the
 // shape it reads.
 //
-// It also records, for the same question, whether epoll reported the
-// peer's FIN, a hang-up or an error for a descriptor
-// (edgewayNoteHangup, called from netpoll, and edgewayPollHungUp): a TCP
-// proxy that has read a burst and found the socket otherwise empty
-// (TCP_INQ) parks without the read that would fail, unless the peer's
-// reset came with the burst (dataplane/proxy/sockio.go, copyTo).
+// The copy's netpoll also records whether epoll reported the peer's FIN,
+// a hang-up or an error for a descriptor: it calls edgewayNoteHangup after
+// each event's error record, which writes the descriptor's user field (only
+// the AIX, Solaris and WASI pollers use it), and edgewayPollHungUp reads it
+// (dataplane/pollready asks it). Unlike the readiness, a read does not
+// clear it: a TCP proxy that has read a burst and found the socket
+// otherwise empty (TCP_INQ) parks without the read that would fail, unless
+// the peer's reset came with the burst (dataplane/proxy/sockio.go, copyTo).
 //
 // It also adds edgewayPollNetwork: a poll that does not wait, whose
 // goroutines go on the caller's P, what the scheduler does only when it has
