@@ -198,3 +198,25 @@ func TestCopyToStopsAtAFullRead(t *testing.T) {
 		t.Fatalf("copy ended with %d bytes (sink %d), bulk %v, %v; want whole buffers, bulk", r.n, len(sink.String()), r.bulk, r.err)
 	}
 }
+
+// The copy loop finds the socket below the connections the TCP proxy
+// copies: a dialed one, an accepted one, and either below the inspector's
+// prefixConn once its replay is done; not while bytes are left to replay.
+func TestSockBelow(t *testing.T) {
+	c, peer := tcpPair(t)
+	down := &downstreamConn{Conn: peer, sock: newSockIO(peer)}
+	if sockBelow(c) != c.sock || sockBelow(down) != down.sock || down.sock == nil {
+		t.Fatal("a dialed or an accepted connection: not its own sockIO")
+	}
+	replaying := &prefixConn{Conn: down, prefix: []byte("hello")}
+	if sockBelow(replaying) != nil {
+		t.Fatal("a prefixConn with bytes left to replay: the copy would skip them")
+	}
+	replaying.prefix = replaying.prefix[len(replaying.prefix):]
+	if sockBelow(replaying) != down.sock {
+		t.Fatal("a prefixConn done replaying: not the socket below it")
+	}
+	if sockBelow(bytes.NewReader(nil)) != nil || sockBelow(peer) != nil {
+		t.Fatal("a reader without sockIO: want none")
+	}
+}

@@ -98,16 +98,16 @@ func unwrapPrefix(c net.Conn) net.Conn {
 	return c
 }
 
-// sockBelow is the sockIO that reads c's socket: an accepted connection's
-// (downstreamConn), a dialed one's (sockConn), or theirs below a prefixConn
-// with nothing left to replay; nil for anything else (TLS, a test's pipe).
-func sockBelow(c io.Reader) *sockIO {
-	switch v := c.(type) {
-	case *prefixConn:
-		if len(v.prefix) > 0 {
-			return nil
-		}
-		return sockBelow(v.Conn)
+// sockBelow is the sockIO that reads src's socket: an accepted
+// connection's (downstreamConn), a dialed one's (sockConn), or theirs below
+// a prefixConn with nothing left to replay (unwrapPrefix); nil for anything
+// else (TLS, a prefix still to replay, a test's pipe).
+func sockBelow(src io.Reader) *sockIO {
+	c, ok := src.(net.Conn)
+	if !ok {
+		return nil
+	}
+	switch v := unwrapPrefix(c).(type) {
 	case *downstreamConn:
 		return v.sock
 	case *sockConn:
