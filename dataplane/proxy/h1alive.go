@@ -63,10 +63,14 @@ func (pc *h1Conn) initProbe() {
 }
 
 // quiet reports whether the idle connection can be reused without the
-// probe: its last read drained the socket and the poller has heard nothing
-// from it since. Asked before any read resets the poller's readiness.
+// probe: its last read drained the socket, the poller has heard nothing
+// from it since, and it was never told of the backend's FIN or a reset.
+// The last is for a FIN that came with the response's last bytes: the
+// read that took them took the one notification for both, and a short
+// read does not tell that a FIN is behind it. Asked before any read resets
+// the poller's readiness.
 func (pc *h1Conn) quiet() bool {
-	return pc.sock != nil && pc.watch.Known() && pc.sock.drained.Load() && !pc.watch.Pending()
+	return pc.sock != nil && pc.watch.Known() && pc.sock.drained.Load() && !pc.watch.Pending() && !pc.watch.HungUp()
 }
 
 // peekDead reports whether the socket fd has seen the backend's FIN, or

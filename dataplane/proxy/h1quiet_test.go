@@ -224,3 +224,47 @@ func TestH1PooledTLSConnectionQuiet(t *testing.T) {
 		t.Fatalf("%d GETs on a quiet TLS connection made %d probes, want %d (the runtime answers: %v)", reuses, got, want, pollready.Available())
 	}
 }
+
+// TestH1NotQuietAfterAFINWithTheLastBytes: a backend that closes the
+// connection right after a keep-alive response can have its FIN in the
+// socket before the proxy reads the response. The read takes the last
+// bytes (short: drained) and the poller's one notification for both, so
+// neither drained nor Pending tells of the FIN; the poller's hang-up
+// record (pollready.Watch.HungUp) does, and the connection is probed. With
+// the standard runtime nothing is known and it is probed anyway.
+func TestH1NotQuietAfterAFINWithTheLastBytes(t *testing.T) {
+	sc, peer := tcpPair(t)
+	pc := &h1Conn{conn: sc}
+	pc.initProbe()
+	if pc.sock == nil {
+		t.Fatal("the connection has no socket I/O")
+	}
+	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
+	io.WriteString(peer, resp)
+	peer.CloseWrite()
+	if pollready.Available() {
+		// Loopback: the bytes and the FIN are in the socket once the
+		// calls returned. Wait until the poller has taken the events for
+		// both, so that the read below takes every notification there is.
+		deadline := time.Now().Add(5 * time.Second)
+		for !pc.watch.HungUp() {
+			if time.Now().After(deadline) {
+				t.Fatal("the poller never heard of the FIN")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	buf := make([]byte, 256)
+	if n, err := sc.Read(buf); n != len(resp) || err != nil || !pc.sock.drained.Load() {
+		t.Fatalf("read %d, %v, drained %v; want %d bytes, drained", n, err, pc.sock.drained.Load(), len(resp))
+	}
+	if pollready.Available() && pc.watch.Pending() {
+		t.Fatal("a notification is pending after the read: the FIN came late, and this test proves nothing")
+	}
+	if pc.quiet() {
+		t.Fatal("quiet after a read that took the response's last bytes and the FIN behind them: the request would go out on a closed connection")
+	}
+	if pc.alive() {
+		t.Fatal("the probe found the closed connection alive")
+	}
+}
