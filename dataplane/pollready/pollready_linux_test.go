@@ -178,3 +178,49 @@ func TestHungUpTellsThePeersFINAndReset(t *testing.T) {
 	remote2.Close()
 	eventually(t, "hung up after the peer's reset", w2.HungUp)
 }
+
+// TestHeardReadEventAfterForget: with the overlay, HeardReadEvent is false
+// after ForgetReadEvents until the poller is told of bytes, a FIN or a
+// reset, and a read's reset of the readiness does not clear it; only
+// ForgetReadEvents does. The hang-up record shares the field and is kept
+// apart. With the standard runtime it says it does not know (true).
+func TestHeardReadEventAfterForget(t *testing.T) {
+	local, remote := pair(t)
+	w := Of(local)
+	if !Available() {
+		w.ForgetReadEvents()
+		if !w.HeardReadEvent() {
+			t.Fatal("the standard runtime: HeardReadEvent false; want true (ask the socket)")
+		}
+		return
+	}
+	w.ForgetReadEvents()
+	if w.HeardReadEvent() {
+		t.Fatal("heard a read event on a connection nothing was sent on")
+	}
+	remote.Write([]byte("first"))
+	eventually(t, "heard after the peer sent bytes", w.HeardReadEvent)
+	if got := readParked(t, local, func() { t.Error("the bytes were not there to read") }); got != "first" {
+		t.Fatalf("read %q", got)
+	}
+	if !w.HeardReadEvent() {
+		t.Fatal("the read cleared the record")
+	}
+	w.ForgetReadEvents()
+	for range 20 {
+		time.Sleep(time.Millisecond)
+		if w.HeardReadEvent() {
+			t.Fatal("heard a read event after ForgetReadEvents with nothing sent")
+		}
+	}
+	if w.HungUp() {
+		t.Fatal("the read-event record reads as a hang-up")
+	}
+	remote.CloseWrite()
+	eventually(t, "heard after the peer's FIN", w.HeardReadEvent)
+	eventually(t, "hung up after the peer's FIN", w.HungUp)
+	w.ForgetReadEvents()
+	if w.HeardReadEvent() || !w.HungUp() {
+		t.Fatalf("after ForgetReadEvents: heard %v, hung up %v; want false, true (the hang-up record kept)", w.HeardReadEvent(), w.HungUp())
+	}
+}
