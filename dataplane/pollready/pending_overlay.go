@@ -21,16 +21,6 @@ func runtimePollHungUp(pd uintptr) bool
 
 func hungUp(pd uintptr) bool { return runtimePollHungUp(pd) }
 
-//go:linkname runtimePollForgetReadEvents runtime.edgewayPollForgetReadEvents
-func runtimePollForgetReadEvents(pd uintptr)
-
-func forgetReadEvents(pd uintptr) { runtimePollForgetReadEvents(pd) }
-
-//go:linkname runtimePollHeardReadEvent runtime.edgewayPollHeardReadEvent
-func runtimePollHeardReadEvent(pd uintptr) bool
-
-func heardReadEvent(pd uintptr) bool { return runtimePollHeardReadEvent(pd) }
-
 //go:linkname runtimePollNetwork runtime.edgewayPollNetwork
 func runtimePollNetwork()
 

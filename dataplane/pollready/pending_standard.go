@@ -10,10 +10,6 @@ func readPending(uintptr) bool { return true }
 
 func hungUp(uintptr) bool { return true }
 
-func forgetReadEvents(uintptr) {}
-
-func heardReadEvent(uintptr) bool { return true }
-
 // PollNetwork does nothing: the standard runtime polls when it has nothing
 // else to run.
 func PollNetwork() {}

@@ -6,10 +6,7 @@
 // from (dataplane/proxy/h1alive.go). HungUp tells whether it was told of
 // the peer's FIN, reset or an error: the TCP proxy's copy loop parks after
 // a burst without the read that would fail unless it was
-// (dataplane/proxy/sockio.go, copyTo). HeardReadEvent tells whether it was
-// told of anything to read since the reader's last ForgetReadEvents: a
-// client connection's read parks without trying the socket when its last
-// read emptied it and nothing was heard since (sockio.go, Read).
+// (dataplane/proxy/sockio.go, copyTo).
 //
 // PollNetwork asks the poller, without waiting, which descriptors became
 // ready, and makes their goroutines runnable at once: what the scheduler
@@ -71,30 +68,6 @@ func (w Watch) HungUp() bool {
 		return true
 	}
 	return hungUp(w.pd)
-}
-
-// ForgetReadEvents clears the connection's record of the read events the
-// poller was told of (bytes, a FIN, a reset), for HeardReadEvent. A reader
-// calls it before its read: whatever arrives after the read is then heard.
-func (w Watch) ForgetReadEvents() {
-	if w.pd != 0 {
-		forgetReadEvents(w.pd)
-	}
-}
-
-// HeardReadEvent reports whether the poller was told of a read event for
-// the connection since ForgetReadEvents, or of an error, or it is closing:
-// true for an unknown Watch, since then nothing is known. Unlike Pending,
-// a read's reset of the readiness does not clear it. A reader whose last
-// read emptied the socket (TCP_INQ) asks it from inside its next read,
-// after that reset: false means that whatever arrives has its notification
-// still to come, so it can park without trying the socket
-// (dataplane/proxy/sockio.go, Read).
-func (w Watch) HeardReadEvent() bool {
-	if w.pd == 0 {
-		return true
-	}
-	return heardReadEvent(w.pd)
 }
 
 // descriptorOf finds c's runtime poll descriptor: net.TCPConn's conn.fd

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/dataplane/config"
-	"github.com/edgeway/edgeway/dataplane/pollready"
 )
 
 // admit is the first thing done with an accepted connection: the socket's
@@ -28,11 +27,6 @@ func (s *socket) admit(l *config.Listener, c net.Conn) *downstreamConn {
 		s.conns.release()
 		m.ConnClosed(name)
 	}}
-	if dc.sock != nil {
-		// A client's next request is a round trip away (sockio.go, Read);
-		// only a runtime that records the poller's read events can tell.
-		dc.sock.parkEmpty = pollready.Available()
-	}
 	if l.ProxyProtocol {
 		c.SetReadDeadline(time.Now().Add(inspectTimeout))
 		src, err := readProxyHeader(c)

@@ -41,17 +41,10 @@ type sockIO struct {
 	// read that reached the socket, and after a concurrent call's.
 	drained atomic.Bool
 	tried   bool // readStep ran: the read reached the socket
-	// parkEmpty: a read parks without trying the socket when the last one
-	// emptied it and the poller has heard nothing from it since (Read).
-	// Set for a client's connection (admit.go); an upstream's response is
-	// waited for by sendAwait, which never tries the socket first.
-	parkEmpty bool
-	emptied   bool // parkEmpty: the last read left the socket empty, and the poller's read events were forgotten before it
-	parkFirst bool // readStep's first call parks unless the poller heard something
-	rbuf      []byte
-	rn        int
-	rerr      syscall.Errno
-	readFn    func(uintptr) bool
+	rbuf    []byte
+	rn      int
+	rerr    syscall.Errno
+	readFn  func(uintptr) bool
 
 	relay *relayMsg // copyTo's, from its first call
 
@@ -79,18 +72,7 @@ func newSockIO(c net.Conn) *sockIO {
 }
 
 func (s *sockIO) readStep(fd uintptr) bool {
-	if s.parkFirst {
-		s.parkFirst = false
-		if !s.relay.watch.HeardReadEvent() {
-			// Asked after this read's reset of the readiness: whatever
-			// arrives now has its notification still to come.
-			return false // park until readable
-		}
-	}
 	s.tried = true
-	if m := s.relay; s.parkEmpty && m != nil {
-		return s.readInq(fd, m)
-	}
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)), 0, 0, 0)
 	switch e {
 	case syscall.EAGAIN:
@@ -102,75 +84,23 @@ func (s *sockIO) readStep(fd uintptr) bool {
 	return true
 }
 
-// readInq is readStep's read for parkEmpty: a recvmsg that returns
-// TCP_INQ, with the poller's read events forgotten before it, so that
-// the next read knows whether anything came after it.
-func (s *sockIO) readInq(fd uintptr, m *relayMsg) bool {
-	m.iov.Base = &s.rbuf[0]
-	m.iov.SetLen(len(s.rbuf))
-	for {
-		m.watch.ForgetReadEvents()
-		n, inq, e := m.recv(fd)
-		switch e {
-		case syscall.EAGAIN:
-			return false // park until readable
-		case syscall.EINTR:
-			continue
-		}
-		s.rn, s.rerr = n, e
-		// Empty: nothing left, no FIN behind the bytes (TCP_INQ counts it
-		// as 1), no reset with them (which leaves no notification, and
-		// TCP_INQ does not count), as in copyTo.
-		s.emptied = e == 0 && n > 0 && inq == 0 && !m.watch.HungUp()
-		return true
-	}
-}
-
 // Read reads as net.TCPConn.Read does: io.EOF at the peer's FIN, errors
 // as *net.OpError.
-//
-// A client's connection (parkEmpty) reads without the failed read an
-// event loop does not make either. Its next request is a round trip away
-// when the last response went out, so the read a Read starts with, after
-// resetting the poller's readiness, finds the socket empty (EAGAIN) and
-// only then parks: a failed system call for most requests in TLS
-// termination, a third of them in plain HTTP/1.1 (bench/peers/README.md,
-// "A client's failed reads"). So when the last read emptied the socket
-// (TCP_INQ, with no FIN or reset behind it) and the poller was told of
-// nothing to read since the poller's record was cleared before it
-// (pollready.HeardReadEvent, asked after the reset), the read parks at
-// once: bytes that arrive have their notification still to come, and it
-// wakes the read. Without hack/netpollfifo's overlay nothing is known and
-// every read tries the socket, as before.
 func (s *sockIO) Read(p []byte) (int, error) {
 	if len(p) == 0 || !s.reading.CompareAndSwap(false, true) {
 		s.drained.Store(false)
 		return s.conn.Read(p)
 	}
-	if s.parkEmpty && s.relay == nil {
-		s.initRelay() // one setsockopt per connection
-		// Without TCP_INQ or the poller's record, no read can tell that
-		// it emptied the socket: read as before.
-		s.parkEmpty = s.relay.inq && s.relay.watch.Known()
-	}
 	s.rbuf = p
-	wasEmptied := s.emptied
-	s.parkFirst, s.emptied = wasEmptied, false
 	err := s.raw.Read(s.readFn)
 	n, e := s.rn, s.rerr
-	s.rbuf, s.rn, s.rerr, s.parkFirst = nil, 0, 0, false
-	if s.relay != nil {
-		s.relay.iov.Base = nil // the caller's buffer is not kept
-	}
+	s.rbuf, s.rn, s.rerr = nil, 0, 0
 	if s.tried {
 		s.drained.Store(err == nil && e == 0 && n > 0 && n < len(p))
-	} else {
-		s.emptied = wasEmptied
 	}
 	// Else the read failed before it reached the socket (a deadline in
-	// the past, as tlsDrained's, or one that passed while it was parked
-	// without trying): nothing was read, so what drained and emptied said
-	// still holds.
+	// the past, as tlsDrained's): nothing was read and the poller's
+	// readiness was not reset, so what drained said still holds.
 	s.tried = false
 	s.reading.Store(false)
 	switch {
@@ -219,9 +149,14 @@ func (s *sockIO) copyTo(dst io.Writer, buf []byte) (n int64, bulk, ok bool, err 
 	}
 	defer s.reading.Store(false)
 	s.drained.Store(false) // the loop does not track it; false never skips a probe
-	s.emptied = false      // nor this: its reads do not forget the poller's read events
 	if s.relay == nil {
-		s.initRelay()
+		s.relay = &relayMsg{watch: pollready.Of(s.conn)}
+		s.relay.hdr.Iov = &s.relay.iov
+		s.relay.hdr.Iovlen = 1
+		s.relay.hdr.Control = (*byte)(unsafe.Pointer(&s.relay.ctl[0]))
+		s.raw.Control(func(fd uintptr) {
+			s.relay.inq = syscall.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
+		})
 	}
 	m := s.relay
 	m.iov.Base = &buf[0]
@@ -274,19 +209,7 @@ func (s *sockIO) copyTo(dst io.Writer, buf []byte) (n int64, bulk, ok bool, err 
 	return n, bulk, true, nil
 }
 
-// initRelay sets up the recvmsg of copyTo and of readInq, and turns
-// TCP_INQ on for the socket.
-func (s *sockIO) initRelay() {
-	s.relay = &relayMsg{watch: pollready.Of(s.conn)}
-	s.relay.hdr.Iov = &s.relay.iov
-	s.relay.hdr.Iovlen = 1
-	s.relay.hdr.Control = (*byte)(unsafe.Pointer(&s.relay.ctl[0]))
-	s.raw.Control(func(fd uintptr) {
-		s.relay.inq = syscall.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
-	})
-}
-
-// relayMsg is copyTo's and readInq's recvmsg: the header, its one buffer and the control
+// relayMsg is copyTo's recvmsg: the header, its one buffer and the control
 // message the kernel returns TCP_INQ in, on the heap so that the pointers
 // the header holds stay put; and what copyTo asks the poller.
 type relayMsg struct {

@@ -39,19 +39,13 @@
 // shape it reads.
 //
 // The copy's netpoll also records whether epoll reported the peer's FIN,
-// a hang-up or an error for a descriptor: it calls edgewayNoteEvent after
+// a hang-up or an error for a descriptor: it calls edgewayNoteHangup after
 // each event's error record, which writes the descriptor's user field (only
 // the AIX, Solaris and WASI pollers use it), and edgewayPollHungUp reads it
 // (dataplane/pollready asks it). Unlike the readiness, a read does not
 // clear it: a TCP proxy that has read a burst and found the socket
 // otherwise empty (TCP_INQ) parks without the read that would fail, unless
 // the peer's reset came with the burst (dataplane/proxy/sockio.go, copyTo).
-// The same call sets a bit of that field for every read event, which a
-// reader clears before its read (edgewayPollForgetReadEvents) and asks
-// after the readiness reset of its next read (edgewayPollHeardReadEvent):
-// a client connection whose last read emptied the socket, and that the
-// poller heard nothing from since, parks without the read that would fail
-// (dataplane/proxy/sockio.go, Read).
 //
 // It also adds edgewayPollNetwork: a poll that does not wait, whose
 // goroutines go on the caller's P, what the scheduler does only when it has
@@ -85,7 +79,7 @@ const returnAnchor = "\n\treturn toRun, delta\n}\n"
 
 // eventErrAnchor is the statement of netpoll_epoll.go's netpoll that
 // records an event's error on its descriptor; the edit records a hang-up
-// after it (edgewayNoteEvent), for the same descriptor and registration.
+// after it (edgewayNoteHangup), for the same descriptor and registration.
 const eventErrAnchor = "\n\t\t\t\tpd.setEventErr(ev.Events == linux.EPOLLERR, tag)\n"
 
 // signature is netpoll's declaration in netpoll_epoll.go: the anchor must be
@@ -139,24 +133,14 @@ func edgewayPollReadPending(pd uintptr) bool {
 	return p.rg.Load() == pdReady || info.eventErr() || info.closing()
 }
 
-// edgewayReadEvent is the bit of pd.user that edgewayNoteEvent sets for
-// every read event and edgewayPollForgetReadEvents clears; the bits below it
-// hold the hang-up record (a registration's tag, tagBits wide: 19 on
-// 64-bit Linux). Where the tag takes all 32 bits, there is no room for it:
-// it is 0, nothing is recorded and every question answers "heard".
-const edgewayReadEvent uint32 = (1 << 31) >> (tagBits / 32 * 32)
-
-// edgewayNoteEvent records, in pd.user (which only the AIX, Solaris and
-// WASI pollers use), that epoll reported a read event for pd (readable,
-// the peer's FIN, a hang-up or an error: edgewayReadEvent), and, for the
-// last three, the registration's tag (the fdseq netpoll checked). netpoll
-// calls it for every event of a current registration, before it wakes the
-// descriptor's goroutines.
-func edgewayNoteEvent(pd *pollDesc, events uint32, tag uintptr) {
+// edgewayNoteHangup records that epoll reported the peer's FIN
+// (EPOLLRDHUP), a hang-up or an error for pd under its registration tag
+// (the fdseq netpoll checked): pd.user, which only the AIX, Solaris and
+// WASI pollers use, holds the tag. netpoll calls it for every event of a
+// current registration, before it wakes the descriptor's goroutines.
+func edgewayNoteHangup(pd *pollDesc, events uint32, tag uintptr) {
 	if events&(linux.EPOLLRDHUP|linux.EPOLLHUP|linux.EPOLLERR) != 0 {
-		atomic.Store(&pd.user, uint32(tag)|edgewayReadEvent)
-	} else if events&linux.EPOLLIN != 0 {
-		atomic.Or(&pd.user, edgewayReadEvent)
+		atomic.Store(&pd.user, uint32(tag))
 	}
 }
 
@@ -171,32 +155,7 @@ func edgewayNoteEvent(pd *pollDesc, events uint32, tag uintptr) {
 //go:linkname edgewayPollHungUp
 func edgewayPollHungUp(pd uintptr) bool {
 	p := (*pollDesc)(unsafe.Pointer(pd))
-	return atomic.Load(&p.user)&^edgewayReadEvent == uint32(p.fdseq.Load()) || p.info().closing()
-}
-
-// edgewayPollForgetReadEvents clears pd's read-event record. A reader calls
-// it before a read, so that edgewayPollHeardReadEvent then says whether
-// anything came after the read. dataplane/pollready links it by name.
-//
-//go:linkname edgewayPollForgetReadEvents
-func edgewayPollForgetReadEvents(pd uintptr) {
-	p := (*pollDesc)(unsafe.Pointer(pd))
-	atomic.And(&p.user, ^edgewayReadEvent)
-}
-
-// edgewayPollHeardReadEvent reports whether netpoll reported a read event
-// for pd since edgewayPollForgetReadEvents, saw an error event, or pd is
-// closing. Unlike the readiness (edgewayPollReadPending), a reader's
-// prepareRead does not clear it: asked after that reset, a false answer
-// means that whatever arrives has its notification still to come, so the
-// reader can park without trying the socket. dataplane/pollready links it
-// by name; it must only be asked of an open descriptor.
-//
-//go:linkname edgewayPollHeardReadEvent
-func edgewayPollHeardReadEvent(pd uintptr) bool {
-	p := (*pollDesc)(unsafe.Pointer(pd))
-	info := p.info()
-	return edgewayReadEvent == 0 || atomic.Load(&p.user)&edgewayReadEvent != 0 || info.eventErr() || info.closing()
+	return atomic.Load(&p.user) == uint32(p.fdseq.Load()) || p.info().closing()
 }
 
 // edgewayPollNetwork asks epoll, without waiting, which descriptors became
@@ -220,8 +179,8 @@ func edgewayPollNetwork() {
 }
 `
 
-// pollDescShape is what edgewayPollReadPending and the event record
-// (edgewayNoteEvent, edgewayPollHungUp, edgewayPollHeardReadEvent) read and write of netpoll.go: a
+// pollDescShape is what edgewayPollReadPending and the hang-up record
+// (edgewayNoteHangup, edgewayPollHungUp) read and write of netpoll.go: a
 // toolchain without each of these is refused, not compiled into a runtime
 // that fails to build with a less helpful error.
 var pollDescShape = []string{
@@ -348,7 +307,7 @@ func run(goCmd, dir, tags string, also replacements) (string, error) {
 }
 
 // edit returns netpoll_epoll.go with netpoll's list returned in readiness
-// order and each event recorded (edgewayNoteEvent), or why the
+// order and each event's hang-up recorded (edgewayNoteHangup), or why the
 // file does not have the shape the edit is for.
 func edit(orig []byte) ([]byte, error) {
 	start := bytes.Index(orig, []byte(signature))
@@ -378,7 +337,7 @@ func edit(orig []byte) ([]byte, error) {
 	at := start + len(signature) + end + len("\n}\n") - len(returnAnchor)
 	var b bytes.Buffer
 	b.Write(orig[:errAt])
-	b.WriteString("\t\t\t\tedgewayNoteEvent(pd, ev.Events, tag) // edgeway (hack/netpollfifo)\n")
+	b.WriteString("\t\t\t\tedgewayNoteHangup(pd, ev.Events, tag) // edgeway (hack/netpollfifo)\n")
 	b.Write(orig[errAt:at])
 	b.WriteString("\n\t// edgeway (hack/netpollfifo): in the order the descriptors became ready.")
 	b.WriteString("\n\treturn edgewayReadinessOrder(toRun), delta\n}\n")

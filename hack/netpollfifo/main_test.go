@@ -31,8 +31,8 @@ func TestEditsThisToolchainsPoller(t *testing.T) {
 	if strings.Contains(string(edited), returnAnchor) || strings.Count(string(edited), "return edgewayReadinessOrder(toRun), delta") != 1 {
 		t.Fatalf("netpoll's return was not replaced exactly once")
 	}
-	if strings.Count(string(edited), eventErrAnchor+"\t\t\t\tedgewayNoteEvent(pd, ev.Events, tag)") != 1 {
-		t.Fatalf("the event record does not follow the event's error record exactly once")
+	if strings.Count(string(edited), eventErrAnchor+"\t\t\t\tedgewayNoteHangup(pd, ev.Events, tag)") != 1 {
+		t.Fatalf("the hang-up record does not follow the event's error record exactly once")
 	}
 	if len(edited) <= len(orig) || !strings.HasPrefix(string(edited), string(orig[:strings.Index(string(orig), signature)])) {
 		t.Fatalf("the edit changed more than netpoll's end")
