@@ -38,6 +38,8 @@ type options struct {
 	bodySize    int
 	nice        int
 	summarize   string
+	tally       bool
+	tallyDirs   []string
 	// maxSteal and stealRetries: a measured run during which the host
 	// stole more of the CPU is measured again, up to stealRetries times.
 	maxSteal     float64
@@ -68,11 +70,16 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.pprofBinary, "edgeway-pprof", envOr("BENCH_PPROF_BINARY", ""), "edgeway-dataplane built with the pprof overlay: profile every scenario with it after the measured runs (empty: no profiles)")
 	fs.IntVar(&o.bodySize, "body-size", 64, "bytes in every backend response body")
 	fs.StringVar(&o.summarize, "summarize", "", "only rewrite DIR/summary.md from DIR/results.json (after a change to the report)")
+	fs.BoolVar(&o.tally, "tally", false, "only print edgeway against the best peer over the runs whose directories follow the flags, side by side and by scenario")
 	nice := fs.String("nice", envOr("BENCH_NICE", "0"), "niceness of every benchmark process, e.g. -10 to take precedence over other work on a shared machine (env BENCH_NICE; 0: unchanged)")
 	maxSteal := fs.String("max-steal", envOr("BENCH_MAX_STEAL", "0.05"), "share of the machine's CPU the host may steal during a measured run before it is measured again (env BENCH_MAX_STEAL; 0: never)")
 	stealRetries := fs.String("steal-retries", envOr("BENCH_STEAL_RETRIES", "2"), "how often a run is measured again for the host's steal; the attempt with the least is kept (env BENCH_STEAL_RETRIES)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.tallyDirs = fs.Args()
+	if len(o.tallyDirs) > 0 && !o.tally {
+		return o, fmt.Errorf("unexpected arguments %q (results directories go after -tally)", o.tallyDirs)
 	}
 	var errs []error
 	parseDur := func(name, v string) time.Duration {
@@ -157,6 +164,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.tally {
+		if err := tally(o.tallyDirs); err != nil {
+			fmt.Fprintln(os.Stderr, "peerbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.summarize != "" {
 		if err := resummarize(o.summarize); err != nil {
 			fmt.Fprintln(os.Stderr, "peerbench:", err)
