@@ -592,19 +592,24 @@ func isPeer(target string) bool {
 	return target != baselineName && !strings.HasPrefix(target, edgewayName)
 }
 
-// renderSummary is summary.md of a results.json: the scenarios in the
-// order they ran.
-func renderSummary(doc resultsDoc) string {
+// judge aggregates a run's records into cells and gives its verdicts, the
+// scenarios in the order they ran (the summary's and the tally's).
+func judge(doc resultsDoc) (cells []cell, vs []verdict, order []string) {
 	peers := map[string]bool{}
-	var order []string
 	for _, r := range doc.Runs {
 		peers[r.Target] = isPeer(r.Target)
 		if r.Scenario != routesScenario().Name && !slices.Contains(order, r.Scenario) {
 			order = append(order, r.Scenario)
 		}
 	}
-	cells := aggregate(doc.Runs, peers)
-	vs := verdicts(cells, order)
+	cells = aggregate(doc.Runs, peers)
+	return cells, verdicts(cells, order), order
+}
+
+// renderSummary is summary.md of a results.json: the scenarios in the
+// order they ran.
+func renderSummary(doc resultsDoc) string {
+	cells, vs, order := judge(doc)
 	slices.SortStableFunc(cells, func(a, b cell) int {
 		return cmp.Compare(scenarioRank(order, a.Scenario), scenarioRank(order, b.Scenario))
 	})
@@ -640,15 +645,25 @@ func writeSummary(dir string, doc resultsDoc) error {
 // resummarize rewrites summary.md from a run's results.json (after a change
 // to the report, without measuring again).
 func resummarize(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	doc, err := readResults(dir, "-summarize")
 	if err != nil {
-		return fmt.Errorf("%w (give -summarize a results directory, e.g. bench/results/peers/<timestamp>)", err)
-	}
-	var doc resultsDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
+		return err
 	}
 	return writeSummary(dir, doc)
+}
+
+// readResults reads a run's results.json; flag names the option that was
+// given the directory, for the error.
+func readResults(dir, flag string) (resultsDoc, error) {
+	var doc resultsDoc
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return doc, fmt.Errorf("%w (give %s a results directory, e.g. bench/results/peers/<timestamp>)", err, flag)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	return doc, nil
 }
 
 // scenarioRank orders the report as the scenarios were given; the

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,29 +24,17 @@ type tallyRun struct {
 
 // loadTallyRun computes a run's verdicts from its results.json.
 func loadTallyRun(dir string) (tallyRun, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	doc, err := readResults(dir, "-tally")
 	if err != nil {
-		return tallyRun{}, fmt.Errorf("%w (give -tally results directories, e.g. bench/results/peers/<timestamp>)", err)
+		return tallyRun{}, err
 	}
-	var doc resultsDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return tallyRun{}, fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
-	}
-	peers := map[string]bool{}
-	var order []string
-	for _, r := range doc.Runs {
-		peers[r.Target] = isPeer(r.Target)
-		if r.Scenario != routesScenario().Name && !slices.Contains(order, r.Scenario) {
-			order = append(order, r.Scenario)
-		}
-	}
-	cells := aggregate(doc.Runs, peers)
+	cells, vs, _ := judge(doc)
 	run := tallyRun{
 		Dir:       filepath.Base(filepath.Clean(dir)),
 		Started:   doc.Environment.Started,
 		CPU:       doc.Environment.CPUModel,
 		Dataplane: buildOf(doc.Environment.Versions[edgewayName+"-dataplane"]),
-		Verdicts:  verdicts(cells, order),
+		Verdicts:  vs,
 	}
 	for _, c := range cells {
 		if c.Target == edgewayDP1kName && c.ok() {
