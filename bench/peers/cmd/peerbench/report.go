@@ -260,6 +260,9 @@ type roundRatio struct {
 	RPS, P99 float64 // edgeway ÷ peer
 }
 
+// met: the round met the target on both counts.
+func (r roundRatio) met() bool { return r.RPS >= 1 && r.P99 <= 1 }
+
 // roundRatios pairs edgeway's rounds with the peer's.
 func roundRatios(edgeway, peer cell) []roundRatio {
 	var out []roundRatio
@@ -284,7 +287,7 @@ func roundsText(rs []roundRatio) string {
 	met := 0
 	for _, r := range rs {
 		rps, p99 = append(rps, fmt.Sprintf("%.2f", r.RPS)), append(p99, fmt.Sprintf("%.2f", r.P99))
-		if r.RPS >= 1 && r.P99 <= 1 {
+		if r.met() {
 			met++
 		}
 	}

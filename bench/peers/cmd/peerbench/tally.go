@@ -17,9 +17,9 @@ import (
 
 // tallyRun is one run's verdicts, and what says where and on what it ran.
 type tallyRun struct {
-	Dir, Started, CPU, Dataplane string
-	Verdicts                     []verdict
-	DataplaneRSSKiB              int64 // edgeway-dataplane at 1000 routes, after the load
+	Dir, Started, CPU, Build string
+	Verdicts                 []verdict
+	DataplaneRSSKiB          int64 // edgeway-dataplane at 1000 routes, after the load
 }
 
 // loadTallyRun computes a run's verdicts from its results.json.
@@ -30,11 +30,11 @@ func loadTallyRun(dir string) (tallyRun, error) {
 	}
 	cells, vs, _ := judge(doc)
 	run := tallyRun{
-		Dir:       filepath.Base(filepath.Clean(dir)),
-		Started:   doc.Environment.Started,
-		CPU:       doc.Environment.CPUModel,
-		Dataplane: buildOf(doc.Environment.Versions[edgewayName+"-dataplane"]),
-		Verdicts:  vs,
+		Dir:      filepath.Base(filepath.Clean(dir)),
+		Started:  doc.Environment.Started,
+		CPU:      doc.Environment.CPUModel,
+		Build:    buildOf(doc.Environment.Versions[edgewayName+"-dataplane"]),
+		Verdicts: vs,
 	}
 	for _, c := range cells {
 		if c.Target == edgewayDP1kName && c.ok() {
@@ -48,7 +48,6 @@ func loadTallyRun(dir string) (tallyRun, error) {
 // in it.
 type tallyRow struct {
 	Scenario              string
-	Runs                  int
 	BestPeers             map[string]int
 	RPS, PerCPU, P99      []float64 // edgeway ÷ best peer, one per run
 	Met, MetPerCPU        int       // runs that met the target; the same with req/CPU-s for req/s
@@ -74,7 +73,6 @@ func tallyRows(runs []tallyRun) []*tallyRow {
 				by[v.Scenario] = row
 				rows = append(rows, row)
 			}
-			row.Runs++
 			row.BestPeers[v.Best.Target]++
 			row.RPS = append(row.RPS, v.RPSRatio)
 			row.PerCPU = append(row.PerCPU, v.PerCPURatio)
@@ -99,7 +97,7 @@ func tallyRows(runs []tallyRun) []*tallyRow {
 			}
 			for _, r := range v.Rounds {
 				row.Rounds++
-				if r.RPS >= 1 && r.P99 <= 1 {
+				if r.met() {
 					row.RoundsMet++
 				}
 			}
@@ -122,15 +120,16 @@ func tallyReport(runs []tallyRun) string {
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("# edgeway against the best peer, over %d runs\n\n", len(runs))
 	w("Each run's verdicts are computed as its summary computes them: medians of its rounds, edgeway over the peer with the most requests/s. req/CPU-s is requests per second of the proxy's own CPU time (the target's \"requests/s per core\"). A run that did not measure edgeway and a peer in a scenario is left out of that scenario's row.\n\n")
-	w("| run | started | CPU | data plane |")
+	w("| run | started | CPU | built at |")
+	rows := tallyRows(runs)
 	var scen []string
-	for _, row := range tallyRows(runs) {
+	for _, row := range rows {
 		scen = append(scen, row.Scenario)
 		w(" %s |", row.Scenario)
 	}
 	w("\n|---|---|---|---|%s\n", strings.Repeat("---|", len(scen)))
 	for _, run := range runs {
-		w("| %s | %s | %s | %s |", run.Dir, run.Started, run.CPU, orDash(run.Dataplane))
+		w("| %s | %s | %s | %s |", run.Dir, run.Started, run.CPU, orDash(run.Build))
 		for _, s := range scen {
 			i := slices.IndexFunc(run.Verdicts, func(v verdict) bool { return v.Scenario == s && v.Have && v.HavePeer })
 			if i < 0 {
@@ -149,13 +148,13 @@ func tallyReport(runs []tallyRun) string {
 	w("\nCells: edgeway's requests/s over the best peer's, then its p99 over that peer's; met when the first is at least 1 and the second at most 1.\n\n")
 	w("| scenario | runs | best peer (runs) | req/s ratio, median [range] | req/CPU-s ratio | p99 ratio | met | met on req/CPU-s | req/s ≥ 1 | req/CPU-s ≥ 1 | p99 ≤ 1 | rounds met | load core the limit |\n")
 	w("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, row := range tallyRows(runs) {
+	for _, row := range rows {
 		var best []string
 		for _, p := range slices.Sorted(maps.Keys(row.BestPeers)) {
 			best = append(best, fmt.Sprintf("%s %d", p, row.BestPeers[p]))
 		}
 		w("| %s | %d | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d of %d | %d |\n",
-			row.Scenario, row.Runs, strings.Join(best, ", "), spread(row.RPS), spread(row.PerCPU), spread(row.P99),
+			row.Scenario, len(row.RPS), strings.Join(best, ", "), spread(row.RPS), spread(row.PerCPU), spread(row.P99),
 			row.Met, row.MetPerCPU, row.RPSAhead, row.PerCPUAhead, row.P99NoWorse, row.RoundsMet, row.Rounds, row.LoadBoundRuns)
 	}
 	var rss []float64

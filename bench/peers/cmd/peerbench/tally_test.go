@@ -63,10 +63,10 @@ func TestTallyOverRuns(t *testing.T) {
 	if len(rows) != 2 || rows[0].Scenario != "http1" || rows[1].Scenario != "passthrough" {
 		t.Fatalf("rows %+v, want http1 then passthrough", rows)
 	}
-	if h := rows[0]; h.Runs != 2 || h.Met != 1 || h.RPSAhead != 2 || h.P99NoWorse != 1 || h.BestPeers["haproxy"] != 1 || h.BestPeers["nginx"] != 1 {
+	if h := rows[0]; len(h.RPS) != 2 || h.Met != 1 || h.RPSAhead != 2 || h.P99NoWorse != 1 || h.BestPeers["haproxy"] != 1 || h.BestPeers["nginx"] != 1 {
 		t.Errorf("http1 row %+v: want 2 runs, met in 1, ahead on req/s in 2, p99 no worse in 1, best peer nginx once and haproxy once", h)
 	}
-	if p := rows[1]; p.Runs != 1 || p.Met != 0 || p.MetPerCPU != 1 {
+	if p := rows[1]; len(p.RPS) != 1 || p.Met != 0 || p.MetPerCPU != 1 {
 		t.Errorf("passthrough row %+v: want 1 run (b's edgeway failed), not met, met per CPU-second", p)
 	}
 	md := tallyReport(runs)
