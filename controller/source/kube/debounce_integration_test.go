@@ -42,6 +42,51 @@ func TestLoneEventTranslatedAtOnce(t *testing.T) {
 	})
 }
 
+// TestAFollowUpWriteGoesAtOnce: with every quiet period an hour long,
+// writes that each come right after the one before was translated (a few
+// ms later, well within burstGap) are each translated without waiting:
+// two or three close writes are not a burst. Before, the second waited
+// BurstDebounce, which was bench-scale's slowest tenth at every size.
+func TestAFollowUpWriteGoesAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver; not in -short")
+	}
+	api := apiserver.Start(t)
+	const ns, controller = "followup", "edgeway.dev/test-followup"
+	createGatewayOf(t, api, ns, controller)
+	src := startSourceWith(t, api, Options{ControllerName: controller, Debounce: time.Hour, BurstDebounce: time.Hour, MaxDelay: time.Hour}, nil)
+	waitFor(t, src, "the first translation", func(r *Result) error { return hasGateway(r, ns) })
+
+	// Told on the Source's goroutine as each translation is published, so
+	// that the next write follows at once (waitFor polls every 50 ms).
+	published := make(chan *Result, 16)
+	src.Subscribe(func(r *Result) {
+		select {
+		case published <- r:
+		default:
+		}
+	})
+	time.Sleep(2 * burstGap)
+	last := time.Now()
+	for i, name := range []string{"a", "b", "c"} {
+		create(t, api.Client, debounceRoute(ns, name))
+		wrote := time.Now()
+		timeout := time.After(30 * time.Second)
+		for served := false; !served; {
+			select {
+			case r := <-published:
+				served = findRoute(r.Snapshot, ns, name) != nil
+			case <-timeout:
+				t.Fatalf("route %s, written %v after the write before it was served, not translated within 30s: it waited for the hour of quiet", name, wrote.Sub(last).Round(time.Millisecond))
+			}
+		}
+		if i > 0 {
+			t.Logf("route %s written %v after route %s was translated", name, wrote.Sub(last).Round(100*time.Microsecond), []string{"a", "b"}[i-1])
+		}
+		last = time.Now()
+	}
+}
+
 // TestEventsDuringATranslationGoTogether: writes made while a translation
 // runs (held in the overlay until they all reached the Source) are
 // translated together by the one translation after it, so a burst that

@@ -32,14 +32,16 @@ type Options struct {
 	// snapshot.DefaultControllerName.
 	ControllerName string
 	Publisher      Publisher
-	// A lone event (the loop idle, no other event within burstGap before
-	// it) is translated at once: nothing else is coming, and a wait would
-	// add to every single change. Events that come while a translation
-	// runs are translated together after it, once no event came for
-	// Debounce (default 10ms); BurstDebounce is that quiet period once
-	// events come less than burstGap apart (default 50ms), so that a burst
-	// of writes costs few translations. MaxDelay bounds the wait under a
-	// continuous stream of events (default 250ms).
+	// An event that finds the loop idle is translated at once, unless it
+	// is part of a burst (burstEvents events in a row, each less than
+	// burstGap after the one before): a wait would add to every single
+	// change, and to the follow-up write that comes right after one was
+	// served. Events that come while a translation runs are translated
+	// together after it, once no event came for Debounce (default 10ms).
+	// In a burst the loop waits for BurstDebounce of quiet instead
+	// (default 50ms), so that a burst of writes costs few translations.
+	// MaxDelay bounds the wait under a continuous stream of events
+	// (default 250ms).
 	Debounce, BurstDebounce, MaxDelay time.Duration
 	// DiscoveryInterval is how often kinds whose CRD is missing are looked
 	// for again (default 30s).
@@ -100,10 +102,11 @@ type Source struct {
 	copies snapshotCopies
 
 	translations, events atomic.Uint64
-	// lastMark and lastGap (UnixNano, ns) are the time of the last
-	// MarkDirty and its distance to the one before: a small gap means a
-	// burst (quietPeriod).
-	lastMark, lastGap atomic.Int64
+	// lastMark (UnixNano) is the time of the last MarkDirty; closeRun
+	// counts the MarkDirty calls in a row, up to the last, that each came
+	// within burstGap of the one before (inBurst).
+	lastMark atomic.Int64
+	closeRun atomic.Int32
 	// firstDirty (UnixNano, 0: none) is the first MarkDirty since the
 	// last translation started: the wait metric's start.
 	firstDirty atomic.Int64
@@ -162,16 +165,29 @@ func New(ctx context.Context, mgr manager.Manager, opts Options) (*Source, error
 // NeedLeaderElection: every replica translates and serves xDS.
 func (s *Source) NeedLeaderElection() bool { return false }
 
-// burstGap: events closer together than this are a burst, and the
-// translation waits for BurstDebounce of quiet instead of Debounce. Writes
-// of a burst arrive a few ms apart (20 ms on a loaded machine); a lone
-// change comes after the previous one was served, which takes longer.
-const burstGap = 30 * time.Millisecond
+// A burst is burstEvents events in a row, each less than burstGap after
+// the one before; from then on the translation waits for BurstDebounce of
+// quiet instead of Debounce. Writes of a burst (an apply of a directory,
+// a GitOps sync) arrive a few ms apart, 20 ms on a loaded machine. Two or
+// three close events are not a burst: a follow-up write often comes a few
+// ms after the one before was served (an edit and its fix, a route and its
+// Service, a script that waits for each change), and making it wait 50 ms
+// was the whole slowest tenth of bench-scale's propagation at every size.
+// The first events of a real burst cost a translation each, at most
+// burstEvents-1 of them, before it coalesces.
+const (
+	burstGap    = 30 * time.Millisecond
+	burstEvents = 4
+)
 
 // MarkDirty asks for a new translation (debounced). Safe from anywhere.
 func (s *Source) MarkDirty() {
 	now := time.Now().UnixNano()
-	s.lastGap.Store(now - s.lastMark.Swap(now))
+	if now-s.lastMark.Swap(now) < int64(burstGap) {
+		s.closeRun.Add(1)
+	} else {
+		s.closeRun.Store(0)
+	}
 	s.firstDirty.CompareAndSwap(0, now)
 	select {
 	case s.dirty <- struct{}{}:
@@ -275,10 +291,9 @@ func (s *Source) Start(ctx context.Context) error {
 			return nil
 		case <-s.dirty:
 		}
-		// The loop was idle: a lone event goes at once (leading edge);
-		// the first of a burst too, and the rest of the burst comes
-		// during that translation. Only an event that follows another
-		// closely waits.
+		// The loop was idle: an event goes at once (leading edge), and
+		// so do the first of a burst, whose rest mostly comes during
+		// that translation. Only an event well into a burst waits.
 		settle = s.inBurst()
 	}
 }
@@ -306,8 +321,7 @@ func (s *Source) settle(ctx context.Context) bool {
 	}
 }
 
-// quietPeriod is Debounce after a lone event and BurstDebounce when the
-// last event came within burstGap of the one before it.
+// quietPeriod is Debounce, and BurstDebounce in a burst.
 func (s *Source) quietPeriod() time.Duration {
 	if s.inBurst() {
 		return s.opts.BurstDebounce
@@ -315,8 +329,9 @@ func (s *Source) quietPeriod() time.Duration {
 	return s.opts.Debounce
 }
 
-// inBurst: the last event came within burstGap of the one before it.
-func (s *Source) inBurst() bool { return time.Duration(s.lastGap.Load()) < burstGap }
+// inBurst: the last burstEvents events came each within burstGap of the
+// one before.
+func (s *Source) inBurst() bool { return s.closeRun.Load() >= burstEvents-1 }
 
 // takeFirstDirty returns the time of the first MarkDirty since the last
 // call (zero if none) and starts over: events from now on are the next
