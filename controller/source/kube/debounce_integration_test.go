@@ -68,7 +68,8 @@ func TestAFollowUpWriteGoesAtOnce(t *testing.T) {
 	})
 	time.Sleep(2 * burstGap)
 	last := time.Now()
-	for i, name := range []string{"a", "b", "c"} {
+	names := []string{"a", "b", "c"}
+	for i, name := range names {
 		create(t, api.Client, debounceRoute(ns, name))
 		wrote := time.Now()
 		timeout := time.After(30 * time.Second)
@@ -77,11 +78,11 @@ func TestAFollowUpWriteGoesAtOnce(t *testing.T) {
 			case r := <-published:
 				served = findRoute(r.Snapshot, ns, name) != nil
 			case <-timeout:
-				t.Fatalf("route %s, written %v after the write before it was served, not translated within 30s: it waited for the hour of quiet", name, wrote.Sub(last).Round(time.Millisecond))
+				t.Fatalf("route %s, written %v after the route before it was translated, not translated within 30s: it waited for the hour of quiet", name, wrote.Sub(last).Round(time.Millisecond))
 			}
 		}
 		if i > 0 {
-			t.Logf("route %s written %v after route %s was translated", name, wrote.Sub(last).Round(100*time.Microsecond), []string{"a", "b"}[i-1])
+			t.Logf("route %s written %v after route %s was translated", name, wrote.Sub(last).Round(100*time.Microsecond), names[i-1])
 		}
 		last = time.Now()
 	}

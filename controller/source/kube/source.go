@@ -181,8 +181,11 @@ const (
 )
 
 // MarkDirty asks for a new translation (debounced). Safe from anywhere.
-func (s *Source) MarkDirty() {
-	now := time.Now().UnixNano()
+func (s *Source) MarkDirty() { s.markDirtyAt(time.Now().UnixNano()) }
+
+// markDirtyAt is MarkDirty at a given time (UnixNano), for tests of the
+// burst rule that must not depend on the scheduler.
+func (s *Source) markDirtyAt(now int64) {
 	if now-s.lastMark.Swap(now) < int64(burstGap) {
 		s.closeRun.Add(1)
 	} else {
