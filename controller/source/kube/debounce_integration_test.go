@@ -23,14 +23,8 @@ import (
 // route write still happen: neither waits for a quiet period. Before the
 // leading edge, every change waited for Debounce first.
 func TestLoneEventTranslatedAtOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real kube-apiserver; not in -short")
-	}
-	api := apiserver.Start(t)
-	const ns, controller = "lone", "edgeway.dev/test-lone"
-	createGatewayOf(t, api, ns, controller)
-	src := startSourceWith(t, api, Options{ControllerName: controller, Debounce: time.Hour, BurstDebounce: time.Hour, MaxDelay: time.Hour}, nil)
-	waitFor(t, src, "the first translation", func(r *Result) error { return hasGateway(r, ns) })
+	const ns = "lone"
+	api, src := startGatewaySource(t, ns, hourOfQuiet(ns), nil)
 
 	time.Sleep(2 * burstGap) // so that the write below is a lone event, not the tail of the sync's
 	create(t, api.Client, debounceRoute(ns, "a"))
@@ -48,14 +42,8 @@ func TestLoneEventTranslatedAtOnce(t *testing.T) {
 // two or three close writes are not a burst. Before, the second waited
 // BurstDebounce, which was bench-scale's slowest tenth at every size.
 func TestAFollowUpWriteGoesAtOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real kube-apiserver; not in -short")
-	}
-	api := apiserver.Start(t)
-	const ns, controller = "followup", "edgeway.dev/test-followup"
-	createGatewayOf(t, api, ns, controller)
-	src := startSourceWith(t, api, Options{ControllerName: controller, Debounce: time.Hour, BurstDebounce: time.Hour, MaxDelay: time.Hour}, nil)
-	waitFor(t, src, "the first translation", func(r *Result) error { return hasGateway(r, ns) })
+	const ns = "followup"
+	api, src := startGatewaySource(t, ns, hourOfQuiet(ns), nil)
 
 	// Told on the Source's goroutine as each translation is published, so
 	// that the next write follows at once (waitFor polls every 50 ms).
@@ -93,22 +81,16 @@ func TestAFollowUpWriteGoesAtOnce(t *testing.T) {
 // translated together by the one translation after it, so a burst that
 // starts with a lone event still costs two translations, not one per write.
 func TestEventsDuringATranslationGoTogether(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real kube-apiserver; not in -short")
-	}
-	api := apiserver.Start(t)
-	const ns, controller = "together", "edgeway.dev/test-together"
-	createGatewayOf(t, api, ns, controller)
+	const ns = "together"
 	var hold atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
-	src := startSourceWith(t, api, Options{ControllerName: controller}, func(s *snapshot.Snapshot) *snapshot.Snapshot {
+	api, src := startGatewaySource(t, ns, Options{ControllerName: "edgeway.dev/test-" + ns}, func(s *snapshot.Snapshot) *snapshot.Snapshot {
 		if hold.CompareAndSwap(true, false) {
 			entered <- struct{}{}
 			<-release
 		}
 		return s
 	})
-	waitFor(t, src, "the first translation", func(r *Result) error { return hasGateway(r, ns) })
 
 	hold.Store(true)
 	time.Sleep(2 * burstGap)
@@ -153,6 +135,29 @@ func TestEventsDuringATranslationGoTogether(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startGatewaySource starts a kube-apiserver with a Gateway of
+// opts.ControllerName in namespace ns, and a Source with opts and overlay
+// (startSourceWith), and waits for its first translation. Skipped in
+// -short.
+func startGatewaySource(t *testing.T, ns string, opts Options, overlay func(*snapshot.Snapshot) *snapshot.Snapshot) (*apiserver.Server, *Source) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver; not in -short")
+	}
+	api := apiserver.Start(t)
+	createGatewayOf(t, api, ns, opts.ControllerName)
+	src := startSourceWith(t, api, opts, overlay)
+	waitFor(t, src, "the first translation", func(r *Result) error { return hasGateway(r, ns) })
+	return api, src
+}
+
+// hourOfQuiet: the Options of controller edgeway.dev/test-<ns> with every
+// quiet period an hour long, so that a translation that waited for one
+// never comes within a test.
+func hourOfQuiet(ns string) Options {
+	return Options{ControllerName: "edgeway.dev/test-" + ns, Debounce: time.Hour, BurstDebounce: time.Hour, MaxDelay: time.Hour}
 }
 
 func createGatewayOf(t *testing.T, api *apiserver.Server, ns, controller string) {
